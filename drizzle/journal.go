@@ -1,0 +1,179 @@
+package drizzle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// journal is meta/_journal.json as drizzle-kit writes it.
+type journal struct {
+	Version     string
+	Dialect     string
+	dialectLine int
+	Entries     []journalEntry
+}
+
+type journalEntry struct {
+	Idx         *int
+	When        int64
+	hasWhen     bool
+	Tag         string
+	Breakpoints bool
+	line        int
+}
+
+// journalError carries a byte offset so the caller can report line:column.
+type journalError struct {
+	offset int64
+	msg    string
+	hint   string
+}
+
+func (e *journalError) Error() string { return e.msg }
+
+const journalHint = "the journal is written by drizzle-kit; restore it from version control or fix the JSON by hand"
+
+// parseJournal decodes the journal token by token so that every entry, and
+// every error, can be tied to a line of the file.
+func parseJournal(data []byte) (*journal, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	j := &journal{}
+	wrap := func(err error) error {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return &journalError{offset: se.Offset, msg: "malformed JSON: " + se.Error(), hint: journalHint}
+		case errors.As(err, &te):
+			return &journalError{offset: te.Offset, msg: fmt.Sprintf("field %q must be a %s, not a JSON %s", te.Field, te.Type, te.Value), hint: journalHint}
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return &journalError{offset: int64(len(data)), msg: "malformed JSON: the file ends too early", hint: journalHint}
+		}
+		return &journalError{offset: dec.InputOffset(), msg: "malformed JSON: " + err.Error(), hint: journalHint}
+	}
+	expect := func(want json.Delim, what string) error {
+		off := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return wrap(err)
+		}
+		if d, ok := tok.(json.Delim); !ok || d != want {
+			return &journalError{offset: skipSpace(data, off), msg: fmt.Sprintf("%s must be a JSON %s", what, map[json.Delim]string{'{': "object", '[': "array"}[want]), hint: journalHint}
+		}
+		return nil
+	}
+	if err := expect('{', "the journal"); err != nil {
+		return nil, err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, wrap(err)
+		}
+		key, _ := tok.(string)
+		valOff := skipSpace(data, dec.InputOffset())
+		switch key {
+		case "dialect", "version":
+			var s string
+			if err := dec.Decode(&s); err != nil {
+				return nil, wrap(err)
+			}
+			if key == "dialect" {
+				j.Dialect = s
+				j.dialectLine, _ = lineColBytes(data, valOff)
+			} else {
+				j.Version = s
+			}
+		case "entries":
+			if bytes.HasPrefix(data[valOff:], []byte("null")) {
+				var skip json.RawMessage
+				_ = dec.Decode(&skip)
+				continue
+			}
+			if err := expect('[', "\"entries\""); err != nil {
+				return nil, err
+			}
+			for dec.More() {
+				start := skipSpace(data, dec.InputOffset())
+				e, err := decodeEntry(dec, start)
+				if err != nil {
+					return nil, wrap(err)
+				}
+				if e == nil {
+					return nil, &journalError{offset: start, msg: "each journal entry must be a JSON object", hint: journalHint}
+				}
+				e.line, _ = lineColBytes(data, start)
+				j.Entries = append(j.Entries, *e)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, wrap(err)
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, wrap(err)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, wrap(err)
+	}
+	if tok, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return nil, wrap(err)
+		}
+		return nil, &journalError{offset: dec.InputOffset(), msg: fmt.Sprintf("unexpected %v after the end of the journal", tok), hint: journalHint}
+	}
+	return j, nil
+}
+
+func decodeEntry(dec *json.Decoder, start int64) (*journalEntry, error) {
+	var raw map[string]json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	e := &journalEntry{}
+	bad := func(name, want string) error {
+		return &journalError{offset: start, msg: fmt.Sprintf("entry field %q must be %s, not %s", name, want, raw[name]), hint: journalHint}
+	}
+	present := func(name string) bool { v, ok := raw[name]; return ok && string(v) != "null" }
+	if present("tag") && json.Unmarshal(raw["tag"], &e.Tag) != nil {
+		return nil, bad("tag", "a string")
+	}
+	if present("breakpoints") && json.Unmarshal(raw["breakpoints"], &e.Breakpoints) != nil {
+		return nil, bad("breakpoints", "true or false")
+	}
+	if present("idx") {
+		var n int
+		if json.Unmarshal(raw["idx"], &n) != nil {
+			return nil, bad("idx", "a whole number")
+		}
+		e.Idx = &n
+	}
+	if present("when") {
+		if json.Unmarshal(raw["when"], &e.When) != nil {
+			return nil, bad("when", "a whole number of milliseconds")
+		}
+		e.hasWhen = true
+	}
+	return e, nil
+}
+
+func skipSpace(data []byte, off int64) int64 {
+	for off < int64(len(data)) {
+		switch data[off] {
+		case ' ', '\t', '\r', '\n', ',', ':':
+			off++
+			continue
+		}
+		break
+	}
+	return off
+}

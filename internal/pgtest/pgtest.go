@@ -1,0 +1,350 @@
+// Package pgtest gives tests a real PostgreSQL server: the one named by
+// TEST_DATABASE_URL, or an ephemeral cluster it creates with initdb in a
+// temporary folder and starts on a free loopback port. Each test gets its
+// own database.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Password is the password of the role SecretUser, which must log in with
+// SCRAM over TCP: tests use it to prove that passwords never leak.
+const (
+	SecretUser = "upshift_secret"
+	Password   = "s3cr3t-Pa55word-never-shown"
+)
+
+// Server is a running PostgreSQL server.
+type Server struct {
+	// URL connects as a superuser to the maintenance database.
+	URL string
+	// Host and Port of the server.
+	Host string
+	Port int
+	// Dir is the data directory of an ephemeral cluster ("" otherwise).
+	Dir  string
+	Bin  string
+	proc *exec.Cmd
+	cred *syscall.Credential
+}
+
+var (
+	shared    *Server
+	sharedErr error
+	once      sync.Once
+)
+
+// Main runs a package's tests with a shared server and stops it afterwards.
+// Use it from TestMain: os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if shared != nil {
+		shared.Stop()
+	}
+	return code
+}
+
+// Shared returns the package-wide server, starting it on first use. Tests
+// are skipped under -short.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs PostgreSQL; skipped with -short")
+	}
+	once.Do(func() {
+		if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+			shared, sharedErr = External(u)
+			return
+		}
+		shared, sharedErr = Start()
+	})
+	if sharedErr != nil {
+		t.Fatalf("pgtest: %v", sharedErr)
+	}
+	return shared
+}
+
+// External wraps an existing server.
+func External(u string) (*Server, error) {
+	cfg, err := pgx.ParseConfig(u)
+	if err != nil {
+		return nil, fmt.Errorf("TEST_DATABASE_URL: %w", err)
+	}
+	return &Server{URL: u, Host: cfg.Host, Port: int(cfg.Port)}, nil
+}
+
+// FindBin locates the PostgreSQL server binaries: $PG_BIN, then the
+// directory of initdb on PATH, then the newest /usr/lib/postgresql/N/bin.
+func FindBin() (string, error) {
+	if b := os.Getenv("PG_BIN"); b != "" {
+		return b, nil
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		return filepath.Dir(p), nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool {
+		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
+		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
+		return vi > vj
+	})
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errors.New("no PostgreSQL server binaries found (install them with `apt-get install -y postgresql`, set PG_BIN, or set TEST_DATABASE_URL)")
+}
+
+// Start creates and starts an ephemeral cluster. initdb refuses to run as
+// root, so as root the cluster belongs to the postgres user.
+func Start() (*Server, error) {
+	bin, err := FindBin()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "upshift-pg-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Dir: dir, Bin: bin, Host: "127.0.0.1"}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("running as root needs the postgres user to own the cluster: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	pwfile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwfile, []byte("postgres\n"), 0o644); err != nil {
+		return nil, err
+	}
+	if out, err := s.run(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8", "--pwfile", pwfile); err != nil {
+		// Some images lack the C.UTF-8 locale; C is enough for the tests.
+		_ = os.RemoveAll(data)
+		if out2, err2 := s.run(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C", "--pwfile", pwfile); err2 != nil {
+			return nil, fmt.Errorf("initdb: %v\n%s\n%s", err2, out, out2)
+		}
+	}
+	// The secret role must use SCRAM over TCP; everyone else is trusted.
+	hba := "local all all trust\n" +
+		"host all " + SecretUser + " 127.0.0.1/32 scram-sha-256\n" +
+		"host all " + SecretUser + " ::1/128 scram-sha-256\n" +
+		"host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o644); err != nil {
+		return nil, err
+	}
+	if s.cred != nil {
+		_ = os.Chown(filepath.Join(data, "pg_hba.conf"), int(s.cred.Uid), int(s.cred.Gid))
+	}
+	for attempt := 0; ; attempt++ {
+		s.Port, err = freePort()
+		if err != nil {
+			return nil, err
+		}
+		err = s.startServer(data)
+		if err == nil || attempt == 3 {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'", SecretUser, Password)); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) startServer(data string) error {
+	cmd := exec.Command(filepath.Join(s.Bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.Port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+s.Dir,
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=200", "-c", "shared_buffers=64MB", "-c", "logging_collector=off")
+	logf, err := os.Create(filepath.Join(s.Dir, "server.log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s.proc = cmd
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(s.Dir, "server.log"))
+			s.proc = nil
+			return fmt.Errorf("postgres exited: %v\n%s", err, log)
+		default:
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port), 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.Port))
+			cancel()
+			if err == nil {
+				conn.Close(context.Background())
+				go func() { <-exited }()
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return errors.New("postgres did not accept connections within 30s")
+}
+
+func (s *Server) run(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	cmd.Dir = s.Dir
+	return cmd.CombinedOutput()
+}
+
+// Stop shuts an ephemeral cluster down and removes its files.
+func (s *Server) Stop() {
+	if s.proc != nil && s.proc.Process != nil {
+		_ = s.proc.Process.Signal(syscall.SIGQUIT)
+		for i := 0; i < 100; i++ {
+			if err := s.proc.Process.Signal(syscall.Signal(0)); err != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		s.proc = nil
+	}
+	if s.Dir != "" {
+		_ = os.RemoveAll(s.Dir)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// DB is a database of one test's own.
+type DB struct {
+	Name string
+	// URL connects to it as a superuser.
+	URL    string
+	server *Server
+}
+
+// NewDB creates an empty database for t and drops it when t ends.
+func (s *Server) NewDB(t testing.TB) *DB {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "t_" + hex.EncodeToString(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0"); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, s.URL)
+		if err != nil {
+			return
+		}
+		defer conn.Close(ctx)
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	})
+	return &DB{Name: name, URL: s.dbURL(name), server: s}
+}
+
+func (s *Server) dbURL(name string) string {
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return s.URL
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// SecretURL connects to the database as SecretUser with its password in the
+// URL.
+func (d *DB) SecretURL() string {
+	u, _ := url.Parse(d.URL)
+	u.User = url.UserPassword(SecretUser, Password)
+	return u.String()
+}
+
+// Connect opens a connection to the database, closed when t ends.
+func (d *DB) Connect(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), d.URL)
+	if err != nil {
+		t.Fatalf("pgtest: connect %s: %v", d.Name, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// Exec runs SQL (several statements allowed) and fails the test on error.
+func (d *DB) Exec(t testing.TB, sql string) {
+	t.Helper()
+	conn := d.Connect(t)
+	if _, err := conn.PgConn().Exec(context.Background(), sql).ReadAll(); err != nil {
+		t.Fatalf("pgtest: exec %q: %v", firstLine(sql), err)
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + "…"
+	}
+	return s
+}
