@@ -3,6 +3,7 @@ module github.com/upshift-dev/upshift
 go 1.26.8
 
 require (
+	github.com/alecthomas/kong v1.17.0
 	github.com/jackc/pgx/v5 v5.12.0
 	golang.org/x/text v0.43.0
 )

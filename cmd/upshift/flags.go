@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/upshift-dev/upshift/dbconn"
+	"github.com/upshift-dev/upshift/drizzle"
+)
+
+// FolderFlags select the migrations folder.
+type FolderFlags struct {
+	Dir string `name:"dir" env:"MIGRATIONS_DIR" default:"./drizzle" placeholder:"DIR" help:"Migrations folder: meta/_journal.json with <tag>.sql or <tag>/migration.sql, or drizzle-kit 1.x <timestamp>_<name>/migration.sql folders."`
+}
+
+// Load reads the folder and prints its warnings.
+func (f *FolderFlags) Load(env *Env) (*drizzle.Source, error) {
+	src, err := drizzle.Load(f.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range src.Warnings {
+		fmt.Fprintln(env.Stderr, "warning:", w)
+	}
+	return src, nil
+}
+
+// TableFlags name the migrations table.
+type TableFlags struct {
+	MigrationsSchema string `name:"migrations-schema" env:"MIGRATIONS_SCHEMA" default:"drizzle" help:"Schema of the migrations table."`
+	MigrationsTable  string `name:"migrations-table" env:"MIGRATIONS_TABLE" default:"__drizzle_migrations" help:"Name of the migrations table."`
+}
+
+func (t *TableFlags) Table() drizzle.Table {
+	return drizzle.Table{Schema: t.MigrationsSchema, Name: t.MigrationsTable}
+}
+
+// DBFlags choose and reach the database.
+type DBFlags struct {
+	DatabaseURL    string        `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL or key=value string. Empty: libpq's PG* variables and ~/.pgpass, as psql uses."`
+	Service        string        `name:"service" env:"SERVICE" placeholder:"NAME" help:"Service whose migrations these are; names the advisory lock and the session."`
+	ConnectRetries int           `name:"connect-retries" default:"3" help:"Connection attempts for transient failures (refused, reset, timeout, DNS, 57P03, 53300, class 08)."`
+	ConnectBackoff time.Duration `name:"connect-backoff" default:"1s" help:"Wait before the second attempt; doubles after each."`
+}
+
+func (d *DBFlags) config() (*dbconn.Config, error) {
+	app := "upshift " + buildVersion()
+	if d.Service != "" {
+		app += " " + d.Service
+	}
+	return dbconn.Parse(d.DatabaseURL, app)
+}
+
+// Connect opens the connection, reporting retries on stderr.
+func (d *DBFlags) Connect(ctx context.Context, env *Env) (*pgx.Conn, *dbconn.Config, error) {
+	cfg, err := d.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := dbconn.Connect(ctx, cfg, dbconn.Retry{
+		Attempts: d.ConnectRetries,
+		Backoff:  d.ConnectBackoff,
+		OnRetry: func(attempt int, wait time.Duration, err error) {
+			fmt.Fprintf(env.Stderr, "upshift: connect attempt %d failed (%v); retrying in %s\n", attempt, err, wait)
+		},
+	})
+	if err != nil {
+		return nil, cfg, err
+	}
+	return conn, cfg, nil
+}
+
+// OutputFlags choose the output format.
+type OutputFlags struct {
+	Format string `name:"format" enum:"text,json" default:"text" help:"Output format: text or json."`
+}
+
+func (o *OutputFlags) JSON() bool { return o.Format == "json" }
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// millisUTC formats a created_at value for people.
+func millisUTC(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func joinNonEmpty(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ", ")
+}

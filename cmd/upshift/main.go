@@ -1,0 +1,152 @@
+// Command upshift applies Drizzle migrations to PostgreSQL safely.
+//
+// This package only wires flags to the library packages and prints their
+// results; it is the one place that knows about kong, stdout and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/upshift-dev/upshift/dbconn"
+	"github.com/upshift-dev/upshift/drizzle"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// Exit codes. They are documented in the README and stable.
+const (
+	ExitOK          = 0 // success, including "nothing to do"
+	ExitFailed      = 1 // a migration or operation failed
+	ExitUsage       = 2 // bad usage or bad input: flags, folder, journal, URL
+	ExitLockTimeout = 3 // the advisory lock was not acquired within --timeout
+	ExitDrift       = 4 // status --exit-code found pending or drifted migrations
+)
+
+// exitError carries an explicit exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
+	var ee *exitError
+	var ie *drizzle.InputError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ie), errors.Is(err, dbconn.ErrBadURL):
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+// CLI is the command tree.
+type CLI struct {
+	Status  StatusCmd  `cmd:"" help:"Show which migrations are applied, pending, modified, missing or out of order. Read-only: creates, alters and locks nothing."`
+	Version VersionCmd `cmd:"" help:"Print the version."`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Env is what commands print to.
+type Env struct {
+	Stdout, Stderr io.Writer
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var cli CLI
+	exited := -1
+	parser, err := kong.New(&cli,
+		kong.Name("upshift"),
+		kong.Description("Ship Drizzle migrations to PostgreSQL safely."),
+		kong.Writers(stdout, stderr),
+		kong.UsageOnError(),
+		kong.Exit(func(code int) { exited = code; panic(exitSentinel{}) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "upshift:", err)
+		return ExitFailed
+	}
+	kctx, code := parse(parser, args, &exited)
+	if kctx == nil {
+		if code != 0 {
+			fmt.Fprintln(stderr, "upshift: run `upshift --help` for usage")
+		}
+		return code
+	}
+	env := &Env{Stdout: stdout, Stderr: stderr}
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	err = kctx.Run(env)
+	if err != nil {
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.err != nil {
+			fmt.Fprintln(stderr, "upshift:", err)
+		}
+	}
+	return exitCode(err)
+}
+
+type exitSentinel struct{}
+
+// parse runs kong's parser, turning its exits (help, errors) into codes.
+func parse(p *kong.Kong, args []string, exited *int) (kctx *kong.Context, code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(exitSentinel); !ok {
+				panic(r)
+			}
+			kctx, code = nil, *exited
+		}
+	}()
+	kctx, err := p.Parse(args)
+	if err != nil {
+		fmt.Fprintln(p.Stderr, "upshift:", err)
+		return nil, ExitUsage
+	}
+	return kctx, 0
+}
+
+// VersionCmd prints the version.
+type VersionCmd struct{}
+
+func (VersionCmd) Run(env *Env) error {
+	fmt.Fprintln(env.Stdout, "upshift", buildVersion())
+	return nil
+}

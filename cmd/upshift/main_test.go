@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/pgtest"
+)
+
+// binary is the upshift binary built once for the package's tests: the
+// end-to-end tests run it as a user would.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "upshift-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "upshift")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build upshift: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := pgtest.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+}
+
+// upshift runs the binary with args; env entries are added to a clean
+// environment (no DATABASE_URL or PG* leaking in from the machine).
+func upshift(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run upshift: %v", err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+const golden = "../../testdata/drizzle-golden"
+
+func goldenDir(name string) string { return filepath.Join(golden, name, "drizzle") }
+
+type goldenTable struct {
+	Rows []struct {
+		ID              int64   `json:"id"`
+		Hash            string  `json:"hash"`
+		Name            *string `json:"name"`
+		CreatedAt       int64   `json:"created_at"`
+		AppliedAtIsNull *bool   `json:"applied_at_is_null"`
+	} `json:"rows"`
+}
+
+func readGolden(t *testing.T, name string) goldenTable {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(golden, name, "expected_migrations_table.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g goldenTable
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// seedTable creates the migrations table in drizzle-orm's shape for v0 or
+// v1 and inserts the golden rows, optionally edited.
+func seedTable(t *testing.T, db *pgtest.DB, shape, goldenName string, edit func(i int, hash *string, created *int64) bool) {
+	t.Helper()
+	ddl := `CREATE SCHEMA drizzle; CREATE TABLE drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint`
+	if shape == "v1" {
+		ddl += `, name text, applied_at timestamp with time zone DEFAULT now()`
+	}
+	db.Exec(t, ddl+");")
+	var sb strings.Builder
+	for i, r := range readGolden(t, goldenName).Rows {
+		hash, created := r.Hash, r.CreatedAt
+		if edit != nil && !edit(i, &hash, &created) {
+			continue
+		}
+		if shape == "v1" && r.Name != nil {
+			fmt.Fprintf(&sb, "INSERT INTO drizzle.__drizzle_migrations (hash, created_at, name) VALUES ('%s', %d, '%s');", hash, created, *r.Name)
+		} else {
+			fmt.Fprintf(&sb, "INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ('%s', %d);", hash, created)
+		}
+	}
+	if sb.Len() > 0 {
+		db.Exec(t, sb.String())
+	}
+}
+
+func dbEnv(db *pgtest.DB) []string { return []string{"DATABASE_URL=" + db.URL} }
+
+func writeFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(content), 0o644)
+}

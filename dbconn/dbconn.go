@@ -1,0 +1,276 @@
+// Package dbconn opens the one PostgreSQL connection upshift works on: it
+// parses the URL (or libpq's PG* variables and .pgpass), names the session,
+// retries transient failures only, and keeps passwords out of every message.
+package dbconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Config is a parsed connection target.
+type Config struct {
+	Conn *pgx.ConnConfig
+	// Display is the target as it may be shown: the URL with its password
+	// replaced by xxxxx, or host/port/database/user when PG* variables
+	// were used.
+	Display  string
+	redactor *Redactor
+}
+
+// ErrBadURL is wrapped by errors about the URL itself.
+var ErrBadURL = errors.New("bad database URL")
+
+// Parse reads a database URL or key=value string. An empty string uses
+// libpq's PG* environment variables and defaults, as psql does. The
+// application_name is set so operators can find upshift in
+// pg_stat_activity.
+func Parse(raw, applicationName string) (*Config, error) {
+	r := NewRedactor(raw)
+	cc, err := pgx.ParseConfig(raw)
+	if err != nil {
+		// pgx's messages usually redact, but not always (and a typo'd URL
+		// may not parse far enough to find the password): scrub anyway.
+		return nil, fmt.Errorf("%w: %s", ErrBadURL, r.String(err.Error()))
+	}
+	r.Add(cc.Password) // from the URL, PGPASSWORD or .pgpass
+	if applicationName != "" {
+		cc.RuntimeParams["application_name"] = applicationName
+	}
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = 10 * time.Second
+	}
+	c := &Config{Conn: cc, redactor: r}
+	if raw != "" {
+		c.Display = RedactURL(raw)
+	} else {
+		c.Display = fmt.Sprintf("host=%s port=%d dbname=%s user=%s", cc.Host, cc.Port, cc.Database, cc.User)
+	}
+	return c, nil
+}
+
+// Redactor returns the redactor that knows this config's secrets.
+func (c *Config) Redactor() *Redactor { return c.redactor }
+
+// RedactURL replaces the password in a URL or key=value string with xxxxx.
+func RedactURL(raw string) string {
+	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+		u, err := url.Parse(raw)
+		if err == nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+			q := u.Query()
+			if q.Has("password") {
+				q.Set("password", "xxxxx")
+				u.RawQuery = q.Encode()
+			}
+			return u.String()
+		}
+		// Unparsable: drop everything between :// and the last @.
+		if at := strings.LastIndexByte(raw, '@'); at > 0 {
+			return raw[:strings.Index(raw, "://")+3] + "xxxxx" + raw[at:]
+		}
+		return raw
+	}
+	// key=value form
+	fields := strings.Fields(raw)
+	for i, f := range fields {
+		if strings.HasPrefix(f, "password=") {
+			fields[i] = "password=xxxxx"
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// Redactor scrubs known secrets from text.
+type Redactor struct{ secrets []string }
+
+// NewRedactor knows the password of the given URL, if it has one.
+func NewRedactor(raw string) *Redactor {
+	r := &Redactor{}
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			r.Add(p)
+		}
+	}
+	for _, f := range strings.Fields(raw) {
+		if v, ok := strings.CutPrefix(f, "password="); ok {
+			r.Add(strings.Trim(v, "'"))
+		}
+	}
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if at := strings.LastIndexByte(raw, '@'); at > i {
+			if c := strings.IndexByte(raw[i+3:at], ':'); c >= 0 {
+				r.Add(raw[i+3+c+1 : at]) // the raw, possibly still percent-encoded form
+			}
+		}
+	}
+	return r
+}
+
+// Add registers a secret. Secrets shorter than 3 characters are not
+// scrubbed by value (they would mangle ordinary words); URLs are still
+// redacted by structure.
+func (r *Redactor) Add(secret string) {
+	if r == nil || len(secret) < 3 {
+		return
+	}
+	for _, s := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+		dup := false
+		for _, have := range r.secrets {
+			dup = dup || have == s
+		}
+		if !dup {
+			r.secrets = append(r.secrets, s)
+		}
+	}
+}
+
+// String returns s with every known secret replaced by xxxxx.
+func (r *Redactor) String(s string) string {
+	if r == nil {
+		return s
+	}
+	for _, sec := range r.secrets {
+		s = strings.ReplaceAll(s, sec, "xxxxx")
+	}
+	return s
+}
+
+// Retry configures connection attempts.
+type Retry struct {
+	Attempts int           // total attempts, at least 1
+	Backoff  time.Duration // wait before the second attempt; doubles each time
+	// OnRetry is told about each failed attempt that will be retried.
+	OnRetry func(attempt int, wait time.Duration, err error)
+}
+
+// DefaultRetry is 3 attempts, 1s then 2s apart.
+var DefaultRetry = Retry{Attempts: 3, Backoff: time.Second}
+
+// ConnectError is a connection that failed for good.
+type ConnectError struct {
+	Target    string // redacted
+	Attempts  int
+	Transient bool
+	Hint      string
+	Err       error // already redacted
+}
+
+func (e *ConnectError) Error() string {
+	msg := fmt.Sprintf("connect to %s: %v", e.Target, e.Err)
+	if e.Attempts > 1 {
+		msg = fmt.Sprintf("connect to %s (%d attempts): %v", e.Target, e.Attempts, e.Err)
+	}
+	if e.Hint != "" {
+		msg += "\n  hint: " + e.Hint
+	}
+	return msg
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Connect opens a connection and checks it with SELECT 1, retrying
+// transient failures (refused, reset, timeouts, DNS, 57P03, 53300, class
+// 08) with exponential backoff. Anything else fails at once with a hint.
+func Connect(ctx context.Context, c *Config, retry Retry) (*pgx.Conn, error) {
+	if retry.Attempts < 1 {
+		retry.Attempts = 1
+	}
+	wait := retry.Backoff
+	for attempt := 1; ; attempt++ {
+		conn, err := connectOnce(ctx, c)
+		if err == nil {
+			return conn, nil
+		}
+		transient := Transient(err)
+		if !transient || attempt >= retry.Attempts || ctx.Err() != nil {
+			return nil, &ConnectError{Target: c.Display, Attempts: attempt, Transient: transient, Hint: hint(err, c), Err: redactedError{msg: c.redactor.String(err.Error()), err: err}}
+		}
+		if retry.OnRetry != nil {
+			retry.OnRetry(attempt, wait, redactedError{msg: c.redactor.String(err.Error()), err: err})
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &ConnectError{Target: c.Display, Attempts: attempt, Transient: true, Err: ctx.Err()}
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func connectOnce(ctx context.Context, c *Config) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, c.Conn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+// redactedError keeps the original error for errors.As (codes, net
+// errors) while its text is scrubbed.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
+
+// Transient reports whether a connection error is worth retrying.
+func Transient(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "57P03" || pg.Code == "53300" || strings.HasPrefix(pg.Code, "08")
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.ENOENT) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
+
+func hint(err error, c *Config) string {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch {
+		case pg.Code == "3D000":
+			return fmt.Sprintf("database %q does not exist: create it with `upshift db create` (the same URL), or fix the database name", c.Conn.Database)
+		case pg.Code == "28P01" || pg.Code == "28000":
+			return "authentication failed: check the user and password in DATABASE_URL, PGPASSWORD or ~/.pgpass, and pg_hba.conf on the server"
+		case pg.Code == "53300":
+			return "the server has no free connection slots; retry later or raise max_connections"
+		case pg.Code == "57P03":
+			return "the server is starting up or shutting down; `upshift wait` blocks until it accepts connections"
+		}
+	}
+	if Transient(err) {
+		return "the server did not answer: is it running and reachable at that host and port? (`upshift wait` blocks until it is)"
+	}
+	return ""
+}

@@ -1,0 +1,90 @@
+// Package lockids assigns each service the PostgreSQL advisory lock that
+// serialises its migrations.
+//
+// A service either has an id in the registry (kept so that upshift and an
+// existing migrate script exclude each other during a switch-over), or gets
+// one derived from its name. The derivation is part of upshift's contract
+// and never changes:
+//
+//	id = first 8 bytes of SHA-256("upshift:" + name), big-endian, top bit cleared
+//
+// so it is a positive bigint, usable as pg_advisory_lock(id). It can be
+// recomputed in SQL:
+//
+//	SELECT ('x' || substr(encode(sha256(convert_to('upshift:' || name, 'UTF8')), 'hex'), 1, 16))::bit(64)::bigint
+//	       & x'7fffffffffffffff'::bigint
+package lockids
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ID is a PostgreSQL advisory lock key (the single-bigint form).
+type ID int64
+
+// Source says where an ID came from.
+type Source string
+
+const (
+	FromRegistry Source = "registry"
+	Derived      Source = "derived"
+	FromFlag     Source = "flag"
+)
+
+// registry holds ids that predate upshift. Never change an entry: a running
+// migrate script of the same service uses it.
+var registry = map[string]ID{
+	"mana-auth": 987654321, // services/mana-auth/src/db/migrate.ts MIGRATION_LOCK_ID
+}
+
+// ErrNoService is returned for an empty service name.
+var ErrNoService = errors.New("no service name")
+
+// Derive computes the derived id of a service name.
+func Derive(name string) ID {
+	sum := sha256.Sum256([]byte("upshift:" + name))
+	return ID(binary.BigEndian.Uint64(sum[:8]) & 0x7fffffffffffffff)
+}
+
+// For returns the lock id of a service: its registry id, or the derived one.
+func For(service string) (ID, Source, error) {
+	name := strings.TrimSpace(service)
+	if name == "" {
+		return 0, "", fmt.Errorf("%w: set --service (SERVICE) to the service whose migrations these are, or --lock-id", ErrNoService)
+	}
+	if id, ok := registry[name]; ok {
+		return id, FromRegistry, nil
+	}
+	return Derive(name), Derived, nil
+}
+
+// Entry is a registry line.
+type Entry struct {
+	Service string `json:"service"`
+	ID      ID     `json:"id"`
+}
+
+// Registry lists the registered services, sorted by name.
+func Registry() []Entry {
+	out := make([]Entry, 0, len(registry))
+	for s, id := range registry {
+		out = append(out, Entry{s, id})
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Service, b.Service) })
+	return out
+}
+
+// Lookup returns the registered service holding id, if any.
+func Lookup(id ID) (string, bool) {
+	for s, rid := range registry {
+		if rid == id {
+			return s, true
+		}
+	}
+	return "", false
+}
