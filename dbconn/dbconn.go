@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
 
 // Config is a parsed connection target.
@@ -46,6 +47,13 @@ func Parse(raw, applicationName string) (*Config, error) {
 	r.Add(cc.Password) // from the URL, PGPASSWORD or .pgpass
 	if applicationName != "" {
 		cc.RuntimeParams["application_name"] = applicationName
+	}
+	// On cancellation (Ctrl-C, docker stop, a cancelled CI job) ask the
+	// server to cancel the running statement, as psql does, instead of
+	// only dropping the socket: a backend whose client vanished may keep
+	// running a long DDL statement and keep its locks until it finishes.
+	cc.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 5 * time.Second}
 	}
 	if cc.ConnectTimeout == 0 {
 		cc.ConnectTimeout = 10 * time.Second

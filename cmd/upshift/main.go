@@ -73,12 +73,22 @@ func exitCode(err error) int {
 
 // CLI is the command tree.
 type CLI struct {
-	Status  StatusCmd  `cmd:"" help:"Show which migrations are applied, pending, modified, missing or out of order. Read-only: creates, alters and locks nothing."`
-	Version VersionCmd `cmd:"" help:"Print the version."`
+	Status      StatusCmd      `cmd:"" help:"Show which migrations are applied, pending, modified, missing or out of order. Read-only: creates, alters and locks nothing."`
+	Migrate     MigrateCmd     `cmd:"" help:"Apply pending migrations under the service's advisory lock, exactly as drizzle-orm records them."`
+	MarkApplied MarkAppliedCmd `cmd:"" name:"mark-applied" help:"Record migrations as applied without running them (after finishing one by hand, or to baseline with --all)."`
+	Version     VersionCmd     `cmd:"" help:"Print the version."`
 }
 
 func main() {
+	// The first SIGINT/SIGTERM cancels the context: the running statement
+	// is cancelled on the server, the transaction rolled back and the lock
+	// released. Restoring the default handlers then makes a second signal
+	// end the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

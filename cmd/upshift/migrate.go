@@ -1,0 +1,444 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/upshift-dev/upshift/dbconn"
+	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/lockids"
+	"github.com/upshift-dev/upshift/pglock"
+)
+
+// LockFlags choose the advisory lock and how long to wait for it.
+type LockFlags struct {
+	LockID  *int64        `name:"lock-id" placeholder:"N" help:"Advisory lock id to use instead of the service's."`
+	Timeout time.Duration `name:"timeout" env:"MIGRATION_TIMEOUT" default:"300s" help:"How long to wait for the advisory lock (a bare number is seconds)."`
+}
+
+// lockID resolves the lock: --lock-id, the service's id, or (no service)
+// one derived from the migrations table, so that everything migrating the
+// same table still excludes each other.
+func lockID(l *LockFlags, service string, t drizzle.Table) (lockids.ID, string, error) {
+	if l.LockID != nil {
+		return lockids.ID(*l.LockID), "--lock-id", nil
+	}
+	if strings.TrimSpace(service) != "" {
+		id, src, err := lockids.For(service)
+		return id, fmt.Sprintf("service %s, %s", service, src), err
+	}
+	return lockids.Derive("table:" + t.String()), "derived from " + t.String() + " (set --service to use the service's lock)", nil
+}
+
+// MigrateFlags are shared by migrate and mark-applied.
+type MigrateFlags struct {
+	FolderFlags
+	TableFlags
+	DBFlags
+	LockFlags
+	OutputFlags
+	AllowOutOfOrder bool `name:"allow-out-of-order" help:"Apply (or record) journal migrations older than the newest applied one; drizzle-orm 0.x would skip them silently."`
+	AllowModified   bool `name:"allow-modified" help:"Proceed although applied migrations were changed since (nothing is re-run)."`
+}
+
+// MigrateCmd applies pending migrations.
+type MigrateCmd struct {
+	MigrateFlags
+	Tx               string         `name:"tx" enum:"all,each" default:"all" help:"all: every pending migration in one transaction, like drizzle-orm (the database ends at the old or the new version); each: one transaction per migration."`
+	StatementTimeout *time.Duration `name:"statement-timeout" placeholder:"DURATION" help:"statement_timeout for the migrations' statements (0 lifts a role-level limit)."`
+	LockTimeout      *time.Duration `name:"lock-timeout" placeholder:"DURATION" help:"lock_timeout for the migrations' statements (0 lifts a role-level limit)."`
+	DryRun           bool           `name:"dry-run" help:"Print the plan and the exact SQL; change nothing (not even the migrations table)."`
+}
+
+// MarkAppliedCmd records migrations as applied without running them.
+type MarkAppliedCmd struct {
+	MigrateFlags
+	Tags []string `arg:"" optional:"" name:"tag" help:"Migrations to record (tags, or folder names for drizzle-kit 1.x)."`
+	All  bool     `name:"all" help:"Record every pending migration: baseline a database whose schema already matches."`
+}
+
+type migrateJSON struct {
+	Dir            string                 `json:"dir"`
+	Layout         string                 `json:"layout"`
+	Database       string                 `json:"database,omitempty"`
+	Table          string                 `json:"table"`
+	LockID         *lockids.ID            `json:"lock_id,omitempty"`
+	DryRun         bool                   `json:"dry_run"`
+	Pending        []string               `json:"pending"`
+	Applied        []appliedJSON          `json:"applied"`
+	Script         string                 `json:"script,omitempty"`
+	Warnings       []drizzle.Warning      `json:"warnings"`
+	Error          *errorJSON             `json:"error,omitempty"`
+	RolledBack     []string               `json:"rolled_back,omitempty"`
+	InvalidIndexes []drizzle.InvalidIndex `json:"invalid_indexes,omitempty"`
+	DurationMS     int64                  `json:"duration_ms"`
+}
+
+type appliedJSON struct {
+	drizzle.Result
+	DurationMS float64 `json:"duration_ms"`
+}
+
+type errorJSON struct {
+	Message   string `json:"message"`
+	Tag       string `json:"tag,omitempty"`
+	File      string `json:"file,omitempty"`
+	Statement int    `json:"statement,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	Column    int    `json:"column,omitempty"`
+	Code      string `json:"code,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	Hint      string `json:"hint,omitempty"`
+}
+
+func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
+	return c.run(ctx, env, drizzle.Options{
+		TxMode: drizzle.TxMode(c.Tx), StatementTimeout: c.StatementTimeout, LockTimeout: c.LockTimeout,
+	}, c.DryRun)
+}
+
+func (c *MarkAppliedCmd) Run(ctx context.Context, env *Env) error {
+	if c.All == (len(c.Tags) > 0) {
+		return &exitError{code: ExitUsage, err: errors.New("name the migrations to record, or pass --all (not both)")}
+	}
+	opts := drizzle.Options{MarkOnly: true}
+	if !c.All {
+		opts.Only = c.Tags
+	}
+	return c.run(ctx, env, opts, false)
+}
+
+// run is the lock protocol around a prepared run: check for work before
+// taking the lock (up-to-date replicas leave at once), take it, plan again
+// with what the table says now, apply, release on every path.
+func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, dryRun bool) error {
+	started := time.Now()
+	src, err := c.Load(env)
+	if err != nil {
+		return err
+	}
+	table := c.Table()
+	out := &migrateJSON{Dir: src.Dir, Layout: string(src.Layout), Table: table.String(), DryRun: dryRun,
+		Pending: []string{}, Applied: []appliedJSON{}, Warnings: nonNil(src.Warnings)}
+	say := func(format string, args ...any) {
+		if !c.JSON() {
+			fmt.Fprintf(env.Stdout, format+"\n", args...)
+		}
+	}
+	finish := func(err error) error {
+		out.DurationMS = time.Since(started).Milliseconds()
+		if c.JSON() {
+			if err != nil && out.Error == nil {
+				out.Error = &errorJSON{Message: err.Error()}
+			}
+			if werr := writeJSON(env.Stdout, out); werr != nil && err == nil {
+				err = werr
+			}
+		}
+		return err
+	}
+	if len(src.Migrations) == 0 {
+		say("nothing to migrate: %s holds no migrations", src.Dir)
+		return finish(nil)
+	}
+	id, idSource, err := lockID(&c.LockFlags, c.Service, table)
+	if err != nil {
+		return finish(&exitError{code: ExitUsage, err: err})
+	}
+	conn, cfg, err := c.Connect(ctx, env)
+	if err != nil {
+		return finish(err)
+	}
+	defer conn.Close(context.Background())
+	out.Database = cfg.Display
+	red := cfg.Redactor()
+
+	opts.AllowOutOfOrder, opts.AllowModified = c.AllowOutOfOrder, c.AllowModified
+	plan, run, err := prepare(ctx, conn, src, table, opts)
+	if err != nil {
+		return finish(redactErr(red, err))
+	}
+	warnPlan(env, c.JSON(), plan, out)
+	if run.Empty() {
+		n := plan.Count()
+		say("nothing to migrate: %d applied, up to date (%s)", n[drizzle.StateApplied], table)
+		return finish(nil)
+	}
+	if dryRun {
+		for _, e := range run.Pending() {
+			out.Pending = append(out.Pending, e.Tag())
+		}
+		out.Script = run.Script()
+		if !c.JSON() {
+			fmt.Fprintf(env.Stdout, "dry run: %s pending in %s (%s); nothing will be changed\n", plural(len(run.Pending()), "migration"), src.Dir, src.Layout)
+			for _, e := range run.Pending() {
+				line := "  " + e.Tag()
+				if why := run.NoTransaction(e); why != "" {
+					line += "  (outside a transaction: " + why + ")"
+				}
+				fmt.Fprintln(env.Stdout, line)
+			}
+			fmt.Fprintf(env.Stdout, "\n%s", out.Script)
+		}
+		return finish(nil)
+	}
+
+	out.LockID = &id
+	say("upshift: waiting for advisory lock %d (%s)", id, idSource)
+	lockStart := time.Now()
+	err = pglock.Acquire(ctx, conn, id, pglock.Wait{Timeout: c.Timeout, OnWait: func(waited time.Duration, holders []pglock.Holder) {
+		for _, h := range holders {
+			if h.Granted {
+				fmt.Fprintf(env.Stderr, "upshift: waiting for advisory lock %d (%s so far), held by %s\n", id, waited.Round(time.Second), h)
+			}
+		}
+	}})
+	if err != nil {
+		if errors.Is(err, pglock.ErrTimeout) {
+			return finish(&exitError{code: ExitLockTimeout, err: fmt.Errorf("%w\n  hint: another migration of this database is running or stuck; `upshift locks` shows it, `upshift unlock --service NAME --force` ends a stuck session; raise --timeout (MIGRATION_TIMEOUT) to wait longer", err)})
+		}
+		return finish(redactErr(red, interrupted(ctx, err, "nothing was changed")))
+	}
+	defer func() {
+		if err := pglock.Release(conn, id); err != nil && !conn.IsClosed() {
+			fmt.Fprintln(env.Stderr, "upshift: warning:", red.String(err.Error()))
+		}
+	}()
+	if wait := time.Since(lockStart); wait > time.Second {
+		say("upshift: advisory lock acquired after %s", wait.Round(time.Millisecond))
+	}
+
+	// Another process may have migrated while this one waited.
+	plan, run, err = prepare(ctx, conn, src, table, opts)
+	if err != nil {
+		return finish(redactErr(red, err))
+	}
+	if run.Empty() {
+		say("nothing to migrate: another process applied the pending migrations while this one waited")
+		return finish(nil)
+	}
+	for _, e := range run.Pending() {
+		out.Pending = append(out.Pending, e.Tag())
+	}
+	verb := "applying"
+	if opts.MarkOnly {
+		verb = "recording as applied (not running)"
+	}
+	say("upshift: %s %s from %s (%s) to %s, %s", verb, plural(len(run.Pending()), "migration"), src.Dir, src.Layout, cfg.Display, txNote(opts))
+	run = withHooks(run, env, c.JSON(), opts.MarkOnly, out)
+	_, err = run.Apply(ctx, conn)
+	if err != nil {
+		return finish(reportApplyError(env, c.JSON(), src, red, err, out, ctx))
+	}
+	total := time.Since(started).Round(time.Millisecond)
+	if opts.MarkOnly {
+		say("done: %s recorded in %s", plural(len(out.Applied), "migration"), table)
+	} else {
+		say("done: %s applied in %s", plural(len(out.Applied), "migration"), total)
+	}
+	return finish(nil)
+}
+
+func txNote(opts drizzle.Options) string {
+	if opts.MarkOnly {
+		return "one transaction"
+	}
+	if opts.TxMode == drizzle.TxEach {
+		return "one transaction per migration"
+	}
+	return "one transaction"
+}
+
+func prepare(ctx context.Context, conn *pgx.Conn, src *drizzle.Source, table drizzle.Table, opts drizzle.Options) (*drizzle.Plan, *drizzle.Run, error) {
+	shape, rows, err := drizzle.ReadTable(ctx, conn, table)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan := drizzle.NewPlan(src, table, shape, rows)
+	run, err := plan.Prepare(ctx, conn, opts)
+	return plan, run, err
+}
+
+func warnPlan(env *Env, asJSON bool, plan *drizzle.Plan, out *migrateJSON) {
+	warn := func(w drizzle.Warning) {
+		out.Warnings = append(out.Warnings, w)
+		if !asJSON {
+			fmt.Fprintln(env.Stderr, "warning:", w)
+		}
+	}
+	for _, w := range plan.Warnings {
+		warn(w)
+	}
+	for _, e := range plan.Entries {
+		switch {
+		case e.State == drizzle.StateMissing:
+			warn(drizzle.Warning{Tag: e.Tag(), Msg: fmt.Sprintf("row id %d (hash %s) of %s has no migration in %s; it was applied by another branch or its file was deleted", e.Row.ID, short(e.Row.Hash), plan.Table, plan.Source.Dir)})
+		case e.State == drizzle.StatePending && e.Note != "":
+			warn(drizzle.Warning{Tag: e.Tag(), Msg: e.Note})
+		case e.State == drizzle.StateModified:
+			warn(drizzle.Warning{Tag: e.Tag(), Msg: "changed after it was applied (allowed by --allow-modified; not re-run)"})
+		}
+	}
+}
+
+func withHooks(run *drizzle.Run, env *Env, asJSON, markOnly bool, out *migrateJSON) *drizzle.Run {
+	run.SetHooks(func(r drizzle.Result) {
+		out.Applied = append(out.Applied, appliedJSON{Result: r, DurationMS: float64(r.Duration.Microseconds()) / 1000})
+		if asJSON {
+			return
+		}
+		if markOnly {
+			fmt.Fprintf(env.Stdout, "recorded  %s\n", r.Tag)
+			return
+		}
+		extra := ""
+		if r.NoTransaction != "" {
+			extra = "  (outside a transaction: " + r.NoTransaction + ")"
+		}
+		fmt.Fprintf(env.Stdout, "applied   %-40s %-14s %8s%s\n", r.Tag, plural(r.Statements, "statement"), r.Duration.Round(time.Millisecond/10), extra)
+	}, func(note string) {
+		if !asJSON {
+			fmt.Fprintln(env.Stdout, "upshift:", note)
+		}
+	})
+	return run
+}
+
+func interrupted(ctx context.Context, err error, what string) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %s", what)
+	}
+	return err
+}
+
+// redactErr scrubs secrets from an error's text while keeping its type for
+// exit codes.
+func redactErr(r *dbconn.Redactor, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	var ie *drizzle.InputError
+	if errors.As(err, &ie) {
+		return err
+	}
+	return &redacted{msg: r.String(err.Error()), err: err}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
+
+// reportApplyError prints a failed run: where, what the server said, what
+// was rolled back or left behind, and what to do.
+func reportApplyError(env *Env, asJSON bool, src *drizzle.Source, red *dbconn.Redactor, err error, out *migrateJSON, ctx context.Context) error {
+	var ae *drizzle.ApplyError
+	if !errors.As(err, &ae) {
+		return redactErr(red, err)
+	}
+	out.RolledBack, out.InvalidIndexes = ae.RolledBack, ae.InvalidIndexes
+	var b strings.Builder
+	var me *drizzle.MigrationError
+	if errors.As(err, &me) {
+		ej := &errorJSON{Tag: me.Tag, File: me.File, Statement: me.Statement.Index + 1, Line: me.Line, Column: me.Column}
+		fmt.Fprintf(&b, "migration %q failed at statement %d (%s:%d:%d)\n", me.Tag, me.Statement.Index+1, me.File, me.Line, me.Column)
+		if pg := me.PgErr; pg != nil {
+			ej.Code, ej.Detail, ej.Hint, ej.Message = pg.Code, pg.Detail, pg.Hint, pg.Message
+			fmt.Fprintf(&b, "  %s %s: %s\n", pg.Severity, pg.Code, pg.Message)
+			if pg.Detail != "" {
+				fmt.Fprintf(&b, "  DETAIL: %s\n", pg.Detail)
+			}
+			if pg.Hint != "" {
+				fmt.Fprintf(&b, "  HINT: %s\n", pg.Hint)
+			}
+			if pg.Code == "57014" && !ae.Canceled {
+				b.WriteString("  (statement_timeout: the statement ran longer than allowed; see --statement-timeout, and `upshift lint` for a safer shape)\n")
+			}
+			if pg.Code == "55P03" {
+				b.WriteString("  (lock_timeout: another session holds a conflicting lock on the table; retry later, or see --lock-timeout)\n")
+			}
+		} else {
+			ej.Message = me.Err.Error()
+			fmt.Fprintf(&b, "  %v\n", me.Err)
+		}
+		b.WriteString(caret(src, me))
+		if len(me.Ran) > 0 {
+			var ran []string
+			for _, i := range me.Ran {
+				ran = append(ran, fmt.Sprint(i+1))
+			}
+			fmt.Fprintf(&b, "statements of %s that ran and stay applied (it runs outside a transaction): %s; its row was not recorded, so a rerun runs it again from the start\n", me.Tag, strings.Join(ran, ", "))
+		}
+		out.Error = ej
+	} else {
+		out.Error = &errorJSON{Message: red.String(ae.Err.Error())}
+		fmt.Fprintf(&b, "%v\n", ae.Err)
+	}
+	if ae.Canceled {
+		b.WriteString("interrupted by a signal: the running statement was cancelled on the server\n")
+	}
+	if len(ae.RolledBack) > 0 {
+		fmt.Fprintf(&b, "rolled back, not applied: %s\n", strings.Join(ae.RolledBack, ", "))
+	}
+	if len(ae.Applied) > 0 {
+		fmt.Fprintf(&b, "applied and committed before the failure: %s\n", strings.Join(ae.Applied, ", "))
+	} else if len(ae.RolledBack) > 0 {
+		b.WriteString("the database is as it was before this run\n")
+	}
+	if len(ae.InvalidIndexes) > 0 {
+		b.WriteString("indexes left invalid (not used by queries, still slowing writes); a rerun of upshift drops and rebuilds those its migration creates, or drop them by hand:\n")
+		for _, ix := range ae.InvalidIndexes {
+			fmt.Fprintf(&b, "  %s\n", ix.Drop)
+		}
+	}
+	msg := strings.TrimRight(red.String(b.String()), "\n")
+	if asJSON {
+		return &exitError{code: ExitFailed}
+	}
+	return &exitError{code: ExitFailed, err: errors.New(msg)}
+}
+
+// caret shows the failing line with a caret under the server's position.
+func caret(src *drizzle.Source, me *drizzle.MigrationError) string {
+	var m *drizzle.Migration
+	for _, x := range src.Migrations {
+		if x.Tag == me.Tag {
+			m = x
+		}
+	}
+	if m == nil || me.PgErr == nil || me.PgErr.Position == 0 {
+		return ""
+	}
+	lines := strings.Split(m.Text, "\n")
+	if me.Line < 1 || me.Line > len(lines) {
+		return ""
+	}
+	text := strings.TrimRight(lines[me.Line-1], "\r")
+	prefix := fmt.Sprintf("  %d | ", me.Line)
+	pad := strings.Repeat(" ", len(prefix)-2)
+	// Tabs keep their width under the caret.
+	var under strings.Builder
+	for i, r := range []rune(text) {
+		if i >= me.Column-1 {
+			break
+		}
+		if r == '\t' {
+			under.WriteRune('\t')
+		} else {
+			under.WriteByte(' ')
+		}
+	}
+	return fmt.Sprintf("%s%s\n%s| %s^\n", prefix, text, pad, under.String())
+}

@@ -1,0 +1,633 @@
+package drizzle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/upshift-dev/upshift/pgsql"
+)
+
+// TxMode chooses how migrations are grouped into transactions.
+type TxMode string
+
+const (
+	// TxAll runs every pending migration in one transaction, as drizzle-orm
+	// does: the database ends at the old version or the new one.
+	TxAll TxMode = "all"
+	// TxEach commits after every migration.
+	TxEach TxMode = "each"
+)
+
+// NoTransactionMarker, as the first line of a migration, makes it run
+// outside a transaction even when the parser sees no need to.
+const NoTransactionMarker = "-- upshift:no-transaction"
+
+// Options tune Apply.
+type Options struct {
+	TxMode          TxMode
+	AllowOutOfOrder bool
+	AllowModified   bool
+	// StatementTimeout and LockTimeout, when set, apply to the migrations'
+	// statements only; 0 lifts a role-level setting.
+	StatementTimeout *time.Duration
+	LockTimeout      *time.Duration
+	// MarkOnly records migrations as applied without running them (the
+	// recovery path after a migration was finished by hand).
+	MarkOnly bool
+	// Only restricts the run to these tags (each must be pending or out of
+	// order).
+	Only []string
+	// OnApplied is called after each migration is recorded.
+	OnApplied func(Result)
+	// OnNote receives progress a person should see (rolled back, invalid
+	// index dropped before a rerun, ...).
+	OnNote func(string)
+}
+
+// Result describes one applied migration.
+type Result struct {
+	Tag           string        `json:"tag"`
+	File          string        `json:"file"`
+	Statements    int           `json:"statements"`
+	Duration      time.Duration `json:"-"`
+	NoTransaction string        `json:"no_transaction,omitempty"` // why it ran outside a transaction
+}
+
+// Refusal is a plan that Apply will not carry out without an override.
+type Refusal struct {
+	Entries []*Entry
+	Msg     string
+}
+
+func (r *Refusal) Error() string { return r.Msg }
+func (r *Refusal) Unwrap() error { return ErrRefused }
+
+// selectTags picks the named migrations, in plan order.
+func (p *Plan) selectTags(tags []string, allowOutOfOrder bool) ([]*Entry, error) {
+	want := map[string]bool{}
+	for _, t := range tags {
+		want[t] = true
+	}
+	var out []*Entry
+	for _, e := range p.Entries {
+		if e.Migration == nil || !want[e.Tag()] {
+			continue
+		}
+		delete(want, e.Tag())
+		switch e.State {
+		case StatePending:
+		case StateOutOfOrder:
+			if !allowOutOfOrder {
+				return nil, &Refusal{Entries: []*Entry{e}, Msg: fmt.Sprintf("migration %q is out of order (older than the newest applied one); add --allow-out-of-order to record it", e.Tag())}
+			}
+		default:
+			return nil, &Refusal{Entries: []*Entry{e}, Msg: fmt.Sprintf("migration %q is already %s; nothing to record", e.Tag(), e.State)}
+		}
+		out = append(out, e)
+	}
+	for t := range want {
+		return nil, &InputError{Path: p.Source.Dir, Tag: t, Msg: "no such migration in the folder", Hint: "`upshift status` lists the tags"}
+	}
+	return out, nil
+}
+
+// Check returns the reasons to refuse the plan: out-of-order migrations
+// (journal layouts) and modified ones, unless allowed.
+func (p *Plan) Check(opts Options) error {
+	var newest *Entry
+	for _, e := range p.Entries {
+		if e.Row != nil && e.Row.CreatedAt != nil && e.State != StateMissing && (newest == nil || *e.Row.CreatedAt > *newest.Row.CreatedAt) {
+			newest = e
+		}
+	}
+	var msgs []string
+	var refused []*Entry
+	for _, e := range p.Entries {
+		switch {
+		case e.State == StateOutOfOrder && !opts.AllowOutOfOrder:
+			refused = append(refused, e)
+			other := "a newer migration"
+			if newest != nil {
+				other = fmt.Sprintf("%q (created_at %d)", newest.Tag(), *newest.Row.CreatedAt)
+			}
+			msgs = append(msgs, fmt.Sprintf("%s: migration %q (created_at %d) is older than the already applied %s; drizzle-orm 0.x would skip it silently forever.\n  hint: check it is safe to apply after the newer one, then rerun with --allow-out-of-order (or regenerate it with a newer timestamp)",
+				p.Source.Path(e.Migration.File), e.Tag(), e.Migration.CreatedAt, other))
+		case e.State == StateModified && !opts.AllowModified:
+			refused = append(refused, e)
+			msgs = append(msgs, fmt.Sprintf("%s: migration %q was changed after it was applied (file hash %s, recorded hash %s).\n  hint: restore the applied version from version control and put the change in a new migration; --allow-modified proceeds anyway (nothing is re-run)",
+				p.Source.Path(e.Migration.File), e.Tag(), e.Migration.Hash, e.Row.Hash))
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	return &Refusal{Entries: refused, Msg: "refusing to migrate, nothing was changed:\n" + strings.Join(msgs, "\n")}
+}
+
+// op is one step of a run. The same list drives execution and --dry-run.
+type op struct {
+	kind  opKind
+	sql   string
+	args  []any
+	entry *Entry
+	stmt  *Statement // the breakpoint piece the SQL comes from
+	sub   int        // byte offset of sql within stmt.SQL (no-transaction splits)
+	note  string
+}
+
+type opKind int
+
+const (
+	opBegin opKind = iota
+	opCommit
+	opSQL       // bookkeeping: table creation, upgrade, timeouts
+	opStatement // a migration's statement
+	opRecord    // the migration's row
+	opCleanup   // drop an invalid index left by an earlier failed run
+	opDone      // the migration is complete (for reporting)
+)
+
+// Run is a prepared migration run.
+type Run struct {
+	plan    *Plan
+	opts    Options
+	ops     []op
+	pending []*Entry
+	noTx    map[*Entry]string
+}
+
+// Prepare checks the plan and works out every statement Apply would send.
+// It reads the database (to find invalid indexes a rerun must drop) but
+// changes nothing.
+func (p *Plan) Prepare(ctx context.Context, q Querier, opts Options) (*Run, error) {
+	if opts.TxMode == "" {
+		opts.TxMode = TxAll
+	}
+	if err := p.Check(opts); err != nil {
+		return nil, err
+	}
+	r := &Run{plan: p, opts: opts, pending: p.Pending(opts.AllowOutOfOrder), noTx: map[*Entry]string{}}
+	if opts.Only != nil {
+		pending, err := p.selectTags(opts.Only, opts.AllowOutOfOrder)
+		if err != nil {
+			return nil, err
+		}
+		r.pending = pending
+	}
+	for _, e := range r.pending {
+		if opts.MarkOnly {
+			break
+		}
+		if why := noTransaction(e.Migration); why != "" {
+			r.noTx[e] = why
+		}
+	}
+	if err := r.build(ctx, q); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// SetHooks sets the progress callbacks after Prepare.
+func (r *Run) SetHooks(onApplied func(Result), onNote func(string)) {
+	r.opts.OnApplied, r.opts.OnNote = onApplied, onNote
+}
+
+// Pending lists the migrations the run applies.
+func (r *Run) Pending() []*Entry { return r.pending }
+
+// NoTransaction says why a pending migration runs outside a transaction.
+func (r *Run) NoTransaction(e *Entry) string { return r.noTx[e] }
+
+// Empty reports whether the run would change nothing at all.
+func (r *Run) Empty() bool {
+	for _, o := range r.ops {
+		if o.kind != opBegin && o.kind != opCommit {
+			return false
+		}
+	}
+	return true
+}
+
+func noTransaction(m *Migration) string {
+	if first, _, _ := strings.Cut(m.Text, "\n"); strings.TrimSpace(first) == NoTransactionMarker {
+		return "marked " + NoTransactionMarker
+	}
+	for _, st := range m.Statements {
+		sts, err := pgsql.Parse(st.SQL)
+		if err != nil {
+			continue // the server will say what is wrong with it
+		}
+		for _, s := range sts {
+			if why := pgsql.NoTransaction(s.Node); why != "" {
+				return why
+			}
+		}
+	}
+	return ""
+}
+
+func (r *Run) build(ctx context.Context, q Querier) error {
+	p, t := r.plan, r.plan.Table
+	var setup []op
+	layoutShape := ShapeV0
+	if p.Source.Layout.ByName() {
+		layoutShape = ShapeV1
+	}
+	switch {
+	case p.Shape == ShapeMissing && len(r.pending) > 0:
+		setup = append(setup, op{kind: opSQL, sql: "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{t.Schema}.Sanitize()})
+		cols := "id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint"
+		if layoutShape == ShapeV1 {
+			cols += ", name text, applied_at timestamp with time zone DEFAULT now()"
+		}
+		setup = append(setup, op{kind: opSQL, sql: "CREATE TABLE IF NOT EXISTS " + t.Ident() + " (" + cols + ")"})
+	case p.Shape == ShapeV0 && layoutShape == ShapeV1:
+		// drizzle-orm 1.0's upToV1, run even when nothing is pending.
+		setup = append(setup,
+			op{kind: opSQL, sql: "ALTER TABLE " + t.Ident() + ` ADD COLUMN IF NOT EXISTS "name" text`},
+			op{kind: opSQL, sql: "ALTER TABLE " + t.Ident() + ` ADD COLUMN IF NOT EXISTS "applied_at" timestamp with time zone DEFAULT now()`})
+	}
+	for _, e := range p.Entries {
+		if e.NameBackfill {
+			set := `"name" = $1`
+			if p.Shape == ShapeV0 {
+				set += `, "applied_at" = NULL`
+			}
+			setup = append(setup, op{kind: opSQL, sql: "UPDATE " + t.Ident() + " SET " + set + ` WHERE "id" = $2`, args: []any{e.Migration.Tag, e.Row.ID}})
+		}
+	}
+	if len(setup) == 0 && len(r.pending) == 0 {
+		return nil
+	}
+	settings := r.settings("SET LOCAL ")
+	inTx := false
+	begin := func() {
+		if !inTx {
+			r.ops = append(r.ops, op{kind: opBegin, sql: "BEGIN"})
+			r.ops = append(r.ops, settings...)
+			inTx = true
+		}
+	}
+	commit := func() {
+		if inTx {
+			r.ops = append(r.ops, op{kind: opCommit, sql: "COMMIT"})
+			inTx = false
+		}
+	}
+	begin()
+	r.ops = append(r.ops, setup...)
+	for i, e := range r.pending {
+		m := e.Migration
+		if r.opts.MarkOnly {
+			r.ops = append(r.ops, r.record(e), op{kind: opDone, entry: e})
+			continue
+		}
+		if r.noTx[e] != "" {
+			if len(setup) > 0 || i > 0 {
+				commit() // the batch so far commits before it
+			} else {
+				r.ops = r.ops[:0] // nothing to commit before it
+				inTx = false
+			}
+			r.ops = append(r.ops, r.settings("SET ")...)
+			cleanup, err := invalidIndexCleanup(ctx, q, m)
+			if err != nil {
+				return err
+			}
+			r.ops = append(r.ops, cleanup...)
+			for si := range m.Statements {
+				st := &m.Statements[si]
+				if st.Blank() {
+					continue
+				}
+				// Each statement runs on its own: a multi-statement query
+				// string would be an implicit transaction block.
+				sts, err := pgsql.Parse(st.SQL)
+				if err != nil || len(sts) <= 1 {
+					r.ops = append(r.ops, op{kind: opStatement, sql: st.SQL, entry: e, stmt: st})
+					continue
+				}
+				for _, s := range sts {
+					r.ops = append(r.ops, op{kind: opStatement, sql: s.Text(st.SQL), entry: e, stmt: st, sub: s.Offset})
+				}
+			}
+			if len(r.opts.settingsList()) > 0 {
+				r.ops = append(r.ops, op{kind: opSQL, sql: "RESET statement_timeout; RESET lock_timeout"})
+			}
+			r.ops = append(r.ops, r.record(e), op{kind: opDone, entry: e})
+			continue
+		}
+		if r.opts.TxMode == TxEach && i > 0 {
+			commit()
+		}
+		begin()
+		for si := range m.Statements {
+			st := &m.Statements[si]
+			if !st.Blank() {
+				r.ops = append(r.ops, op{kind: opStatement, sql: st.SQL, entry: e, stmt: st})
+			}
+		}
+		r.ops = append(r.ops, r.record(e), op{kind: opDone, entry: e})
+	}
+	commit()
+	return nil
+}
+
+func (o Options) settingsList() []string {
+	var out []string
+	if o.StatementTimeout != nil {
+		out = append(out, fmt.Sprintf("statement_timeout = %d", o.StatementTimeout.Milliseconds()))
+	}
+	if o.LockTimeout != nil {
+		out = append(out, fmt.Sprintf("lock_timeout = %d", o.LockTimeout.Milliseconds()))
+	}
+	return out
+}
+
+func (r *Run) settings(prefix string) []op {
+	var out []op
+	for _, s := range r.opts.settingsList() {
+		out = append(out, op{kind: opSQL, sql: prefix + s})
+	}
+	return out
+}
+
+// record is the row drizzle-orm inserts: without name for journal layouts
+// (0.x), with name for folders (1.0); applied_at comes from its default.
+func (r *Run) record(e *Entry) op {
+	m, t := e.Migration, r.plan.Table
+	if r.plan.Source.Layout.ByName() {
+		return op{kind: opRecord, entry: e, sql: "INSERT INTO " + t.Ident() + ` ("hash", "created_at", "name") VALUES ($1, $2, $3)`, args: []any{m.Hash, m.CreatedAt, m.Tag}}
+	}
+	return op{kind: opRecord, entry: e, sql: "INSERT INTO " + t.Ident() + ` ("hash", "created_at") VALUES ($1, $2)`, args: []any{m.Hash, m.CreatedAt}}
+}
+
+// invalidIndexCleanup finds indexes that this migration creates
+// concurrently and that an earlier failed run left invalid. IF NOT EXISTS
+// would skip them forever; dropping them first makes the rerun build them.
+func invalidIndexCleanup(ctx context.Context, q Querier, m *Migration) ([]op, error) {
+	var out []op
+	for _, st := range m.Statements {
+		sts, err := pgsql.Parse(st.SQL)
+		if err != nil {
+			continue
+		}
+		for _, s := range sts {
+			schema, name, ok := pgsql.CreatedIndex(s.Node)
+			if !ok || pgsql.NoTransaction(s.Node) == "" {
+				continue
+			}
+			rows, err := q.Query(ctx, `SELECT n.nspname FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = $1 AND NOT i.indisvalid
+  AND (n.nspname = $2 OR ($2 = '' AND pg_catalog.pg_table_is_visible(c.oid)))`, name, schema)
+			if err != nil {
+				return nil, fmt.Errorf("look for invalid index %q: %w", name, err)
+			}
+			nsps, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return nil, fmt.Errorf("look for invalid index %q: %w", name, err)
+			}
+			for _, nsp := range nsps {
+				id := pgx.Identifier{nsp, name}.Sanitize()
+				out = append(out, op{kind: opCleanup, sql: "DROP INDEX CONCURRENTLY IF EXISTS " + id,
+					note: fmt.Sprintf("dropping invalid index %s left by an earlier failed run of %s, so that it is built again", id, m.Tag)})
+			}
+		}
+	}
+	return out, nil
+}
+
+// Script renders the run as the exact SQL it sends, for --dry-run.
+func (r *Run) Script() string {
+	var b strings.Builder
+	var cur *Entry
+	for _, o := range r.ops {
+		if o.entry != nil && o.entry != cur && o.kind == opStatement {
+			cur = o.entry
+			m := cur.Migration
+			fmt.Fprintf(&b, "\n-- migration %s (%s)", m.Tag, r.plan.Source.Path(m.File))
+			if why := r.noTx[cur]; why != "" {
+				fmt.Fprintf(&b, ", outside a transaction: %s", why)
+			}
+			b.WriteString("\n")
+		}
+		switch o.kind {
+		case opDone:
+			continue
+		case opCleanup:
+			fmt.Fprintf(&b, "-- %s\n", o.note)
+		}
+		text := strings.TrimSpace(inline(o.sql, o.args))
+		b.WriteString(text)
+		if !strings.HasSuffix(text, ";") {
+			b.WriteString(";")
+		}
+		b.WriteString("\n")
+	}
+	return strings.TrimLeft(b.String(), "\n")
+}
+
+// inline replaces $n with SQL literals, for display only.
+func inline(sql string, args []any) string {
+	for i := len(args) - 1; i >= 0; i-- {
+		var lit string
+		switch v := args[i].(type) {
+		case string:
+			lit = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		default:
+			lit = fmt.Sprint(v)
+		}
+		sql = strings.ReplaceAll(sql, fmt.Sprintf("$%d", i+1), lit)
+	}
+	return sql
+}
+
+// ApplyError is a failed run: what failed, and what it left behind.
+type ApplyError struct {
+	Err error // *MigrationError, or a bookkeeping failure
+	// Applied were committed before the failure and stay applied.
+	Applied []string
+	// RolledBack were part of the failed transaction and are not applied.
+	RolledBack []string
+	// InvalidIndexes are indexes left invalid, with the SQL that drops each.
+	InvalidIndexes []InvalidIndex
+	// Canceled is set when the run stopped because its context ended.
+	Canceled bool
+}
+
+// InvalidIndex is an index a failed CONCURRENTLY build left behind.
+type InvalidIndex struct {
+	Name string `json:"name"`
+	Drop string `json:"drop"`
+}
+
+func (e *ApplyError) Error() string { return e.Err.Error() }
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// Apply carries the run out on conn, which must not be inside a
+// transaction. It returns the migrations applied; on failure the error is
+// an *ApplyError.
+func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
+	var (
+		results   []Result
+		inTx      []string // migrations in the open transaction
+		committed []string
+		open      bool
+		ran       []int // statements run of the current no-transaction migration
+		started   time.Time
+		count     int
+	)
+	fail := func(err error, o op) error {
+		ae := &ApplyError{Err: err, Canceled: ctx.Err() != nil}
+		if open {
+			// A canceled context cannot carry the ROLLBACK; use a fresh one.
+			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, rbErr := conn.Exec(rctx, "ROLLBACK")
+			cancel()
+			if rbErr != nil && !conn.IsClosed() {
+				ae.Err = fmt.Errorf("%w (and ROLLBACK failed: %v)", err, rbErr)
+			}
+			ae.RolledBack = inTx
+		}
+		if o.entry != nil && r.noTx[o.entry] != "" {
+			var me *MigrationError
+			if errors.As(err, &me) {
+				me.Ran = ran
+			}
+			ae.InvalidIndexes = invalidIndexes(conn)
+		}
+		if !open && o.entry != nil && !containsTag(committed, o.entry.Tag()) {
+			ae.RolledBack = append(ae.RolledBack, o.entry.Tag())
+		}
+		ae.Applied = committed
+		return ae
+	}
+	for _, o := range r.ops {
+		if err := ctx.Err(); err != nil {
+			return results, fail(fmt.Errorf("interrupted: %w", err), o)
+		}
+		switch o.kind {
+		case opBegin:
+			if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+				return results, fail(fmt.Errorf("begin transaction: %w", err), o)
+			}
+			open, inTx = true, nil
+			continue
+		case opCommit:
+			if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+				return results, fail(fmt.Errorf("commit: %w", err), o)
+			}
+			open = false
+			committed = append(committed, inTx...)
+			inTx = nil
+			continue
+		case opCleanup:
+			r.note(o.note)
+		case opDone:
+			res := Result{Tag: o.entry.Tag(), File: r.plan.Source.Path(o.entry.Migration.File), Statements: count, Duration: time.Since(started), NoTransaction: r.noTx[o.entry]}
+			results = append(results, res)
+			if open {
+				inTx = append(inTx, res.Tag)
+			} else {
+				committed = append(committed, res.Tag)
+			}
+			count, ran, started = 0, nil, time.Time{}
+			if r.opts.OnApplied != nil {
+				r.opts.OnApplied(res)
+			}
+			continue
+		}
+		if o.kind == opStatement && started.IsZero() {
+			started = time.Now()
+		}
+		var err error
+		if o.kind == opStatement {
+			// Simple protocol, as node-postgres sends drizzle's raw SQL: a
+			// piece may hold several statements.
+			_, err = conn.PgConn().Exec(ctx, o.sql).ReadAll()
+		} else {
+			_, err = conn.Exec(ctx, o.sql, o.args...)
+		}
+		if err != nil {
+			if o.kind == opStatement {
+				return results, fail(r.statementError(o, err), o)
+			}
+			what := "bookkeeping"
+			if o.kind == opRecord {
+				what = "record migration " + o.entry.Tag()
+			}
+			return results, fail(fmt.Errorf("%s: %s: %w", what, strings.TrimSpace(inline(o.sql, o.args)), err), o)
+		}
+		if o.kind == opStatement {
+			count++
+			ran = append(ran, o.stmt.Index)
+		}
+	}
+	return results, nil
+}
+
+func containsTag(tags []string, tag string) bool {
+	for _, t := range tags {
+		if t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Run) note(s string) {
+	if r.opts.OnNote != nil {
+		r.opts.OnNote(s)
+	}
+}
+
+// statementError locates a server error in the migration file.
+func (r *Run) statementError(o op, err error) error {
+	m := o.entry.Migration
+	me := &MigrationError{Tag: m.Tag, File: r.plan.Source.Path(m.File), Statement: *o.stmt, Line: o.stmt.Line, Column: o.stmt.Column, Err: err}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		me.PgErr = pg
+		off := o.stmt.Offset + o.sub
+		if pg.Position > 0 {
+			off += pgsql.RuneToByte(o.sql, int(pg.Position)-1)
+			me.Line, me.Column = LineCol(m.Text, off)
+		} else if o.sub > 0 {
+			me.Line, me.Column = LineCol(m.Text, off)
+		}
+	}
+	return me
+}
+
+// invalidIndexes lists every invalid index in the database with the
+// statement that drops it.
+func invalidIndexes(conn *pgx.Conn) []InvalidIndex {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rows, err := conn.Query(ctx, `SELECT n.nspname, c.relname FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT i.indisvalid ORDER BY 1, 2`)
+	if err != nil {
+		return nil
+	}
+	var out []InvalidIndex
+	for rows.Next() {
+		var nsp, name string
+		if rows.Scan(&nsp, &name) == nil {
+			id := pgx.Identifier{nsp, name}.Sanitize()
+			out = append(out, InvalidIndex{Name: nsp + "." + name, Drop: "DROP INDEX CONCURRENTLY IF EXISTS " + id + ";"})
+		}
+	}
+	rows.Close()
+	return out
+}

@@ -1,0 +1,180 @@
+// Package pgsql understands SQL with PostgreSQL's own parser (pg_query_go,
+// libpg_query), never with regular expressions.
+package pgsql
+
+import (
+	"errors"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pganalyze/pg_query_go/v6/parser"
+)
+
+// Stmt is one parsed statement and where it stands in the input.
+type Stmt struct {
+	Node *pg_query.Node
+	// Offset and Len locate the statement in the input, in bytes. The
+	// statement's leading white space and comments are not included.
+	Offset, Len int
+}
+
+// Text returns the statement's text within input.
+func (s Stmt) Text(input string) string { return input[s.Offset : s.Offset+s.Len] }
+
+// ParseError is a statement the parser rejects.
+type ParseError struct {
+	Msg    string
+	Offset int // byte offset in the input, -1 if unknown
+}
+
+func (e *ParseError) Error() string { return e.Msg }
+
+// Parse splits input into statements with PostgreSQL's grammar.
+func Parse(input string) ([]Stmt, error) {
+	tree, err := pg_query.Parse(input)
+	if err != nil {
+		pe := &ParseError{Msg: err.Error(), Offset: -1}
+		var e *parser.Error
+		if errors.As(err, &e) {
+			pe.Msg = e.Message
+			if e.Cursorpos > 0 {
+				pe.Offset = runeToByte(input, e.Cursorpos-1)
+			}
+		}
+		return nil, pe
+	}
+	out := make([]Stmt, 0, len(tree.Stmts))
+	for _, rs := range tree.Stmts {
+		off, n := int(rs.StmtLocation), int(rs.StmtLen)
+		if n == 0 { // the last statement runs to the end of the input
+			n = len(input) - off
+		}
+		// StmtLocation points just after the previous semicolon: skip the
+		// white space and comments that precede the statement itself.
+		text := input[off : off+n]
+		lead := len(text) - len(trimLeadingNoise(text))
+		st := Stmt{Node: rs.Stmt, Offset: off + lead, Len: n - lead}
+		st.Len = len(strings.TrimRight(st.Text(input), " \t\r\n;"))
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// trimLeadingNoise drops white space and -- or /* */ comments.
+func trimLeadingNoise(s string) string {
+	for {
+		t := strings.TrimLeft(s, " \t\r\n\f\v")
+		switch {
+		case strings.HasPrefix(t, "--"):
+			if i := strings.IndexByte(t, '\n'); i >= 0 {
+				s = t[i+1:]
+				continue
+			}
+			return ""
+		case strings.HasPrefix(t, "/*"):
+			if i := strings.Index(t, "*/"); i >= 0 {
+				s = t[i+2:]
+				continue
+			}
+			return ""
+		}
+		return t
+	}
+}
+
+// runeToByte converts a character index (as PostgreSQL reports positions)
+// to a byte offset.
+func runeToByte(s string, chars int) int {
+	n := 0
+	for i := range s {
+		if n == chars {
+			return i
+		}
+		n++
+	}
+	return len(s)
+}
+
+// RuneToByte is runeToByte for callers mapping server error positions.
+func RuneToByte(s string, chars int) int { return runeToByte(s, chars) }
+
+// NoTransaction returns why PostgreSQL refuses to run the statement inside
+// a transaction block ("" when it does not). The list follows the callers
+// of PreventInTransactionBlock in PostgreSQL's source.
+func NoTransaction(n *pg_query.Node) string {
+	switch s := n.Node.(type) {
+	case *pg_query.Node_IndexStmt:
+		if s.IndexStmt.Concurrent {
+			return "CREATE INDEX CONCURRENTLY"
+		}
+	case *pg_query.Node_DropStmt:
+		if s.DropStmt.Concurrent {
+			return "DROP INDEX CONCURRENTLY"
+		}
+	case *pg_query.Node_ReindexStmt:
+		if hasOption(s.ReindexStmt.Params, "concurrently") {
+			return "REINDEX CONCURRENTLY"
+		}
+		switch s.ReindexStmt.Kind {
+		case pg_query.ReindexObjectType_REINDEX_OBJECT_SCHEMA, pg_query.ReindexObjectType_REINDEX_OBJECT_SYSTEM, pg_query.ReindexObjectType_REINDEX_OBJECT_DATABASE:
+			return "REINDEX SCHEMA/SYSTEM/DATABASE"
+		}
+	case *pg_query.Node_AlterTableStmt:
+		for _, c := range s.AlterTableStmt.Cmds {
+			if cmd := c.GetAlterTableCmd(); cmd != nil && cmd.Subtype == pg_query.AlterTableType_AT_DetachPartition {
+				if pc := cmd.Def.GetPartitionCmd(); pc != nil && pc.Concurrent {
+					return "DETACH PARTITION CONCURRENTLY"
+				}
+			}
+		}
+	case *pg_query.Node_VacuumStmt:
+		if s.VacuumStmt.IsVacuumcmd {
+			return "VACUUM"
+		}
+	case *pg_query.Node_ClusterStmt:
+		if s.ClusterStmt.Relation == nil {
+			return "CLUSTER without a table"
+		}
+	case *pg_query.Node_CreatedbStmt:
+		return "CREATE DATABASE"
+	case *pg_query.Node_DropdbStmt:
+		return "DROP DATABASE"
+	case *pg_query.Node_AlterDatabaseStmt:
+		if hasOption(s.AlterDatabaseStmt.Options, "tablespace") {
+			return "ALTER DATABASE SET TABLESPACE"
+		}
+	case *pg_query.Node_CreateTableSpaceStmt:
+		return "CREATE TABLESPACE"
+	case *pg_query.Node_DropTableSpaceStmt:
+		return "DROP TABLESPACE"
+	case *pg_query.Node_AlterSystemStmt:
+		return "ALTER SYSTEM"
+	case *pg_query.Node_CreateSubscriptionStmt:
+		return "CREATE SUBSCRIPTION"
+	case *pg_query.Node_DropSubscriptionStmt:
+		return "DROP SUBSCRIPTION"
+	}
+	return ""
+}
+
+func hasOption(opts []*pg_query.Node, name string) bool {
+	for _, o := range opts {
+		if d := o.GetDefElem(); d != nil && strings.EqualFold(d.Defname, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// CreatedIndex returns the schema (may be "") and name of the index a
+// CREATE INDEX statement builds, if it names one.
+func CreatedIndex(n *pg_query.Node) (schema, name string, ok bool) {
+	is := n.GetIndexStmt()
+	if is == nil || is.Idxname == "" {
+		return "", "", false
+	}
+	if is.Relation != nil {
+		schema = is.Relation.Schemaname
+	}
+	return schema, is.Idxname, true
+}
