@@ -497,6 +497,9 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 				ae.Err = fmt.Errorf("%w (and ROLLBACK failed: %v)", err, rbErr)
 			}
 			ae.RolledBack = inTx
+			if o.entry != nil && !containsTag(inTx, o.entry.Tag()) {
+				ae.RolledBack = append(ae.RolledBack, o.entry.Tag())
+			}
 		}
 		if o.entry != nil && r.noTx[o.entry] != "" {
 			var me *MigrationError
@@ -504,9 +507,6 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 				me.Ran = ran
 			}
 			ae.InvalidIndexes = invalidIndexes(conn)
-		}
-		if !open && o.entry != nil && !containsTag(committed, o.entry.Tag()) {
-			ae.RolledBack = append(ae.RolledBack, o.entry.Tag())
 		}
 		ae.Applied = committed
 		return ae
