@@ -215,11 +215,22 @@ func (r *Run) Empty() bool {
 	return true
 }
 
+// noTransaction says why m must run outside a transaction ("" if it need
+// not). The answer is kept on the migration: the lock protocol prepares a
+// run twice.
 func noTransaction(m *Migration) string {
+	m.noTxOnce.Do(func() { m.noTx = findNoTransaction(m) })
+	return m.noTx
+}
+
+func findNoTransaction(m *Migration) string {
 	if first, _, _ := strings.Cut(m.Text, "\n"); strings.TrimSpace(first) == NoTransactionMarker {
 		return "marked " + NoTransactionMarker
 	}
 	for _, st := range m.Statements {
+		if !pgsql.MayNeedNoTransaction(st.SQL) {
+			continue
+		}
 		sts, err := pgsql.Parse(st.SQL)
 		if err != nil {
 			continue // the server will say what is wrong with it
@@ -275,8 +286,16 @@ func (r *Run) build(ctx context.Context, q Querier) error {
 			inTx = true
 		}
 	}
+	// Rows of the open transaction are inserted with one statement just
+	// before COMMIT: ids come out in the same order as one INSERT per
+	// migration would give, without a round trip per migration.
+	var rows []*Entry
 	commit := func() {
 		if inTx {
+			if len(rows) > 0 {
+				r.ops = append(r.ops, r.record(rows...))
+				rows = nil
+			}
 			r.ops = append(r.ops, op{kind: opCommit, sql: "COMMIT"})
 			inTx = false
 		}
@@ -286,7 +305,8 @@ func (r *Run) build(ctx context.Context, q Querier) error {
 	for i, e := range r.pending {
 		m := e.Migration
 		if r.opts.MarkOnly {
-			r.ops = append(r.ops, r.record(e), op{kind: opDone, entry: e})
+			rows = append(rows, e)
+			r.ops = append(r.ops, op{kind: opDone, entry: e})
 			continue
 		}
 		if r.noTx[e] != "" {
@@ -334,7 +354,8 @@ func (r *Run) build(ctx context.Context, q Querier) error {
 				r.ops = append(r.ops, op{kind: opStatement, sql: st.SQL, entry: e, stmt: st})
 			}
 		}
-		r.ops = append(r.ops, r.record(e), op{kind: opDone, entry: e})
+		rows = append(rows, e)
+		r.ops = append(r.ops, op{kind: opDone, entry: e})
 	}
 	commit()
 	return nil
@@ -359,14 +380,30 @@ func (r *Run) settings(prefix string) []op {
 	return out
 }
 
-// record is the row drizzle-orm inserts: without name for journal layouts
-// (0.x), with name for folders (1.0); applied_at comes from its default.
-func (r *Run) record(e *Entry) op {
-	m, t := e.Migration, r.plan.Table
-	if r.plan.Source.Layout.ByName() {
-		return op{kind: opRecord, entry: e, sql: "INSERT INTO " + t.Ident() + ` ("hash", "created_at", "name") VALUES ($1, $2, $3)`, args: []any{m.Hash, m.CreatedAt, m.Tag}}
+// record inserts the rows drizzle-orm inserts: without name for journal
+// layouts (0.x), with name for folders (1.0); applied_at from its default.
+// VALUES rows are evaluated in order, so ids follow the migrations' order.
+func (r *Run) record(es ...*Entry) op {
+	t := r.plan.Table
+	byName := r.plan.Source.Layout.ByName()
+	cols := ` ("hash", "created_at")`
+	if byName {
+		cols = ` ("hash", "created_at", "name")`
 	}
-	return op{kind: opRecord, entry: e, sql: "INSERT INTO " + t.Ident() + ` ("hash", "created_at") VALUES ($1, $2)`, args: []any{m.Hash, m.CreatedAt}}
+	var vals []string
+	var args []any
+	for _, e := range es {
+		m := e.Migration
+		n := len(args)
+		if byName {
+			vals = append(vals, fmt.Sprintf("($%d, $%d, $%d)", n+1, n+2, n+3))
+			args = append(args, m.Hash, m.CreatedAt, m.Tag)
+		} else {
+			vals = append(vals, fmt.Sprintf("($%d, $%d)", n+1, n+2))
+			args = append(args, m.Hash, m.CreatedAt)
+		}
+	}
+	return op{kind: opRecord, entry: es[len(es)-1], sql: "INSERT INTO " + t.Ident() + cols + " VALUES " + strings.Join(vals, ", "), args: args}
 }
 
 // invalidIndexCleanup finds indexes that this migration creates
@@ -375,6 +412,9 @@ func (r *Run) record(e *Entry) op {
 func invalidIndexCleanup(ctx context.Context, q Querier, m *Migration) ([]op, error) {
 	var out []op
 	for _, st := range m.Statements {
+		if !pgsql.MayNeedNoTransaction(st.SQL) {
+			continue
+		}
 		sts, err := pgsql.Parse(st.SQL)
 		if err != nil {
 			continue
@@ -563,7 +603,7 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 			}
 			what := "bookkeeping"
 			if o.kind == opRecord {
-				what = "record migration " + o.entry.Tag()
+				what = "record migrations in " + r.plan.Table.String()
 			}
 			return results, fail(fmt.Errorf("%s: %s: %w", what, strings.TrimSpace(inline(o.sql, o.args)), err), o)
 		}

@@ -41,11 +41,15 @@ const journalHint = "the journal is written by drizzle-kit; restore it from vers
 func parseJournal(data []byte) (*journal, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
+	lines := newLineIndex(data)
 	j := &journal{}
 	wrap := func(err error) error {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
+		var je *journalError
 		switch {
+		case errors.As(err, &je):
+			return je
 		case errors.As(err, &se):
 			return &journalError{offset: se.Offset, msg: "malformed JSON: " + se.Error(), hint: journalHint}
 		case errors.As(err, &te):
@@ -84,7 +88,7 @@ func parseJournal(data []byte) (*journal, error) {
 			}
 			if key == "dialect" {
 				j.Dialect = s
-				j.dialectLine, _ = lineColBytes(data, valOff)
+				j.dialectLine = lines.line(valOff)
 			} else {
 				j.Version = s
 			}
@@ -106,7 +110,7 @@ func parseJournal(data []byte) (*journal, error) {
 				if e == nil {
 					return nil, &journalError{offset: start, msg: "each journal entry must be a JSON object", hint: journalHint}
 				}
-				e.line, _ = lineColBytes(data, start)
+				e.line = lines.line(start)
 				j.Entries = append(j.Entries, *e)
 			}
 			if _, err := dec.Token(); err != nil {
@@ -131,37 +135,40 @@ func parseJournal(data []byte) (*journal, error) {
 	return j, nil
 }
 
+// rawEntry is one journal entry as typed JSON: a wrong type is a
+// json.UnmarshalTypeError naming the field.
+type rawEntry struct {
+	Idx         *int    `json:"idx"`
+	When        *int64  `json:"when"`
+	Tag         *string `json:"tag"`
+	Breakpoints *bool   `json:"breakpoints"`
+}
+
 func decodeEntry(dec *json.Decoder, start int64) (*journalEntry, error) {
-	var raw map[string]json.RawMessage
+	var raw *rawEntry
 	if err := dec.Decode(&raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			want := map[string]string{"idx": "a whole number", "when": "a whole number of milliseconds", "tag": "a string", "breakpoints": "true or false"}[te.Field]
+			if want == "" {
+				return nil, nil
+			}
+			return nil, &journalError{offset: start, msg: fmt.Sprintf("entry field %q must be %s, not a JSON %s", te.Field, want, te.Value), hint: journalHint}
+		}
 		return nil, err
 	}
 	if raw == nil {
 		return nil, nil
 	}
-	e := &journalEntry{}
-	bad := func(name, want string) error {
-		return &journalError{offset: start, msg: fmt.Sprintf("entry field %q must be %s, not %s", name, want, raw[name]), hint: journalHint}
+	e := &journalEntry{Idx: raw.Idx}
+	if raw.Tag != nil {
+		e.Tag = *raw.Tag
 	}
-	present := func(name string) bool { v, ok := raw[name]; return ok && string(v) != "null" }
-	if present("tag") && json.Unmarshal(raw["tag"], &e.Tag) != nil {
-		return nil, bad("tag", "a string")
+	if raw.Breakpoints != nil {
+		e.Breakpoints = *raw.Breakpoints
 	}
-	if present("breakpoints") && json.Unmarshal(raw["breakpoints"], &e.Breakpoints) != nil {
-		return nil, bad("breakpoints", "true or false")
-	}
-	if present("idx") {
-		var n int
-		if json.Unmarshal(raw["idx"], &n) != nil {
-			return nil, bad("idx", "a whole number")
-		}
-		e.Idx = &n
-	}
-	if present("when") {
-		if json.Unmarshal(raw["when"], &e.When) != nil {
-			return nil, bad("when", "a whole number of milliseconds")
-		}
-		e.hasWhen = true
+	if raw.When != nil {
+		e.When, e.hasWhen = *raw.When, true
 	}
 	return e, nil
 }

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
@@ -52,6 +54,9 @@ type Migration struct {
 	Statements []Statement
 	// Line is the journal line of the entry (0 for folders).
 	Line int
+
+	noTxOnce sync.Once
+	noTx     string
 }
 
 // Source is a loaded migrations folder.
@@ -89,13 +94,30 @@ func Load(dir string) (*Source, error) {
 		return nil, &InputError{Path: dir, Msg: "cannot open the migrations folder", Err: err}
 	}
 	defer root.Close()
-	return LoadFS(root.FS(), dir)
+	return load(root.FS(), dir, dir)
 }
 
 // LoadFS reads migrations from fsys; dir is only used in messages.
-func LoadFS(fsys fs.FS, dir string) (*Source, error) {
+func LoadFS(fsys fs.FS, dir string) (*Source, error) { return load(fsys, dir, "") }
+
+// load reads through fsys. With osDir set (the same folder as fsys, on
+// disk), files that the folder listing shows as regular files directly in
+// it are read with a plain open: they cannot lead outside, and the
+// os.Root path costs several system calls more per file, which adds up
+// over a thousand migrations on every deploy.
+func load(fsys fs.FS, dir, osDir string) (*Source, error) {
 	s := &Source{Dir: dir}
-	l := loader{fsys: fsys, src: s}
+	l := loader{fsys: fsys, src: s, osDir: osDir}
+	if osDir != "" {
+		if ents, err := os.ReadDir(osDir); err == nil {
+			l.regular = make(map[string]bool, len(ents))
+			for _, e := range ents {
+				if e.Type().IsRegular() {
+					l.regular[e.Name()] = true
+				}
+			}
+		}
+	}
 	data, err := fs.ReadFile(fsys, journalPath)
 	switch {
 	case err == nil:
@@ -116,8 +138,17 @@ func LoadFS(fsys fs.FS, dir string) (*Source, error) {
 }
 
 type loader struct {
-	fsys fs.FS
-	src  *Source
+	fsys    fs.FS
+	src     *Source
+	osDir   string
+	regular map[string]bool // names of regular files directly in osDir
+}
+
+func (l *loader) readFile(name string) ([]byte, error) {
+	if l.regular[name] {
+		return os.ReadFile(filepath.Join(l.osDir, name))
+	}
+	return fs.ReadFile(l.fsys, name)
 }
 
 func (l *loader) fileErr(rel, tag, msg string, err error) *InputError {
@@ -181,22 +212,25 @@ func (l *loader) journal(data []byte) error {
 		if !validTag(e.Tag) {
 			return &InputError{Path: jp, Line: e.line, Tag: e.Tag, Msg: "tag escapes the migrations folder (absolute path, \"..\" or a backslash)", Hint: "a tag is a file name inside the folder, such as 0003_add_index"}
 		}
-		file, layout, err := l.entryFile(e.Tag)
-		if err != nil {
-			if ie, ok := err.(*InputError); ok && ie.Line == 0 && ie.Path == jp {
-				ie.Line = e.line
-			}
-			return err
-		}
-		layouts[layout] = true
-		referenced[strings.SplitN(e.Tag, "/", 2)[0]] = true
-		m, err := l.migration(e.Tag, file)
-		if err != nil {
-			return err
-		}
-		m.CreatedAt, m.Line = e.When, e.line
-		l.src.Migrations = append(l.src.Migrations, m)
 	}
+	ms, ls, err := l.readAll(j.Entries)
+	if err != nil {
+		var ie *InputError
+		if errors.As(err, &ie) && ie.Line == 0 && ie.Path == jp {
+			for _, e := range j.Entries {
+				if e.Tag == ie.Tag {
+					ie.Line = e.line
+				}
+			}
+		}
+		return err
+	}
+	for i, e := range j.Entries {
+		layouts[ls[i]] = true
+		referenced[strings.SplitN(e.Tag, "/", 2)[0]] = true
+		ms[i].CreatedAt, ms[i].Line = e.When, e.line
+	}
+	l.src.Migrations = ms
 	l.src.Layout = LayoutJournal
 	if layouts[LayoutJournalFolders] && !layouts[LayoutJournal] {
 		l.src.Layout = LayoutJournalFolders
@@ -217,39 +251,77 @@ func (l *loader) journal(data []byte) error {
 	return nil
 }
 
+// readAll reads the entries' files with a few workers: loading is mostly
+// open/read/close system calls, which overlap well. The first error in
+// journal order wins, so messages do not depend on scheduling.
+func (l *loader) readAll(entries []journalEntry) ([]*Migration, []Layout, error) {
+	ms := make([]*Migration, len(entries))
+	ls := make([]Layout, len(entries))
+	errs := make([]error, len(entries))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < min(8, len(entries)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				ms[i], ls[i], errs[i] = l.entryFile(entries[i].Tag)
+			}
+		}()
+	}
+	for i := range entries {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return ms, ls, nil
+}
+
 func validTag(tag string) bool {
 	return fs.ValidPath(tag) && tag != "." && !strings.Contains(tag, `\`)
 }
 
 // entryFile finds the file of a journal entry: <tag>.sql as drizzle-orm 0.x
 // reads it, or <tag>/migration.sql for the folder-per-migration journal.
-func (l *loader) entryFile(tag string) (string, Layout, error) {
+func (l *loader) entryFile(tag string) (*Migration, Layout, error) {
 	flat, folder := tag+".sql", path.Join(tag, "migration.sql")
-	_, errFlat := fs.Stat(l.fsys, flat)
+	m, errFlat := l.migration(tag, flat)
 	if errFlat == nil {
-		return flat, LayoutJournal, nil
+		return m, LayoutJournal, nil
 	}
-	_, errFolder := fs.Stat(l.fsys, folder)
+	if !errors.Is(errFlat, fs.ErrNotExist) {
+		return nil, "", errFlat
+	}
+	m, errFolder := l.migration(tag, folder)
 	if errFolder == nil {
-		return folder, LayoutJournalFolders, nil
+		return m, LayoutJournalFolders, nil
 	}
-	for _, err := range []error{errFlat, errFolder} {
-		if isEscape(err) {
-			return "", "", l.fileErr(flat, tag, "", err)
-		}
+	if !errors.Is(errFolder, fs.ErrNotExist) {
+		return nil, "", errFolder
 	}
-	return "", "", &InputError{Path: l.src.Path(journalPath), Tag: tag,
+	return nil, "", &InputError{Path: l.src.Path(journalPath), Tag: tag,
 		Msg:  fmt.Sprintf("the journal lists this migration but neither %s nor %s exists", l.src.Path(flat), l.src.Path(folder)),
 		Hint: "restore the file from version control, or remove the entry from meta/_journal.json if the migration was abandoned"}
 }
 
 func (l *loader) migration(tag, file string) (*Migration, error) {
-	b, err := fs.ReadFile(l.fsys, file)
+	b, err := l.readFile(file)
 	if err != nil {
 		return nil, l.fileErr(file, tag, "cannot read the migration", err)
 	}
 	text := DecodeText(b)
-	return &Migration{Tag: tag, File: file, Hash: Hash(text), Text: text, Statements: Split(text)}, nil
+	var hash string
+	if len(text) == len(b) { // valid UTF-8: the text is the bytes
+		hash = hashBytes(b)
+	} else {
+		hash = Hash(text)
+	}
+	return &Migration{Tag: tag, File: file, Hash: hash, Text: text, Statements: Split(text)}, nil
 }
 
 // folders reads the drizzle-kit 1.x layout.
@@ -327,11 +399,38 @@ func folderMillis(name string) (int64, error) {
 
 // lineColBytes is LineCol for raw bytes (used for the journal).
 func lineColBytes(b []byte, off int64) (int, int) {
-	if off < 0 {
-		off = 0
+	return newLineIndex(b).at(off)
+}
+
+// lineIndex maps byte offsets to line:column in O(log n), so that a journal
+// of thousands of entries is not rescanned from the top for each one.
+type lineIndex struct {
+	data   []byte
+	starts []int // byte offset where each line starts
+}
+
+func newLineIndex(b []byte) *lineIndex {
+	li := &lineIndex{data: b, starts: []int{0}}
+	for i, c := range b {
+		if c == '\n' {
+			li.starts = append(li.starts, i+1)
+		}
 	}
-	if off > int64(len(b)) {
-		off = int64(len(b))
+	return li
+}
+
+func (li *lineIndex) at(off int64) (int, int) {
+	o := int(max(0, min(off, int64(len(li.data)))))
+	line := li.line(off)
+	return line, utf8.RuneCount(li.data[li.starts[line-1]:o]) + 1
+}
+
+// line is at without the column, which costs a scan of the line.
+func (li *lineIndex) line(off int64) int {
+	o := int(max(0, min(off, int64(len(li.data)))))
+	line, found := slices.BinarySearch(li.starts, o)
+	if found {
+		return line + 1
 	}
-	return LineCol(string(b[:off]), int(off))
+	return line
 }

@@ -171,7 +171,7 @@ func TestBadFolders(t *testing.T) {
 		{
 			name:  "wrong type",
 			files: map[string]string{"meta/_journal.json": journal(`{"idx":0,"when":"soon","tag":"0000_a"}`), "0000_a.sql": sql},
-			want:  []string{"meta/_journal.json:4:", `field "when" must be a whole number of milliseconds, not "soon"`},
+			want:  []string{"meta/_journal.json:4:", `field "when" must be a whole number of milliseconds, not a JSON string`},
 		},
 		{
 			name:  "unknown dialect",

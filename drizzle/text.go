@@ -78,8 +78,10 @@ func DecodeText(b []byte) string {
 
 // Hash is the value drizzle-orm stores in __drizzle_migrations.hash: the hex
 // SHA-256 of the decoded text, encoded again as UTF-8.
-func Hash(text string) string {
-	sum := sha256.Sum256([]byte(text))
+func Hash(text string) string { return hashBytes([]byte(text)) }
+
+func hashBytes(b []byte) string {
+	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 

@@ -98,6 +98,23 @@ func runeToByte(s string, chars int) int {
 // RuneToByte is runeToByte for callers mapping server error positions.
 func RuneToByte(s string, chars int) int { return runeToByte(s, chars) }
 
+// noTxWords are the keywords without which no statement can need to run
+// outside a transaction block (see NoTransaction).
+var noTxWords = []string{"concurrently", "vacuum", "reindex", "cluster", "database", "tablespace", "system", "subscription"}
+
+// MayNeedNoTransaction is a cheap, conservative pre-check: false means no
+// statement in sql can be one that NoTransaction flags, so parsing can be
+// skipped. True only means "parse it and see"; the parser decides.
+func MayNeedNoTransaction(sql string) bool {
+	lower := strings.ToLower(sql)
+	for _, w := range noTxWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // NoTransaction returns why PostgreSQL refuses to run the statement inside
 // a transaction block ("" when it does not). The list follows the callers
 // of PreventInTransactionBlock in PostgreSQL's source.

@@ -243,7 +243,8 @@ func TestDryRun(t *testing.T) {
 		"BEGIN;\nSET LOCAL statement_timeout = 90000;\nCREATE SCHEMA IF NOT EXISTS \"drizzle\";",
 		`CREATE TABLE IF NOT EXISTS "drizzle"."__drizzle_migrations" (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint, name text, applied_at timestamp with time zone DEFAULT now());`,
 		"-- migration 20261121131240_backfill_credits",
-		`INSERT INTO "drizzle"."__drizzle_migrations" ("hash", "created_at", "name") VALUES ('668028a72dff7bcea99b36f405681f2d81d92e3f457b51cffd8658613d42300e', 1795266760000, '20261121131240_backfill_credits');`,
+		`INSERT INTO "drizzle"."__drizzle_migrations" ("hash", "created_at", "name") VALUES ('aecabf10ba8b4798fbd15651151327a3a8111d4ba318e841b5c6374229938c98', 1795266750000, '20261121131230_initial_schema'), `,
+		`('668028a72dff7bcea99b36f405681f2d81d92e3f457b51cffd8658613d42300e', 1795266760000, '20261121131240_backfill_credits');`,
 		"COMMIT;",
 	} {
 		if !strings.Contains(r.stdout, want) {

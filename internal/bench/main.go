@@ -1,0 +1,298 @@
+// Command bench measures the figures the README reports, running the real
+// upshift binary against a throwaway PostgreSQL cluster, side by side with
+// drizzle-orm 0.45's migrate() (node, node-postgres) and `psql -1 -f` on the
+// same server in the same run:
+//
+//   - status with 1,000 applied migrations (target: at most 50 ms wall)
+//   - migrate with 500 applied and nothing pending, upshift vs drizzle-orm
+//     (target: upshift at least 10x faster)
+//   - applying 500 pending migrations of 3 statements, upshift vs psql -1 -f
+//     (target: within 1.1x)
+//
+// Usage: go run ./internal/bench -upshift bin/upshift [-runs N]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/upshift-dev/upshift/internal/drizzlejs"
+	"github.com/upshift-dev/upshift/internal/pgtest"
+)
+
+var (
+	upshiftBin = flag.String("upshift", "bin/upshift", "upshift binary to measure")
+	runs       = flag.Int("runs", 15, "timed runs per measurement (the median is reported)")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type server struct {
+	*pgtest.Server
+	admin *pgx.Conn
+}
+
+func (s *server) newDB(name string) (string, error) {
+	ctx := context.Background()
+	id := pgx.Identifier{name}.Sanitize()
+	if _, err := s.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := s.admin.Exec(ctx, "CREATE DATABASE "+id+" TEMPLATE template0"); err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(s.URL)
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+func run() error {
+	bin, err := filepath.Abs(*upshiftBin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%s: build it first (make build)", bin)
+	}
+	var srv *pgtest.Server
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		srv, err = pgtest.External(u)
+	} else {
+		srv, err = pgtest.Start()
+	}
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	admin, err := pgx.Connect(context.Background(), srv.URL)
+	if err != nil {
+		return err
+	}
+	s := &server{srv, admin}
+	work, err := os.MkdirTemp("", "upshift-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	fmt.Printf("machine: %d CPUs, %s; PostgreSQL cluster on loopback (fsync off); median of %d runs\n\n", numCPU(), goVersion(), *runs)
+	fmt.Println("| measurement | upshift | reference | ratio | target |")
+	fmt.Println("|---|---|---|---|---|")
+
+	// 1. status over 1,000 applied migrations.
+	dir1000 := filepath.Join(work, "m1000")
+	if err := generate(dir1000, 1000, 1); err != nil {
+		return err
+	}
+	url1000, err := s.newDB("bench_status")
+	if err != nil {
+		return err
+	}
+	if err := exec1(bin, url1000, "migrate", "--dir", dir1000); err != nil {
+		return err
+	}
+	if err := settle(url1000); err != nil {
+		return err
+	}
+	st, err := timeRuns(*runs, nil, func() error { return exec1(bin, url1000, "status", "--dir", dir1000, "--exit-code") })
+	if err != nil {
+		return err
+	}
+	fmt.Printf("| `status`, 1,000 applied migrations | %s | — | — | ≤ 50 ms |\n", ms(st))
+
+	// 2. migrate with 500 applied, nothing pending: upshift vs drizzle-orm.
+	dir500 := filepath.Join(work, "m500")
+	if err := generate(dir500, 500, 3); err != nil {
+		return err
+	}
+	url500, err := s.newDB("bench_noop")
+	if err != nil {
+		return err
+	}
+	if err := exec1(bin, url500, "migrate", "--dir", dir500); err != nil {
+		return err
+	}
+	if err := settle(url500); err != nil {
+		return err
+	}
+	up, err := timeRuns(*runs, nil, func() error { return exec1(bin, url500, "migrate", "--dir", dir500) })
+	if err != nil {
+		return err
+	}
+	script, jsErr := drizzlejs.Install("0.45.4")
+	if jsErr == nil {
+		dz, err := timeRuns(*runs, nil, func() error {
+			out, err := drizzlejs.Command(script, url500, dir500).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("drizzle-orm: %v\n%s", err, out)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| `migrate`, 500 applied, nothing pending | %s | drizzle-orm 0.45.4 `migrate()`: %s | %.1fx faster | ≥ 10x faster |\n", ms(up), ms(dz), float64(dz)/float64(up))
+	} else {
+		fmt.Printf("| `migrate`, 500 applied, nothing pending | %s | drizzle-orm not available (%v) | — | ≥ 10x faster |\n", ms(up), firstLine(jsErr.Error()))
+	}
+
+	// 3. apply 500 pending migrations of 3 statements: upshift vs psql -1 -f.
+	all := filepath.Join(work, "all.sql")
+	if err := concat(dir500, 500, all); err != nil {
+		return err
+	}
+	psql := "psql"
+	if srv.Bin != "" {
+		psql = filepath.Join(srv.Bin, "psql")
+	}
+	var target string
+	fresh := func() error { var err error; target, err = s.newDB("bench_apply"); return err }
+	var upApply, psqlApply []time.Duration
+	// Interleave the two so that drift on the machine hits both alike.
+	for i := 0; i < *runs; i++ {
+		d, err := timeRuns(1, fresh, func() error { return exec1(bin, target, "migrate", "--dir", dir500) })
+		if err != nil {
+			return err
+		}
+		upApply = append(upApply, d)
+		d, err = timeRuns(1, fresh, func() error {
+			cmd := exec.Command(psql, "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", all, target)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("psql: %v\n%s", err, out)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		psqlApply = append(psqlApply, d)
+	}
+	u, p := median(upApply), median(psqlApply)
+	fmt.Printf("| `migrate`, 500 pending × 3 statements | %s | `psql -1 -f` (same SQL): %s | %.2fx | ≤ 1.1x |\n", ms(u), ms(p), float64(u)/float64(p))
+	return nil
+}
+
+// generate writes a journal folder of n migrations with k statements each.
+func generate(dir string, n, k int) error {
+	if err := os.MkdirAll(filepath.Join(dir, "meta"), 0o755); err != nil {
+		return err
+	}
+	type entry struct {
+		Idx         int    `json:"idx"`
+		Version     string `json:"version"`
+		When        int64  `json:"when"`
+		Tag         string `json:"tag"`
+		Breakpoints bool   `json:"breakpoints"`
+	}
+	var entries []entry
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	for i := 0; i < n; i++ {
+		tag := fmt.Sprintf("%04d_table_%d", i, i)
+		entries = append(entries, entry{i, "7", base + int64(i)*1000, tag, true})
+		stmts := []string{
+			fmt.Sprintf("CREATE TABLE \"t%d\" (\n\t\"id\" serial PRIMARY KEY NOT NULL,\n\t\"name\" text NOT NULL,\n\t\"created_at\" timestamp DEFAULT now() NOT NULL\n);", i),
+			fmt.Sprintf("CREATE INDEX \"t%d_name_idx\" ON \"t%d\" USING btree (\"name\");", i, i),
+			fmt.Sprintf("INSERT INTO \"t%d\" (\"name\") VALUES ('row %d');", i, i),
+		}
+		if err := os.WriteFile(filepath.Join(dir, tag+".sql"), []byte(strings.Join(stmts[:k], "\n--> statement-breakpoint\n")), 0o644); err != nil {
+			return err
+		}
+	}
+	b, _ := json.MarshalIndent(map[string]any{"version": "7", "dialect": "postgresql", "entries": entries}, "", "  ")
+	return os.WriteFile(filepath.Join(dir, "meta", "_journal.json"), b, 0o644)
+}
+
+// concat writes the statements of the folder as one plain SQL file.
+func concat(dir string, n int, out string) error {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		data, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%04d_table_%d.sql", i, i)))
+		if err != nil {
+			return err
+		}
+		b.WriteString(strings.ReplaceAll(string(data), "--> statement-breakpoint", ""))
+		b.WriteString("\n")
+	}
+	return os.WriteFile(out, []byte(b.String()), 0o644)
+}
+
+func exec1(bin, dbURL string, args ...string) error {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("upshift %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// settle runs VACUUM ANALYZE so that autovacuum is not busy analysing the
+// tables just created while the next measurement runs on the same cores.
+func settle(dbURL string) error {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "VACUUM ANALYZE")
+	return err
+}
+
+// timeRuns times fn n times (after setup, untimed) and returns the median.
+// Without setup, two untimed runs warm the page cache first.
+func timeRuns(n int, setup func() error, fn func() error) (time.Duration, error) {
+	if setup == nil && n > 1 {
+		for i := 0; i < 2; i++ {
+			if err := fn(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	var ds []time.Duration
+	for i := 0; i < n; i++ {
+		if setup != nil {
+			if err := setup(); err != nil {
+				return 0, err
+			}
+		}
+		start := time.Now()
+		if err := fn(); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(start))
+	}
+	return median(ds), nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
+
+func numCPU() int { return runtime.NumCPU() }
+
+func goVersion() string { return runtime.Version() }

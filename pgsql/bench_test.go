@@ -1,0 +1,27 @@
+package pgsql_test
+
+import (
+	"testing"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/upshift-dev/upshift/pgsql"
+)
+
+const benchStmt = "CREATE TABLE \"t1\" (\n\t\"id\" serial PRIMARY KEY NOT NULL,\n\t\"name\" text NOT NULL,\n\t\"created_at\" timestamp DEFAULT now() NOT NULL\n);"
+
+func BenchmarkParse(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if _, err := pgsql.Parse(benchStmt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkScan(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if _, err := pg_query.Scan(benchStmt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
