@@ -27,5 +27,22 @@ fuzz:
 	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzDecodeText$$' -fuzztime $(FUZZTIME)
 
+# The main job end to end on a throwaway local PostgreSQL: status, migrate
+# (twice: the second run has nothing to do), status again.
+DEMO_DIR ?= testdata/drizzle-golden/v0-journal/drizzle
+demo: build
+	@$(GO) run ./internal/devdb 'set -e; \
+	  echo "\$$ upshift status --dir $(DEMO_DIR)"; $(BIN) status --dir $(DEMO_DIR); echo; \
+	  echo "\$$ upshift migrate --dir $(DEMO_DIR) --service mana-auth"; $(BIN) migrate --dir $(DEMO_DIR) --service mana-auth; echo; \
+	  echo "\$$ upshift migrate --dir $(DEMO_DIR) --service mana-auth"; $(BIN) migrate --dir $(DEMO_DIR) --service mana-auth; echo; \
+	  echo "\$$ upshift status --dir $(DEMO_DIR) --exit-code"; $(BIN) status --dir $(DEMO_DIR) --exit-code'
+
+# Figures for the README: the real binary against drizzle-orm 0.45.4 (node)
+# and psql -1 -f on one throwaway server, then the Go benchmarks.
+BENCH_RUNS ?= 15
+bench: build
+	$(GO) run ./internal/bench -upshift $(BIN) -runs $(BENCH_RUNS)
+	$(GO) test ./drizzle ./pgsql -run '^$$' -bench . -benchtime 20x
+
 clean:
 	rm -rf bin

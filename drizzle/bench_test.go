@@ -1,14 +1,19 @@
 package drizzle_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/internal/pgtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // benchFolder writes a journal folder of n drizzle-kit-like migrations.
 func benchFolder(b *testing.B, n int) string {
@@ -33,6 +38,39 @@ func BenchmarkLoad1000(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := drizzle.Load(dir); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStatus1000 is the status path in process: read the folder and
+// the table of 1,000 applied migrations, and classify them.
+func BenchmarkStatus1000(b *testing.B) {
+	dir := benchFolder(b, 1000)
+	db := pgtest.Shared(b).NewDB(b)
+	src, err := drizzle.Load(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sb strings.Builder
+	sb.WriteString("CREATE SCHEMA drizzle; CREATE TABLE drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);")
+	for _, m := range src.Migrations {
+		fmt.Fprintf(&sb, "INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ('%s', %d);", m.Hash, m.CreatedAt)
+	}
+	db.Exec(b, sb.String())
+	conn := db.Connect(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		src, err := drizzle.Load(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		shape, rows, err := drizzle.ReadTable(ctx, conn, drizzle.DefaultTable)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p := drizzle.NewPlan(src, drizzle.DefaultTable, shape, rows); !p.UpToDate() {
+			b.Fatal("not up to date")
 		}
 	}
 }

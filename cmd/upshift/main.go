@@ -77,6 +77,11 @@ type CLI struct {
 	Status      StatusCmd      `cmd:"" help:"Show which migrations are applied, pending, modified, missing or out of order. Read-only: creates, alters and locks nothing."`
 	Migrate     MigrateCmd     `cmd:"" help:"Apply pending migrations under the service's advisory lock, exactly as drizzle-orm records them."`
 	MarkApplied MarkAppliedCmd `cmd:"" name:"mark-applied" help:"Record migrations as applied without running them (after finishing one by hand, or to baseline with --all)."`
+	Wait        WaitCmd        `cmd:"" help:"Block until the database accepts connections (for container entrypoints)."`
+	DB          DBCmd          `cmd:"" name:"db" help:"Database-level commands."`
+	Locks       LocksCmd       `cmd:"" help:"List the advisory locks held in the database, with their holders."`
+	Unlock      UnlockCmd      `cmd:"" help:"Show the session holding a service's lock; --force ends it."`
+	Lockids     LockidsCmd     `cmd:"" help:"Print the advisory lock registry and the derived id of given services."`
 	Version     VersionCmd     `cmd:"" help:"Print the version."`
 }
 

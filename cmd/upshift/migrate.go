@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,8 +18,28 @@ import (
 
 // LockFlags choose the advisory lock and how long to wait for it.
 type LockFlags struct {
-	LockID  *int64        `name:"lock-id" placeholder:"N" help:"Advisory lock id to use instead of the service's."`
-	Timeout time.Duration `name:"timeout" env:"MIGRATION_TIMEOUT" default:"300s" help:"How long to wait for the advisory lock (a bare number is seconds)."`
+	LockID  *int64  `name:"lock-id" placeholder:"N" help:"Advisory lock id to use instead of the service's."`
+	Timeout Seconds `name:"timeout" env:"MIGRATION_TIMEOUT" default:"300" help:"How long to wait for the advisory lock: seconds, or a duration such as 90s or 5m."`
+}
+
+// Seconds is a duration that also accepts a bare number of seconds, as
+// MIGRATION_TIMEOUT=300 means in the Mana migrate script.
+type Seconds time.Duration
+
+func (s *Seconds) UnmarshalText(b []byte) error {
+	if n, err := strconv.ParseFloat(string(b), 64); err == nil {
+		if n < 0 {
+			return fmt.Errorf("must not be negative")
+		}
+		*s = Seconds(n * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(string(b))
+	if err != nil || d < 0 {
+		return fmt.Errorf("%q is neither seconds nor a duration such as 90s", b)
+	}
+	*s = Seconds(d)
+	return nil
 }
 
 // lockID resolves the lock: --lock-id, the service's id, or (no service)
@@ -189,9 +210,9 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	}
 
 	out.LockID = &id
-	say("upshift: waiting for advisory lock %d (%s)", id, idSource)
+	say("upshift: taking advisory lock %d (%s)", id, idSource)
 	lockStart := time.Now()
-	err = pglock.Acquire(ctx, conn, id, pglock.Wait{Timeout: c.Timeout, OnWait: func(waited time.Duration, holders []pglock.Holder) {
+	err = pglock.Acquire(ctx, conn, id, pglock.Wait{Timeout: time.Duration(c.Timeout), OnWait: func(waited time.Duration, holders []pglock.Holder) {
 		for _, h := range holders {
 			if h.Granted {
 				fmt.Fprintf(env.Stderr, "upshift: waiting for advisory lock %d (%s so far), held by %s\n", id, waited.Round(time.Second), h)
@@ -364,7 +385,7 @@ func reportApplyError(env *Env, asJSON bool, src *drizzle.Source, red *dbconn.Re
 				fmt.Fprintf(&b, "  HINT: %s\n", pg.Hint)
 			}
 			if pg.Code == "57014" && !ae.Canceled {
-				b.WriteString("  (statement_timeout: the statement ran longer than allowed; see --statement-timeout, and `upshift lint` for a safer shape)\n")
+				b.WriteString("  (statement_timeout: the statement ran longer than allowed; see --statement-timeout, or split the change into a safer shape)\n")
 			}
 			if pg.Code == "55P03" {
 				b.WriteString("  (lock_timeout: another session holds a conflicting lock on the table; retry later, or see --lock-timeout)\n")

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/upshift-dev/upshift/dbconn"
+	"github.com/upshift-dev/upshift/lockids"
+	"github.com/upshift-dev/upshift/pglock"
+)
+
+// LockidsCmd prints the lock registry and derived ids.
+type LockidsCmd struct {
+	OutputFlags
+	Names []string `arg:"" optional:"" name:"service" help:"Services to show the lock id of."`
+}
+
+func (c *LockidsCmd) Run(env *Env) error {
+	type row struct {
+		Service string     `json:"service"`
+		ID      lockids.ID `json:"id"`
+		Source  string     `json:"source"`
+	}
+	var rows []row
+	for _, e := range lockids.Registry() {
+		rows = append(rows, row{e.Service, e.ID, string(lockids.FromRegistry)})
+	}
+	for _, n := range c.Names {
+		id, src, err := lockids.For(n)
+		if err != nil {
+			return &exitError{code: ExitUsage, err: err}
+		}
+		rows = append(rows, row{n, id, string(src)})
+	}
+	if c.JSON() {
+		return writeJSON(env.Stdout, rows)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tLOCK ID\tSOURCE")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", r.Service, r.ID, r.Source)
+	}
+	return tw.Flush()
+}
+
+// WaitCmd blocks until the database accepts connections.
+type WaitCmd struct {
+	DatabaseURL string        `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL; empty: libpq's PG* variables."`
+	Timeout     time.Duration `name:"timeout" default:"60s" help:"Give up after this long."`
+	Interval    time.Duration `name:"interval" default:"250ms" help:"Pause between attempts."`
+}
+
+func (c *WaitCmd) Run(ctx context.Context, env *Env) error {
+	cfg, err := dbconn.Parse(c.DatabaseURL, "upshift "+buildVersion()+" wait")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	start := time.Now()
+	var last error
+	for {
+		conn, err := dbconn.Connect(ctx, cfg, dbconn.Retry{Attempts: 1})
+		if err == nil {
+			conn.Close(context.Background())
+			fmt.Fprintf(env.Stdout, "%s accepts connections (after %s)\n", cfg.Display, time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		var ce *dbconn.ConnectError
+		if errors.As(err, &ce) && !ce.Transient {
+			return err // wrong password, missing database: waiting will not help
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not accept connections within %s: %w", cfg.Display, c.Timeout, last)
+		case <-time.After(c.Interval):
+		}
+	}
+}
+
+// DBCmd groups database-level commands.
+type DBCmd struct {
+	Create DBCreateCmd `cmd:"" help:"Create the database named in the URL if it does not exist."`
+}
+
+// DBCreateCmd creates the database of the URL.
+type DBCreateCmd struct {
+	DBFlags
+	Maintenance string `name:"maintenance-db" default:"postgres" help:"Database to connect to while creating it."`
+}
+
+func (c *DBCreateCmd) Run(ctx context.Context, env *Env) error {
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	name := cfg.Conn.Database
+	if name == "" {
+		return &exitError{code: ExitUsage, err: errors.New("the URL names no database")}
+	}
+	admin := cfg.Conn.Copy()
+	admin.Database = c.Maintenance
+	conn, err := dbconn.Connect(ctx, &dbconn.Config{Conn: admin, Display: cfg.Display}, dbconn.Retry{Attempts: c.ConnectRetries, Backoff: c.ConnectBackoff})
+	if err != nil {
+		return redactErr(cfg.Redactor(), err)
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return redactErr(cfg.Redactor(), err)
+	}
+	if exists {
+		fmt.Fprintf(env.Stdout, "database %q already exists\n", name)
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "42P04" { // created meanwhile by someone else
+		fmt.Fprintf(env.Stdout, "database %q already exists\n", name)
+		return nil
+	}
+	if err != nil {
+		return redactErr(cfg.Redactor(), fmt.Errorf("create database %q: %w", name, err))
+	}
+	fmt.Fprintf(env.Stdout, "created database %q\n", name)
+	return nil
+}
+
+// LocksCmd lists advisory locks with their holders.
+type LocksCmd struct {
+	DBFlags
+	OutputFlags
+}
+
+func (c *LocksCmd) Run(ctx context.Context, env *Env) error {
+	conn, cfg, err := c.Connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	hs, err := pglock.Holders(ctx, conn, nil)
+	if err != nil {
+		return redactErr(cfg.Redactor(), err)
+	}
+	type row struct {
+		pglock.Holder
+		Service string `json:"service,omitempty"`
+	}
+	rows := []row{}
+	for _, h := range hs {
+		svc, _ := lockids.Lookup(h.LockID)
+		if svc == "" {
+			svc = serviceFromApp(h.ApplicationName)
+		}
+		rows = append(rows, row{h, svc})
+	}
+	if c.JSON() {
+		return writeJSON(env.Stdout, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(env.Stdout, "no advisory locks are held in this database")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOCK ID\tSERVICE\tGRANTED\tPID\tAPPLICATION\tCLIENT\tCONNECTED SINCE\tSTATE")
+	for _, r := range rows {
+		since := "-"
+		if r.BackendStart != nil {
+			since = r.BackendStart.UTC().Format("2006-01-02 15:04:05")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%v\t%d\t%s\t%s\t%s\t%s\n", r.LockID, orDash(r.Service), r.Granted, r.PID, orDash(r.ApplicationName), r.ClientAddr, since, r.State)
+	}
+	return tw.Flush()
+}
+
+// serviceFromApp reads the service out of upshift's application_name
+// ("upshift <version> <service>").
+func serviceFromApp(app string) string {
+	f := strings.Fields(app)
+	if len(f) == 3 && f[0] == "upshift" {
+		return f[2]
+	}
+	return ""
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// UnlockCmd shows, and with --force ends, the session holding a lock.
+type UnlockCmd struct {
+	DBFlags
+	TableFlags
+	LockID *int64 `name:"lock-id" placeholder:"N" help:"Lock id instead of the service's."`
+	Force  bool   `name:"force" help:"Terminate the holding session (pg_terminate_backend); its transaction rolls back."`
+}
+
+func (c *UnlockCmd) Run(ctx context.Context, env *Env) error {
+	id, _, err := lockID(&LockFlags{LockID: c.LockID}, c.Service, c.Table())
+	if err != nil {
+		return &exitError{code: ExitUsage, err: err}
+	}
+	conn, cfg, err := c.Connect(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	hs, err := pglock.Holders(ctx, conn, &id)
+	if err != nil {
+		return redactErr(cfg.Redactor(), err)
+	}
+	var held []pglock.Holder
+	for _, h := range hs {
+		if h.Granted {
+			held = append(held, h)
+		}
+	}
+	if len(held) == 0 {
+		fmt.Fprintf(env.Stdout, "advisory lock %d is not held\n", id)
+		return nil
+	}
+	for _, h := range held {
+		fmt.Fprintf(env.Stdout, "advisory lock %d is held by %s\n", id, h)
+		if h.Query != "" {
+			fmt.Fprintf(env.Stdout, "  last query: %s\n", oneLine(h.Query))
+		}
+	}
+	if !c.Force {
+		fmt.Fprintln(env.Stdout, "pg_advisory_unlock from another session cannot release it; rerun with --force to end that session (pg_terminate_backend), which rolls back its open transaction")
+		return nil
+	}
+	for _, h := range held {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_terminate_backend($1)", h.PID).Scan(&ok); err != nil {
+			return redactErr(cfg.Redactor(), fmt.Errorf("terminate pid %d: %w", h.PID, err))
+		}
+		if !ok {
+			return fmt.Errorf("pid %d could not be terminated (already gone, or not permitted)", h.PID)
+		}
+		fmt.Fprintf(env.Stdout, "terminated pid %d; the lock is released\n", h.PID)
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
