@@ -3,12 +3,12 @@
 GO      ?= go
 BIN     := bin/upshift
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+LDFLAGS := -s -w -X main.version=$(VERSION)
 
 .PHONY: build test lint demo bench fuzz clean
 
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/upshift
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/upshift
 
 # The test suite starts its own throwaway PostgreSQL cluster (or uses
 # TEST_DATABASE_URL) and gives every test its own database.

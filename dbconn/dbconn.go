@@ -223,11 +223,30 @@ func connectOnce(ctx context.Context, c *Config) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+	check := "SELECT 1"
+	// If upshift is killed (kill -9, OOM, a node lost) the server would
+	// otherwise notice only when the running statement ends, holding the
+	// lock and the migration's locks until then. PostgreSQL 14+ can check
+	// for a vanished client while a statement runs.
+	if v := conn.PgConn().ParameterStatus("server_version"); majorVersion(v) >= 14 {
+		check = "SET client_connection_check_interval = 1000; SELECT 1"
+	}
+	if _, err := conn.PgConn().Exec(ctx, check).ReadAll(); err != nil {
 		conn.Close(context.Background())
 		return nil, err
 	}
 	return conn, nil
+}
+
+func majorVersion(v string) int {
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 // redactedError keeps the original error for errors.As (codes, net

@@ -56,7 +56,9 @@ JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
   AND a.attnum > 0 AND NOT a.attisdropped`
-	r, err := q.Query(ctx, cols, t.Schema, t.Name)
+	// Simple protocol: one round trip each instead of prepare + execute;
+	// this runs on every deploy and container start.
+	r, err := q.Query(ctx, cols, pgx.QueryExecModeSimpleProtocol, t.Schema, t.Name)
 	if err != nil {
 		return "", nil, fmt.Errorf("inspect migrations table %s: %w", t, err)
 	}
@@ -86,7 +88,7 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 		}
 		query = "SELECT id, hash, created_at, name, " + applied + " FROM " + t.Ident() + " ORDER BY id"
 	}
-	rows, err := q.Query(ctx, query)
+	rows, err := q.Query(ctx, query, pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		return "", nil, fmt.Errorf("read migrations table %s: %w", t, err)
 	}

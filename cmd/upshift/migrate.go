@@ -196,7 +196,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		}
 		out.Script = run.Script()
 		if !c.JSON() {
-			fmt.Fprintf(env.Stdout, "dry run: %s pending in %s (%s); nothing will be changed\n", plural(len(run.Pending()), "migration"), src.Dir, src.Layout)
+			fmt.Fprintf(env.Stdout, "dry run: %s pending in %s (%s) for %s; nothing will be changed\n", plural(len(run.Pending()), "migration"), src.Dir, src.Layout, cfg.Display)
 			for _, e := range run.Pending() {
 				line := "  " + e.Tag()
 				if why := run.NoTransaction(e); why != "" {
@@ -235,7 +235,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	}
 
 	// Another process may have migrated while this one waited.
-	plan, run, err = prepare(ctx, conn, src, table, opts)
+	_, run, err = prepare(ctx, conn, src, table, opts)
 	if err != nil {
 		return finish(redactErr(red, err))
 	}

@@ -119,9 +119,60 @@ func FindBin() (string, error) {
 	return "", errors.New("no PostgreSQL server binaries found (install them with `apt-get install -y postgresql`, set PG_BIN, or set TEST_DATABASE_URL)")
 }
 
-// Start creates and starts an ephemeral cluster. initdb refuses to run as
-// root, so as root the cluster belongs to the postgres user.
+// Start creates and starts an ephemeral cluster.
 func Start() (*Server, error) {
+	s, err := Init()
+	if err != nil {
+		return nil, err
+	}
+	return s, s.bootstrap()
+}
+
+// Init creates an ephemeral cluster without starting it: Run starts it on
+// its port, Halt stops it (tests of a server that comes up late or goes
+// away mid-run). Its only role is the trusted superuser postgres.
+func Init() (*Server, error) {
+	s, err := initCluster()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run starts the cluster's server on its port.
+func (s *Server) Run() error { return s.startServer(filepath.Join(s.Dir, "data")) }
+
+// Halt shuts the server down (fast: sessions are ended, their transactions
+// rolled back) and keeps its files, so Run can start it again.
+func (s *Server) Halt() {
+	if s.proc != nil && s.proc.Process != nil {
+		_ = s.proc.Process.Signal(syscall.SIGINT)
+		for i := 0; i < 500; i++ {
+			if err := s.proc.Process.Signal(syscall.Signal(0)); err != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		s.proc = nil
+	}
+}
+
+func (s *Server) pickPortAndRun() error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if s.Port, err = freePort(); err != nil {
+			return err
+		}
+		if err = s.Run(); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// initCluster runs initdb; the server is started by bootstrap or Run. initdb refuses to run as
+// root, so as root the cluster belongs to the postgres user.
+func initCluster() (*Server, error) {
 	bin, err := FindBin()
 	if err != nil {
 		return nil, err
@@ -166,33 +217,36 @@ func Start() (*Server, error) {
 	if s.cred != nil {
 		_ = os.Chown(filepath.Join(data, "pg_hba.conf"), int(s.cred.Uid), int(s.cred.Gid))
 	}
-	for attempt := 0; ; attempt++ {
-		s.Port, err = freePort()
-		if err != nil {
-			return nil, err
-		}
-		err = s.startServer(data)
-		if err == nil || attempt == 3 {
-			break
-		}
-	}
+	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	s.Port = port
 	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.Port)
+	return s, nil
+}
+
+// bootstrap starts the server and creates the secret role.
+func (s *Server) bootstrap() error {
+	if err := s.Run(); err != nil {
+		if err := s.pickPortAndRun(); err != nil {
+			return err
+		}
+		s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.Port)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, s.URL)
 	if err != nil {
 		s.Stop()
-		return nil, err
+		return err
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD '%s'", SecretUser, Password)); err != nil {
 		s.Stop()
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 func (s *Server) startServer(data string) error {
