@@ -372,3 +372,86 @@ func TestPasswordNeverShown(t *testing.T) {
 	}
 	db.Exec(t, "DROP DATABASE IF EXISTS "+pgx.Identifier{db.Name + "_new"}.Sanitize())
 }
+
+// TestMissingDatabase: not retried, with a hint naming `upshift db create`,
+// which then creates it.
+func TestMissingDatabase(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	missing := strings.Replace(db.URL, db.Name, db.Name+"_missing", 1)
+	r := upshift(t, []string{"DATABASE_URL=" + missing}, "migrate", "--dir", goldenDir("v1-folders"))
+	if r.code != 1 || !strings.Contains(r.stderr, "upshift db create") || strings.Contains(r.stderr, "attempts") || strings.Contains(r.stderr, "retrying") {
+		t.Fatalf("%v", r)
+	}
+	if r := upshift(t, []string{"DATABASE_URL=" + missing}, "db", "create"); r.code != 0 || !strings.Contains(r.stdout, "created database") {
+		t.Fatalf("db create: %v", r)
+	}
+	defer db.Exec(t, "DROP DATABASE IF EXISTS "+pgx.Identifier{db.Name + "_missing"}.Sanitize()+" WITH (FORCE)")
+	if r := upshift(t, []string{"DATABASE_URL=" + missing}, "db", "create"); r.code != 0 || !strings.Contains(r.stdout, "already exists") {
+		t.Fatalf("db create again: %v", r)
+	}
+	r = upshift(t, []string{"DATABASE_URL=" + missing}, "migrate", "--dir", goldenDir("v1-folders"))
+	if r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+}
+
+// TestWait: returns as soon as the server accepts connections, and fails
+// after its timeout when none comes.
+func TestWait(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts its own server")
+	}
+	srv, err := pgtest.Init()
+	if err != nil {
+		t.Skipf("cannot create a cluster: %v", err)
+	}
+	defer srv.Stop()
+	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", srv.Port)
+	r := upshift(t, []string{"DATABASE_URL=" + url}, "wait", "--timeout", "500ms")
+	if r.code != 1 || !strings.Contains(r.stderr, "did not accept connections within 500ms") {
+		t.Errorf("no server: %v", r)
+	}
+	cmd, out, errb := start(t, []string{"DATABASE_URL=" + url}, "wait", "--timeout", "30s")
+	time.Sleep(700 * time.Millisecond)
+	if err := srv.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "accepts connections") {
+		t.Errorf("%v\n%s\n%s", err, out, errb)
+	}
+}
+
+// TestSecondSignalExitsAtOnce: when cancelling takes long (the server does
+// not answer the cancel), a second signal ends upshift immediately.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	conn := db.Connect(t)
+	// A statement that ignores cancel requests for a while: the cancel
+	// is only honoured between the rows of this slow, uncancellable loop.
+	dir := folder(t, [2]string{"0000_stubborn", "DO $$ BEGIN PERFORM pg_sleep(0.1) FROM generate_series(1, 300); EXCEPTION WHEN query_canceled THEN PERFORM pg_sleep(30); END $$;"})
+	cmd, _, _ := start(t, dbEnv(db), "migrate", "--dir", dir)
+	waitFor(t, "the slow statement", func() bool {
+		var n int
+		_ = conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'upshift %' AND state = 'active' AND query LIKE 'DO %'`).Scan(&n)
+		return n > 0
+	})
+	cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(300 * time.Millisecond)
+	sent := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if time.Since(sent) > 3*time.Second {
+		t.Errorf("second signal took %s to end upshift", time.Since(sent))
+	}
+	if exitCodeOf(err) == 0 {
+		t.Error("exit 0 after two signals")
+	}
+}
+
+func TestLockidsCommand(t *testing.T) {
+	r := upshift(t, nil, "lockids", "chat-backend", "--format", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"service": "mana-auth",`) || !strings.Contains(r.stdout, `"id": 987654321,`) ||
+		!strings.Contains(r.stdout, `"id": 2873038152676037839,`) || !strings.Contains(r.stdout, `"source": "derived"`) {
+		t.Errorf("%v", r)
+	}
+}
