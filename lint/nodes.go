@@ -1,0 +1,170 @@
+package lint
+
+import (
+	"fmt"
+	"strings"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/upshift-dev/upshift/drizzle"
+)
+
+// tableKey is "schema.table"; unqualified names are taken to be in public,
+// the schema drizzle-kit writes to.
+func tableKey(rv *pg_query.RangeVar) string {
+	if rv == nil {
+		return ""
+	}
+	schema := rv.Schemaname
+	if schema == "" {
+		schema = "public"
+	}
+	return schema + "." + rv.Relname
+}
+
+func rangeVarName(rv *pg_query.RangeVar) string {
+	if rv == nil {
+		return "parent"
+	}
+	return tableKey(rv)
+}
+
+// nameList turns a List of String nodes (a qualified name) into a key.
+func nameList(n *pg_query.Node) string {
+	var parts []string
+	if l := n.GetList(); l != nil {
+		parts = strs(l.Items)
+	}
+	if len(parts) == 1 {
+		return "public." + parts[0]
+	}
+	return strings.Join(parts, ".")
+}
+
+func strs(nodes []*pg_query.Node) []string {
+	var out []string
+	for _, n := range nodes {
+		if s := n.GetString_(); s != nil {
+			out = append(out, s.Sval)
+		}
+	}
+	return out
+}
+
+func isSerial(cd *pg_query.ColumnDef) bool {
+	if cd.TypeName == nil {
+		return false
+	}
+	names := strs(cd.TypeName.Names)
+	if len(names) == 0 {
+		return false
+	}
+	switch names[len(names)-1] {
+	case "serial", "bigserial", "smallserial", "serial4", "serial8", "serial2":
+		return true
+	}
+	return false
+}
+
+// volatileFuncs are the volatile functions drizzle schemas use as defaults.
+// now(), current_timestamp and constants are stable: instant since PG 11.
+var volatileFuncs = map[string]bool{
+	"random": true, "gen_random_uuid": true, "uuid_generate_v1": true, "uuid_generate_v1mc": true,
+	"uuid_generate_v4": true, "clock_timestamp": true, "timeofday": true, "nextval": true,
+	"random_normal": true, "uuidv4": true, "uuidv7": true, "txid_current": true,
+}
+
+// volatileCall returns the name of a volatile function called anywhere in
+// the expression.
+func volatileCall(expr *pg_query.Node) string {
+	if expr == nil {
+		return ""
+	}
+	found := ""
+	walk(expr.ProtoReflect(), func(m protoreflect.Message) {
+		if fc, ok := m.Interface().(*pg_query.FuncCall); ok && found == "" {
+			names := strs(fc.Funcname)
+			if len(names) > 0 && volatileFuncs[names[len(names)-1]] {
+				found = names[len(names)-1]
+			}
+		}
+	})
+	return found
+}
+
+// isNotNullCheck returns col for an expression "col IS NOT NULL".
+func isNotNullCheck(expr *pg_query.Node) string {
+	nt := expr.GetNullTest()
+	if nt == nil || nt.Nulltesttype != pg_query.NullTestType_IS_NOT_NULL {
+		return ""
+	}
+	if cr := nt.Arg.GetColumnRef(); cr != nil {
+		if names := strs(cr.Fields); len(names) > 0 {
+			return names[len(names)-1]
+		}
+	}
+	return ""
+}
+
+// walk visits every message in a parse tree.
+func walk(m protoreflect.Message, fn func(protoreflect.Message)) {
+	if m == nil || !m.IsValid() {
+		return
+	}
+	fn(m)
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walk(l.Get(i).Message(), fn)
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			walk(v.Message(), fn)
+		}
+		return true
+	})
+}
+
+func orName(name, fallback string) string {
+	if name != "" {
+		return fmt.Sprintf("%q", name)
+	}
+	return fallback
+}
+
+func lineCol(text string, off int) (int, int) { return drizzle.LineCol(text, off) }
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 160 {
+		s = s[:157] + "..."
+	}
+	return s
+}
+
+func humanCount(n float64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1fB", n/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fM", n/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fk", n/1e3)
+	}
+	return fmt.Sprintf("%.0f", n)
+}
+
+func humanBytes(b int64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%d B", b)
+	}
+	div, exp := int64(unit), 0
+	for n := b / unit; n >= unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(b)/float64(div), "kMGTPE"[exp])
+}
