@@ -26,6 +26,8 @@ fuzz:
 	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzParseJournal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzDecodeText$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pgsql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./lint -run '^$$' -fuzz '^FuzzLint$$' -fuzztime $(FUZZTIME)
 
 # The main job end to end on a throwaway local PostgreSQL: status, migrate
 # (twice: the second run has nothing to do), status again.
@@ -42,7 +44,7 @@ demo: build
 BENCH_RUNS ?= 15
 bench: build
 	$(GO) run ./internal/bench -upshift $(BIN) -runs $(BENCH_RUNS)
-	$(GO) test ./drizzle ./pgsql -run '^$$' -bench . -benchtime 20x
+	$(GO) test ./drizzle ./pgsql ./lint -run '^$$' -bench . -benchtime 10x
 
 clean:
 	rm -rf bin

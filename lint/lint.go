@@ -64,11 +64,20 @@ func Lint(files []File, opts Options) []Finding {
 		l.file(f)
 	}
 	l.finish()
-	slices.SortStableFunc(l.out, func(a, b Finding) int {
-		if a.File != b.File {
-			return 0 // files keep their order
+	order := map[string]int{}
+	for i, f := range files {
+		if _, ok := order[f.Path]; !ok {
+			order[f.Path] = i
 		}
-		return a.Line - b.Line
+	}
+	slices.SortStableFunc(l.out, func(a, b Finding) int {
+		if d := order[a.File] - order[b.File]; d != 0 {
+			return d
+		}
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
 	})
 	return l.out
 }

@@ -1,6 +1,7 @@
 package lint_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -219,3 +220,18 @@ func FuzzLint(f *testing.F) {
 	})
 }
 
+// BenchmarkLint10k: 10,000 statements of the shapes drizzle-kit writes.
+func BenchmarkLint10k(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; i < 2500; i++ {
+		fmt.Fprintf(&sb, "CREATE TABLE \"t%d\" (\n\t\"id\" serial PRIMARY KEY NOT NULL,\n\t\"user_id\" uuid NOT NULL,\n\t\"name\" text\n);\n--> statement-breakpoint\n", i)
+		fmt.Fprintf(&sb, "ALTER TABLE \"t%d\" ADD CONSTRAINT \"t%d_user_fk\" FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"users\"(\"id\") ON DELETE cascade;\n--> statement-breakpoint\n", i, i)
+		fmt.Fprintf(&sb, "CREATE INDEX \"t%d_user_idx\" ON \"t%d\" USING btree (\"user_id\");\n--> statement-breakpoint\n", i, i)
+		fmt.Fprintf(&sb, "ALTER TABLE \"events\" ADD COLUMN \"c%d\" text DEFAULT 'x' NOT NULL;\n--> statement-breakpoint\n", i)
+	}
+	files := []lint.File{{Path: "big.sql", Text: sb.String()}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		lint.Lint(files, lint.Options{})
+	}
+}

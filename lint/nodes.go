@@ -168,3 +168,5 @@ func humanBytes(b int64) string {
 	}
 	return fmt.Sprintf("%.1f %cB", float64(b)/float64(div), "kMGTPE"[exp])
 }
+
+type protoMessage = protoreflect.Message

@@ -76,6 +76,7 @@ func exitCode(err error) int {
 type CLI struct {
 	Status      StatusCmd      `cmd:"" help:"Show which migrations are applied, pending, modified, missing or out of order. Read-only: creates, alters and locks nothing."`
 	Migrate     MigrateCmd     `cmd:"" help:"Apply pending migrations under the service's advisory lock, exactly as drizzle-orm records them."`
+	Lint        LintCmd        `cmd:"" help:"Find statements that lock or rewrite busy tables, with the safe way to write each (PostgreSQL's own parser)."`
 	MarkApplied MarkAppliedCmd `cmd:"" name:"mark-applied" help:"Record migrations as applied without running them (after finishing one by hand, or to baseline with --all)."`
 	Wait        WaitCmd        `cmd:"" help:"Block until the database accepts connections (for container entrypoints)."`
 	DB          DBCmd          `cmd:"" name:"db" help:"Database-level commands."`

@@ -12,6 +12,7 @@ import (
 
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/pglock"
 )
@@ -74,6 +75,8 @@ type MigrateCmd struct {
 	StatementTimeout *time.Duration `name:"statement-timeout" placeholder:"DURATION" help:"statement_timeout for the migrations' statements (0 lifts a role-level limit)."`
 	LockTimeout      *time.Duration `name:"lock-timeout" placeholder:"DURATION" help:"lock_timeout for the migrations' statements (0 lifts a role-level limit)."`
 	DryRun           bool           `name:"dry-run" help:"Print the plan and the exact SQL; change nothing (not even the migrations table)."`
+	Strict           bool           `name:"strict" help:"Refuse to migrate when the pending migrations have error-level lint findings (they are printed as warnings otherwise)."`
+	NoLint           bool           `name:"no-lint" help:"Do not lint the pending migrations first."`
 }
 
 // MarkAppliedCmd records migrations as applied without running them.
@@ -94,6 +97,7 @@ type migrateJSON struct {
 	Applied        []appliedJSON          `json:"applied"`
 	Script         string                 `json:"script,omitempty"`
 	Warnings       []drizzle.Warning      `json:"warnings"`
+	Lint           []lint.Finding         `json:"lint,omitempty"`
 	Error          *errorJSON             `json:"error,omitempty"`
 	RolledBack     []string               `json:"rolled_back,omitempty"`
 	InvalidIndexes []drizzle.InvalidIndex `json:"invalid_indexes,omitempty"`
@@ -118,10 +122,25 @@ type errorJSON struct {
 }
 
 func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
+	mode := lintWarn
+	switch {
+	case c.NoLint:
+		mode = lintOff
+	case c.Strict:
+		mode = lintStrict
+	}
 	return c.run(ctx, env, drizzle.Options{
 		TxMode: drizzle.TxMode(c.Tx), StatementTimeout: c.StatementTimeout, LockTimeout: c.LockTimeout,
-	}, c.DryRun)
+	}, c.DryRun, mode)
 }
+
+type lintMode int
+
+const (
+	lintOff lintMode = iota
+	lintWarn
+	lintStrict
+)
 
 func (c *MarkAppliedCmd) Run(ctx context.Context, env *Env) error {
 	if c.All == (len(c.Tags) > 0) {
@@ -131,13 +150,13 @@ func (c *MarkAppliedCmd) Run(ctx context.Context, env *Env) error {
 	if !c.All {
 		opts.Only = c.Tags
 	}
-	return c.run(ctx, env, opts, false)
+	return c.run(ctx, env, opts, false, lintOff)
 }
 
 // run is the lock protocol around a prepared run: check for work before
 // taking the lock (up-to-date replicas leave at once), take it, plan again
 // with what the table says now, apply, release on every path.
-func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, dryRun bool) error {
+func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, dryRun bool, lm lintMode) error {
 	started := time.Now()
 	src, err := c.Load(env)
 	if err != nil {
@@ -189,6 +208,11 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		n := plan.Count()
 		say("nothing to migrate: %d applied, up to date (%s)", n[drizzle.StateApplied], table)
 		return finish(nil)
+	}
+	if lm != lintOff && len(run.Pending()) > 0 {
+		if err := lintPending(ctx, env, c.JSON(), conn, src, run, out, lm == lintStrict); err != nil {
+			return finish(redactErr(red, err))
+		}
 	}
 	if dryRun {
 		for _, e := range run.Pending() {
@@ -263,6 +287,38 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		say("done: %s applied in %s", plural(len(out.Applied), "migration"), total)
 	}
 	return finish(nil)
+}
+
+// lintPending lints what is about to be applied, with the database's table
+// sizes, and prints warning- and error-level findings. Under --strict an
+// error-level finding refuses the run before the lock is taken.
+func lintPending(ctx context.Context, env *Env, asJSON bool, conn *pgx.Conn, src *drizzle.Source, run *drizzle.Run, out *migrateJSON, strict bool) error {
+	var ms []*drizzle.Migration
+	for _, e := range run.Pending() {
+		ms = append(ms, e.Migration)
+	}
+	files := migrationFiles(src, ms)
+	opts, _, err := dbLintOptions(ctx, conn, files, 0)
+	if err != nil {
+		return err
+	}
+	errors := 0
+	for _, f := range lint.Lint(files, opts) {
+		if !f.Severity.AtLeast(lint.Warning) {
+			continue
+		}
+		out.Lint = append(out.Lint, f)
+		if f.Severity == lint.Error {
+			errors++
+		}
+		if !asJSON {
+			fmt.Fprintln(env.Stderr, "lint:", f)
+		}
+	}
+	if strict && errors > 0 {
+		return fmt.Errorf("refusing to migrate (--strict), nothing was changed: the pending migrations have %s at error level; `upshift lint` shows each with a safe rewrite, `-- upshift:ignore RULE_ID reason` silences one", plural(errors, "lint finding"))
+	}
+	return nil
 }
 
 func txNote(opts drizzle.Options) string {

@@ -154,7 +154,24 @@ func run() error {
 		fmt.Printf("| `migrate`, 500 applied, nothing pending | %s | drizzle-orm not available (%v) | — | ≥ 10x faster |\n", ms(up), firstLine(jsErr.Error()))
 	}
 
-	// 4 (printed last). Lock hand-over: how long after the holder releases
+	// 5 (printed last). Lint 10,000 statements with the binary.
+	big := filepath.Join(work, "lint10k.sql")
+	if err := lintFile(big, 10000); err != nil {
+		return err
+	}
+	lt, err := timeRuns(*runs, nil, func() error {
+		out, err := exec.Command(bin, "lint", big, "--level", "error").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("upshift lint: %v\n%s", err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer fmt.Printf("| `lint`, 10,000 statements (one file) | %s | — | — | < 1000 ms |\n", ms(lt))
+
+	// 4 (printed after 3). Lock hand-over: how long after the holder releases
 	// does a waiting upshift hold the lock?
 	handover, err := lockHandover(s, bin, *runs)
 	if err != nil {
@@ -301,6 +318,18 @@ func generate(dir string, n, k int) error {
 	}
 	b, _ := json.MarshalIndent(map[string]any{"version": "7", "dialect": "postgresql", "entries": entries}, "", "  ")
 	return os.WriteFile(filepath.Join(dir, "meta", "_journal.json"), b, 0o644)
+}
+
+// lintFile writes n statements of the shapes drizzle-kit writes.
+func lintFile(path string, n int) error {
+	var b strings.Builder
+	for i := 0; i < n/4; i++ {
+		fmt.Fprintf(&b, "CREATE TABLE \"t%d\" (\n\t\"id\" serial PRIMARY KEY NOT NULL,\n\t\"user_id\" uuid NOT NULL,\n\t\"name\" text\n);\n--> statement-breakpoint\n", i)
+		fmt.Fprintf(&b, "ALTER TABLE \"t%d\" ADD CONSTRAINT \"t%d_user_fk\" FOREIGN KEY (\"user_id\") REFERENCES \"public\".\"users\"(\"id\") ON DELETE cascade;\n--> statement-breakpoint\n", i, i)
+		fmt.Fprintf(&b, "CREATE INDEX \"t%d_user_idx\" ON \"t%d\" USING btree (\"user_id\");\n--> statement-breakpoint\n", i, i)
+		fmt.Fprintf(&b, "ALTER TABLE \"t%d\" ADD COLUMN \"c%d\" text DEFAULT 'x' NOT NULL;\n--> statement-breakpoint\n", i, i)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // concat writes the statements of the folder as one plain SQL file.

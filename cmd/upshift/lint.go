@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/lint"
+)
+
+// LintCmd checks migrations for statements that lock or rewrite busy
+// tables.
+type LintCmd struct {
+	FolderFlags
+	TableFlags
+	Files       []string `arg:"" optional:"" name:"file" type:"existingfile" help:"Plain .sql files to lint, in order (instead of the migrations folder)."`
+	DatabaseURL string   `name:"database-url" placeholder:"URL" help:"Look up the touched tables' sizes and existing indexes, report invalid indexes, and lint only the pending migrations."`
+	All         bool     `name:"all" help:"With --database-url, lint every migration of the folder, not only the pending ones."`
+	MinRows     float64  `name:"min-rows" default:"0" help:"With --database-url, let tables with fewer estimated rows pass the rules about existing tables."`
+	Format      string   `name:"format" enum:"text,json,github" default:"text" help:"text, json, or github (workflow annotations for pull requests)."`
+	Level       string   `name:"level" enum:"info,warning,error" default:"warning" help:"Lowest severity to report."`
+}
+
+func (c *LintCmd) Run(ctx context.Context, env *Env) error {
+	var files []lint.File
+	if len(c.Files) > 0 {
+		for _, p := range c.Files {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return &exitError{code: ExitUsage, err: err}
+			}
+			files = append(files, lint.File{Path: p, Text: drizzle.DecodeText(b)})
+		}
+	}
+	var opts lint.Options
+	var extra []lint.Finding
+	if c.DatabaseURL != "" {
+		flags := DBFlags{DatabaseURL: c.DatabaseURL, ConnectRetries: 3, ConnectBackoff: 1e9}
+		conn, cfg, err := flags.Connect(ctx, env)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		if files == nil {
+			if files, err = c.folderFiles(ctx, env, conn); err != nil {
+				return redactErr(cfg.Redactor(), err)
+			}
+		}
+		if opts, extra, err = dbLintOptions(ctx, conn, files, c.MinRows); err != nil {
+			return redactErr(cfg.Redactor(), err)
+		}
+	} else if files == nil {
+		src, err := c.Load(env)
+		if err != nil {
+			return err
+		}
+		files = migrationFiles(src, src.Migrations)
+	}
+	findings := append(extra, lint.Lint(files, opts)...)
+	var shown []lint.Finding
+	errors := 0
+	for _, f := range findings {
+		if f.Severity == lint.Error {
+			errors++
+		}
+		if f.Severity.AtLeast(lint.Severity(c.Level)) {
+			shown = append(shown, f)
+		}
+	}
+	switch c.Format {
+	case "json":
+		if shown == nil {
+			shown = []lint.Finding{}
+		}
+		if err := writeJSON(env.Stdout, map[string]any{"findings": shown, "files": len(files), "errors": errors}); err != nil {
+			return err
+		}
+	case "github":
+		for _, f := range shown {
+			fmt.Fprintln(env.Stdout, githubAnnotation(f))
+		}
+	default:
+		printFindings(env.Stdout, shown, true)
+		fmt.Fprintf(env.Stdout, "%s linted: %s\n", plural(len(files), "file"), countBySeverity(shown))
+	}
+	if errors > 0 {
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%s at error level; fix them, or silence one with `-- upshift:ignore RULE_ID reason` on the line above it", plural(errors, "finding"))}
+	}
+	return nil
+}
+
+// folderFiles are the pending migrations (or all, with --all).
+func (c *LintCmd) folderFiles(ctx context.Context, env *Env, conn *pgx.Conn) ([]lint.File, error) {
+	src, err := c.Load(env)
+	if err != nil {
+		return nil, err
+	}
+	if c.All {
+		return migrationFiles(src, src.Migrations), nil
+	}
+	shape, rows, err := drizzle.ReadTable(ctx, conn, c.Table())
+	if err != nil {
+		return nil, err
+	}
+	var ms []*drizzle.Migration
+	for _, e := range drizzle.NewPlan(src, c.Table(), shape, rows).Pending(true) {
+		ms = append(ms, e.Migration)
+	}
+	return migrationFiles(src, ms), nil
+}
+
+func migrationFiles(src *drizzle.Source, ms []*drizzle.Migration) []lint.File {
+	var files []lint.File
+	for _, m := range ms {
+		files = append(files, lint.File{Path: src.Path(m.File), Text: m.Text})
+	}
+	return files
+}
+
+// dbLintOptions gives the linter the database's view of the touched tables
+// and reports indexes that are already invalid.
+func dbLintOptions(ctx context.Context, conn *pgx.Conn, files []lint.File, minRows float64) (lint.Options, []lint.Finding, error) {
+	tables, err := lint.LoadTables(ctx, conn, lint.Touched(files))
+	if err != nil {
+		return lint.Options{}, nil, err
+	}
+	invalid, err := lint.InvalidIndexes(ctx, conn)
+	if err != nil {
+		return lint.Options{}, nil, err
+	}
+	return lint.Options{Tables: tables, MinRows: minRows}, invalid, nil
+}
+
+func printFindings(w io.Writer, fs []lint.Finding, withFix bool) {
+	for _, f := range fs {
+		fmt.Fprintln(w, f)
+		if withFix && f.Fix != "" {
+			for _, l := range strings.Split("fix: "+f.Fix, "\n") {
+				fmt.Fprintln(w, "    "+l)
+			}
+		}
+	}
+}
+
+func countBySeverity(fs []lint.Finding) string {
+	n := map[lint.Severity]int{}
+	for _, f := range fs {
+		n[f.Severity]++
+	}
+	out := joinNonEmpty(countPart(n[lint.Error], "error"), countPart(n[lint.Warning], "warning"), countPart(n[lint.Info], "info"))
+	if out == "" {
+		return "no findings"
+	}
+	return out
+}
+
+func countPart(n int, word string) string {
+	if n == 0 {
+		return ""
+	}
+	return plural(n, word)
+}
+
+// githubAnnotation is a workflow command that GitHub shows on the pull
+// request's diff.
+func githubAnnotation(f lint.Finding) string {
+	level := map[lint.Severity]string{lint.Error: "error", lint.Warning: "warning", lint.Info: "notice"}[f.Severity]
+	prop := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C")
+	data := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A")
+	return fmt.Sprintf("::%s file=%s,line=%d,col=%d,title=%s::%s", level, prop.Replace(f.File), f.Line, f.Column,
+		prop.Replace("upshift "+f.Rule), data.Replace(f.Message+"\nfix: "+f.Fix))
+}

@@ -1,0 +1,153 @@
+package lint
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/upshift-dev/upshift/pgsql"
+)
+
+// Querier is a *pgx.Conn or a pgx.Tx.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// Touched lists the tables ("schema.table") the files' statements name.
+func Touched(files []File) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range files {
+		sts, err := pgsql.Parse(f.Text)
+		if err != nil {
+			continue
+		}
+		for _, s := range sts {
+			walk(s.Node.ProtoReflect(), func(m protoMessage) {
+				if rv, ok := m.Interface().(*pg_query.RangeVar); ok {
+					if k := tableKey(rv); !seen[k] {
+						seen[k] = true
+						out = append(out, k)
+					}
+				}
+			})
+		}
+	}
+	return out
+}
+
+// LoadTables asks the database about the given tables: estimated rows,
+// total size, index columns, and validated NOT NULL checks. Tables that do
+// not exist are left out.
+func LoadTables(ctx context.Context, q Querier, tables []string) (map[string]*TableInfo, error) {
+	out := map[string]*TableInfo{}
+	if len(tables) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT n.nspname || '.' || c.relname, c.reltuples::float8, pg_catalog.pg_total_relation_size(c.oid)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname || '.' || c.relname = ANY($1)`, tables)
+	if err != nil {
+		return nil, fmt.Errorf("look up table sizes: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		info := &TableInfo{NotNullChecked: map[string]bool{}}
+		if err := rows.Scan(&name, &info.Rows, &info.Bytes); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[name] = info
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up table sizes: %w", err)
+	}
+	// Index columns, in index order (expressions have no name and end
+	// the usable prefix).
+	rows, err = q.Query(ctx, `SELECT n.nspname || '.' || t.relname,
+       array(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.ord)
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+WHERE i.indisvalid AND n.nspname || '.' || t.relname = ANY($1)`, tables)
+	if err != nil {
+		return nil, fmt.Errorf("look up indexes: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		var cols []string
+		if err := rows.Scan(&name, &cols); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if info := out[name]; info != nil {
+			info.Indexes = append(info.Indexes, cols)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up indexes: %w", err)
+	}
+	rows, err = q.Query(ctx, `SELECT n.nspname || '.' || t.relname, pg_catalog.pg_get_constraintdef(c.oid)
+FROM pg_catalog.pg_constraint c
+JOIN pg_catalog.pg_class t ON t.oid = c.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+WHERE c.contype = 'c' AND c.convalidated AND n.nspname || '.' || t.relname = ANY($1)`, tables)
+	if err != nil {
+		return nil, fmt.Errorf("look up check constraints: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			return nil, err
+		}
+		// def is "CHECK ((col IS NOT NULL))": parse it rather than match text.
+		tree, err := pgsql.Parse("ALTER TABLE x ADD " + def)
+		if err != nil || len(tree) != 1 {
+			continue
+		}
+		at := tree[0].Node.GetAlterTableStmt()
+		if at == nil || len(at.Cmds) != 1 {
+			continue
+		}
+		if con := at.Cmds[0].GetAlterTableCmd().GetDef().GetConstraint(); con != nil {
+			if col := isNotNullCheck(con.RawExpr); col != "" && out[name] != nil {
+				out[name].NotNullChecked[col] = true
+			}
+		}
+	}
+	return out, rows.Err()
+}
+
+// InvalidIndexes reports indexes that are already INVALID in the database.
+func InvalidIndexes(ctx context.Context, q Querier) ([]Finding, error) {
+	rows, err := q.Query(ctx, `SELECT n.nspname, c.relname, t.relname FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT i.indisvalid ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("look up invalid indexes: %w", err)
+	}
+	defer rows.Close()
+	var out []Finding
+	r, _ := RuleByID("invalid-index")
+	for rows.Next() {
+		var nsp, idx, table string
+		if err := rows.Scan(&nsp, &idx, &table); err != nil {
+			return nil, err
+		}
+		id := pgx.Identifier{nsp, idx}.Sanitize()
+		out = append(out, Finding{Rule: r.ID, Severity: r.Severity, File: "(database)", Line: 1, Column: 1,
+			Message: fmt.Sprintf("index %s on %s.%s is INVALID; %s", id, nsp, table, r.Why),
+			Fix:     "DROP INDEX CONCURRENTLY IF EXISTS " + id + "; then build it again"})
+	}
+	return out, rows.Err()
+}
