@@ -24,7 +24,7 @@ INSERT INTO users VALUES (1);
 INSERT INTO events (id, body, user_id, connection_id, external_id, n)
 SELECT g, 'body ' || g, 1, g % 10, 'ext-' || g, g FROM generate_series(1, 100) g;
 CREATE INDEX idx_events_old ON events (n);
-CREATE INDEX idx_events_created_at ON events (created_at);`
+CREATE INDEX idx_events_user_id ON events (user_id);`
 
 // TestFixExamplesRun: every SQL line of every rule's fix runs on a real
 // server, in order, on a table shaped like the examples say.

@@ -51,7 +51,7 @@ var Rules = []Rule{
 	{ID: "reindex-non-concurrently", Severity: Warning, Title: "REINDEX without CONCURRENTLY",
 		Lock: "ACCESS EXCLUSIVE on the index (SHARE on the table) for the rebuild",
 		Why:  "queries using the index and writes to the table wait for the whole rebuild",
-		Fix:  "REINDEX INDEX CONCURRENTLY idx_events_created_at;"},
+		Fix:  "REINDEX INDEX CONCURRENTLY idx_events_user_id;"},
 	{ID: "set-not-null", Severity: Error, Title: "SET NOT NULL without a validated CHECK staged first",
 		Lock: "ACCESS EXCLUSIVE while every row is scanned",
 		Why:  "PostgreSQL scans the whole table to prove no NULL exists, with reads and writes blocked; a validated CHECK (col IS NOT NULL) lets it skip the scan",
