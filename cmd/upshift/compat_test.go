@@ -89,14 +89,8 @@ func normalizeJSON(t *testing.T, v any) string {
 
 func assertTable(t *testing.T, db *pgtest.DB, goldenName string) {
 	t.Helper()
-	want, err := os.ReadFile(filepath.Join(golden, goldenName, "expected_migrations_table.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var w tableState
-	if err := json.Unmarshal(want, &w); err != nil {
-		t.Fatal(err)
-	}
+	readGoldenJSON(t, goldenName, &w)
 	got := readTableState(t, db)
 	if g, e := normalizeJSON(t, got.Rows), normalizeJSON(t, w.Rows); g != e {
 		t.Errorf("%s rows differ from drizzle-orm's:\n got %s\nwant %s", goldenName, g, e)
@@ -136,10 +130,7 @@ func collapseBlank(s string) string {
 
 func assertSchema(t *testing.T, db *pgtest.DB, goldenName string) {
 	t.Helper()
-	want, err := os.ReadFile(filepath.Join(golden, goldenName, "expected_schema.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := readGoldenFile(t, goldenName, "expected_schema.sql")
 	if got, w := schemaDump(t, db), collapseBlank(string(want)); got != w {
 		t.Errorf("%s schema differs from what drizzle-orm left:\n%s", goldenName, lineDiff(w, got))
 	}

@@ -82,15 +82,26 @@ type goldenTable struct {
 
 func readGolden(t *testing.T, name string) goldenTable {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(golden, name, "expected_migrations_table.json"))
+	var g goldenTable
+	readGoldenJSON(t, name, &g)
+	return g
+}
+
+// readGoldenJSON decodes a corpus folder's expected_migrations_table.json.
+func readGoldenJSON(t *testing.T, name string, v any) {
+	t.Helper()
+	if err := json.Unmarshal(readGoldenFile(t, name, "expected_migrations_table.json"), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readGoldenFile(t *testing.T, name, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(golden, name, file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var g goldenTable
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return b
 }
 
 // seedTable creates the migrations table in drizzle-orm's shape for v0 or

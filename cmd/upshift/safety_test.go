@@ -70,6 +70,21 @@ func advisoryLocks(t *testing.T, conn *pgx.Conn) int {
 	return n
 }
 
+// ownServer creates a cluster of the test's own, not yet started, for
+// tests that start or stop the server themselves.
+func ownServer(t *testing.T) (*pgtest.Server, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts its own server")
+	}
+	srv, err := pgtest.Init()
+	if err != nil {
+		t.Skipf("cannot create a cluster: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", srv.Port)
+}
+
 // slowFolder: a table, then a statement that takes a while, in one migration.
 func slowFolder(t *testing.T) string {
 	return folder(t,
@@ -244,15 +259,7 @@ func TestSIGTERMMidMigration(t *testing.T) {
 // TestServerStartsLate: the database comes up a few seconds after upshift
 // (a compose stack starting); connection retries get through.
 func TestServerStartsLate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts its own server")
-	}
-	srv, err := pgtest.Init()
-	if err != nil {
-		t.Skipf("cannot create a cluster: %v", err)
-	}
-	defer srv.Stop()
-	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", srv.Port)
+	srv, url := ownServer(t)
 	cmd, out, errb := start(t, []string{"DATABASE_URL=" + url}, "migrate", "--dir", goldenDir("v1-folders"), "--connect-retries", "6", "--connect-backoff", "500ms")
 	time.Sleep(1500 * time.Millisecond)
 	if err := srv.Run(); err != nil {
@@ -275,18 +282,10 @@ func TestServerStartsLate(t *testing.T) {
 // TestServerStopsMidBatch: the server shuts down during the batch; upshift
 // fails cleanly and nothing is half-applied.
 func TestServerStopsMidBatch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts its own server")
-	}
-	srv, err := pgtest.Init()
-	if err != nil {
-		t.Skipf("cannot create a cluster: %v", err)
-	}
-	defer srv.Stop()
+	srv, url := ownServer(t)
 	if err := srv.Run(); err != nil {
 		t.Fatal(err)
 	}
-	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", srv.Port)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -398,15 +397,7 @@ func TestMissingDatabase(t *testing.T) {
 // TestWait: returns as soon as the server accepts connections, and fails
 // after its timeout when none comes.
 func TestWait(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts its own server")
-	}
-	srv, err := pgtest.Init()
-	if err != nil {
-		t.Skipf("cannot create a cluster: %v", err)
-	}
-	defer srv.Stop()
-	url := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", srv.Port)
+	srv, url := ownServer(t)
 	r := upshift(t, []string{"DATABASE_URL=" + url}, "wait", "--timeout", "500ms")
 	if r.code != 1 || !strings.Contains(r.stderr, "did not accept connections within 500ms") {
 		t.Errorf("no server: %v", r)
