@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -537,7 +538,7 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 				ae.Err = fmt.Errorf("%w (and ROLLBACK failed: %v)", err, rbErr)
 			}
 			ae.RolledBack = inTx
-			if o.entry != nil && !containsTag(inTx, o.entry.Tag()) {
+			if o.entry != nil && !slices.Contains(inTx, o.entry.Tag()) {
 				ae.RolledBack = append(ae.RolledBack, o.entry.Tag())
 			}
 		}
@@ -613,15 +614,6 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 		}
 	}
 	return results, nil
-}
-
-func containsTag(tags []string, tag string) bool {
-	for _, t := range tags {
-		if t == tag {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *Run) note(s string) {

@@ -38,7 +38,7 @@ func Parse(input string) ([]Stmt, error) {
 		if errors.As(err, &e) {
 			pe.Msg = e.Message
 			if e.Cursorpos > 0 {
-				pe.Offset = runeToByte(input, e.Cursorpos-1)
+				pe.Offset = RuneToByte(input, e.Cursorpos-1)
 			}
 		}
 		return nil, pe
@@ -82,9 +82,9 @@ func trimLeadingNoise(s string) string {
 	}
 }
 
-// runeToByte converts a character index (as PostgreSQL reports positions)
+// RuneToByte converts a character index (as PostgreSQL reports positions)
 // to a byte offset.
-func runeToByte(s string, chars int) int {
+func RuneToByte(s string, chars int) int {
 	n := 0
 	for i := range s {
 		if n == chars {
@@ -94,9 +94,6 @@ func runeToByte(s string, chars int) int {
 	}
 	return len(s)
 }
-
-// RuneToByte is runeToByte for callers mapping server error positions.
-func RuneToByte(s string, chars int) int { return runeToByte(s, chars) }
 
 // noTxWords are the keywords without which no statement can need to run
 // outside a transaction block (see NoTransaction).

@@ -154,14 +154,21 @@ func lineDiff(want, got string) string {
 	return b.String()
 }
 
+// copyGolden copies a corpus folder's drizzle/ folder to a writable place.
+func copyGolden(t *testing.T, name string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "drizzle")
+	if err := os.CopyFS(dir, os.DirFS(goldenDir(name))); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // v0FirstRun is a copy of the v0 folder whose journal holds only 0000 and
 // 0001: the folder as it stood at drizzle-orm's first run.
 func v0FirstRun(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "drizzle")
-	if err := os.CopyFS(dir, os.DirFS(goldenDir("v0-journal"))); err != nil {
-		t.Fatal(err)
-	}
+	dir := copyGolden(t, "v0-journal")
 	jp := filepath.Join(dir, "meta", "_journal.json")
 	b, _ := os.ReadFile(jp)
 	var j map[string]any

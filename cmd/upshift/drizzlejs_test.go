@@ -34,10 +34,7 @@ func runDrizzle(t *testing.T, script string, db *pgtest.DB, folder string) {
 // v1FirstTwo is a copy of the v1 folder with only its first two migrations.
 func v1FirstTwo(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "drizzle")
-	if err := os.CopyFS(dir, os.DirFS(goldenDir("v1-folders"))); err != nil {
-		t.Fatal(err)
-	}
+	dir := copyGolden(t, "v1-folders")
 	for _, name := range []string{"20261121131238_add_user_preferences", "20261121131240_backfill_credits"} {
 		os.Chmod(filepath.Join(dir, name), 0o755)
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {

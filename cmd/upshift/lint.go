@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,7 +41,7 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 	var opts lint.Options
 	var extra []lint.Finding
 	if c.DatabaseURL != "" {
-		flags := DBFlags{DatabaseURL: c.DatabaseURL, ConnectRetries: 3, ConnectBackoff: 1e9}
+		flags := DBFlags{DatabaseURL: c.DatabaseURL, ConnectRetries: 3, ConnectBackoff: time.Second}
 		conn, cfg, err := flags.Connect(ctx, env)
 		if err != nil {
 			return err
