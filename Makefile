@@ -11,9 +11,13 @@ build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/upshift
 
 # The test suite starts its own throwaway PostgreSQL cluster (or uses
-# TEST_DATABASE_URL) and gives every test its own database.
+# TEST_DATABASE_URL) and gives every test its own database. The upgrade
+# end-to-end tests need Docker (.ci/docker-env sets it up); they skip without
+# it, and fail instead under CI or with UPSHIFT_E2E=1. TESTFLAGS=-v names
+# every test.
+TESTFLAGS ?=
 test:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 lint:
 	@test -z "$$(gofmt -s -l . | tee /dev/stderr)" || (echo "gofmt -s: files above need formatting" && exit 1)

@@ -41,6 +41,7 @@ const (
 	ExitUsage       = 2 // bad usage or bad input: flags, folder, journal, URL
 	ExitLockTimeout = 3 // the advisory lock was not acquired within --timeout
 	ExitDrift       = 4 // status --exit-code found pending or drifted migrations
+	// 5 and 6 are upgrade's: see upgrade.go.
 )
 
 // exitError carries an explicit exit code.
@@ -83,6 +84,9 @@ type CLI struct {
 	Locks       LocksCmd       `cmd:"" help:"List the advisory locks held in the database, with their holders."`
 	Unlock      UnlockCmd      `cmd:"" help:"Show the session holding a service's lock; --force ends it."`
 	Lockids     LockidsCmd     `cmd:"" help:"Print the advisory lock registry and the derived id of given services."`
+	Upgrade     UpgradeCmd     `cmd:"" help:"Move compose services to new images: pin the running ones, pull, stop, run the setup service, start, verify; put the previous images back by itself on failure."`
+	Rollback    RollbackCmd    `cmd:"" help:"Put back the images that ran before the latest upgrade of the services, and verify them."`
+	History     HistoryCmd     `cmd:"" help:"List the upgrades and rollbacks of the compose project, and how each ended."`
 	Version     VersionCmd     `cmd:"" help:"Print the version."`
 }
 

@@ -1,0 +1,460 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/upgrade"
+)
+
+// Exit codes of upgrade and rollback (see the README's table).
+const (
+	ExitRolledBack     = 5 // the upgrade failed and the previous version is healthy again
+	ExitRollbackFailed = 6 // the upgrade failed and putting the previous version back failed too
+)
+
+// ProjectFlags select the compose project as docker compose's own flags do.
+type ProjectFlags struct {
+	File        []string `short:"f" name:"file" placeholder:"FILE" help:"Compose file (repeatable). Default: COMPOSE_FILE, else compose.yaml (or docker-compose.yml) in the working directory or a parent."`
+	ProjectName string   `short:"p" name:"project-name" placeholder:"NAME" help:"Project name. Default: COMPOSE_PROJECT_NAME, the file's top-level name, else the directory's name."`
+	ProjectDir  string   `name:"project-directory" placeholder:"DIR" help:"Project directory (relative paths and .env start there). Default: the first compose file's directory."`
+	EnvFile     []string `name:"env-file" placeholder:"FILE" help:"Environment file (repeatable). Default: .env in the project directory."`
+	Profile     []string `name:"profile" placeholder:"NAME" help:"Profile to enable (repeatable). Default: COMPOSE_PROFILES."`
+	StateDir    string   `name:"state-dir" env:"UPSHIFT_STATE_DIR" placeholder:"DIR" help:"Where upshift keeps history, the deploy lock and overrides, per project. Default: /var/lib/upshift for root, else ~/.local/state/upshift."`
+}
+
+// HealthFlags say how to verify a version.
+type HealthFlags struct {
+	HealthURL     string  `name:"health-url" placeholder:"URL" help:"Poll this URL until it answers 200 (e.g. http://127.0.0.1:3000/v1/health/ready). A Bearer token is taken from UPSHIFT_HEALTH_TOKEN. Without it: the containers must run, and be healthy where a compose healthcheck is defined."`
+	ExpectVersion string  `name:"expect-version" placeholder:"V" help:"The version the health URL's JSON body must report."`
+	VersionField  string  `name:"version-field" default:"version" placeholder:"PATH" help:"Dotted path of the version in the health URL's JSON body."`
+	HealthTimeout Seconds `name:"health-timeout" default:"60s" placeholder:"DURATION" help:"How long the new version has to answer: seconds, or a duration such as 90s."`
+}
+
+func (h *HealthFlags) health() upgrade.Health {
+	return upgrade.Health{URL: h.HealthURL, ExpectVersion: h.ExpectVersion, VersionField: h.VersionField,
+		Timeout: time.Duration(h.HealthTimeout), Token: os.Getenv("UPSHIFT_HEALTH_TOKEN")}
+}
+
+// UpgradeCmd moves services to new images.
+type UpgradeCmd struct {
+	ProjectFlags
+	HealthFlags
+	OutputFlags
+	Service      []string `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to upgrade (repeatable)."`
+	SetupService string   `name:"setup-service" placeholder:"NAME" help:"One-shot service that migrates the database between stop and start. Default: db-setup when the project defines it (under any profile)."`
+	NoSetup      bool     `name:"no-setup" help:"Run no setup service."`
+	LockWait     Seconds  `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
+	DryRun       bool     `name:"dry-run" help:"Print the plan and the exact docker compose commands; pull, stop and lock nothing."`
+}
+
+// RollbackCmd puts the previous images back.
+type RollbackCmd struct {
+	ProjectFlags
+	HealthFlags
+	OutputFlags
+	Service  []string `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to roll back (repeatable)."`
+	LockWait Seconds  `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
+	DryRun   bool     `name:"dry-run" help:"Print what would run; change nothing."`
+}
+
+// HistoryCmd lists past runs.
+type HistoryCmd struct {
+	ProjectFlags
+	OutputFlags
+	Service string `name:"service" placeholder:"NAME" help:"Only runs that touched this service."`
+	Limit   int    `name:"limit" default:"20" help:"Newest runs to show (0: all)."`
+}
+
+// deployment is everything an upgrade or rollback needs.
+type deployment struct {
+	project *compose.Project
+	x       *upgrade.Executor
+}
+
+func (pf *ProjectFlags) load(ctx context.Context) (*compose.Project, error) {
+	p, err := compose.Load(ctx, compose.Options{Files: pf.File, ProjectName: pf.ProjectName, ProjectDir: pf.ProjectDir, EnvFiles: pf.EnvFile, Profiles: pf.Profile})
+	if err != nil {
+		return nil, &exitError{code: ExitUsage, err: err}
+	}
+	return p, nil
+}
+
+func (pf *ProjectFlags) state(project string) (*upgrade.State, error) {
+	dir := pf.StateDir
+	if dir == "" {
+		dir = upgrade.DefaultStateDir()
+	}
+	return upgrade.OpenState(dir, project)
+}
+
+func (pf *ProjectFlags) deploy(ctx context.Context, env *Env, r *renderer, lockWait Seconds, token string) (*deployment, error) {
+	p, err := pf.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.redact = newSecretRedactor(append(slices.Clone(p.Secrets), token))
+	cli := &compose.CLI{}
+	if _, err := cli.Version(ctx); err != nil {
+		return nil, &exitError{code: ExitUsage, err: err}
+	}
+	engine, err := compose.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := pf.state(p.Name)
+	if err != nil {
+		engine.Close()
+		return nil, err
+	}
+	x := &upgrade.Executor{Project: p, Engine: engine, Compose: cli, State: st, OnEvent: r.event, Redact: r.redact,
+		LockWait: time.Duration(lockWait), Me: upgrade.Me(commandLine())}
+	return &deployment{project: p, x: x}, nil
+}
+
+func commandLine() string {
+	s := strings.Join(append([]string{"upshift"}, os.Args[1:]...), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
+	r := newRenderer(env, c.JSON())
+	d, err := c.deploy(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
+	if err != nil {
+		return r.done(emptyRecord(upgrade.KindUpgrade, c.ProjectName), err)
+	}
+	defer d.x.Engine.Close()
+	req, err := upgrade.Resolve(d.project, c.Service, c.SetupService, c.NoSetup)
+	if err != nil {
+		return r.done(emptyRecord(upgrade.KindUpgrade, d.project.Name), &exitError{code: ExitUsage, err: err})
+	}
+	req.Health = c.health()
+	req.DryRun = c.DryRun
+	r.header("upgrade", d, req.Services, req.Setup, c.DryRun)
+	rec, err := d.x.Upgrade(ctx, req)
+	return r.done(rec, err)
+}
+
+func (c *RollbackCmd) Run(ctx context.Context, env *Env) error {
+	r := newRenderer(env, c.JSON())
+	d, err := c.deploy(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
+	if err != nil {
+		return r.done(emptyRecord(upgrade.KindRollback, c.ProjectName), err)
+	}
+	defer d.x.Engine.Close()
+	req, err := upgrade.Resolve(d.project, c.Service, "", true)
+	if err != nil {
+		return r.done(emptyRecord(upgrade.KindRollback, d.project.Name), &exitError{code: ExitUsage, err: err})
+	}
+	r.header("rollback", d, req.Services, "", c.DryRun)
+	rec, err := d.x.Rollback(ctx, upgrade.RollbackRequest{Services: req.Services, Health: c.health(), DryRun: c.DryRun})
+	return r.done(rec, err)
+}
+
+func emptyRecord(kind upgrade.Kind, project string) *upgrade.Record {
+	return &upgrade.Record{Kind: kind, Project: project, Outcome: upgrade.Failed, Services: []upgrade.ServiceRecord{},
+		Steps: []upgrade.StepRecord{}, RollsBack: []string{}, Notes: []string{}, StartedAt: time.Now().UTC()}
+}
+
+// upgradeExit maps a run's outcome to the documented exit codes.
+func upgradeExit(rec *upgrade.Record, err error) int {
+	var le *upgrade.LockedError
+	var pe *compose.ProjectError
+	var ee *exitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &le):
+		return ExitLockTimeout
+	case errors.As(err, &pe), errors.Is(err, compose.ErrComposeV1):
+		return ExitUsage
+	}
+	if rec != nil {
+		switch rec.Outcome {
+		case upgrade.RolledBack:
+			return ExitRolledBack
+		case upgrade.RollbackFailed:
+			return ExitRollbackFailed
+		}
+	}
+	return ExitFailed
+}
+
+// renderer turns executor events into text, or collects the JSON document.
+type renderer struct {
+	env    *Env
+	json   bool
+	redact func(string) string
+	start  time.Time
+}
+
+func newRenderer(env *Env, asJSON bool) *renderer {
+	return &renderer{env: env, json: asJSON, redact: func(s string) string { return s }, start: time.Now()}
+}
+
+func (r *renderer) header(verb string, d *deployment, services []string, setup string, dry bool) {
+	if r.json {
+		return
+	}
+	s := fmt.Sprintf("upshift: %s %s in project %s (%s)", verb, strings.Join(services, ", "), d.project.Name, strings.Join(d.project.Files, ", "))
+	if setup != "" {
+		s += ", setup service " + setup
+	}
+	if dry {
+		s += " — dry run: nothing will be pulled, stopped or locked"
+	}
+	fmt.Fprintln(r.env.Stdout, s)
+}
+
+func (r *renderer) event(e upgrade.Event) {
+	if r.json {
+		return
+	}
+	w := r.env.Stdout
+	switch e.Kind {
+	case upgrade.EventStep:
+		fmt.Fprintf(w, "→ %-8s %s\n", e.Step, e.Text)
+		for _, c := range e.Commands {
+			fmt.Fprintf(w, "    $ %s\n", c)
+		}
+	case upgrade.EventStepDone:
+		if e.Err != nil {
+			fmt.Fprintf(w, "✗ %-8s failed after %s: %s\n", e.Step, e.Duration.Round(time.Millisecond), r.redact(e.Err.Error()))
+		} else {
+			fmt.Fprintf(w, "✓ %-8s %s\n", e.Step, e.Duration.Round(time.Millisecond))
+		}
+	case upgrade.EventOutput:
+		if e.Source != "" {
+			fmt.Fprintf(w, "    %s | %s\n", e.Source, e.Text)
+		}
+	case upgrade.EventNote:
+		fmt.Fprintf(r.env.Stderr, "upshift: %s\n", e.Text)
+	case upgrade.EventWaiting:
+		fmt.Fprintf(r.env.Stderr, "upshift: %s\n", e.Text)
+	}
+}
+
+type upgradeJSON struct {
+	*upgrade.Record
+	ExitCode int        `json:"exit_code"`
+	Err      *errorJSON `json:"error"`
+}
+
+// done prints the final report (or the JSON document) and returns the error
+// with its exit code.
+func (r *renderer) done(rec *upgrade.Record, err error) error {
+	code := upgradeExit(rec, err)
+	msg := ""
+	if err != nil {
+		msg = r.redact(err.Error())
+	}
+	if r.json {
+		doc := upgradeJSON{Record: rec, ExitCode: code}
+		if err != nil {
+			doc.Err = &errorJSON{Message: msg}
+		}
+		_ = writeJSON(r.env.Stdout, doc)
+		if err == nil {
+			return nil
+		}
+		return &exitError{code: code}
+	}
+	if rec != nil && rec.ID != "" {
+		r.report(rec)
+	}
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: errors.New(msg)}
+}
+
+func (r *renderer) report(rec *upgrade.Record) {
+	w := r.env.Stdout
+	fmt.Fprintf(w, "\n%s %s of %s: %s in %s\n", rec.Kind, rec.ID, rec.Project, describeOutcome(rec), time.Duration(rec.DurationMS)*time.Millisecond)
+	for _, s := range rec.Services {
+		fmt.Fprintf(w, "  %-16s %s → %s\n", s.Name, imageText(s.From), imageText(s.To))
+		if s.Health != "" {
+			fmt.Fprintf(w, "  %-16s health: %s\n", "", s.Health)
+		}
+	}
+	if rec.Setup != nil {
+		ms := "none"
+		if len(rec.Setup.Migrations) > 0 {
+			ms = strings.Join(rec.Setup.Migrations, ", ")
+		}
+		fmt.Fprintf(w, "  %-16s exit %d, migrations applied: %s\n", rec.Setup.Service, rec.Setup.ExitCode, ms)
+	}
+	if rb := rec.Rollback; rb != nil {
+		fmt.Fprintf(w, "  rollback: %s", rb.Outcome)
+		if rb.Health != "" {
+			fmt.Fprintf(w, " (%s)", rb.Health)
+		}
+		if rb.Error != "" {
+			fmt.Fprintf(w, ": %s", rb.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, n := range rec.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+	if rec.Kind == upgrade.KindUpgrade && rec.Outcome == upgrade.Succeeded {
+		fmt.Fprintf(w, "  undo with: upshift rollback -p %s%s\n", rec.Project, serviceFlags(rec))
+	}
+}
+
+func serviceFlags(rec *upgrade.Record) string {
+	var b strings.Builder
+	for _, s := range rec.Services {
+		b.WriteString(" --service " + s.Name)
+	}
+	return b.String()
+}
+
+func describeOutcome(rec *upgrade.Record) string {
+	switch rec.Outcome {
+	case upgrade.RolledBack:
+		return "FAILED during " + rec.Step + "; the previous images run again and answer"
+	case upgrade.RollbackFailed:
+		return "FAILED during " + rec.Step + "; putting the previous images back FAILED too — act now"
+	case upgrade.Failed:
+		return "FAILED during " + rec.Step
+	case upgrade.Planned:
+		return "planned (dry run)"
+	}
+	return string(rec.Outcome)
+}
+
+func imageText(im *upgrade.Image) string {
+	if im == nil {
+		return "(none)"
+	}
+	return fmt.Sprintf("%s (%s)", im.Ref, compose.ShortID(im.ID))
+}
+
+func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
+	p, err := c.load(ctx)
+	if err != nil {
+		return r0(env, c.JSON(), err)
+	}
+	st, err := c.state(p.Name)
+	if err != nil {
+		return r0(env, c.JSON(), err)
+	}
+	runs, err := st.History()
+	if err != nil {
+		return r0(env, c.JSON(), err)
+	}
+	unfinished, err := st.Unfinished()
+	if err != nil {
+		return r0(env, c.JSON(), err)
+	}
+	if unfinished != nil {
+		if locked, _ := st.Locked(); !locked {
+			unfinished.Outcome = upgrade.Interrupted
+			unfinished.Error = fmt.Sprintf("upshift stopped during step %q without finishing; `upshift upgrade` finishes it, `upshift rollback` puts the images from before it back", unfinished.Step)
+		}
+		runs = append(runs, unfinished)
+	}
+	undone := upgrade.UndoneBy(runs)
+	var shown []*upgrade.Record
+	for _, r := range runs {
+		if c.Service == "" || slices.Contains(r.ServiceNames(), c.Service) {
+			shown = append(shown, r)
+		}
+	}
+	if c.Limit > 0 && len(shown) > c.Limit {
+		shown = shown[len(shown)-c.Limit:]
+	}
+	if c.JSON() {
+		type entry struct {
+			*upgrade.Record
+			RolledBackBy *string `json:"rolled_back_by"`
+		}
+		doc := struct {
+			Project  string     `json:"project"`
+			StateDir string     `json:"state_dir"`
+			Runs     []entry    `json:"runs"`
+			Err      *errorJSON `json:"error"`
+		}{Project: p.Name, StateDir: st.Dir, Runs: []entry{}}
+		for i := len(shown) - 1; i >= 0; i-- {
+			e := entry{Record: shown[i]}
+			if by := undone[shown[i].ID]; by != nil {
+				e.RolledBackBy = &by.ID
+			}
+			doc.Runs = append(doc.Runs, e)
+		}
+		return writeJSON(env.Stdout, doc)
+	}
+	w := env.Stdout
+	if len(shown) == 0 {
+		fmt.Fprintf(w, "no upgrades of project %s recorded in %s\n", p.Name, st.Dir)
+		return nil
+	}
+	for i := len(shown) - 1; i >= 0; i-- {
+		r := shown[i]
+		var parts []string
+		for _, s := range r.Services {
+			parts = append(parts, fmt.Sprintf("%s %s → %s", s.Name, imageText(s.From), imageText(s.To)))
+		}
+		status := describeOutcome(r)
+		if by := undone[r.ID]; by != nil {
+			status += fmt.Sprintf(", rolled back by %s", by.ID)
+		}
+		fmt.Fprintf(w, "%s  %-8s %s  %s  (%s, by %s)\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), r.Kind, r.ID, status,
+			time.Duration(r.DurationMS)*time.Millisecond, holderShort(r.Holder))
+		for _, p := range parts {
+			fmt.Fprintf(w, "    %s\n", p)
+		}
+		if r.Setup != nil && len(r.Setup.Migrations) > 0 {
+			fmt.Fprintf(w, "    migrations applied: %s\n", strings.Join(r.Setup.Migrations, ", "))
+		}
+		if r.Error != "" {
+			fmt.Fprintf(w, "    error: %s\n", r.Error)
+		}
+	}
+	return nil
+}
+
+func holderShort(h upgrade.Holder) string {
+	if h.User == "" {
+		return fmt.Sprintf("pid %d", h.PID)
+	}
+	return fmt.Sprintf("%s, pid %d", h.User, h.PID)
+}
+
+// r0 reports an error of a read-only command, as one JSON document with --format json.
+func r0(env *Env, asJSON bool, err error) error {
+	if asJSON {
+		_ = writeJSON(env.Stdout, map[string]any{"error": errorJSON{Message: err.Error()}, "exit_code": upgradeExit(nil, err)})
+	}
+	return err
+}
+
+// newSecretRedactor hides the given values wherever they appear.
+func newSecretRedactor(secrets []string) func(string) string {
+	var ss []string
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			ss = append(ss, s)
+		}
+	}
+	slices.SortFunc(ss, func(a, b string) int { return len(b) - len(a) })
+	return func(s string) string {
+		for _, x := range ss {
+			s = strings.ReplaceAll(s, x, "xxxxx")
+		}
+		return s
+	}
+}

@@ -1,0 +1,185 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// Labels docker compose puts on the containers it creates.
+const (
+	LabelProject = "com.docker.compose.project"
+	LabelService = "com.docker.compose.service"
+	LabelNumber  = "com.docker.compose.container-number"
+	LabelOneOff  = "com.docker.compose.oneoff"
+)
+
+// Container is one container of a service as the engine reports it.
+type Container struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Service      string `json:"service"`
+	Number       int    `json:"number"`
+	Image        string `json:"image"`    // the reference it was created from
+	ImageID      string `json:"image_id"` // sha256:… of the image it runs
+	State        string `json:"state"`    // created, running, restarting, exited, …
+	Health       string `json:"health,omitempty"`
+	ExitCode     int    `json:"exit_code"`
+	RestartCount int    `json:"restart_count"`
+	StartedAt    string `json:"started_at,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+// Running says whether the container is up (not restarting, not exited).
+func (c Container) Running() bool { return c.State == "running" }
+
+// Engine is what upshift reads from, and pins on, the Docker engine. Every
+// change to containers goes through the compose CLI instead.
+type Engine interface {
+	// Containers lists a service's containers (one-off `run` containers
+	// excluded), in every state, ordered by container number.
+	Containers(ctx context.Context, project, service string) ([]Container, error)
+	// Inspect returns one container's current state.
+	Inspect(ctx context.Context, id string) (Container, error)
+	// ImageID resolves an image reference to the local image's id; "" when
+	// the engine does not have it.
+	ImageID(ctx context.Context, ref string) (string, error)
+	// Tag points target at the image source (a reference or an id).
+	Tag(ctx context.Context, source, target string) error
+	// Untag removes a tag, never the image a container uses.
+	Untag(ctx context.Context, ref string) error
+	// Tags lists the local references under repository.
+	Tags(ctx context.Context, repository string) ([]string, error)
+	Close() error
+}
+
+// Docker is the Engine over the moby client.
+type Docker struct {
+	c *client.Client
+}
+
+// Connect reaches the engine as the docker CLI does (DOCKER_HOST,
+// DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), negotiating the API version.
+func Connect(ctx context.Context) (*Docker, error) {
+	c, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("docker engine: %w", err)
+	}
+	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("docker engine at %s is not reachable: %w", c.DaemonHost(), err)
+	}
+	return &Docker{c: c}, nil
+}
+
+func (d *Docker) Close() error { return d.c.Close() }
+
+func (d *Docker) Containers(ctx context.Context, project, service string) ([]Container, error) {
+	f := client.Filters{}.Add("label", LabelProject+"="+project, LabelService+"="+service)
+	res, err := d.c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers of %s/%s: %w", project, service, err)
+	}
+	var out []Container
+	for _, s := range res.Items {
+		if strings.EqualFold(s.Labels[LabelOneOff], "true") {
+			continue
+		}
+		c, err := d.Inspect(ctx, s.ID)
+		if err != nil {
+			if cerrdefs.IsNotFound(err) {
+				continue // removed meanwhile
+			}
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	return out, nil
+}
+
+func (d *Docker) Inspect(ctx context.Context, id string) (Container, error) {
+	res, err := d.c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return Container{}, fmt.Errorf("inspect container %s: %w", short(id), err)
+	}
+	r := res.Container
+	c := Container{ID: r.ID, Name: strings.TrimPrefix(r.Name, "/"), ImageID: r.Image, RestartCount: r.RestartCount}
+	if r.Config != nil {
+		c.Image = r.Config.Image
+		c.Service = r.Config.Labels[LabelService]
+		c.Number, _ = strconv.Atoi(r.Config.Labels[LabelNumber])
+	}
+	if st := r.State; st != nil {
+		c.State, c.ExitCode, c.StartedAt, c.Error = string(st.Status), st.ExitCode, st.StartedAt, st.Error
+		if st.Health != nil {
+			c.Health = string(st.Health.Status)
+		}
+	}
+	return c, nil
+}
+
+func (d *Docker) ImageID(ctx context.Context, ref string) (string, error) {
+	res, err := d.c.ImageInspect(ctx, ref)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	return res.ID, nil
+}
+
+func (d *Docker) Tag(ctx context.Context, source, target string) error {
+	if _, err := d.c.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: target}); err != nil {
+		return fmt.Errorf("tag %s as %s: %w", short(source), target, err)
+	}
+	return nil
+}
+
+func (d *Docker) Untag(ctx context.Context, ref string) error {
+	_, err := d.c.ImageRemove(ctx, ref, client.ImageRemoveOptions{})
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		return fmt.Errorf("remove tag %s: %w", ref, err)
+	}
+	return nil
+}
+
+func (d *Docker) Tags(ctx context.Context, repository string) ([]string, error) {
+	res, err := d.c.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("reference", repository)})
+	if err != nil {
+		return nil, fmt.Errorf("list images %s: %w", repository, err)
+	}
+	var out []string
+	for _, im := range res.Items {
+		for _, t := range im.RepoTags {
+			if strings.HasPrefix(t, repository+":") {
+				out = append(out, t)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// IsNotFound reports an engine error for a missing object.
+func IsNotFound(err error) bool {
+	return cerrdefs.IsNotFound(err) || errors.Is(err, cerrdefs.ErrNotFound)
+}
+
+func short(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 && !strings.ContainsAny(id, ":/") {
+		return id[:12]
+	}
+	return id
+}
+
+// ShortID shortens a container or image id for people.
+func ShortID(id string) string { return short(id) }

@@ -1,0 +1,319 @@
+// Package compose loads docker compose projects with compose-go, observes
+// their containers through the Docker engine (the moby client) and runs the
+// user's own `docker compose` CLI for every verb that changes something, so
+// that what upshift runs is exactly what an operator would run by hand.
+package compose
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/sirupsen/logrus"
+)
+
+// Options select a project the way `docker compose` flags do.
+type Options struct {
+	Files       []string // -f/--file; empty: COMPOSE_FILE, then compose.yaml … in the working directory or a parent
+	ProjectName string   // -p/--project-name
+	ProjectDir  string   // --project-directory
+	EnvFiles    []string // --env-file
+	Profiles    []string // --profile (COMPOSE_PROFILES when empty)
+	WorkingDir  string   // where relative paths start; empty: the process's
+}
+
+// ProjectError is a compose project that cannot be used: missing or invalid
+// files, an unknown service, a service without an image. Nothing was touched.
+type ProjectError struct {
+	Msg  string
+	Hint string
+	Err  error
+}
+
+func (e *ProjectError) Error() string {
+	s := e.Msg
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	if e.Hint != "" {
+		s += "\n  hint: " + e.Hint
+	}
+	return s
+}
+func (e *ProjectError) Unwrap() error { return e.Err }
+
+// Service is what upshift needs to know of one service.
+type Service struct {
+	Name          string
+	Image         string // the reference as the compose file resolves it
+	Profiles      []string
+	Restart       string
+	ContainerName string
+	FixedPorts    []string // host ports published at a fixed number
+	Healthcheck   bool     // a healthcheck that is not disabled
+	StopGrace     time.Duration
+	Build         bool
+	Scale         int
+	DependsOn     []string
+	// Enabled is false for a service whose profiles are not active: it
+	// runs only when targeted with --profile.
+	Enabled bool
+}
+
+// Project is a loaded compose project.
+type Project struct {
+	Name       string
+	WorkingDir string
+	Files      []string // absolute paths of every compose file, in order
+	EnvFiles   []string
+	Profiles   []string // the active profiles
+	Services   map[string]*Service
+	// Secrets are values from the project's environment and its services'
+	// environments, to be kept out of upshift's output.
+	Secrets []string
+	// Warnings are compose-go's (a variable not set, an obsolete key).
+	Warnings []string
+}
+
+// Load reads and validates a project with compose-go, as `docker compose`
+// would with the same flags and environment. Every service is loaded, those
+// behind inactive profiles too, so that a setup service under `profiles:
+// [setup]` is found without naming its profile.
+func Load(ctx context.Context, o Options) (*Project, error) {
+	wd := o.WorkingDir
+	if wd == "" {
+		var err error
+		if wd, err = os.Getwd(); err != nil {
+			return nil, err
+		}
+	}
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(wd, p)
+	}
+	var files, envFiles []string
+	for _, f := range o.Files {
+		if f == "-" {
+			return nil, &ProjectError{Msg: "a compose file on standard input (-f -) cannot be used", Hint: "upshift runs docker compose several times; pass the file's path"}
+		}
+		files = append(files, abs(f))
+	}
+	for _, f := range o.EnvFiles {
+		envFiles = append(envFiles, abs(f))
+	}
+	projectDir := abs(o.ProjectDir)
+	env := os.Environ()
+	if os.Getenv("PWD") == "" || o.WorkingDir != "" {
+		env = append(env, "PWD="+wd)
+	}
+	base := []cli.ProjectOptionsFn{
+		cli.WithWorkingDirectory(projectDir),
+		cli.WithEnv(env),
+		cli.WithEnvFiles(envFiles...),
+		cli.WithDotEnv,
+		cli.WithConfigFileEnv,
+		cli.WithDefaultConfigPath,
+		cli.WithEnvFiles(envFiles...),
+		cli.WithDotEnv,
+		cli.WithName(o.ProjectName),
+		cli.WithProfiles([]string{"*"}),
+	}
+	if projectDir == "" {
+		// compose-go looks for the default file from the process's
+		// directory; WorkingDir stands for it in tests and libraries.
+		base = append([]cli.ProjectOptionsFn{cli.WithWorkingDirectory(wd)}, base[1:]...)
+	}
+	po, err := cli.NewProjectOptions(files, base...)
+	if err != nil {
+		return nil, &ProjectError{Msg: "compose project", Err: err, Hint: "pass the compose file with -f, or run upshift in the project's directory"}
+	}
+	if len(po.ConfigPaths) == 0 {
+		return nil, &ProjectError{Msg: "no compose file found in " + wd + " or its parents", Hint: "pass it with -f/--file or set COMPOSE_FILE"}
+	}
+	warnings := captureWarnings()
+	p, err := po.LoadProject(ctx)
+	warned := warnings()
+	if err != nil {
+		return nil, &ProjectError{Msg: "invalid compose project " + strings.Join(po.ConfigPaths, ", "), Err: err}
+	}
+	active := o.Profiles
+	if len(active) == 0 {
+		for _, s := range strings.Split(p.Environment["COMPOSE_PROFILES"], ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				active = append(active, s)
+			}
+		}
+	}
+	out := &Project{Name: p.Name, WorkingDir: p.WorkingDir, Files: p.ComposeFiles, EnvFiles: envFiles,
+		Profiles: active, Services: map[string]*Service{}, Warnings: warned}
+	for name, s := range p.Services {
+		out.Services[name] = service(s, active)
+	}
+	out.Secrets = secrets(p)
+	return out, nil
+}
+
+// captureWarnings collects what compose-go logs through logrus while a
+// project loads, instead of letting it print timestamped lines; the caller
+// shows them as its own warnings.
+func captureWarnings() func() []string {
+	var buf bytes.Buffer
+	prevOut, prevFmt := logrus.StandardLogger().Out, logrus.StandardLogger().Formatter
+	logrus.SetOutput(&buf)
+	logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableQuote: true})
+	return func() []string {
+		logrus.SetOutput(prevOut)
+		logrus.SetFormatter(prevFmt)
+		var out []string
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if _, msg, ok := strings.Cut(l, "msg="); ok {
+				out = append(out, msg)
+			}
+		}
+		return out
+	}
+}
+
+func service(s types.ServiceConfig, active []string) *Service {
+	svc := &Service{
+		Name: s.Name, Image: s.Image, Profiles: s.Profiles, Restart: s.Restart,
+		ContainerName: s.ContainerName, Build: s.Build != nil, Scale: 1,
+		Enabled: len(s.Profiles) == 0 || s.HasProfile(active),
+	}
+	if s.Scale != nil {
+		svc.Scale = *s.Scale
+	}
+	if s.Deploy != nil && s.Deploy.Replicas != nil {
+		svc.Scale = *s.Deploy.Replicas
+	}
+	if s.Restart == "" && s.Deploy != nil && s.Deploy.RestartPolicy != nil {
+		svc.Restart = s.Deploy.RestartPolicy.Condition
+	}
+	if s.HealthCheck != nil && !s.HealthCheck.Disable && len(s.HealthCheck.Test) > 0 && s.HealthCheck.Test[0] != "NONE" {
+		svc.Healthcheck = true
+	}
+	if s.StopGracePeriod != nil {
+		svc.StopGrace = time.Duration(*s.StopGracePeriod)
+	}
+	for _, p := range s.Ports {
+		if p.Published != "" && !strings.Contains(p.Published, "-") {
+			svc.FixedPorts = append(svc.FixedPorts, p.Published)
+		}
+	}
+	for dep := range s.DependsOn {
+		svc.DependsOn = append(svc.DependsOn, dep)
+	}
+	sort.Strings(svc.DependsOn)
+	return svc
+}
+
+// secrets collects values that must not be echoed: the environment the
+// project was interpolated with and every service's environment, where the
+// variable's name says it is a secret or the value is a URL with a password.
+func secrets(p *types.Project) []string {
+	var out []string
+	add := func(k string, v *string) {
+		if v == nil || len(*v) < 4 {
+			return
+		}
+		if isSecretName(k) {
+			out = append(out, *v)
+		}
+		if pw := urlPassword(*v); pw != "" {
+			out = append(out, pw)
+		}
+	}
+	for k, v := range p.Environment {
+		add(k, &v)
+	}
+	for _, s := range p.Services {
+		for k, v := range s.Environment {
+			add(k, v)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return slices.Compact(out)
+}
+
+func isSecretName(k string) bool {
+	k = strings.ToUpper(k)
+	for _, w := range []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "AUTH"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// urlPassword returns the password of a scheme://user:password@host value.
+func urlPassword(v string) string {
+	i := strings.Index(v, "://")
+	if i < 0 {
+		return ""
+	}
+	rest := v[i+3:]
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	if slash := strings.Index(rest, "/"); slash >= 0 && slash < at {
+		return ""
+	}
+	userinfo := rest[:at]
+	c := strings.Index(userinfo, ":")
+	if c < 0 || c == len(userinfo)-1 {
+		return ""
+	}
+	return userinfo[c+1:]
+}
+
+// Service returns the named service or a ProjectError naming the ones there are.
+func (p *Project) Service(name string) (*Service, error) {
+	if s, ok := p.Services[name]; ok {
+		return s, nil
+	}
+	return nil, &ProjectError{Msg: fmt.Sprintf("service %q is not defined in %s", name, strings.Join(p.Files, ", ")),
+		Hint: "services there: " + strings.Join(p.ServiceNames(), ", ")}
+}
+
+// ServiceNames lists the services, sorted.
+func (p *Project) ServiceNames() []string {
+	var names []string
+	for n := range p.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Args are the global `docker compose` flags that select this very project,
+// the loaded files spelled out so that an override file can be added after
+// them. extra files (an override of upshift's own) come last.
+func (p *Project) Args(extra ...string) []string {
+	args := []string{}
+	for _, f := range p.Files {
+		args = append(args, "-f", f)
+	}
+	for _, f := range extra {
+		args = append(args, "-f", f)
+	}
+	args = append(args, "-p", p.Name, "--project-directory", p.WorkingDir)
+	for _, f := range p.EnvFiles {
+		args = append(args, "--env-file", f)
+	}
+	return args
+}
+
+// ErrNoProject is returned by callers that need a project and got none.
+var ErrNoProject = errors.New("no compose project")

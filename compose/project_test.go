@@ -1,0 +1,147 @@
+package compose_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/upshift-dev/upshift/compose"
+)
+
+const deployment = `services:
+  api:
+    image: registry.example.com/acme/api:${API_TAG:-1.4.0}
+    ports: ["3000:3000"]
+    environment:
+      DATABASE_URL: postgres://app:${DB_PASSWORD}@db/app
+      SESSION_SECRET: ${SESSION_SECRET:-dev-session-secret}
+    stop_grace_period: 15s
+    healthcheck:
+      test: ["CMD", "/api", "health"]
+  worker:
+    image: registry.example.com/acme/worker:1.4.0
+    container_name: acme-worker
+  db:
+    image: postgres:15
+    restart: always
+  db-setup:
+    image: registry.example.com/acme/db-setup:1.4.0
+    profiles: [setup]
+`
+
+func write(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "compose.yaml", deployment)
+	write(t, dir, ".env", "API_TAG=1.5.0\nDB_PASSWORD=hunter2-pw\nCOMPOSE_PROJECT_NAME=acme\n")
+	p, err := compose.Load(context.Background(), compose.Options{WorkingDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "acme" {
+		t.Errorf("name %q, want acme (from .env)", p.Name)
+	}
+	if got := p.Files; len(got) != 1 || got[0] != filepath.Join(dir, "compose.yaml") {
+		t.Errorf("files %v", got)
+	}
+	api := p.Services["api"]
+	if api.Image != "registry.example.com/acme/api:1.5.0" {
+		t.Errorf("api image %q: .env not interpolated", api.Image)
+	}
+	if !api.Healthcheck || api.StopGrace.String() != "15s" || !slices.Equal(api.FixedPorts, []string{"3000"}) {
+		t.Errorf("api %+v", api)
+	}
+	if p.Services["worker"].ContainerName != "acme-worker" || p.Services["db"].Restart != "always" {
+		t.Errorf("worker/db %+v %+v", p.Services["worker"], p.Services["db"])
+	}
+	setup := p.Services["db-setup"]
+	if setup == nil || setup.Enabled || !slices.Equal(setup.Profiles, []string{"setup"}) {
+		t.Errorf("db-setup under profile setup must be loaded, disabled: %+v", setup)
+	}
+	for _, secret := range []string{"hunter2-pw", "dev-session-secret"} {
+		if !slices.Contains(p.Secrets, secret) {
+			t.Errorf("secret %q not collected: %v", secret, p.Secrets)
+		}
+	}
+	args := strings.Join(p.Args("/state/override.yml"), " ")
+	want := "-f " + filepath.Join(dir, "compose.yaml") + " -f /state/override.yml -p acme --project-directory " + dir
+	if args != want {
+		t.Errorf("args\n%s\nwant\n%s", args, want)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "broken.yaml", "services:\n  api:\n    image: [\n")
+	write(t, dir, "compose.yaml", deployment)
+	for _, tc := range []struct {
+		name string
+		opts compose.Options
+		want string
+	}{
+		{"missing file", compose.Options{WorkingDir: dir, Files: []string{"nope.yaml"}}, "nope.yaml"},
+		{"invalid yaml", compose.Options{WorkingDir: dir, Files: []string{"broken.yaml"}}, "broken.yaml"},
+		{"stdin", compose.Options{WorkingDir: dir, Files: []string{"-"}}, "standard input"},
+		{"no file", compose.Options{WorkingDir: t.TempDir()}, "compose"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := compose.Load(context.Background(), tc.opts)
+			var pe *compose.ProjectError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a ProjectError", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%q does not mention %q", err, tc.want)
+			}
+		})
+	}
+	p, err := compose.Load(context.Background(), compose.Options{WorkingDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Service("apii"); err == nil || !strings.Contains(err.Error(), "api, db, db-setup, worker") {
+		t.Errorf("unknown service error should list the services: %v", err)
+	}
+}
+
+func TestLoadHonoursComposeFileAndProfiles(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "base.yaml", deployment)
+	write(t, dir, "prod.yaml", "services:\n  api:\n    image: registry.example.com/acme/api:prod\n")
+	t.Setenv("COMPOSE_FILE", filepath.Join(dir, "base.yaml")+string(os.PathListSeparator)+filepath.Join(dir, "prod.yaml"))
+	t.Setenv("COMPOSE_PROFILES", "setup")
+	t.Setenv("COMPOSE_PROJECT_NAME", "")
+	p, err := compose.Load(context.Background(), compose.Options{WorkingDir: dir, ProjectDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Files) != 2 || p.Services["api"].Image != "registry.example.com/acme/api:prod" {
+		t.Errorf("COMPOSE_FILE not honoured: %v %q", p.Files, p.Services["api"].Image)
+	}
+	if !p.Services["db-setup"].Enabled {
+		t.Errorf("COMPOSE_PROFILES=setup should enable db-setup")
+	}
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, `"DB_PASSWORD" variable is not set`) }) {
+		t.Errorf("compose-go's warnings are not reported: %v", p.Warnings)
+	}
+}
+
+func TestShellQuotedCommand(t *testing.T) {
+	c := &compose.CLI{}
+	got := c.Command("-f", "/srv/my app/compose.yaml", "up", "-d", "api")
+	if got != "docker compose -f '/srv/my app/compose.yaml' up -d api" {
+		t.Errorf("%s", got)
+	}
+}

@@ -1,0 +1,246 @@
+package upgrade
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/upshift-dev/upshift/compose"
+)
+
+// Health says how to tell that the new version really serves.
+type Health struct {
+	URL           string
+	ExpectVersion string
+	VersionField  string // dotted path in the JSON body; "version" by default
+	Timeout       time.Duration
+	Token         string // sent as a Bearer token; never printed
+}
+
+func (h Health) describe() string {
+	if h.URL == "" {
+		return "wait until the containers run (and are healthy, where a healthcheck is defined)"
+	}
+	s := "poll " + h.URL + " until it answers 200"
+	if h.ExpectVersion != "" {
+		s += " with " + h.field() + " " + strconv.Quote(h.ExpectVersion)
+	}
+	return s + ", within " + h.timeout().String()
+}
+
+func (h Health) field() string {
+	if h.VersionField == "" {
+		return "version"
+	}
+	return h.VersionField
+}
+
+func (h Health) timeout() time.Duration {
+	if h.Timeout <= 0 {
+		return 60 * time.Second
+	}
+	return h.Timeout
+}
+
+// probe is one answer of the health URL.
+type probe struct {
+	ok      bool
+	status  int
+	version string
+	err     error
+	body    string
+}
+
+func (p probe) String() string {
+	if p.err != nil {
+		return p.err.Error()
+	}
+	s := fmt.Sprintf("HTTP %d", p.status)
+	if p.version != "" {
+		s += ", version " + strconv.Quote(p.version)
+	}
+	if p.status != http.StatusOK && p.body != "" {
+		s += ": " + p.body
+	}
+	return s
+}
+
+func (h Health) probe(ctx context.Context, c *http.Client, wantVersion string) probe {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
+	if err != nil {
+		return probe{err: err}
+	}
+	if h.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.Token)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return probe{err: fmt.Errorf("no answer: %s", trimErr(err))}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64*1024))
+	p := probe{status: resp.StatusCode, body: excerpt(string(body))}
+	p.version = versionAt(body, h.field())
+	p.ok = resp.StatusCode == http.StatusOK && (wantVersion == "" || p.version == wantVersion)
+	return p
+}
+
+// versionAt reads a dotted path (a.b.c) out of a JSON body.
+func versionAt(body []byte, path string) string {
+	var v any
+	if json.Unmarshal(body, &v) != nil {
+		return ""
+	}
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[k]
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case nil:
+		return ""
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}
+
+func excerpt(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+func trimErr(err error) string {
+	s := err.Error()
+	// net/http repeats the method and URL; the URL is in the message already.
+	if i := strings.LastIndex(s, ": "); i >= 0 && strings.HasPrefix(s, "Get ") {
+		return s[i+2:]
+	}
+	return s
+}
+
+// HealthError is a verification that failed.
+type HealthError struct {
+	Msg string
+}
+
+func (e *HealthError) Error() string { return e.Msg }
+
+// verify waits until every service's containers run (healthy where a
+// healthcheck is defined) and the URL answers 200 (with the version when
+// wantVersion is set). It fails fast when a container exits, restarts or
+// turns unhealthy.
+func (x *Executor) verify(ctx context.Context, services []string, h Health, wantVersion string) (string, error) {
+	deadline := x.now().Add(h.timeout())
+	wait := 100 * time.Millisecond
+	restarts := map[string]int{}
+	var last probe
+	lastState := ""
+	first := true
+	for {
+		ready := true
+		for _, name := range services {
+			cs, err := x.Engine.Containers(ctx, x.Project.Name, name)
+			if err != nil {
+				return "", err
+			}
+			if len(cs) == 0 {
+				ready = false
+				lastState = "no container of " + name + " exists"
+				continue
+			}
+			svc := x.Project.Services[name]
+			for _, c := range cs {
+				if base, ok := restarts[c.ID]; !ok {
+					restarts[c.ID] = c.RestartCount
+				} else if c.RestartCount > base {
+					return "", &HealthError{Msg: fmt.Sprintf("container %s restarted (restart count %d): %s", c.Name, c.RestartCount, x.exitNote(ctx, name, c))}
+				}
+				switch {
+				case c.State == "exited" || c.State == "dead":
+					return "", &HealthError{Msg: fmt.Sprintf("container %s exited with code %d%s", c.Name, c.ExitCode, x.exitNote(ctx, name, c))}
+				case c.State == "restarting":
+					return "", &HealthError{Msg: fmt.Sprintf("container %s is restarting (it exited with code %d)%s", c.Name, c.ExitCode, x.exitNote(ctx, name, c))}
+				case c.Health == "unhealthy":
+					return "", &HealthError{Msg: fmt.Sprintf("container %s is unhealthy (its compose healthcheck fails)%s", c.Name, x.exitNote(ctx, name, c))}
+				case !c.Running():
+					ready = false
+					lastState = fmt.Sprintf("container %s is %s", c.Name, c.State)
+				case svc != nil && svc.Healthcheck && c.Health != "healthy":
+					ready = false
+					lastState = fmt.Sprintf("container %s is %s (healthcheck)", c.Name, c.Health)
+				}
+			}
+		}
+		if ready && h.URL != "" {
+			last = h.probe(ctx, x.httpClient(), wantVersion)
+			if !last.ok {
+				ready = false
+				lastState = h.URL + " answered " + last.String()
+				if last.status == http.StatusOK && wantVersion != "" {
+					lastState = fmt.Sprintf("%s answered version %q, expected %q", h.URL, last.version, wantVersion)
+				}
+			}
+		}
+		if ready && !first {
+			switch {
+			case h.URL != "" && last.version != "":
+				return fmt.Sprintf("%s: 200, version %s", h.URL, last.version), nil
+			case h.URL != "":
+				return h.URL + ": 200", nil
+			default:
+				return "running", nil
+			}
+		}
+		// The first round only records restart counts; a container that
+		// is up on the first look must still be up on the second.
+		first = false
+		if x.now().After(deadline) {
+			if lastState == "" {
+				lastState = "no answer"
+			}
+			return "", &HealthError{Msg: fmt.Sprintf("not healthy within %s: %s", h.timeout(), lastState)}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*3/2, 2*time.Second)
+	}
+}
+
+// exitNote adds the last lines a failed container printed.
+func (x *Executor) exitNote(ctx context.Context, service string, c compose.Container) string {
+	var lines []string
+	args := append(x.Project.Args(), "logs", "--no-color", "--no-log-prefix", "--tail", "5", service)
+	_ = x.Compose.Run(ctx, func(l string) { lines = append(lines, x.redact(l)) }, args...)
+	if len(lines) == 0 {
+		return ""
+	}
+	return "; its last output: " + strings.Join(lines, " / ")
+}
+
+func (x *Executor) httpClient() *http.Client {
+	if x.HTTP != nil {
+		return x.HTTP
+	}
+	return &http.Client{Timeout: 3 * time.Second}
+}

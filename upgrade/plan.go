@@ -1,0 +1,192 @@
+package upgrade
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/upshift-dev/upshift/compose"
+)
+
+// Step names, in the order an upgrade runs them.
+const (
+	StepPreflight = "preflight"
+	StepPin       = "pin"
+	StepPull      = "pull"
+	StepStop      = "stop"
+	StepSetup     = "setup"
+	StepStart     = "start"
+	StepVerify    = "verify"
+	StepRollback  = "rollback"
+)
+
+// Step is one planned step: what it does and the exact compose commands.
+type Step struct {
+	Name     string
+	Services []string
+	Args     [][]string // each a `docker compose` argument list
+	What     string     // for people
+}
+
+// Request is what the user asked for.
+type Request struct {
+	Services []string
+	// Setup is the one-shot service that migrates ("" for none).
+	Setup string
+	// SetupProfiles must be enabled to run Setup.
+	SetupProfiles []string
+	Health        Health
+	DryRun        bool
+}
+
+// DefaultSetupService is the setup service used when the project defines it.
+const DefaultSetupService = "db-setup"
+
+// Resolve checks a request against the project before anything is touched:
+// every service exists and has an image, the setup service (named, or
+// db-setup when the project defines it, whatever its profile) is a one-shot.
+// Errors are *compose.ProjectError.
+func Resolve(p *compose.Project, services []string, setup string, noSetup bool) (Request, error) {
+	req := Request{}
+	if len(services) == 0 {
+		return req, &compose.ProjectError{Msg: "name the services to upgrade with --service", Hint: "services in " + p.Name + ": " + strings.Join(p.ServiceNames(), ", ")}
+	}
+	seen := map[string]bool{}
+	for _, name := range services {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		s, err := p.Service(name)
+		if err != nil {
+			return req, err
+		}
+		if s.Image == "" {
+			return req, &compose.ProjectError{Msg: fmt.Sprintf("service %q has no image: upshift upgrades services to new images, and a build-only service has none to pull or to roll back to", name),
+				Hint: "add `image:` naming where CI pushes it"}
+		}
+		req.Services = append(req.Services, name)
+	}
+	if noSetup {
+		return req, nil
+	}
+	if setup == "" {
+		if _, ok := p.Services[DefaultSetupService]; !ok {
+			return req, nil
+		}
+		setup = DefaultSetupService
+	}
+	s, err := p.Service(setup)
+	if err != nil {
+		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q is not defined", setup), Hint: "name it with --setup-service, or pass --no-setup"}
+	}
+	if slices.Contains(req.Services, setup) {
+		return req, &compose.ProjectError{Msg: fmt.Sprintf("%q is the setup service; it runs once during the upgrade and is not upgraded as a service", setup)}
+	}
+	switch s.Restart {
+	case "always", "unless-stopped", "any":
+		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q has `restart: %s`, so it never finishes: it must be a one-shot that exits 0 when the migrations are applied", setup, s.Restart),
+			Hint: "set `restart: \"no\"` (or on-failure) on it, or pass --no-setup"}
+	}
+	if s.Image == "" && !s.Build {
+		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q has no image", setup)}
+	}
+	req.Setup = setup
+	if !s.Enabled {
+		req.SetupProfiles = s.Profiles
+	}
+	return req, nil
+}
+
+// Current is what runs now, per service.
+type Current map[string][]compose.Container
+
+// Plan lays out an upgrade's steps with the exact compose commands.
+func Plan(p *compose.Project, current Current, req Request) []Step {
+	base := p.Args()
+	pullArgs := append(slices.Clone(base), profileArgs(req.SetupProfiles)...)
+	pullArgs = append(pullArgs, "pull")
+	pullArgs = append(pullArgs, req.Services...)
+	if req.Setup != "" {
+		pullArgs = append(pullArgs, req.Setup)
+	}
+	var pins []string
+	for _, s := range req.Services {
+		if c := runningImage(current[s]); c != nil {
+			pins = append(pins, fmt.Sprintf("%s %s → %s", s, compose.ShortID(c.ImageID), "upshift.local/…"))
+		}
+	}
+	steps := []Step{
+		{Name: StepPin, Services: req.Services, What: "keep the running images under a tag of upshift's own (rollback target): " + orNone(pins)},
+		{Name: StepPull, Services: req.Services, Args: [][]string{pullArgs}, What: "pull the new images"},
+		{Name: StepStop, Services: req.Services, Args: [][]string{append(slices.Clone(base), append([]string{"stop"}, req.Services...)...)}, What: "stop " + strings.Join(req.Services, ", ")},
+	}
+	if req.Setup != "" {
+		steps = append(steps, Step{Name: StepSetup, Services: []string{req.Setup}, Args: [][]string{SetupArgs(p, req)},
+			What: "run " + req.Setup + " once (migrations), then remove its container"})
+	}
+	steps = append(steps,
+		Step{Name: StepStart, Services: req.Services, Args: [][]string{StartArgs(base, req.Services)}, What: "start " + strings.Join(req.Services, ", ") + " on the new images"},
+		Step{Name: StepVerify, Services: req.Services, What: req.Health.describe()},
+	)
+	return steps
+}
+
+// SetupArgs runs the setup service as a one-shot: dependencies (the
+// database) started as `up` would, output attached, the exit code its own,
+// and only its container removed afterwards (never `down`, which would
+// remove the whole project, database included).
+func SetupArgs(p *compose.Project, req Request) []string {
+	args := append(p.Args(), profileArgs(req.SetupProfiles)...)
+	return append(args, "run", "--rm", "-T", req.Setup)
+}
+
+// StartArgs starts services on the images the files (and overrides) name.
+func StartArgs(base, services []string) []string {
+	args := append(slices.Clone(base), "up", "-d", "--no-deps", "--pull", "never")
+	return append(args, services...)
+}
+
+func profileArgs(profiles []string) []string {
+	var out []string
+	for _, p := range profiles {
+		out = append(out, "--profile", p)
+	}
+	return out
+}
+
+// runningImage picks the container that stands for what a service runs: a
+// running one, else the newest.
+func runningImage(cs []compose.Container) *compose.Container {
+	for i := range cs {
+		if cs[i].Running() {
+			return &cs[i]
+		}
+	}
+	if len(cs) > 0 {
+		return &cs[len(cs)-1]
+	}
+	return nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "nothing runs yet"
+	}
+	return strings.Join(s, ", ")
+}
+
+// Override is a compose override file that runs services on given images.
+func Override(runID string, images map[string]string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by upshift (run %s): the images these services ran before.\n# The project's own compose files are not changed.\nservices:\n", runID)
+	names := make([]string, 0, len(images))
+	for n := range images {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %q:\n    image: %q\n", n, images[n])
+	}
+	return []byte(b.String())
+}

@@ -1,0 +1,256 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/compose/composetest"
+)
+
+func project() *compose.Project {
+	return &compose.Project{
+		Name: "mana", WorkingDir: "/srv/mana", Files: []string{"/srv/mana/compose.yaml"},
+		Services: map[string]*compose.Service{
+			"mana-auth": {Name: "mana-auth", Image: "ghcr.io/mana/auth:latest", Enabled: true, Scale: 1},
+			"worker":    {Name: "worker", Image: "ghcr.io/mana/worker:latest", Enabled: true, Scale: 1},
+			"builder":   {Name: "builder", Build: true, Enabled: true, Scale: 1},
+			"db":        {Name: "db", Image: "postgres:15", Restart: "always", Enabled: true, Scale: 1},
+			"db-setup":  {Name: "db-setup", Image: "ghcr.io/mana/db-setup:latest", Profiles: []string{"setup"}, Scale: 1},
+		},
+	}
+}
+
+func TestResolve(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		services []string
+		setup    string
+		noSetup  bool
+		want     string // error substring, or "" for success
+		setupIs  string
+	}{
+		{"default setup service under its profile", []string{"mana-auth"}, "", false, "", "db-setup"},
+		{"no setup", []string{"mana-auth", "worker"}, "", true, "", ""},
+		{"unknown service", []string{"mana-ath"}, "", false, `service "mana-ath" is not defined`, ""},
+		{"build-only service", []string{"builder"}, "", false, `service "builder" has no image`, ""},
+		{"setup that never exits", []string{"mana-auth"}, "db", false, "`restart: always`", ""},
+		{"unknown setup", []string{"mana-auth"}, "migrate", false, `setup service "migrate" is not defined`, ""},
+		{"setup upgraded as a service", []string{"db-setup"}, "", false, "is the setup service", ""},
+		{"no service", nil, "", false, "--service", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := Resolve(project(), tc.services, tc.setup, tc.noSetup)
+			if tc.want != "" {
+				var pe *compose.ProjectError
+				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want a ProjectError with %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.Setup != tc.setupIs {
+				t.Errorf("setup %q, want %q", req.Setup, tc.setupIs)
+			}
+			if tc.setupIs == "db-setup" && strings.Join(req.SetupProfiles, ",") != "setup" {
+				t.Errorf("setup profiles %v, want [setup]", req.SetupProfiles)
+			}
+		})
+	}
+}
+
+func TestPlan(t *testing.T) {
+	p := project()
+	req, err := Resolve(p, []string{"mana-auth"}, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Health = Health{URL: "http://127.0.0.1:3000/v1/health/ready", ExpectVersion: "2.4.0"}
+	cur := Current{"mana-auth": {{ID: "c1", Name: "mana-mana-auth-1", Service: "mana-auth", Image: "ghcr.io/mana/auth:latest", ImageID: "sha256:aaaaaaaaaaaaaaaaaaaa", State: "running"}}}
+	steps := Plan(p, cur, req)
+	cli := &compose.CLI{}
+	var got []string
+	for _, s := range steps {
+		line := s.Name
+		for _, a := range s.Args {
+			line += ": " + cli.Command(a...)
+		}
+		got = append(got, line)
+	}
+	base := "docker compose -f /srv/mana/compose.yaml -p mana --project-directory /srv/mana"
+	want := []string{
+		"pin",
+		"pull: " + base + " --profile setup pull mana-auth db-setup",
+		"stop: " + base + " stop mana-auth",
+		"setup: " + base + " --profile setup run --rm -T db-setup",
+		"start: " + base + " up -d --no-deps --pull never mana-auth",
+		"verify",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("plan\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(steps[0].What, "mana-auth aaaaaaaaaaaa") {
+		t.Errorf("pin step should name the running image: %s", steps[0].What)
+	}
+	if !strings.Contains(steps[5].What, `version "2.4.0"`) {
+		t.Errorf("verify step: %s", steps[5].What)
+	}
+}
+
+func TestOverride(t *testing.T) {
+	got := string(Override("20261122T010203Z-abcd", map[string]string{"worker": "upshift.local/mana/worker:x", "mana-auth": "upshift.local/mana/mana-auth:x"}))
+	want := "services:\n  \"mana-auth\":\n    image: \"upshift.local/mana/mana-auth:x\"\n  \"worker\":\n    image: \"upshift.local/mana/worker:x\"\n"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("override:\n%s", got)
+	}
+}
+
+func TestPinRef(t *testing.T) {
+	if got := PinRef("Mana_Prod", "Auth.API", "20261122T010203Z-abcd"); got != "upshift.local/mana_prod/auth.api:20261122T010203Z-abcd" {
+		t.Errorf("%s", got)
+	}
+	if got := PinRepository("mana", "mana-auth"); got != "upshift.local/mana/mana-auth" {
+		t.Errorf("%s", got)
+	}
+}
+
+func TestVersionAt(t *testing.T) {
+	for _, tc := range []struct{ body, path, want string }{
+		{`{"version":"2.4.0"}`, "version", "2.4.0"},
+		{`{"info":{"build":{"version":"2.4.0"}}}`, "info.build.version", "2.4.0"},
+		{`{"version":3}`, "version", "3"},
+		{`{"version":null}`, "version", ""},
+		{`not json`, "version", ""},
+		{`{"info":"x"}`, "info.version", ""},
+	} {
+		if got := versionAt([]byte(tc.body), tc.path); got != tc.want {
+			t.Errorf("versionAt(%s, %s) = %q, want %q", tc.body, tc.path, got, tc.want)
+		}
+	}
+}
+
+func TestLatestUpgrade(t *testing.T) {
+	from := &Image{Ref: "a", ID: "sha256:1"}
+	rec := func(id string, kind Kind, outcome Outcome, undo ...string) *Record {
+		return &Record{ID: id, Kind: kind, Outcome: outcome, RollsBack: undo, Services: []ServiceRecord{{Name: "api", From: from}}}
+	}
+	h := []*Record{
+		rec("1", KindUpgrade, Succeeded),
+		rec("2", KindUpgrade, Succeeded),
+		rec("3", KindUpgrade, RolledBack),
+		rec("4", KindRollback, Succeeded, "2"),
+	}
+	if got := LatestUpgrade(h, "api"); got == nil || got.ID != "1" {
+		t.Errorf("latest upgrade %v, want 1 (2 was rolled back, 3 rolled itself back)", got)
+	}
+	if got := LatestUpgrade(h, "worker"); got != nil {
+		t.Errorf("worker: %v", got)
+	}
+	if by := UndoneBy(h); by["2"] == nil || by["2"].ID != "4" {
+		t.Errorf("UndoneBy %v", by)
+	}
+}
+
+func TestDeployLock(t *testing.T) {
+	root := t.TempDir()
+	a, _ := OpenState(root, "mana")
+	b, _ := OpenState(root, "mana")
+	ctx := context.Background()
+	me := Holder{PID: 4242, User: "deploy", Host: "web-1", Command: "upshift upgrade --service mana-auth", Since: time.Now()}
+	if err := a.Lock(ctx, me, 0, time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	if locked, h := b.Locked(); !locked || h.PID != 4242 {
+		t.Errorf("Locked() = %v %v", locked, h)
+	}
+	var waits int
+	err := b.Lock(ctx, Holder{PID: 1}, 300*time.Millisecond, 100*time.Millisecond, func(Holder, time.Duration) { waits++ })
+	var le *LockedError
+	if !errors.As(err, &le) || le.Holder.PID != 4242 || !strings.Contains(err.Error(), "upshift upgrade --service mana-auth") {
+		t.Fatalf("second lock: %v", err)
+	}
+	if waits == 0 {
+		t.Errorf("the waiter never reported whom it waits for")
+	}
+	a.Unlock()
+	if err := b.Lock(ctx, Holder{PID: 2}, 0, time.Second, nil); err != nil {
+		t.Errorf("after unlock: %v", err)
+	}
+	b.Unlock()
+}
+
+func TestHistoryAndUnfinished(t *testing.T) {
+	s, err := OpenState(t.TempDir(), "mana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRecord(KindUpgrade, "mana", time.Now(), Holder{PID: 1})
+	r.Step = StepSetup
+	if err := s.SaveRun(r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Unfinished()
+	if err != nil || got == nil || got.ID != r.ID || got.Step != StepSetup {
+		t.Fatalf("unfinished %v %v", got, err)
+	}
+	r.Outcome = Succeeded
+	if err := s.Finish(r); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Unfinished(); got != nil {
+		t.Errorf("run.json left after Finish")
+	}
+	// A torn last line (a crash mid-append) does not hide the history.
+	f, _ := os.OpenFile(filepath.Join(s.Dir, "history.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"id":"torn`)
+	f.Close()
+	h, err := s.History()
+	if err != nil || len(h) != 1 || h[0].ID != r.ID {
+		t.Errorf("history %v %v", h, err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Dir, "run.json"), []byte("{"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Unfinished(); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("a damaged run.json: %v", err)
+	}
+}
+
+func TestRollbackNeedsARecordedUpgrade(t *testing.T) {
+	eng := composetest.New()
+	eng.AddContainer("mana", compose.Container{ID: "c1", Name: "mana-mana-auth-1", Service: "mana-auth", Image: "ghcr.io/mana/auth:latest", ImageID: "sha256:2", State: "running"})
+	st, _ := OpenState(t.TempDir(), "mana")
+	x := &Executor{Project: project(), Engine: eng, Compose: &compose.CLI{Docker: "/nonexistent/docker"}, State: st}
+	rec, err := x.Rollback(context.Background(), RollbackRequest{Services: []string{"mana-auth"}})
+	var nr *NothingToRollBackError
+	if !errors.As(err, &nr) || rec.Outcome != Failed {
+		t.Fatalf("rollback with no history: %v, outcome %s", err, rec.Outcome)
+	}
+	// A recorded upgrade whose pin is gone is refused before anything runs.
+	up := newRecord(KindUpgrade, "mana", time.Now(), Holder{})
+	up.Outcome = Succeeded
+	up.Services = []ServiceRecord{{Name: "mana-auth", From: &Image{Ref: "ghcr.io/mana/auth:latest", ID: "sha256:1", Pin: "upshift.local/mana/mana-auth:gone"}}}
+	if err := st.Finish(up); err != nil {
+		t.Fatal(err)
+	}
+	_, err = x.Rollback(context.Background(), RollbackRequest{Services: []string{"mana-auth"}})
+	if err == nil || !strings.Contains(err.Error(), "no longer on this engine") {
+		t.Errorf("missing pin: %v", err)
+	}
+	// With the pin there, a dry run names the pin and changes nothing.
+	eng.AddImage("upshift.local/mana/mana-auth:gone", "sha256:1")
+	rec, err = x.Rollback(context.Background(), RollbackRequest{Services: []string{"mana-auth"}, DryRun: true})
+	if err != nil || rec.Outcome != Planned || !strings.Contains(strings.Join(rec.Steps[0].Commands, " "), "up -d --no-deps --pull never mana-auth") {
+		t.Errorf("dry run: %v %+v", err, rec)
+	}
+	if h, _ := st.History(); len(h) != 1 {
+		t.Errorf("a dry run was recorded: %d runs", len(h))
+	}
+}

@@ -1,0 +1,139 @@
+package upgrade
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// Kind is what a run does.
+type Kind string
+
+const (
+	KindUpgrade  Kind = "upgrade"
+	KindRollback Kind = "rollback"
+)
+
+// Outcome is how a run ended.
+type Outcome string
+
+const (
+	Running        Outcome = "running"         // under way (run.json)
+	Succeeded      Outcome = "succeeded"       // the new images run and answer
+	Failed         Outcome = "failed"          // failed before anything was stopped: nothing changed
+	RolledBack     Outcome = "rolled-back"     // failed after the stop; the previous images run again, healthy
+	RollbackFailed Outcome = "rollback-failed" // failed, and putting the previous images back failed too
+	Interrupted    Outcome = "interrupted"     // upshift died mid-run; a later run found it
+	Planned        Outcome = "planned"         // a dry run
+)
+
+// Image is an image a service ran or runs.
+type Image struct {
+	Ref string `json:"ref"`           // as the compose file names it (or the pin)
+	ID  string `json:"id"`            // sha256:…
+	Pin string `json:"pin,omitempty"` // upshift's own tag that keeps it on the engine
+}
+
+// ServiceRecord is one service's part of a run.
+type ServiceRecord struct {
+	Name       string   `json:"name"`
+	From       *Image   `json:"from"` // null: no container ran before
+	To         *Image   `json:"to"`
+	Containers []string `json:"containers"`
+	Health     string   `json:"health"`
+}
+
+// StepRecord is one step of a run.
+type StepRecord struct {
+	Name       string    `json:"name"`
+	Status     string    `json:"status"` // ok, failed, planned
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS int64     `json:"duration_ms"`
+	Commands   []string  `json:"commands"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// SetupRecord is the setup (migration) service's run.
+type SetupRecord struct {
+	Service    string   `json:"service"`
+	Image      string   `json:"image"`
+	ExitCode   int      `json:"exit_code"`
+	Migrations []string `json:"migrations_applied"`
+	DurationMS int64    `json:"duration_ms"`
+}
+
+// RollbackRecord is the automatic rollback after a failed upgrade.
+type RollbackRecord struct {
+	Outcome    string `json:"outcome"` // succeeded, failed
+	Error      string `json:"error,omitempty"`
+	Health     string `json:"health"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// Record is one run, as the history keeps it and `--format json` prints it.
+type Record struct {
+	ID         string          `json:"id"`
+	Kind       Kind            `json:"kind"`
+	Project    string          `json:"project"`
+	Outcome    Outcome         `json:"outcome"`
+	Step       string          `json:"step"` // the step under way, or the one that failed
+	Error      string          `json:"error,omitempty"`
+	Services   []ServiceRecord `json:"services"`
+	Setup      *SetupRecord    `json:"setup"`
+	Steps      []StepRecord    `json:"steps"`
+	Rollback   *RollbackRecord `json:"rollback"`
+	RollsBack  []string        `json:"rolls_back"` // rollback: the upgrades it undid
+	Resumes    string          `json:"resumes,omitempty"`
+	Notes      []string        `json:"notes"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at"`
+	DurationMS int64           `json:"duration_ms"`
+	Holder     Holder          `json:"by"`
+	DryRun     bool            `json:"dry_run"`
+}
+
+func newRecord(kind Kind, project string, now time.Time, h Holder) *Record {
+	return &Record{ID: NewID(now), Kind: kind, Project: project, Outcome: Running, StartedAt: now.UTC(),
+		Services: []ServiceRecord{}, Steps: []StepRecord{}, RollsBack: []string{}, Notes: []string{}, Holder: h}
+}
+
+// NewID is a sortable, tag-safe run id: 20261122T171500Z-3fa2.
+func NewID(now time.Time) string {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+func (r *Record) service(name string) *ServiceRecord {
+	for i := range r.Services {
+		if r.Services[i].Name == name {
+			return &r.Services[i]
+		}
+	}
+	return nil
+}
+
+// ServiceNames lists the run's services.
+func (r *Record) ServiceNames() []string {
+	var out []string
+	for _, s := range r.Services {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// PinRef is the tag upshift keeps a service's previous image under.
+func PinRef(project, service, id string) string {
+	clean := func(s string) string {
+		s = unsafeName.ReplaceAllString(strings.ToLower(s), "-")
+		return strings.Trim(s, "-._")
+	}
+	return "upshift.local/" + clean(project) + "/" + clean(service) + ":" + id
+}
+
+// PinRepository is the repository of a service's pins.
+func PinRepository(project, service string) string {
+	ref := PinRef(project, service, "x")
+	return ref[:len(ref)-2]
+}

@@ -1,0 +1,668 @@
+// Package upgrade moves a docker compose deployment to new images the way
+// the documented procedure does — pin, pull, stop, run the setup service,
+// start, verify — and puts the previous images back by itself when the new
+// version does not answer. It observes through compose.Engine, changes
+// things only through the compose CLI (compose.Runner) and reports through
+// events, so that the CLI, CI and library users see the same protocol.
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/upshift-dev/upshift/compose"
+)
+
+// EventKind tells events apart.
+type EventKind int
+
+const (
+	EventStep     EventKind = iota // a step starts
+	EventStepDone                  // a step ended (Err set when it failed)
+	EventOutput                    // a line from a compose command (Source: the setup service for its output)
+	EventNote                      // something the operator should know
+	EventWaiting                   // waiting for the deploy lock
+)
+
+// Event is what the executor reports as it goes.
+type Event struct {
+	Kind     EventKind
+	Step     string
+	Source   string
+	Text     string
+	Commands []string
+	Duration time.Duration
+	Err      error
+}
+
+// Executor runs upgrades and rollbacks of one project.
+type Executor struct {
+	Project *compose.Project
+	Engine  compose.Engine
+	Compose compose.Runner
+	State   *State
+	OnEvent func(Event)
+	// Redact scrubs secrets from every line and error it reports.
+	Redact func(string) string
+	HTTP   *http.Client
+	Now    func() time.Time
+	// LockWait bounds the wait for the deploy lock (0: do not wait).
+	LockWait time.Duration
+	// Me is this process as the lock holder and the history records it.
+	Me Holder
+}
+
+func (x *Executor) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+func (x *Executor) emit(e Event) {
+	if x.OnEvent == nil {
+		return
+	}
+	e.Text = x.redact(e.Text)
+	x.OnEvent(e)
+}
+
+func (x *Executor) redact(s string) string {
+	if x.Redact == nil {
+		return s
+	}
+	return x.Redact(s)
+}
+
+// Error is a failed run; Record says how far it got and what state it left.
+type Error struct {
+	Record *Record
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Upgrade runs the upgrade sequence for req. The returned record is filled
+// on every path; the error is nil only when the new images run and answer.
+func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
+	rec, b, err := x.begin(ctx, KindUpgrade, req.Services, req.DryRun)
+	if err != nil {
+		return rec, err
+	}
+	defer b.release()
+	unfinished, current := b.unfinished, b.current
+	if unfinished != nil {
+		x.resume(rec, unfinished, req.DryRun)
+	}
+
+	steps := Plan(x.Project, current, req)
+	if req.DryRun {
+		rec.Outcome = Planned
+		for _, st := range steps {
+			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", Commands: x.commands(st), Error: ""})
+			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
+		}
+		x.finish(rec)
+		return rec, nil
+	}
+	if err := x.State.SaveRun(rec); err != nil {
+		return x.failed(rec, fmt.Errorf("record the run in %s: %w", x.State.Dir, err))
+	}
+	stopped := false
+	for _, st := range steps {
+		rec.Step = st.Name
+		_ = x.State.SaveRun(rec)
+		err := x.runStep(ctx, rec, st, req)
+		if err == nil {
+			if st.Name == StepStop {
+				stopped = true
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted during %s: %w", st.Name, err)
+		}
+		if !stopped {
+			rec.Outcome = Failed
+			rec.Error = x.redact(err.Error())
+			rec.Notes = append(rec.Notes, "nothing was stopped or changed: the services run as before")
+			x.finish(rec)
+			return rec, &Error{Record: rec, Err: err}
+		}
+		rec.Error = x.redact(err.Error())
+		x.rollbackAfterFailure(context.WithoutCancel(ctx), rec, req)
+		x.finish(rec)
+		return rec, &Error{Record: rec, Err: err}
+	}
+	rec.Outcome = Succeeded
+	x.finish(rec)
+	x.prunePins(context.WithoutCancel(ctx), rec)
+	return rec, nil
+}
+
+// begun is what every run starts from.
+type begun struct {
+	unfinished *Record // a run a dead upshift left, or nil
+	current    Current
+	release    func()
+}
+
+// begin opens a run: its record, the deploy lock (not for a dry run), the
+// run a dead upshift may have left, and what runs now (the From images).
+func (x *Executor) begin(ctx context.Context, kind Kind, services []string, dryRun bool) (*Record, begun, error) {
+	rec := newRecord(kind, x.Project.Name, x.now(), x.Me)
+	rec.DryRun = dryRun
+	for _, s := range services {
+		rec.Services = append(rec.Services, ServiceRecord{Name: s, Containers: []string{}})
+	}
+	b := begun{release: func() {}}
+	if !dryRun {
+		if err := x.lock(ctx, rec); err != nil {
+			_, err = x.failed(rec, err)
+			return rec, b, err
+		}
+		b.release = x.State.Unlock
+	}
+	var err error
+	if b.unfinished, err = x.State.Unfinished(); err == nil {
+		b.current, err = x.observe(ctx, services)
+	}
+	if err != nil {
+		b.release()
+		_, err = x.failed(rec, err)
+		return rec, b, err
+	}
+	for i := range rec.Services {
+		if c := runningImage(b.current[rec.Services[i].Name]); c != nil {
+			rec.Services[i].From = &Image{Ref: c.Image, ID: c.ImageID}
+		}
+	}
+	return rec, b, nil
+}
+
+// failed marks a run failed with err (nothing changed unless the outcome
+// says otherwise).
+func (x *Executor) failed(rec *Record, err error) (*Record, error) {
+	if rec.Outcome == Running {
+		rec.Outcome = Failed
+	}
+	rec.Error = x.redact(err.Error())
+	return rec, &Error{Record: rec, Err: err}
+}
+
+// resume takes over a run that a dead upshift left: the images that ran
+// before it are the ones to return to, not whatever it left running.
+func (x *Executor) resume(rec, unfinished *Record, dryRun bool) {
+	note := fmt.Sprintf("found an unfinished %s %s (started %s by %s), stopped during step %q",
+		unfinished.Kind, unfinished.ID, unfinished.StartedAt.Local().Format("2006-01-02 15:04:05"), unfinished.Holder, unfinished.Step)
+	rec.Resumes = unfinished.ID
+	for i := range rec.Services {
+		if old := unfinished.service(rec.Services[i].Name); old != nil && old.From != nil {
+			rec.Services[i].From = old.From
+		}
+	}
+	switch rec.Kind {
+	case KindUpgrade:
+		note += "; finishing it: the images from before it stay the rollback target"
+	case KindRollback:
+		note += "; putting back the images from before it"
+	}
+	rec.Notes = append(rec.Notes, note)
+	x.emit(Event{Kind: EventNote, Text: note})
+	if dryRun {
+		return
+	}
+	unfinished.Outcome = Interrupted
+	if unfinished.Error == "" {
+		unfinished.Error = fmt.Sprintf("upshift stopped during step %q without finishing (killed, or the machine restarted)", unfinished.Step)
+	}
+	fin := x.now().UTC()
+	unfinished.FinishedAt = &fin
+	_ = x.State.Finish(unfinished)
+}
+
+func (x *Executor) lock(ctx context.Context, rec *Record) error {
+	x.Me.RunID = rec.ID
+	err := x.State.Lock(ctx, x.Me, x.LockWait, 5*time.Second, func(h Holder, waited time.Duration) {
+		x.emit(Event{Kind: EventWaiting, Text: fmt.Sprintf("waiting for the deploy lock of %s (%s so far), held by %s", x.Project.Name, waited.Round(time.Second), h)})
+	})
+	return err
+}
+
+func (x *Executor) observe(ctx context.Context, services []string) (Current, error) {
+	cur := Current{}
+	for _, s := range services {
+		cs, err := x.Engine.Containers(ctx, x.Project.Name, s)
+		if err != nil {
+			return nil, err
+		}
+		cur[s] = cs
+	}
+	return cur, nil
+}
+
+func (x *Executor) commands(st Step) []string {
+	var out []string
+	for _, a := range st.Args {
+		out = append(out, x.redact(x.Compose.Command(a...)))
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Request) error {
+	started := x.now()
+	sr := StepRecord{Name: st.Name, StartedAt: started.UTC(), Commands: x.commands(st)}
+	x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: sr.Commands})
+	err := ctx.Err()
+	if err == nil {
+		switch st.Name {
+		case StepPin:
+			err = x.pin(ctx, rec)
+		case StepSetup:
+			err = x.setup(ctx, rec, st, req)
+		case StepVerify:
+			var health string
+			health, err = x.verify(ctx, req.Services, req.Health, req.Health.ExpectVersion)
+			x.recordNew(ctx, rec, health)
+		default:
+			for _, args := range st.Args {
+				if err = x.Compose.Run(ctx, func(l string) { x.emit(Event{Kind: EventOutput, Step: st.Name, Text: l}) }, args...); err != nil {
+					break
+				}
+			}
+		}
+	}
+	sr.DurationMS = x.now().Sub(started).Milliseconds()
+	sr.Status = "ok"
+	if err != nil {
+		sr.Status, sr.Error = "failed", x.redact(err.Error())
+	}
+	rec.Steps = append(rec.Steps, sr)
+	x.emit(Event{Kind: EventStepDone, Step: st.Name, Duration: x.now().Sub(started), Err: err})
+	return err
+}
+
+// pin tags every previous image with a tag of upshift's own, so that a pull
+// of the same tag or an image prune cannot lose the rollback target.
+func (x *Executor) pin(ctx context.Context, rec *Record) error {
+	for i := range rec.Services {
+		s := &rec.Services[i]
+		if s.From == nil || s.From.ID == "" {
+			continue
+		}
+		if s.From.Pin != "" {
+			if id, err := x.Engine.ImageID(ctx, s.From.Pin); err == nil && id != "" {
+				continue
+			}
+		}
+		ref := PinRef(x.Project.Name, s.Name, rec.ID)
+		if err := x.Engine.Tag(ctx, s.From.ID, ref); err != nil {
+			return err
+		}
+		s.From.Pin = ref
+	}
+	return x.State.SaveRun(rec)
+}
+
+func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request) error {
+	started := x.now()
+	sr := &SetupRecord{Service: req.Setup, Migrations: []string{}}
+	if s := x.Project.Services[req.Setup]; s != nil {
+		sr.Image = s.Image
+	}
+	rec.Setup = sr
+	err := x.Compose.Run(ctx, func(l string) {
+		if tag, ok := appliedMigration(l); ok {
+			sr.Migrations = append(sr.Migrations, tag)
+		}
+		src := req.Setup
+		if composeProgress(l) {
+			src = "" // compose's own "Container … Started" lines, not the service's
+		}
+		x.emit(Event{Kind: EventOutput, Step: st.Name, Source: src, Text: l})
+	}, st.Args[0]...)
+	sr.DurationMS = x.now().Sub(started).Milliseconds()
+	var ee *compose.ExitError
+	if errors.As(err, &ee) {
+		sr.ExitCode = ee.Code
+		return fmt.Errorf("setup service %s exited with code %d%s", req.Setup, ee.Code, migrationsNote(sr.Migrations))
+	}
+	return err
+}
+
+func composeProgress(l string) bool {
+	f := strings.Fields(l)
+	if len(f) < 3 || !strings.HasPrefix(l, " ") {
+		return false
+	}
+	switch f[0] {
+	case "Container", "Network", "Volume", "Image":
+		return true
+	}
+	return false
+}
+
+// appliedMigration recognises upshift migrate's "applied   TAG …" line.
+func appliedMigration(line string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(line), "applied ")
+	if !ok {
+		return "", false
+	}
+	f := strings.Fields(rest)
+	if len(f) == 0 {
+		return "", false
+	}
+	return f[0], true
+}
+
+func migrationsNote(ms []string) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (it had applied %s before failing; they stay applied)", strings.Join(ms, ", "))
+}
+
+// recordNew notes which images and containers now serve.
+func (x *Executor) recordNew(ctx context.Context, rec *Record, health string) {
+	for i := range rec.Services {
+		s := &rec.Services[i]
+		cs, err := x.Engine.Containers(ctx, x.Project.Name, s.Name)
+		if err != nil {
+			continue
+		}
+		s.Containers = []string{}
+		for _, c := range cs {
+			s.Containers = append(s.Containers, c.Name)
+		}
+		if c := runningImage(cs); c != nil {
+			s.To = &Image{Ref: c.Image, ID: c.ImageID}
+		}
+		if health != "" {
+			s.Health = health
+		} else {
+			s.Health = "failed"
+		}
+	}
+}
+
+// rollbackAfterFailure puts the pinned previous images back and verifies
+// them (the version is not required: the old one answers with its own).
+func (x *Executor) rollbackAfterFailure(ctx context.Context, rec *Record, req Request) {
+	started := x.now()
+	rb := &RollbackRecord{}
+	rec.Rollback = rb
+	rec.Step = rec.Step + " → " + StepRollback
+	done := func(outcome Outcome) {
+		rb.DurationMS = x.now().Sub(started).Milliseconds()
+		rec.Outcome = outcome
+		if outcome == RolledBack {
+			rb.Outcome = "succeeded"
+		} else {
+			rb.Outcome = "failed"
+		}
+		if rec.Setup != nil && len(rec.Setup.Migrations) > 0 {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("migrations are not reverted: %s stay applied and the database stays at the new schema", strings.Join(rec.Setup.Migrations, ", ")))
+		}
+	}
+	images := map[string]string{}
+	var missing []string
+	for _, s := range rec.Services {
+		if s.From == nil || s.From.Pin == "" {
+			missing = append(missing, s.Name)
+			continue
+		}
+		images[s.Name] = s.From.Pin
+	}
+	if len(missing) > 0 {
+		rb.Error = "no previous image to put back for " + strings.Join(missing, ", ") + " (nothing ran before this upgrade)"
+		x.emit(Event{Kind: EventNote, Text: rb.Error})
+		done(RollbackFailed)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute+req.Health.timeout())
+	defer cancel()
+	health, err := x.putBack(ctx, rec, req.Services, images, req.Health, "")
+	rb.Health = health
+	if err != nil {
+		rb.Error = x.redact(err.Error())
+		done(RollbackFailed)
+		return
+	}
+	done(RolledBack)
+}
+
+// putBack starts services on the given images through an override file of
+// upshift's own and verifies them.
+func (x *Executor) putBack(ctx context.Context, rec *Record, services []string, images map[string]string, h Health, wantVersion string) (string, error) {
+	path, err := x.State.WriteOverride(rec.ID, Override(rec.ID, images))
+	if err != nil {
+		return "", fmt.Errorf("write the override file: %w", err)
+	}
+	st := Step{Name: StepRollback, Services: services, Args: [][]string{StartArgs(x.Project.Args(path), services)},
+		What: "put the previous images back: " + describeImages(images)}
+	if err := x.runStep(ctx, rec, st, Request{}); err != nil {
+		return "", err
+	}
+	vst := Step{Name: StepVerify, Services: services, What: h.describe()}
+	var health string
+	started := x.now()
+	x.emit(Event{Kind: EventStep, Step: StepVerify, Text: vst.What})
+	health, err = x.verify(ctx, services, h, wantVersion)
+	sr := StepRecord{Name: StepVerify, Status: "ok", StartedAt: started.UTC(), DurationMS: x.now().Sub(started).Milliseconds(), Commands: []string{}}
+	if err != nil {
+		sr.Status, sr.Error = "failed", x.redact(err.Error())
+	}
+	rec.Steps = append(rec.Steps, sr)
+	x.emit(Event{Kind: EventStepDone, Step: StepVerify, Duration: x.now().Sub(started), Err: err})
+	for i := range rec.Services {
+		s := &rec.Services[i]
+		cs, lerr := x.Engine.Containers(ctx, x.Project.Name, s.Name)
+		if lerr == nil {
+			s.Containers = []string{}
+			for _, c := range cs {
+				s.Containers = append(s.Containers, c.Name)
+			}
+			if c := runningImage(cs); c != nil {
+				s.To = &Image{Ref: c.Image, ID: c.ImageID}
+			}
+		}
+		if err == nil {
+			s.Health = health
+		} else {
+			s.Health = "failed"
+		}
+	}
+	return health, err
+}
+
+func describeImages(images map[string]string) string {
+	var parts []string
+	for s, ref := range images {
+		parts = append(parts, s+" → "+ref)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+func (x *Executor) finish(rec *Record) {
+	t := x.now().UTC()
+	rec.FinishedAt = &t
+	rec.DurationMS = t.Sub(rec.StartedAt).Milliseconds()
+	if rec.DryRun {
+		return
+	}
+	if err := x.State.Finish(rec); err != nil {
+		x.emit(Event{Kind: EventNote, Text: "could not record the run in the history: " + err.Error()})
+	}
+}
+
+// keepPins is how many pins of a service stay on the engine.
+const keepPins = 5
+
+// prunePins removes a service's oldest pins beyond keepPins; an image that a
+// container still uses keeps its tag (the engine refuses).
+func (x *Executor) prunePins(ctx context.Context, rec *Record) {
+	for _, s := range rec.Services {
+		tags, err := x.Engine.Tags(ctx, PinRepository(x.Project.Name, s.Name))
+		if err != nil || len(tags) <= keepPins {
+			continue
+		}
+		for _, t := range tags[:len(tags)-keepPins] {
+			_ = x.Engine.Untag(ctx, t)
+		}
+	}
+}
+
+// RollbackRequest is what `upshift rollback` asks for.
+type RollbackRequest struct {
+	Services []string
+	Health   Health // ExpectVersion optional
+	DryRun   bool
+}
+
+// Rollback puts back the images that ran before the latest upgrade of each
+// service (or before an upgrade that a dead upshift left unfinished).
+func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, error) {
+	rec, b, err := x.begin(ctx, KindRollback, req.Services, req.DryRun)
+	if err != nil {
+		return rec, err
+	}
+	defer b.release()
+	unfinished, current := b.unfinished, b.current
+	fail := func(err error) (*Record, error) { return x.failed(rec, err) }
+	// What to return to, per service.
+	targets := map[string]*Image{}
+	var undo []string
+	if unfinished != nil {
+		for _, s := range req.Services {
+			if old := unfinished.service(s); old != nil && old.From != nil {
+				targets[s] = old.From
+			}
+		}
+		undo = append(undo, unfinished.ID)
+		x.resume(rec, unfinished, req.DryRun)
+		// resume moved the unfinished run's images into From; the images
+		// running now are what is being rolled back.
+		for i := range rec.Services {
+			if c := runningImage(current[rec.Services[i].Name]); c != nil {
+				rec.Services[i].From = &Image{Ref: c.Image, ID: c.ImageID}
+			} else {
+				rec.Services[i].From = nil
+			}
+		}
+	}
+	history, err := x.State.History()
+	if err != nil {
+		return fail(err)
+	}
+	for _, s := range req.Services {
+		if targets[s] != nil {
+			continue
+		}
+		up := LatestUpgrade(history, s)
+		if up == nil {
+			return fail(&NothingToRollBackError{Service: s, StateDir: x.State.Dir})
+		}
+		targets[s] = up.service(s).From
+		if !slices.Contains(undo, up.ID) {
+			undo = append(undo, up.ID)
+		}
+	}
+	images := map[string]string{}
+	for s, img := range targets {
+		ref := img.Pin
+		if ref == "" {
+			ref = img.ID
+		}
+		if id, err := x.Engine.ImageID(ctx, ref); err != nil {
+			return fail(err)
+		} else if id == "" {
+			return fail(fmt.Errorf("the previous image of %s (%s, %s) is no longer on this engine: it was removed by hand; pull %s again and rerun", s, ref, compose.ShortID(img.ID), img.Ref))
+		}
+		images[s] = ref
+	}
+	rec.RollsBack = undo
+	if req.DryRun {
+		rec.Outcome = Planned
+		st := Step{Name: StepRollback, Services: req.Services, Args: [][]string{StartArgs(x.Project.Args("<override>"), req.Services)}, What: "put the previous images back: " + describeImages(images)}
+		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", Commands: x.commands(st)})
+		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
+		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
+		x.finish(rec)
+		return rec, nil
+	}
+	if err := x.State.SaveRun(rec); err != nil {
+		return fail(err)
+	}
+	// Keep what runs now too, so that the rollback can itself be undone.
+	if err := x.runStep(ctx, rec, Step{Name: StepPin, Services: req.Services, What: "keep the images running now under a tag of upshift's own"}, Request{}); err != nil {
+		rec.Outcome, rec.Error = Failed, x.redact(err.Error())
+		x.finish(rec)
+		return rec, &Error{Record: rec, Err: err}
+	}
+	health, err := x.putBack(ctx, rec, req.Services, images, req.Health, req.Health.ExpectVersion)
+	if err != nil {
+		rec.Outcome = RollbackFailed
+		rec.Error = x.redact(err.Error())
+		x.finish(rec)
+		return rec, &Error{Record: rec, Err: err}
+	}
+	_ = health
+	rec.Outcome = Succeeded
+	x.finish(rec)
+	return rec, nil
+}
+
+// NothingToRollBackError is a rollback with no recorded upgrade to undo.
+type NothingToRollBackError struct {
+	Service  string
+	StateDir string
+}
+
+func (e *NothingToRollBackError) Error() string {
+	return fmt.Sprintf("no upgrade of %s is recorded in %s that could be rolled back (upshift rolls back what `upshift upgrade` upgraded; `upshift history` lists it)", e.Service, e.StateDir)
+}
+
+// LatestUpgrade is the newest successful upgrade of service that no later
+// rollback undid and that had a previous image.
+func LatestUpgrade(history []*Record, service string) *Record {
+	undone := map[string]bool{}
+	for i := len(history) - 1; i >= 0; i-- {
+		r := history[i]
+		if r.Kind == KindRollback && (r.Outcome == Succeeded) {
+			for _, id := range r.RollsBack {
+				undone[id] = true
+			}
+			continue
+		}
+		if r.Kind != KindUpgrade || r.Outcome != Succeeded || undone[r.ID] {
+			continue
+		}
+		if s := r.service(service); s != nil && s.From != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// UndoneBy maps an upgrade id to the rollback that undid it.
+func UndoneBy(history []*Record) map[string]*Record {
+	out := map[string]*Record{}
+	for _, r := range history {
+		if r.Kind == KindRollback && r.Outcome == Succeeded {
+			for _, id := range r.RollsBack {
+				out[id] = r
+			}
+		}
+	}
+	return out
+}
