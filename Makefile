@@ -17,6 +17,7 @@ build:
 # every test.
 TESTFLAGS ?=
 test:
+	@if docker info >/dev/null 2>&1; then bash .ci/docker-env; fi
 	$(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 lint:
@@ -34,7 +35,9 @@ fuzz:
 	$(GO) test ./lint -run '^$$' -fuzz '^FuzzLint$$' -fuzztime $(FUZZTIME)
 
 # The main job end to end on a throwaway local PostgreSQL: status, migrate
-# (twice: the second run has nothing to do), status again.
+# (twice: the second run has nothing to do), status again; then, where a
+# Docker engine runs, an upgrade, a rollback and an automatic rollback of a
+# throwaway compose project (scripts/demo-upgrade).
 DEMO_DIR ?= testdata/drizzle-golden/v0-journal/drizzle
 demo: build
 	@$(GO) run ./internal/devdb 'set -e; \
@@ -42,6 +45,8 @@ demo: build
 	  echo "\$$ upshift migrate --dir $(DEMO_DIR) --service mana-auth"; $(BIN) migrate --dir $(DEMO_DIR) --service mana-auth; echo; \
 	  echo "\$$ upshift migrate --dir $(DEMO_DIR) --service mana-auth"; $(BIN) migrate --dir $(DEMO_DIR) --service mana-auth; echo; \
 	  echo "\$$ upshift status --dir $(DEMO_DIR) --exit-code"; $(BIN) status --dir $(DEMO_DIR) --exit-code'
+	@echo
+	@scripts/demo-upgrade $(BIN)
 
 # Figures for the README: the real binary against drizzle-orm 0.45.4 (node)
 # and psql -1 -f on one throwaway server, then the Go benchmarks.
@@ -49,6 +54,10 @@ BENCH_RUNS ?= 15
 bench: build
 	$(GO) run ./internal/bench -upshift $(BIN) -runs $(BENCH_RUNS)
 	$(GO) test ./drizzle ./pgsql ./lint -run '^$$' -bench . -benchtime 10x
+	@# Downtime of an upgrade, upshift vs the manual procedure (needs Docker;
+	@# skipped without it). UPGRADE_ROUNDS=N for more rounds.
+	@if docker info >/dev/null 2>&1; then bash .ci/docker-env >/dev/null; fi
+	$(GO) test ./upgrade -run '^$$' -bench UpgradeDowntime -benchtime 1x -v
 
 clean:
 	rm -rf bin

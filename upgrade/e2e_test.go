@@ -252,6 +252,11 @@ func TestUpgradeCrashingContainerFailsFast(t *testing.T) {
 	if !strings.Contains(r.Stderr, "exited with code 1") || !strings.Contains(r.Stderr, "APP_MODE=crash") {
 		t.Errorf("the error does not say the container exited and what it printed:\n%s", r)
 	}
+	// The service printed SESSION_SECRET from the compose file; upshift
+	// repeats its last lines but never the secret.
+	if strings.Contains(r.Stdout+r.Stderr, "e2e-session-secret-never-printed") || !strings.Contains(r.Stderr, "SESSION_SECRET=xxxxx") {
+		t.Errorf("the compose file's secret leaked (or the line was dropped):\n%s", r)
+	}
 	if time.Since(start) > 50*time.Second {
 		t.Errorf("a crashed container waited out the health timeout instead of failing fast")
 	}

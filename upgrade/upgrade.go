@@ -272,6 +272,9 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 		case StepVerify:
 			var health string
 			health, err = x.verify(ctx, req.Services, req.Health, req.Health.ExpectVersion)
+			if err != nil {
+				health = "failed: " + x.redact(err.Error())
+			}
 			x.recordNew(ctx, rec, health)
 		default:
 			for _, args := range st.Args {
@@ -386,11 +389,7 @@ func (x *Executor) recordNew(ctx context.Context, rec *Record, health string) {
 		if c := runningImage(cs); c != nil {
 			s.To = &Image{Ref: c.Image, ID: c.ImageID}
 		}
-		if health != "" {
-			s.Health = health
-		} else {
-			s.Health = "failed"
-		}
+		s.Health = health
 	}
 }
 
@@ -452,6 +451,7 @@ func (x *Executor) putBack(ctx context.Context, rec *Record, services []string, 
 	if err := x.runStep(ctx, rec, st, Request{}); err != nil {
 		return "", err
 	}
+	h.ExpectVersion = wantVersion // the previous version answers with its own
 	vst := Step{Name: StepVerify, Services: services, What: h.describe()}
 	var health string
 	started := x.now()
@@ -471,9 +471,14 @@ func (x *Executor) putBack(ctx context.Context, rec *Record, services []string, 
 			for _, c := range cs {
 				s.Containers = append(s.Containers, c.Name)
 			}
-			if c := runningImage(cs); c != nil {
+			// An upgrade's "to" stays the image it tried; a rollback's is
+			// the image it put back.
+			if c := runningImage(cs); c != nil && rec.Kind == KindRollback {
 				s.To = &Image{Ref: c.Image, ID: c.ImageID}
 			}
+		}
+		if rec.Kind != KindRollback {
+			continue // the upgrade's own health stays; rec.Rollback has this one
 		}
 		if err == nil {
 			s.Health = health

@@ -177,13 +177,18 @@ func FreePort(t testing.TB) int {
 
 var buildMu sync.Mutex
 
-// BuildImage builds an image from a Dockerfile and files (name in the
-// context → path on disk, or content when the name ends in ":inline").
-// The legacy builder is used: FROM scratch needs no pull and no buildx.
-func BuildImage(t testing.TB, tag, dockerfile string, files map[string]string) {
+// BuildImage builds an image from a Dockerfile of testdata/upgrade and files
+// (name in the context → path on disk, or content when the name ends in
+// ":inline"), with build args. The legacy builder is used: FROM scratch
+// needs no pull and no buildx.
+func BuildImage(t testing.TB, tag, dockerfile string, files map[string]string, buildArgs ...string) {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+	df, err := os.ReadFile(filepath.Join(Testdata(), dockerfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), df, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for name, src := range files {
@@ -204,7 +209,11 @@ func BuildImage(t testing.TB, tag, dockerfile string, files map[string]string) {
 	}
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	Run(t, dir, []string{"DOCKER_BUILDKIT=0"}, "docker", "build", "-q", "-t", tag, ".")
+	args := []string{"build", "-q", "-t", tag}
+	for _, a := range buildArgs {
+		args = append(args, "--build-arg", a)
+	}
+	Run(t, dir, []string{"DOCKER_BUILDKIT=0"}, "docker", append(args, ".")...)
 }
 
 // Push tags local as remote and pushes it to the registry.
@@ -244,37 +253,8 @@ type Project struct {
 	Bins     Binaries
 }
 
-// ComposeFile is the project's compose file; %[1]s is the registry
-// namespace.
-const ComposeFile = `services:
-  db:
-    image: upshift-test/postgres:15
-    user: postgres
-    command: ["bash", "-c", "initdb -D /tmp/pgdata --encoding=UTF8 --locale=C.UTF-8 --auth=trust -U postgres >/dev/null && echo 'host all all all trust' >> /tmp/pgdata/pg_hba.conf && exec postgres -D /tmp/pgdata -c listen_addresses='*' -c unix_socket_directories=/tmp"]
-    healthcheck:
-      test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "postgres"]
-      interval: 1s
-      timeout: 3s
-      retries: 60
-  app:
-    image: %[1]s/app:${APP_TAG:-latest}
-    environment:
-      DATABASE_URL: postgres://postgres@db:5432/postgres?sslmode=disable
-    ports:
-      - "127.0.0.1:${APP_PORT}:8080"
-    stop_grace_period: 5s
-    depends_on:
-      db:
-        condition: service_healthy
-  db-setup:
-    image: %[1]s/setup:${APP_TAG:-latest}
-    profiles: [setup]
-    environment:
-      DATABASE_URL: postgres://postgres@db:5432/postgres?sslmode=disable
-    depends_on:
-      db:
-        condition: service_healthy
-`
+// Testdata is the folder with the deployment's compose file and Dockerfiles.
+func Testdata() string { return filepath.Join(moduleRoot(), "testdata", "upgrade") }
 
 // NewProject makes a project in a temporary folder; it is taken down (with
 // its volumes, images of its own and upshift's pins) when the test ends.
@@ -285,10 +265,14 @@ func NewProject(t testing.TB) *Project {
 	p.Repo = Registry + "/" + p.Name
 	p.StateDir = filepath.Join(p.Dir, ".upshift-state")
 	p.File = filepath.Join(p.Dir, "compose.yaml")
-	if err := os.WriteFile(p.File, []byte(fmt.Sprintf(ComposeFile, p.Repo)), 0o644); err != nil {
+	compose, err := os.ReadFile(filepath.Join(Testdata(), "compose.yaml"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	env := fmt.Sprintf("COMPOSE_PROJECT_NAME=%s\nAPP_PORT=%d\n", p.Name, p.Port)
+	if err := os.WriteFile(p.File, compose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := fmt.Sprintf("COMPOSE_PROJECT_NAME=%s\nAPP_PORT=%d\nAPP_REPO=%s\n", p.Name, p.Port, p.Repo)
 	if err := os.WriteFile(filepath.Join(p.Dir, ".env"), []byte(env), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -328,9 +312,8 @@ func (p *Project) Release(app App, migrations []Migration) {
 		if mode == "" {
 			mode = "ok"
 		}
-		df := fmt.Sprintf("FROM scratch\nCOPY testapp /testapp\nENV APP_VERSION=%s APP_MODE=%s REQUIRE_COLUMN=%s APP_BUILD=%s\nEXPOSE 8080\nENTRYPOINT [\"/testapp\"]\n",
-			app.Version, mode, app.RequireColumn, app.Build)
-		BuildImage(t, appTag, df, map[string]string{"testapp": p.Bins.TestApp})
+		BuildImage(t, appTag, "app.Dockerfile", map[string]string{"testapp": p.Bins.TestApp},
+			"APP_VERSION="+app.Version, "APP_MODE="+mode, "REQUIRE_COLUMN="+app.RequireColumn, "APP_BUILD="+app.Build)
 		imageCache.Store(appTag, struct{}{})
 	}
 	files := map[string]string{"upshift": p.Bins.UpshiftStatic}
@@ -341,7 +324,7 @@ func (p *Project) Release(app App, migrations []Migration) {
 	}
 	files["drizzle/meta/_journal.json:inline"] = `{"version":"7","dialect":"postgresql","entries":[` + strings.Join(entries, ",") + `]}`
 	setupTag := "upshift-e2e/setup:" + p.Name + "-" + app.Version + "-" + RandomName("")
-	BuildImage(t, setupTag, "FROM scratch\nCOPY upshift /upshift\nCOPY drizzle /drizzle\nENTRYPOINT [\"/upshift\", \"migrate\", \"--dir\", \"/drizzle\", \"--service\", \"app\", \"--connect-retries\", \"30\"]\n", files)
+	BuildImage(t, setupTag, "setup.Dockerfile", files)
 	for _, tag := range []string{"latest", app.Version} {
 		Push(t, appTag, p.Repo+"/app:"+tag)
 		Push(t, setupTag, p.Repo+"/setup:"+tag)

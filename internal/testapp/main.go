@@ -44,7 +44,9 @@ func main() {
 		h = newProxy(os.Getenv("UPSTREAM"))
 	} else {
 		if os.Getenv("APP_MODE") == "crash" {
-			log.Fatal("testapp: APP_MODE=crash: exiting at start")
+			// Printing its configuration on the way out, as services do:
+			// the orchestrator must not repeat the secret in it.
+			log.Fatalf("testapp: APP_MODE=crash: exiting at start (SESSION_SECRET=%s)", os.Getenv("SESSION_SECRET"))
 		}
 		h = newApp()
 	}
