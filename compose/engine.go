@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -34,6 +35,9 @@ type Container struct {
 	RestartCount int    `json:"restart_count"`
 	StartedAt    string `json:"started_at,omitempty"`
 	Error        string `json:"error,omitempty"`
+	// IPs are its addresses on its networks, for checking one container
+	// of several behind a service name.
+	IPs []string `json:"ips,omitempty"`
 }
 
 // Running says whether the container is up (not restarting, not exited).
@@ -56,6 +60,10 @@ type Engine interface {
 	Untag(ctx context.Context, ref string) error
 	// Tags lists the local references under repository.
 	Tags(ctx context.Context, repository string) ([]string, error)
+	// Stop stops one container (SIGTERM, then SIGKILL after grace) and
+	// removes it: the rolling strategy retires single containers, which
+	// no compose verb does.
+	StopAndRemove(ctx context.Context, id string, grace time.Duration) error
 	Close() error
 }
 
@@ -116,6 +124,14 @@ func (d *Docker) Inspect(ctx context.Context, id string) (Container, error) {
 		c.Service = r.Config.Labels[LabelService]
 		c.Number, _ = strconv.Atoi(r.Config.Labels[LabelNumber])
 	}
+	if ns := r.NetworkSettings; ns != nil {
+		for _, n := range ns.Networks {
+			if n != nil && n.IPAddress.IsValid() {
+				c.IPs = append(c.IPs, n.IPAddress.String())
+			}
+		}
+		sort.Strings(c.IPs)
+	}
 	if st := r.State; st != nil {
 		c.State, c.ExitCode, c.StartedAt, c.Error = string(st.Status), st.ExitCode, st.StartedAt, st.Error
 		if st.Health != nil {
@@ -166,6 +182,22 @@ func (d *Docker) Tags(ctx context.Context, repository string) ([]string, error) 
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+func (d *Docker) StopAndRemove(ctx context.Context, id string, grace time.Duration) error {
+	// 0: the container's own stop_grace_period, which compose set on it.
+	var timeout *int
+	if grace > 0 {
+		secs := int((grace + time.Second - 1) / time.Second)
+		timeout = &secs
+	}
+	if _, err := d.c.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: timeout}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("stop container %s: %w", short(id), err)
+	}
+	if _, err := d.c.ContainerRemove(ctx, id, client.ContainerRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", short(id), err)
+	}
+	return nil
 }
 
 // IsNotFound reports an engine error for a missing object.

@@ -235,3 +235,16 @@ func BenchmarkLint10k(b *testing.B) {
 		lint.Lint(files, lint.Options{})
 	}
 }
+
+func TestBreakingRules(t *testing.T) {
+	var got []string
+	for _, r := range lint.Rules {
+		if lint.Breaking(r.ID) {
+			got = append(got, r.ID)
+		}
+	}
+	want := "set-not-null column-type-change rename-column rename-table drop-column drop-table"
+	if strings.Join(got, " ") != want {
+		t.Errorf("breaking rules in the catalogue: %v, want %s", got, want)
+	}
+}

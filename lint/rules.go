@@ -159,3 +159,16 @@ func RuleByID(id string) (Rule, bool) {
 	}
 	return Rule{}, false
 }
+
+// breaking are the rules whose statements contract the schema that the
+// release still running reads and writes: a column or table dropped or
+// renamed, a type changed, NOT NULL added to an existing column. A rolling
+// or migrate-first upgrade, which migrates while the old release serves,
+// refuses them: they belong in a later, contracting release.
+var breaking = map[string]bool{
+	"drop-column": true, "drop-table": true, "rename-column": true, "rename-table": true,
+	"column-type-change": true, "set-not-null": true,
+}
+
+// Breaking reports whether findings of the rule break the running release.
+func Breaking(ruleID string) bool { return breaking[ruleID] }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +32,8 @@ func startProber(url, want string) *prober {
 	p := &prober{url: url, want: want, stop: make(chan struct{}), seen: make(chan struct{})}
 	// A new connection per request, as independent clients make: a kept-alive
 	// connection would outlive the container it was made to.
-	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	// A request that takes 3 s has failed its user.
+	c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	seen := false
 	p.done.Add(1)
 	go func() {
@@ -81,12 +83,14 @@ func startProber(url, want string) *prober {
 	return p
 }
 
-// finish waits until the new version answered (at most a minute), then
-// stops probing.
+// finish waits until the new version answered (at most a minute; not at
+// all when the prober waits for no version), then stops probing.
 func (p *prober) finish() (time.Duration, int, int) {
-	select {
-	case <-p.seen:
-	case <-time.After(time.Minute):
+	if p.want != "" {
+		select {
+		case <-p.seen:
+		case <-time.After(time.Minute):
+		}
 	}
 	close(p.stop)
 	p.done.Wait()
@@ -105,11 +109,42 @@ func manualUpgrade(b *testing.B, p *dockertest.Project) {
 	p.Compose("up", "-d", "app")
 }
 
-// BenchmarkUpgradeDowntime reports the longest window without a 200 from the
-// health endpoint while v1 is upgraded to v2 (one migration), for `upshift
-// upgrade` and for the manual procedure, on identical deployments,
-// interleaved. Run with -benchtime 1x; UPGRADE_ROUNDS sets the rounds
-// (default 3) whose median is reported.
+// arm is one way of upgrading v1 to v2 that the benchmark measures.
+type arm struct {
+	name    string
+	file    string // testdata/upgrade compose file
+	upgrade func(b *testing.B, p *dockertest.Project)
+}
+
+func upshiftArm(name string, args ...string) arm {
+	return arm{name: name, file: "compose.yaml", upgrade: func(b *testing.B, p *dockertest.Project) {
+		b.Helper()
+		all := append([]string{"upgrade", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v2"}, args...)
+		if res := p.Upshift(all...); res.Code != 0 {
+			b.Fatalf("upshift %s: %s", strings.Join(args, " "), res)
+		}
+	}}
+}
+
+var arms = []arm{
+	upshiftArm("upshift"),
+	{name: "manual", file: "compose.yaml", upgrade: manualUpgrade},
+	upshiftArm("upshift --migrate-first", "--migrate-first"),
+	{name: "upshift --strategy rolling", file: "rolling.yaml", upgrade: func(b *testing.B, p *dockertest.Project) {
+		b.Helper()
+		if res := p.Upshift("upgrade", "--strategy", "rolling", "--service", "app", "--health-url", "http://app:8080/health", "--expect-version", "v2"); res.Code != 0 {
+			b.Fatalf("rolling upgrade: %s", res)
+		}
+	}},
+}
+
+// BenchmarkUpgradeDowntime reports, for each way of upgrading v1 to v2 (one
+// migration) on identical deployments, interleaved, the longest window in
+// which the health endpoint answered no 200 and the requests that failed,
+// probed every 20 ms: `upshift upgrade` (stop-start), the manual procedure,
+// `upshift upgrade --migrate-first`, and `--strategy rolling` behind a proxy
+// (the prober goes through the proxy there). Run with -benchtime 1x;
+// UPGRADE_ROUNDS sets the rounds (default 3) whose median is reported.
 func BenchmarkUpgradeDowntime(b *testing.B) {
 	rounds := 3
 	if n, err := fmt.Sscan(os.Getenv("UPGRADE_ROUNDS"), &rounds); n != 1 || err != nil {
@@ -119,41 +154,49 @@ func BenchmarkUpgradeDowntime(b *testing.B) {
 	failed := map[string][]int{}
 	for range b.N {
 		for r := 0; r < rounds; r++ {
-			for _, how := range []string{"upshift", "manual"} {
+			for _, a := range arms {
 				b.StopTimer()
-				p := dockertest.NewProject(b)
+				p := dockertest.NewProjectFrom(b, a.file)
 				p.Release(v1, []dockertest.Migration{mUsers})
-				if res := p.Upshift("upgrade", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1"); res.Code != 0 {
+				health := p.HealthURL()
+				if a.file == "rolling.yaml" {
+					health = "http://app:8080/health"
+				}
+				if res := p.Upshift("upgrade", "--service", "app", "--health-url", health, "--expect-version", "v1"); res.Code != 0 {
 					b.Fatalf("deploy v1: %s", res)
 				}
+				if a.file == "rolling.yaml" {
+					p.Compose("up", "-d", "--no-deps", "proxy")
+				}
 				p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+				deadline := time.Now().Add(30 * time.Second)
+				for code, _ := p.Health(); code != 200; code, _ = p.Health() {
+					if time.Now().After(deadline) {
+						b.Fatalf("%s: v1 does not serve", a.name)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
 				b.StartTimer()
 				pr := startProber(p.HealthURL(), "v2")
 				time.Sleep(200 * time.Millisecond)
-				if how == "upshift" {
-					if res := p.Upshift("upgrade", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v2"); res.Code != 0 {
-						b.Fatalf("upshift upgrade: %s", res)
-					}
-				} else {
-					manualUpgrade(b, p)
-				}
+				a.upgrade(b, p)
 				w, f, _ := pr.finish()
 				if code, v := p.Health(); code != 200 || v != "v2" {
-					b.Fatalf("%s: v2 does not serve (%d %q)", how, code, v)
+					b.Fatalf("%s: v2 does not serve (%d %q)", a.name, code, v)
 				}
-				windows[how] = append(windows[how], w)
-				failed[how] = append(failed[how], f)
-				b.Logf("round %d %-8s longest window without a 200: %s, failed probes: %d", r+1, how, w.Round(time.Millisecond), f)
+				windows[a.name] = append(windows[a.name], w)
+				failed[a.name] = append(failed[a.name], f)
+				b.Logf("round %d %-27s longest window without a 200: %7s, failed requests: %d", r+1, a.name, w.Round(time.Millisecond), f)
 			}
 		}
 	}
-	med := func(ds []time.Duration) time.Duration {
-		s := slices.Clone(ds)
-		slices.Sort(s)
-		return s[len(s)/2]
+	for _, a := range arms {
+		w := slices.Clone(windows[a.name])
+		slices.Sort(w)
+		f := slices.Clone(failed[a.name])
+		slices.Sort(f)
+		b.Logf("median of %d rounds: %-27s longest window without a 200 %7s, failed requests %d", rounds, a.name, w[len(w)/2].Round(time.Millisecond), f[len(f)/2])
+		metric := strings.NewReplacer("upshift --strategy ", "", "upshift --", "", " ", "-").Replace(a.name)
+		b.ReportMetric(float64(w[len(w)/2].Milliseconds()), metric+"-window-ms")
 	}
-	up, man := med(windows["upshift"]), med(windows["manual"])
-	b.ReportMetric(float64(up.Milliseconds()), "upshift-window-ms")
-	b.ReportMetric(float64(man.Milliseconds()), "manual-window-ms")
-	b.Logf("median longest window without a 200: upshift %s, manual procedure %s (%d rounds)", up.Round(time.Millisecond), man.Round(time.Millisecond), rounds)
 }

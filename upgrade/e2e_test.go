@@ -516,3 +516,30 @@ func fileExists(p string) bool {
 }
 
 var _ = upgrade.PinRef
+
+func TestRollbackFromAnotherCheckout(t *testing.T) {
+	t.Parallel()
+	p := deployed(t)
+	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	if r := p.Upshift(upgradeArgs(p, "v2")...); r.Code != 0 {
+		t.Fatalf("upgrade: %s", r)
+	}
+	// A second checkout of the same project elsewhere on the host (say, the
+	// on-call engineer's): same project name, its own copy of the files.
+	other := t.TempDir()
+	for _, f := range []string{"compose.yaml", ".env"} {
+		b, err := os.ReadFile(p.Dir + "/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(other+"/"+f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := p.Command("rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1")
+	c.Dir = other
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("rollback from %s: %v\n%s", other, err, out)
+	}
+	expectServing(t, p, "v1")
+}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -143,23 +145,65 @@ type HealthError struct {
 
 func (e *HealthError) Error() string { return e.Msg }
 
-// verify waits until every service's containers run (healthy where a
-// healthcheck is defined) and the URL answers 200 (with the version when
-// wantVersion is set). It fails fast when a container exits, restarts or
-// turns unhealthy.
-func (x *Executor) verify(ctx context.Context, services []string, h Health, wantVersion string) (string, error) {
+// targets reports whether the URL's host names service: then it is checked
+// against each of the service's containers at its own address (the way a
+// proxy resolving the service name reaches them), not once.
+func (h Health) targets(service string) bool {
+	if h.URL == "" {
+		return false
+	}
+	u, err := url.Parse(h.URL)
+	return err == nil && u.Hostname() == service
+}
+
+func (x *Executor) namesAService(h Health) bool {
+	for name := range x.Project.Services {
+		if h.targets(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// at is the URL with its host replaced by a container's address.
+func (h Health) at(ip string) Health {
+	u, err := url.Parse(h.URL)
+	if err != nil {
+		return h
+	}
+	if port := u.Port(); port != "" {
+		u.Host = net.JoinHostPort(ip, port)
+	} else {
+		u.Host = ip
+	}
+	h.URL = u.String()
+	return h
+}
+
+// verify waits until the services' containers in scope (all when scope is
+// nil) run — healthy where a healthcheck is defined — and the health URL
+// answers 200 (with wantVersion when set). It fails fast when a container
+// exits, restarts or turns unhealthy.
+func (x *Executor) verify(ctx context.Context, services []string, h Health, wantVersion string, scope func(compose.Container) bool) (string, error) {
 	deadline := x.now().Add(h.timeout())
 	wait := 100 * time.Millisecond
 	restarts := map[string]int{}
 	var last probe
 	lastState := ""
 	first := true
+	perContainer := false
 	for {
 		ready := true
 		for _, name := range services {
-			cs, err := x.Engine.Containers(ctx, x.Project.Name, name)
+			all, err := x.Engine.Containers(ctx, x.Project.Name, name)
 			if err != nil {
 				return "", err
+			}
+			var cs []compose.Container
+			for _, c := range all {
+				if scope == nil || scope(c) {
+					cs = append(cs, c)
+				}
 			}
 			if len(cs) == 0 {
 				ready = false
@@ -171,7 +215,7 @@ func (x *Executor) verify(ctx context.Context, services []string, h Health, want
 				if base, ok := restarts[c.ID]; !ok {
 					restarts[c.ID] = c.RestartCount
 				} else if c.RestartCount > base {
-					return "", &HealthError{Msg: fmt.Sprintf("container %s restarted (restart count %d): %s", c.Name, c.RestartCount, x.exitNote(ctx, name, c))}
+					return "", &HealthError{Msg: fmt.Sprintf("container %s restarted (restart count %d)%s", c.Name, c.RestartCount, x.exitNote(ctx, name, c))}
 				}
 				switch {
 				case c.State == "exited" || c.State == "dead":
@@ -186,27 +230,37 @@ func (x *Executor) verify(ctx context.Context, services []string, h Health, want
 				case svc != nil && svc.Healthcheck && c.Health != "healthy":
 					ready = false
 					lastState = fmt.Sprintf("container %s is %s (healthcheck)", c.Name, c.Health)
+				case ready && h.targets(name):
+					perContainer = true
+					if len(c.IPs) == 0 {
+						ready = false
+						lastState = fmt.Sprintf("container %s has no address yet", c.Name)
+						continue
+					}
+					last = h.at(c.IPs[0]).probe(ctx, x.httpClient(), wantVersion)
+					if !last.ok {
+						ready = false
+						lastState = probeState(h.at(c.IPs[0]).URL+" ("+c.Name+")", last, wantVersion)
+					}
 				}
 			}
 		}
-		if ready && h.URL != "" {
+		// A URL naming another service is that service's check, not these.
+		if ready && h.URL != "" && !perContainer && !x.namesAService(h) {
 			last = h.probe(ctx, x.httpClient(), wantVersion)
 			if !last.ok {
 				ready = false
-				lastState = h.URL + " answered " + last.String()
-				if last.status == http.StatusOK && wantVersion != "" {
-					lastState = fmt.Sprintf("%s answered version %q, expected %q", h.URL, last.version, wantVersion)
-				}
+				lastState = probeState(h.URL, last, wantVersion)
 			}
 		}
 		if ready && !first {
 			switch {
-			case h.URL != "" && last.version != "":
-				return fmt.Sprintf("%s: 200, version %s", h.URL, last.version), nil
-			case h.URL != "":
-				return h.URL + ": 200", nil
-			default:
+			case h.URL == "" || (!perContainer && x.namesAService(h)):
 				return "running", nil
+			case last.version != "":
+				return fmt.Sprintf("%s: 200, version %s", h.URL, last.version), nil
+			default:
+				return h.URL + ": 200", nil
 			}
 		}
 		// The first round only records restart counts; a container that
@@ -225,6 +279,13 @@ func (x *Executor) verify(ctx context.Context, services []string, h Health, want
 		}
 		wait = min(wait*3/2, 2*time.Second)
 	}
+}
+
+func probeState(url string, p probe, wantVersion string) string {
+	if p.status == http.StatusOK && wantVersion != "" {
+		return fmt.Sprintf("%s answered version %q, expected %q", url, p.version, wantVersion)
+	}
+	return url + " answered " + p.String()
 }
 
 // exitNote adds the last lines a failed container printed.

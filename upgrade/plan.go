@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/upshift-dev/upshift/compose"
 )
@@ -37,6 +38,22 @@ type Request struct {
 	SetupProfiles []string
 	Health        Health
 	DryRun        bool
+	// Strategy is StopStart (default) or Rolling.
+	Strategy string
+	// MigrateFirst runs the setup service before the stop (stop-start):
+	// the old version serves during the migration. Rolling always does.
+	MigrateFirst bool
+	// AllowBreaking skips the compatibility gate's refusal.
+	AllowBreaking bool
+	// Drain is how long old containers keep serving after the new ones
+	// answer (rolling), for proxies that hold connections.
+	Drain time.Duration
+}
+
+// migratesFirst says whether the setup service runs while the old version
+// serves, behind the compatibility gate.
+func (r Request) migratesFirst() bool {
+	return r.Setup != "" && (r.MigrateFirst || r.Strategy == Rolling)
 }
 
 // DefaultSetupService is the setup service used when the project defines it.
@@ -119,11 +136,31 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 	steps := []Step{
 		{Name: StepPin, Services: req.Services, What: "keep the running images under a tag of upshift's own (rollback target): " + orNone(pins)},
 		{Name: StepPull, Services: req.Services, Args: [][]string{pullArgs}, What: "pull the new images"},
-		{Name: StepStop, Services: req.Services, Args: [][]string{append(slices.Clone(base), append([]string{"stop"}, req.Services...)...)}, What: "stop " + strings.Join(req.Services, ", ")},
 	}
-	if req.Setup != "" {
-		steps = append(steps, Step{Name: StepSetup, Services: []string{req.Setup}, Args: [][]string{SetupArgs(p, req)},
-			What: "run " + req.Setup + " once (migrations), then remove its container"})
+	setup := Step{Name: StepSetup, Services: []string{req.Setup}, Args: [][]string{SetupArgs(p, req)},
+		What: "run " + req.Setup + " once (migrations), then remove its container"}
+	if req.migratesFirst() {
+		steps = append(steps, Step{Name: StepGate, Services: []string{req.Setup}, Args: [][]string{GateArgs(p, req)},
+			What: "refuse migrations that drop, rename, retype or make NOT NULL what the running version uses"})
+		setup.What = "run " + req.Setup + " once while the old version serves (migrations), then remove its container"
+		steps = append(steps, setup)
+	}
+	if req.Strategy == Rolling {
+		for _, s := range req.Services {
+			n := 0
+			for _, c := range current[s] {
+				if c.Running() {
+					n++
+				}
+			}
+			steps = append(steps, Step{Name: StepRoll, Services: []string{s}, Args: [][]string{RollArgs(base, s, max(n, 1))},
+				What: fmt.Sprintf("start %d new %s container(s) beside the old, verify each, then stop the old gracefully", max(n, 1), s)})
+		}
+		return steps
+	}
+	steps = append(steps, Step{Name: StepStop, Services: req.Services, Args: [][]string{append(slices.Clone(base), append([]string{"stop"}, req.Services...)...)}, What: "stop " + strings.Join(req.Services, ", ")})
+	if req.Setup != "" && !req.migratesFirst() {
+		steps = append(steps, setup)
 	}
 	steps = append(steps,
 		Step{Name: StepStart, Services: req.Services, Args: [][]string{StartArgs(base, req.Services)}, What: "start " + strings.Join(req.Services, ", ") + " on the new images"},

@@ -254,3 +254,105 @@ func TestRollbackNeedsARecordedUpgrade(t *testing.T) {
 		t.Errorf("a dry run was recorded: %d runs", len(h))
 	}
 }
+
+func planLines(steps []Step) []string {
+	cli := &compose.CLI{}
+	var got []string
+	for _, s := range steps {
+		line := s.Name
+		for _, a := range s.Args {
+			line += ": " + cli.Command(a...)
+		}
+		got = append(got, line)
+	}
+	return got
+}
+
+func TestPlanStrategies(t *testing.T) {
+	p := project()
+	base := "docker compose -f /srv/mana/compose.yaml -p mana --project-directory /srv/mana"
+	running := func(id string) compose.Container {
+		return compose.Container{ID: id, Service: "mana-auth", State: "running", ImageID: "sha256:" + id}
+	}
+	cur := Current{"mana-auth": {running("a"), running("b")}, "worker": {}}
+	for _, tc := range []struct {
+		name string
+		req  func(*Request)
+		want []string
+	}{
+		{"migrate first", func(r *Request) { r.MigrateFirst = true }, []string{
+			"pin",
+			"pull: " + base + " --profile setup pull mana-auth worker db-setup",
+			"gate: " + base + " --profile setup run --rm -T db-setup --dry-run --format json",
+			"setup: " + base + " --profile setup run --rm -T db-setup",
+			"stop: " + base + " stop mana-auth worker",
+			"start: " + base + " up -d --no-deps --pull never mana-auth worker",
+			"verify",
+		}},
+		{"rolling", func(r *Request) { r.Strategy = Rolling }, []string{
+			"pin",
+			"pull: " + base + " --profile setup pull mana-auth worker db-setup",
+			"gate: " + base + " --profile setup run --rm -T db-setup --dry-run --format json",
+			"setup: " + base + " --profile setup run --rm -T db-setup",
+			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale mana-auth=4 mana-auth",
+			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale worker=2 worker",
+		}},
+		{"rolling without setup", func(r *Request) { r.Strategy, r.Setup, r.SetupProfiles = Rolling, "", nil }, []string{
+			"pin",
+			"pull: " + base + " pull mana-auth worker",
+			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale mana-auth=4 mana-auth",
+			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale worker=2 worker",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := Resolve(p, []string{"mana-auth", "worker"}, "", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.req(&req)
+			got := planLines(Plan(p, cur, req))
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("plan\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestCheckRolling(t *testing.T) {
+	p := project()
+	p.Services["mana-auth"].FixedPorts = []string{"3000"}
+	p.Services["worker"].ContainerName = "mana-worker"
+	if err := CheckRolling(p, []string{"mana-auth"}); err == nil || !strings.Contains(err.Error(), "publishes host port 3000") {
+		t.Errorf("fixed port: %v", err)
+	}
+	if err := CheckRolling(p, []string{"worker"}); err == nil || !strings.Contains(err.Error(), `container_name "mana-worker"`) {
+		t.Errorf("container_name: %v", err)
+	}
+	p.Services["mana-auth"].FixedPorts = nil
+	if err := CheckRolling(p, []string{"mana-auth"}); err != nil {
+		t.Errorf("a service without fixed ports: %v", err)
+	}
+}
+
+func TestDryRunJSON(t *testing.T) {
+	lines := []string{
+		" Container mana-db-1 Running",
+		"warning: something on stderr",
+		"{",
+		`  "pending": ["0007_drop_legacy"],`,
+		`  "lint": [{"rule": "drop-column", "severity": "warning", "file": "/drizzle/0007_drop_legacy.sql", "line": 1, "column": 1, "statement": "ALTER TABLE users DROP COLUMN legacy", "message": "m", "fix": "f"}],`,
+		`  "error": null`,
+		"}",
+	}
+	doc, err := dryRunJSON(lines)
+	if err != nil || len(doc.Pending) != 1 || len(doc.Lint) != 1 || doc.Lint[0].Rule != "drop-column" {
+		t.Fatalf("%+v %v", doc, err)
+	}
+	be := &BreakingError{Findings: doc.Lint}
+	if msg := be.Error(); !strings.Contains(msg, "/drizzle/0007_drop_legacy.sql:1:1: drop-column: ALTER TABLE users DROP COLUMN legacy") {
+		t.Errorf("%s", msg)
+	}
+	if _, err := dryRunJSON([]string{"node dist/scripts/migrate.js --dry-run", "unknown option"}); err == nil {
+		t.Errorf("output without JSON should be an error")
+	}
+}

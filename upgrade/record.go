@@ -37,11 +37,13 @@ type Image struct {
 
 // ServiceRecord is one service's part of a run.
 type ServiceRecord struct {
-	Name       string   `json:"name"`
-	From       *Image   `json:"from"` // null: no container ran before
-	To         *Image   `json:"to"`
-	Containers []string `json:"containers"`
-	Health     string   `json:"health"`
+	Name string `json:"name"`
+	From *Image `json:"from"` // null: no container ran before
+	To   *Image `json:"to"`
+	// PreviousContainers ran before the run (short ids); Containers run after.
+	PreviousContainers []string `json:"previous_containers"`
+	Containers         []string `json:"containers"`
+	Health             string   `json:"health"`
 }
 
 // StepRecord is one step of a run.

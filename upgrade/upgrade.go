@@ -115,28 +115,37 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 		return x.failed(rec, fmt.Errorf("record the run in %s: %w", x.State.Dir, err))
 	}
 	stopped := false
+	var rolled []string
 	for _, st := range steps {
 		rec.Step = st.Name
 		_ = x.State.SaveRun(rec)
 		err := x.runStep(ctx, rec, st, req)
 		if err == nil {
-			if st.Name == StepStop {
+			switch st.Name {
+			case StepStop:
 				stopped = true
+			case StepRoll:
+				rolled = append(rolled, st.Services[0])
 			}
 			continue
 		}
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted during %s: %w", st.Name, err)
 		}
-		if !stopped {
-			rec.Outcome = Failed
-			rec.Error = x.redact(err.Error())
-			rec.Notes = append(rec.Notes, "nothing was stopped or changed: the services run as before")
-			x.finish(rec)
-			return rec, &Error{Record: rec, Err: err}
-		}
 		rec.Error = x.redact(err.Error())
-		x.rollbackAfterFailure(context.WithoutCancel(ctx), rec, req)
+		var re *RollingError
+		switch {
+		case errors.As(err, &re):
+			x.afterRollingFailure(context.WithoutCancel(ctx), rec, req, rolled)
+		case !stopped:
+			rec.Outcome = Failed
+			rec.Notes = append(rec.Notes, "nothing was stopped: the services run as before")
+			if rec.Setup != nil && st.Name != StepSetup && len(rec.Setup.Migrations) > 0 {
+				rec.Notes = append(rec.Notes, "migrations applied before the failure stay applied: "+strings.Join(rec.Setup.Migrations, ", "))
+			}
+		default:
+			x.rollbackAfterFailure(context.WithoutCancel(ctx), rec, req)
+		}
 		x.finish(rec)
 		return rec, &Error{Record: rec, Err: err}
 	}
@@ -159,7 +168,7 @@ func (x *Executor) begin(ctx context.Context, kind Kind, services []string, dryR
 	rec := newRecord(kind, x.Project.Name, x.now(), x.Me)
 	rec.DryRun = dryRun
 	for _, s := range services {
-		rec.Services = append(rec.Services, ServiceRecord{Name: s, Containers: []string{}})
+		rec.Services = append(rec.Services, ServiceRecord{Name: s, Containers: []string{}, PreviousContainers: []string{}})
 	}
 	b := begun{release: func() {}}
 	if !dryRun {
@@ -179,8 +188,12 @@ func (x *Executor) begin(ctx context.Context, kind Kind, services []string, dryR
 		return rec, b, err
 	}
 	for i := range rec.Services {
-		if c := runningImage(b.current[rec.Services[i].Name]); c != nil {
-			rec.Services[i].From = &Image{Ref: c.Image, ID: c.ImageID}
+		s := &rec.Services[i]
+		for _, c := range b.current[s.Name] {
+			s.PreviousContainers = append(s.PreviousContainers, compose.ShortID(c.ID))
+		}
+		if c := runningImage(b.current[s.Name]); c != nil {
+			s.From = &Image{Ref: c.Image, ID: c.ImageID}
 		}
 	}
 	return rec, b, nil
@@ -269,9 +282,13 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 			err = x.pin(ctx, rec)
 		case StepSetup:
 			err = x.setup(ctx, rec, st, req)
+		case StepGate:
+			err = x.gate(ctx, rec, st, req)
+		case StepRoll:
+			err = x.roll(ctx, rec, st.Services[0], req)
 		case StepVerify:
 			var health string
-			health, err = x.verify(ctx, req.Services, req.Health, req.Health.ExpectVersion)
+			health, err = x.verify(ctx, req.Services, req.Health, req.Health.ExpectVersion, nil)
 			if err != nil {
 				health = "failed: " + x.redact(err.Error())
 			}
@@ -439,6 +456,34 @@ func (x *Executor) rollbackAfterFailure(ctx context.Context, rec *Record, req Re
 	done(RolledBack)
 }
 
+// afterRollingFailure: the failed service's old containers never stopped;
+// services rolled before it in the same run are put back on their previous
+// images.
+func (x *Executor) afterRollingFailure(ctx context.Context, rec *Record, req Request, rolled []string) {
+	rb := &RollbackRecord{Outcome: "succeeded", Health: "the old containers kept serving"}
+	rec.Rollback = rb
+	rec.Outcome = RolledBack
+	if len(rolled) > 0 {
+		started := x.now()
+		images := map[string]string{}
+		for _, name := range rolled {
+			if s := rec.service(name); s != nil && s.From != nil && s.From.Pin != "" {
+				images[name] = s.From.Pin
+			}
+		}
+		health, err := x.putBack(ctx, rec, rolled, images, req.Health, "")
+		rb.DurationMS = x.now().Sub(started).Milliseconds()
+		rb.Health = health
+		if err != nil {
+			rb.Outcome, rb.Error = "failed", x.redact(err.Error())
+			rec.Outcome = RollbackFailed
+		}
+	}
+	if rec.Setup != nil && len(rec.Setup.Migrations) > 0 {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("migrations are not reverted: %s stay applied (they passed the compatibility check, so the old version runs on them)", strings.Join(rec.Setup.Migrations, ", ")))
+	}
+}
+
 // putBack starts services on the given images through an override file of
 // upshift's own and verifies them.
 func (x *Executor) putBack(ctx context.Context, rec *Record, services []string, images map[string]string, h Health, wantVersion string) (string, error) {
@@ -456,7 +501,7 @@ func (x *Executor) putBack(ctx context.Context, rec *Record, services []string, 
 	var health string
 	started := x.now()
 	x.emit(Event{Kind: EventStep, Step: StepVerify, Text: vst.What})
-	health, err = x.verify(ctx, services, h, wantVersion)
+	health, err = x.verify(ctx, services, h, wantVersion, nil)
 	sr := StepRecord{Name: StepVerify, Status: "ok", StartedAt: started.UTC(), DurationMS: x.now().Sub(started).Milliseconds(), Commands: []string{}}
 	if err != nil {
 		sr.Status, sr.Error = "failed", x.redact(err.Error())

@@ -48,11 +48,15 @@ type UpgradeCmd struct {
 	ProjectFlags
 	HealthFlags
 	OutputFlags
-	Service      []string `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to upgrade (repeatable)."`
-	SetupService string   `name:"setup-service" placeholder:"NAME" help:"One-shot service that migrates the database between stop and start. Default: db-setup when the project defines it (under any profile)."`
-	NoSetup      bool     `name:"no-setup" help:"Run no setup service."`
-	LockWait     Seconds  `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
-	DryRun       bool     `name:"dry-run" help:"Print the plan and the exact docker compose commands; pull, stop and lock nothing."`
+	Service       []string `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to upgrade (repeatable)."`
+	SetupService  string   `name:"setup-service" placeholder:"NAME" help:"One-shot service that migrates the database between stop and start. Default: db-setup when the project defines it (under any profile)."`
+	NoSetup       bool     `name:"no-setup" help:"Run no setup service."`
+	LockWait      Seconds  `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
+	DryRun        bool     `name:"dry-run" help:"Print the plan and the exact docker compose commands; pull, stop and lock nothing."`
+	Strategy      string   `name:"strategy" enum:"stop-start,rolling" default:"stop-start" help:"stop-start: stop, migrate, start (a short downtime). rolling: migrate while the old version serves, start new containers beside the old ones, stop the old ones once the new ones answer (no downtime behind a proxy that resolves the service name; expand-only migrations). Default: stop-start."`
+	MigrateFirst  bool     `name:"migrate-first" help:"stop-start: run the setup service while the old version still serves, so that the downtime is the container swap alone (expand-only migrations, checked as for rolling)."`
+	AllowBreaking bool     `name:"allow-breaking" help:"With rolling or --migrate-first: migrate even when the migrations drop, rename, retype or make NOT NULL what the running version uses."`
+	Drain         Seconds  `name:"drain" default:"0" placeholder:"DURATION" help:"rolling: how long the old containers keep serving after the new ones answer, before they are stopped (for proxies that hold connections)."`
 }
 
 // RollbackCmd puts the previous images back.
@@ -101,6 +105,9 @@ func (pf *ProjectFlags) deploy(ctx context.Context, env *Env, r *renderer, lockW
 		return nil, err
 	}
 	r.redact = newSecretRedactor(append(slices.Clone(p.Secrets), token))
+	for _, w := range p.Warnings {
+		fmt.Fprintln(env.Stderr, "warning:", r.redact(w))
+	}
 	cli := &compose.CLI{}
 	if _, err := cli.Version(ctx); err != nil {
 		return nil, &exitError{code: ExitUsage, err: err}
@@ -138,8 +145,14 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return r.done(emptyRecord(upgrade.KindUpgrade, d.project.Name), &exitError{code: ExitUsage, err: err})
 	}
+	if c.Strategy == upgrade.Rolling {
+		if err := upgrade.CheckRolling(d.project, req.Services); err != nil {
+			return r.done(emptyRecord(upgrade.KindUpgrade, d.project.Name), &exitError{code: ExitUsage, err: err})
+		}
+	}
 	req.Health = c.health()
 	req.DryRun = c.DryRun
+	req.Strategy, req.MigrateFirst, req.AllowBreaking, req.Drain = c.Strategy, c.MigrateFirst, c.AllowBreaking, time.Duration(c.Drain)
 	r.header("upgrade", d, req.Services, req.Setup, c.DryRun)
 	rec, err := d.x.Upgrade(ctx, req)
 	return r.done(rec, err)

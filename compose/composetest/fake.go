@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/upshift-dev/upshift/compose"
 )
@@ -99,6 +100,20 @@ func (e *Engine) Tags(_ context.Context, repository string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+func (e *Engine) StopAndRemove(_ context.Context, id string, _ time.Duration) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k, cs := range e.containers {
+		for i, c := range cs {
+			if c.ID == id {
+				e.containers[k] = append(cs[:i:i], cs[i+1:]...)
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no container %s", id)
 }
 
 func (e *Engine) Close() error { return nil }

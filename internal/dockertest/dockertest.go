@@ -256,16 +256,21 @@ type Project struct {
 // Testdata is the folder with the deployment's compose file and Dockerfiles.
 func Testdata() string { return filepath.Join(moduleRoot(), "testdata", "upgrade") }
 
-// NewProject makes a project in a temporary folder; it is taken down (with
-// its volumes, images of its own and upshift's pins) when the test ends.
-func NewProject(t testing.TB) *Project {
+// NewProject makes a project from testdata/upgrade/compose.yaml in a
+// temporary folder; it is taken down (with its volumes, images of its own
+// and upshift's pins) when the test ends.
+func NewProject(t testing.TB) *Project { return NewProjectFrom(t, "compose.yaml") }
+
+// NewProjectFrom makes a project from another compose file of
+// testdata/upgrade (rolling.yaml: the app behind a proxy).
+func NewProjectFrom(t testing.TB, file string) *Project {
 	t.Helper()
 	Require(t)
 	p := &Project{t: t, Name: RandomName("e2e"), Dir: t.TempDir(), Port: FreePort(t), Bins: Build(t)}
 	p.Repo = Registry + "/" + p.Name
 	p.StateDir = filepath.Join(p.Dir, ".upshift-state")
 	p.File = filepath.Join(p.Dir, "compose.yaml")
-	compose, err := os.ReadFile(filepath.Join(Testdata(), "compose.yaml"))
+	compose, err := os.ReadFile(filepath.Join(Testdata(), file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +377,8 @@ func (p *Project) Upshift(args ...string) Result {
 	return Result{Code: code, Stdout: out.String(), Stderr: errb.String()}
 }
 
-// HealthURL is the app's health endpoint on the host.
+// HealthURL is the app's health endpoint on the host (through the proxy
+// in rolling.yaml).
 func (p *Project) HealthURL() string { return fmt.Sprintf("http://127.0.0.1:%d/health", p.Port) }
 
 // Health asks the app's health endpoint once.
@@ -402,7 +408,7 @@ func (p *Project) SQL(query string) string {
 	return strings.TrimSpace(p.Compose("exec", "-T", "db", "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", query))
 }
 
-// Running lists the app's running containers and the image ids they run.
+// Running lists a service's running containers.
 func (p *Project) Running(service string) []string {
 	p.t.Helper()
 	out := p.Compose("ps", "--format", "{{.Name}} {{.State}}", service)

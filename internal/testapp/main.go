@@ -137,7 +137,11 @@ func newProxy(upstream string) http.Handler {
 	if err != nil {
 		log.Fatalf("testapp -proxy: UPSTREAM %q: %v", upstream, err)
 	}
-	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: 2 * time.Second}
+	// A short connect timeout: an address that vanished (a container just
+	// removed, still in a DNS answer) answers nothing at all, and the next
+	// address should be tried at once, as nginx's proxy_next_upstream does
+	// with a tuned proxy_connect_timeout.
+	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: 250 * time.Millisecond}).DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: 2 * time.Second}
 	return &proxy{host: host, port: port, client: &http.Client{Transport: tr, Timeout: 5 * time.Second}}
 }
 

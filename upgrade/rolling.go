@@ -1,0 +1,244 @@
+package upgrade
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/lint"
+)
+
+// Strategies.
+const (
+	// StopStart stops the services, migrates, starts the new images: a
+	// short downtime, any migration.
+	StopStart = "stop-start"
+	// Rolling migrates first while the old version serves, starts new
+	// containers beside the old ones, and retires the old ones once the new
+	// ones answer: no downtime behind a proxy, expand-only migrations.
+	Rolling = "rolling"
+)
+
+// Step names of the migrate-first and rolling strategies.
+const (
+	StepGate = "gate" // refuse migrations that contract the running version's schema
+	StepRoll = "roll" // one service: new containers beside the old, verify, retire the old
+)
+
+// CheckRolling refuses, before anything changes, services that cannot run
+// twice side by side. Errors are *compose.ProjectError.
+func CheckRolling(p *compose.Project, services []string) error {
+	for _, name := range services {
+		s := p.Services[name]
+		if s == nil {
+			continue
+		}
+		if s.ContainerName != "" {
+			return &compose.ProjectError{Msg: fmt.Sprintf("service %q sets container_name %q, so a second container of it cannot start beside the first: a rolling upgrade is impossible", name, s.ContainerName),
+				Hint: "remove container_name, or use the stop-start strategy (--migrate-first keeps its downtime to the swap)"}
+		}
+		if len(s.FixedPorts) > 0 {
+			return &compose.ProjectError{Msg: fmt.Sprintf("service %q publishes host port %s, which a second container cannot bind: a rolling upgrade is impossible", name, strings.Join(s.FixedPorts, ", ")),
+				Hint: "put a reverse proxy that resolves the service name in front of it and publish the proxy's port instead, or use the stop-start strategy"}
+		}
+	}
+	return nil
+}
+
+// GateArgs run the setup service's `upshift migrate` as a dry run that
+// prints the pending migrations and their lint findings as JSON.
+func GateArgs(p *compose.Project, req Request) []string {
+	return append(SetupArgs(p, req), "--dry-run", "--format", "json")
+}
+
+// BreakingError is a release whose migrations contract the schema that the
+// running version still uses.
+type BreakingError struct {
+	Findings []lint.Finding
+}
+
+func (e *BreakingError) Error() string {
+	var b strings.Builder
+	b.WriteString("refusing: the pending migrations contract the schema that the running version still reads and writes:\n")
+	for _, f := range e.Findings {
+		fmt.Fprintf(&b, "  %s:%d:%d: %s: %s\n", f.File, f.Line, f.Column, f.Rule, oneLine(f.Statement))
+	}
+	b.WriteString("ship them as a later contract release, once no running version uses what they remove or change (expand, migrate, contract); nothing was changed; --allow-breaking migrates anyway")
+	return b.String()
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}
+
+// gate runs the setup service as a dry run and refuses breaking migrations.
+func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) error {
+	var lines []string
+	err := x.Compose.Run(ctx, func(l string) {
+		if !composeProgress(l) {
+			lines = append(lines, l)
+		}
+	}, st.Args[0]...)
+	doc, perr := dryRunJSON(lines)
+	if perr != nil {
+		if err != nil {
+			return fmt.Errorf("the setup service's dry run failed: %w", err)
+		}
+		return fmt.Errorf("the compatibility check runs `%s` and expects `upshift migrate --format json` output from it: %v; use upshift as the setup service's entrypoint, or pass --allow-breaking to skip the check", x.Compose.Command(st.Args[0]...), perr)
+	}
+	if doc.Error != nil && doc.Error.Message != "" {
+		return fmt.Errorf("the setup service's dry run failed: %s", doc.Error.Message)
+	}
+	if err != nil {
+		return fmt.Errorf("the setup service's dry run failed: %w", err)
+	}
+	var breaking []lint.Finding
+	for _, f := range doc.Lint {
+		if lint.Breaking(f.Rule) {
+			breaking = append(breaking, f)
+		}
+	}
+	note := fmt.Sprintf("compatibility: %d pending migration(s) (%s), %d contracting statement(s)", len(doc.Pending), strings.Join(doc.Pending, ", "), len(breaking))
+	x.emit(Event{Kind: EventOutput, Step: st.Name, Source: "gate", Text: note})
+	if len(breaking) == 0 {
+		return nil
+	}
+	if req.AllowBreaking {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("--allow-breaking: migrating %d contracting statement(s) while the old version serves", len(breaking)))
+		return nil
+	}
+	return &BreakingError{Findings: breaking}
+}
+
+type dryRunDoc struct {
+	Pending []string       `json:"pending"`
+	Lint    []lint.Finding `json:"lint"`
+	Error   *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// dryRunJSON finds the JSON document in the setup container's output (the
+// container's stderr and compose's own lines are interleaved with it).
+func dryRunJSON(lines []string) (*dryRunDoc, error) {
+	start, end := -1, -1
+	for i, l := range lines {
+		if start < 0 && l == "{" {
+			start = i
+		}
+		if l == "}" {
+			end = i
+		}
+	}
+	if start < 0 || end < start {
+		return nil, errors.New("it printed no JSON document")
+	}
+	var doc dryRunDoc
+	if err := json.Unmarshal([]byte(strings.Join(lines[start:end+1], "\n")), &doc); err != nil {
+		return nil, fmt.Errorf("its JSON did not parse: %v", err)
+	}
+	return &doc, nil
+}
+
+// RollArgs start n new containers of a service beside the n running ones.
+func RollArgs(base []string, service string, n int) []string {
+	args := append(slices.Clone(base), "up", "-d", "--no-deps", "--no-recreate", "--pull", "never", "--scale", service+"="+strconv.Itoa(2*n))
+	return append(args, service)
+}
+
+// RollingError is a rolling upgrade whose new containers failed their check:
+// they were removed and the old ones kept serving throughout.
+type RollingError struct {
+	Service string
+	Err     error
+}
+
+func (e *RollingError) Error() string {
+	return fmt.Sprintf("the new containers of %s failed their check and were removed; the old ones kept serving: %v", e.Service, e.Err)
+}
+func (e *RollingError) Unwrap() error { return e.Err }
+
+// roll replaces one service's containers without a gap: start as many new
+// containers as run now, verify each, wait --drain, then stop the old ones
+// gracefully (their stop_grace_period) and remove them.
+func (x *Executor) roll(ctx context.Context, rec *Record, service string, req Request) error {
+	before, err := x.Engine.Containers(ctx, x.Project.Name, service)
+	if err != nil {
+		return err
+	}
+	old := map[string]bool{}
+	var running []compose.Container
+	for _, c := range before {
+		old[c.ID] = true
+		if c.Running() {
+			running = append(running, c)
+		}
+	}
+	n := len(running)
+	if n == 0 {
+		n = max(1, x.Project.Services[service].Scale)
+	}
+	args := RollArgs(x.Project.Args(), service, n)
+	x.emit(Event{Kind: EventOutput, Step: StepRoll, Source: "", Text: x.Compose.Command(args...)})
+	if err := x.Compose.Run(ctx, func(l string) { x.emit(Event{Kind: EventOutput, Step: StepRoll, Text: l}) }, args...); err != nil {
+		x.removeNew(ctx, service, old)
+		return &RollingError{Service: service, Err: err}
+	}
+	isNew := func(c compose.Container) bool { return !old[c.ID] }
+	health, err := x.verify(ctx, []string{service}, req.Health, req.Health.ExpectVersion, isNew)
+	if err != nil {
+		x.removeNew(context.WithoutCancel(ctx), service, old)
+		return &RollingError{Service: service, Err: err}
+	}
+	if req.Drain > 0 {
+		x.emit(Event{Kind: EventOutput, Step: StepRoll, Source: "drain", Text: fmt.Sprintf("new containers answer; waiting %s before stopping the old ones", req.Drain)})
+		select {
+		case <-ctx.Done():
+			x.removeNew(context.WithoutCancel(ctx), service, old)
+			return &RollingError{Service: service, Err: ctx.Err()}
+		case <-time.After(req.Drain):
+		}
+	}
+	for _, c := range before {
+		if err := x.Engine.StopAndRemove(context.WithoutCancel(ctx), c.ID, x.Project.Services[service].StopGrace); err != nil {
+			return fmt.Errorf("the new containers of %s serve, but retiring old container %s failed: %w", service, c.Name, err)
+		}
+	}
+	after, _ := x.Engine.Containers(ctx, x.Project.Name, service)
+	if s := rec.service(service); s != nil {
+		s.Health = health
+		s.Containers = []string{}
+		for _, c := range after {
+			s.Containers = append(s.Containers, c.Name)
+		}
+		if c := runningImage(after); c != nil {
+			s.To = &Image{Ref: c.Image, ID: c.ImageID}
+		}
+	}
+	return nil
+}
+
+// removeNew removes the containers of service that were not there before.
+func (x *Executor) removeNew(ctx context.Context, service string, old map[string]bool) {
+	cs, err := x.Engine.Containers(ctx, x.Project.Name, service)
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		if !old[c.ID] {
+			if err := x.Engine.StopAndRemove(ctx, c.ID, time.Second); err != nil {
+				x.emit(Event{Kind: EventNote, Text: "could not remove new container " + c.Name + ": " + err.Error()})
+			}
+		}
+	}
+}
