@@ -48,6 +48,12 @@ func Parse(raw, applicationName string) (*Config, error) {
 	if applicationName != "" {
 		cc.RuntimeParams["application_name"] = applicationName
 	}
+	// pgx's simple protocol needs UTF8; a SQL_ASCII database (initdb
+	// without a UTF-8 locale) would otherwise default the client encoding
+	// to SQL_ASCII and every query fails. psql and node-postgres ask for it too.
+	if _, set := cc.RuntimeParams["client_encoding"]; !set {
+		cc.RuntimeParams["client_encoding"] = "UTF8"
+	}
 	// On cancellation (Ctrl-C, docker stop, a cancelled CI job) ask the
 	// server to cancel the running statement, as psql does, instead of
 	// only dropping the socket: a backend whose client vanished may keep

@@ -254,7 +254,20 @@ func (r *Run) build(ctx context.Context, q Querier) error {
 	}
 	switch {
 	case p.Shape == ShapeMissing && len(r.pending) > 0:
-		setup = append(setup, op{kind: opSQL, sql: "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{t.Schema}.Sanitize()})
+		// Only when missing: CREATE SCHEMA IF NOT EXISTS checks the
+		// database's CREATE privilege first, which a least-privilege role
+		// with USAGE and CREATE on a pre-created schema does not have.
+		rows, err := q.Query(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)", t.Schema)
+		if err != nil {
+			return fmt.Errorf("look for schema %s: %w", t.Schema, err)
+		}
+		exists, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[bool])
+		if err != nil {
+			return fmt.Errorf("look for schema %s: %w", t.Schema, err)
+		}
+		if !exists {
+			setup = append(setup, op{kind: opSQL, sql: "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{t.Schema}.Sanitize()})
+		}
 		cols := "id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint"
 		if layoutShape == ShapeV1 {
 			cols += ", name text, applied_at timestamp with time zone DEFAULT now()"

@@ -73,15 +73,16 @@ func (s *Source) Path(rel string) string { return filepath.Join(s.Dir, filepath.
 const journalPath = "meta/_journal.json"
 
 // Load reads the migrations folder dir, whichever layout it has. A folder
-// that does not exist yields LayoutNone and no migrations, the way the Mana
-// migrate script treats it. Every problem with the files is an *InputError.
+// that does not exist is an *InputError (a typo or a wrong working directory
+// is not "up to date"); an existing folder with no migrations yields
+// LayoutNone. Every problem with the files is an *InputError.
 //
 // Files are read through an os.Root, so neither a journal tag nor a symlink
 // can make upshift read outside dir.
 func Load(dir string) (*Source, error) {
 	st, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Source{Dir: dir, Layout: LayoutNone}, nil
+		return nil, &InputError{Path: dir, Msg: "the migrations folder does not exist", Hint: "point --dir (MIGRATIONS_DIR) at the folder drizzle-kit writes migrations to (\"out\" in drizzle.config.ts); relative paths start in " + workingDir()}
 	}
 	if err != nil {
 		return nil, &InputError{Path: dir, Msg: "cannot read the migrations folder", Err: err}
@@ -95,6 +96,14 @@ func Load(dir string) (*Source, error) {
 	}
 	defer root.Close()
 	return load(root.FS(), dir, dir)
+}
+
+func workingDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "the working directory"
+	}
+	return wd
 }
 
 // LoadFS reads migrations from fsys; dir is only used in messages.

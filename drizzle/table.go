@@ -2,7 +2,9 @@ package drizzle
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,7 +53,7 @@ type Querier interface {
 // no locks and creates nothing: a missing schema or table means nothing has
 // been applied.
 func ReadTable(ctx context.Context, q Querier, t Table) (Shape, []Row, error) {
-	const cols = `SELECT a.attname FROM pg_catalog.pg_attribute a
+	const cols = `SELECT a.attname, pg_catalog.format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
@@ -62,7 +64,12 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 	if err != nil {
 		return "", nil, fmt.Errorf("inspect migrations table %s: %w", t, err)
 	}
-	names, err := pgx.CollectRows(r, pgx.RowTo[string])
+	type column struct{ name, typ string }
+	names, err := pgx.CollectRows(r, func(r pgx.CollectableRow) (column, error) {
+		var c column
+		err := r.Scan(&c.name, &c.typ)
+		return c, err
+	})
 	if err != nil {
 		return "", nil, fmt.Errorf("inspect migrations table %s: %w", t, err)
 	}
@@ -70,8 +77,13 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 		return ShapeMissing, nil, nil
 	}
 	has := map[string]bool{}
-	for _, n := range names {
-		has[n] = true
+	for _, c := range names {
+		has[c.name] = true
+		if want, ok := columnTypes[c.name]; ok && !slices.Contains(want, c.typ) {
+			return "", nil, &TableError{Table: t, Column: c.name,
+				Msg:  fmt.Sprintf("column %q is %s; drizzle-orm writes %s there", c.name, c.typ, want[0]),
+				Hint: "this table was not written by drizzle-orm (or was altered by hand); upshift will not guess which migrations it records: restore the table's shape, or point --migrations-schema/--migrations-table at the right table"}
+		}
 	}
 	for _, c := range []string{"id", "hash", "created_at"} {
 		if !has[c] {
@@ -94,11 +106,61 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Row, error) {
 		var row Row
-		err := r.Scan(&row.ID, &row.Hash, &row.CreatedAt, &row.Name, &row.AppliedAt)
-		return row, err
+		var id *int64
+		var hash *string
+		if err := r.Scan(&id, &hash, &row.CreatedAt, &row.Name, &row.AppliedAt); err != nil {
+			return row, err
+		}
+		// A row drizzle-orm cannot have written: refuse rather than guess.
+		// A NULL created_at used to read as "not applied", and the
+		// migration ran a second time.
+		switch {
+		case id == nil:
+			return row, &TableError{Table: t, Column: "id", Msg: "a row has a NULL id", Hint: "give it an id or delete it: DELETE FROM " + t.Ident() + " WHERE id IS NULL"}
+		case hash == nil:
+			return row, &TableError{Table: t, RowID: *id, Column: "hash", Msg: "hash is NULL",
+				Hint: fmt.Sprintf("set it to the SHA-256 of the migration's file (`upshift status --format json` shows each file's hash): UPDATE %s SET hash = '<hash>' WHERE id = %d", t.Ident(), *id)}
+		case row.CreatedAt == nil:
+			return row, &TableError{Table: t, RowID: *id, Column: "created_at", Msg: "created_at is NULL, so upshift cannot tell which migration the row records (it would apply that migration again)",
+				Hint: fmt.Sprintf("set it to the migration's journal \"when\" (or its folder's timestamp in milliseconds): UPDATE %s SET created_at = <when> WHERE id = %d; or delete the row if that migration was never applied", t.Ident(), *id)}
+		}
+		row.ID, row.Hash = *id, *hash
+		return row, nil
 	})
 	if err != nil {
+		var te *TableError
+		if errors.As(err, &te) {
+			return "", nil, te
+		}
 		return "", nil, fmt.Errorf("read migrations table %s: %w", t, err)
 	}
 	return shape, out, nil
+}
+
+// columnTypes are the types drizzle-orm creates (first) and those that
+// read back the same.
+var columnTypes = map[string][]string{
+	"id":         {"integer", "bigint", "smallint"},
+	"hash":       {"text", "character varying"},
+	"created_at": {"bigint", "integer", "numeric"},
+	"name":       {"text", "character varying"},
+	"applied_at": {"timestamp with time zone", "timestamp without time zone"},
+}
+
+// TableError is a migrations table that drizzle-orm cannot have written: a
+// column of another type, a NULL where drizzle-orm always writes a value.
+type TableError struct {
+	Table  Table
+	RowID  int64 // 0: not about one row
+	Column string
+	Msg    string
+	Hint   string
+}
+
+func (e *TableError) Error() string {
+	where := "migrations table " + e.Table.String()
+	if e.RowID != 0 {
+		where += fmt.Sprintf(", row id %d", e.RowID)
+	}
+	return fmt.Sprintf("%s: %s; refusing to plan, nothing was changed\n  hint: %s", where, e.Msg, e.Hint)
 }

@@ -51,6 +51,12 @@ func Derive(name string) ID {
 	return ID(binary.BigEndian.Uint64(sum[:8]) & 0x7fffffffffffffff)
 }
 
+// ForTable is the lock every run that writes the migrations table takes
+// after its service's lock, so that two services (or a run without
+// --service) sharing one table never apply at the same time. It is the id a
+// run without --service uses as its only lock.
+func ForTable(schemaDotTable string) ID { return Derive("table:" + schemaDotTable) }
+
 // For returns the lock id of a service: its registry id, or the derived one.
 func For(service string) (ID, Source, error) {
 	name := strings.TrimSpace(service)

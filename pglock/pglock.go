@@ -1,21 +1,24 @@
 // Package pglock takes, waits for, inspects and releases PostgreSQL session
 // advisory locks.
 //
-// A waiter blocks in the server (pg_advisory_lock under a short
-// lock_timeout), not in a client-side polling loop: PostgreSQL wakes it the
-// moment the holder releases, so it proceeds within a round trip instead of
-// up to one polling interval later. Between slices it reports who holds
-// the lock.
+// A waiter is an idle session that tries pg_try_advisory_lock every 20–60 ms
+// (jittered, so that replicas do not march in step). It never blocks in
+// pg_advisory_lock: a blocked statement holds a snapshot, and CREATE INDEX
+// CONCURRENTLY, run by the holder, waits for every older snapshot — the
+// deadlock detector then kills one of them. Each try is instant, so neither
+// a role's statement_timeout nor its lock_timeout can end the wait: only the
+// caller's timeout does. The hand-over after a release takes at most one
+// interval, against up to 5 s for the documented polling script.
 package pglock
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/upshift-dev/upshift/lockids"
 )
@@ -77,10 +80,18 @@ func (e *TimeoutError) Error() string {
 
 func (e *TimeoutError) Unwrap() error { return ErrTimeout }
 
+// Poll bounds the interval between two tries while waiting.
+var Poll = struct{ Min, Max time.Duration }{20 * time.Millisecond, 60 * time.Millisecond}
+
 // Acquire takes the session lock id on conn, waiting as configured.
 func Acquire(ctx context.Context, conn *pgx.Conn, id lockids.ID, w Wait) error {
-	var ok bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(id)).Scan(&ok); err != nil {
+	try := func() (bool, error) {
+		var ok bool
+		err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", int64(id)).Scan(&ok)
+		return ok, err
+	}
+	ok, err := try()
+	if err != nil {
 		return fmt.Errorf("try advisory lock %d: %w", id, err)
 	}
 	if ok {
@@ -92,35 +103,29 @@ func Acquire(ctx context.Context, conn *pgx.Conn, id lockids.ID, w Wait) error {
 	}
 	start := time.Now()
 	deadline := start.Add(w.Timeout)
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, _ = conn.Exec(rctx, "RESET lock_timeout")
-	}()
+	var lastReport time.Time
 	for {
-		left := time.Until(deadline)
-		if left <= 0 {
+		if time.Now().After(deadline) {
 			holders, _ := Holders(ctx, conn, &id)
 			return &TimeoutError{ID: id, Waited: time.Since(start), Holders: holders}
 		}
-		if w.OnWait != nil {
-			holders, err := Holders(ctx, conn, &id)
-			if err == nil {
+		if w.OnWait != nil && time.Since(lastReport) >= report {
+			lastReport = time.Now()
+			if holders, err := Holders(ctx, conn, &id); err == nil {
 				w.OnWait(time.Since(start), holders)
 			}
 		}
-		slice := min(left, report)
-		ms := max(slice.Milliseconds(), 1)
-		if _, err := conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = %d", ms)); err != nil {
+		pause := Poll.Min + rand.N(Poll.Max-Poll.Min+1)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for advisory lock %d: %w", id, ctx.Err())
+		case <-time.After(min(pause, max(time.Until(deadline), time.Millisecond))):
+		}
+		if ok, err = try(); err != nil {
 			return fmt.Errorf("wait for advisory lock %d: %w", id, err)
 		}
-		_, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(id))
-		if err == nil {
+		if ok {
 			return nil
-		}
-		var pg *pgconn.PgError
-		if !errors.As(err, &pg) || pg.Code != "55P03" { // lock_not_available
-			return fmt.Errorf("wait for advisory lock %d: %w", id, err)
 		}
 	}
 }

@@ -54,7 +54,7 @@ func lockID(l *LockFlags, service string, t drizzle.Table) (lockids.ID, string, 
 		id, src, err := lockids.For(service)
 		return id, fmt.Sprintf("service %s, %s", service, src), err
 	}
-	return lockids.Derive("table:" + t.String()), "derived from " + t.String() + " (set --service to use the service's lock)", nil
+	return lockids.ForTable(t.String()), "derived from " + t.String() + " (set --service to use the service's lock)", nil
 }
 
 // MigrateFlags are shared by migrate and mark-applied.
@@ -254,6 +254,29 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			fmt.Fprintln(env.Stderr, "upshift: warning:", red.String(err.Error()))
 		}
 	}()
+	// The table's own lock, always second: runs of other services (or none)
+	// that write the same table wait here instead of applying twice.
+	if tid := lockids.ForTable(table.String()); tid != id {
+		left := time.Duration(c.Timeout) - time.Since(lockStart)
+		err = pglock.Acquire(ctx, conn, tid, pglock.Wait{Timeout: max(left, 0), OnWait: func(waited time.Duration, holders []pglock.Holder) {
+			for _, h := range holders {
+				if h.Granted {
+					fmt.Fprintf(env.Stderr, "upshift: waiting for advisory lock %d of %s (%s so far), held by %s\n", tid, table, waited.Round(time.Second), h)
+				}
+			}
+		}})
+		if err != nil {
+			if errors.Is(err, pglock.ErrTimeout) {
+				return finish(&exitError{code: ExitLockTimeout, err: fmt.Errorf("%w\n  hint: another service's migration writes %s; `upshift locks` shows it; raise --timeout (MIGRATION_TIMEOUT) to wait longer", err, table)})
+			}
+			return finish(redactErr(red, interrupted(ctx, err, "nothing was changed")))
+		}
+		defer func() {
+			if err := pglock.Release(conn, tid); err != nil && !conn.IsClosed() {
+				fmt.Fprintln(env.Stderr, "upshift: warning:", red.String(err.Error()))
+			}
+		}()
+	}
 	if wait := time.Since(lockStart); wait > time.Second {
 		say("upshift: advisory lock acquired after %s", wait.Round(time.Millisecond))
 	}
@@ -269,6 +292,9 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	}
 	for _, e := range run.Pending() {
 		out.Pending = append(out.Pending, e.Tag())
+	}
+	if err := writable(ctx, conn, cfg.Display); err != nil {
+		return finish(redactErr(red, err))
 	}
 	verb := "applying"
 	if opts.MarkOnly {
@@ -317,6 +343,22 @@ func lintPending(ctx context.Context, env *Env, asJSON bool, conn *pgx.Conn, src
 	}
 	if strict && errors > 0 {
 		return fmt.Errorf("refusing to migrate (--strict), nothing was changed: the pending migrations have %s at error level; `upshift lint` shows each with a safe rewrite, `-- upshift:ignore RULE_ID reason` silences one", plural(errors, "lint finding"))
+	}
+	return nil
+}
+
+// writable refuses, before anything runs, a database that cannot take
+// writes: a hot standby, or one whose sessions are read-only by default.
+func writable(ctx context.Context, conn *pgx.Conn, display string) error {
+	var recovery, readOnly bool
+	err := conn.QueryRow(ctx, "SELECT pg_catalog.pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'").Scan(&recovery, &readOnly)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check that the database takes writes: %w", err)
+	case recovery:
+		return fmt.Errorf("%s is a hot standby (pg_is_in_recovery() is true): it cannot take migrations; nothing was changed\n  hint: point --database-url (DATABASE_URL) at the primary", display)
+	case readOnly:
+		return fmt.Errorf("%s is read-only for this session (default_transaction_read_only is on, for the database, the role or the connection): nothing was changed\n  hint: migrate as a role that can write, or `ALTER DATABASE … SET default_transaction_read_only = off` once the maintenance is over", display)
 	}
 	return nil
 }
