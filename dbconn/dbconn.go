@@ -38,6 +38,15 @@ var ErrBadURL = errors.New("bad database URL")
 // pg_stat_activity.
 func Parse(raw, applicationName string) (*Config, error) {
 	r := NewRedactor(raw)
+	if i := strings.Index(raw, "://"); i >= 0 {
+		rest := raw[i+3:]
+		if at := strings.LastIndexByte(rest, '@'); at >= 0 && strings.Contains(rest[:at], "@") {
+			// url.Parse and pgx split such a URL at different @s, and the
+			// part of the password after the first @ became a host name in
+			// the error message.
+			return nil, fmt.Errorf("%w: the user or password in %s holds an unencoded '@'; percent-encode it as %%40 (postgres://user:p%%40ss@host/db)", ErrBadURL, RedactURL(raw))
+		}
+	}
 	cc, err := pgx.ParseConfig(raw)
 	if err != nil {
 		// pgx's messages usually redact, but not always (and a typo'd URL
@@ -97,14 +106,78 @@ func RedactURL(raw string) string {
 		}
 		return raw
 	}
-	// key=value form
-	fields := strings.Fields(raw)
-	for i, f := range fields {
-		if strings.HasPrefix(f, "password=") {
-			fields[i] = "password=xxxxx"
+	// key=value form, quoting kept for every field but the password.
+	var b strings.Builder
+	for _, kv := range conninfo(raw) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		if kv.key == "password" {
+			b.WriteString("password=xxxxx")
+			continue
+		}
+		b.WriteString(kv.key + "=" + kv.raw)
+	}
+	return b.String()
+}
+
+type conninfoField struct {
+	key, value string // value unquoted
+	raw        string // value as written
+}
+
+// conninfo splits a libpq key=value string: values may be single-quoted,
+// with \' and \\ escapes, and spaces around = are allowed.
+func conninfo(s string) []conninfoField {
+	var out []conninfoField
+	i := 0
+	skip := func() {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+			i++
 		}
 	}
-	return strings.Join(fields, " ")
+	for {
+		skip()
+		if i >= len(s) {
+			return out
+		}
+		k := i
+		for i < len(s) && s[i] != '=' && s[i] != ' ' && s[i] != '\t' {
+			i++
+		}
+		key := s[k:i]
+		skip()
+		if i >= len(s) || s[i] != '=' {
+			out = append(out, conninfoField{key: key})
+			continue
+		}
+		i++
+		skip()
+		start := i
+		var val strings.Builder
+		if i < len(s) && s[i] == '\'' {
+			i++
+			for i < len(s) && s[i] != '\'' {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				val.WriteByte(s[i])
+				i++
+			}
+			if i < len(s) {
+				i++ // closing quote
+			}
+		} else {
+			for i < len(s) && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				val.WriteByte(s[i])
+				i++
+			}
+		}
+		out = append(out, conninfoField{key: key, value: val.String(), raw: s[start:i]})
+	}
 }
 
 // Redactor scrubs known secrets from text.
@@ -118,9 +191,11 @@ func NewRedactor(raw string) *Redactor {
 			r.Add(p)
 		}
 	}
-	for _, f := range strings.Fields(raw) {
-		if v, ok := strings.CutPrefix(f, "password="); ok {
-			r.Add(strings.Trim(v, "'"))
+	if !strings.Contains(raw, "://") {
+		for _, kv := range conninfo(raw) {
+			if kv.key == "password" {
+				r.Add(kv.value)
+			}
 		}
 	}
 	if i := strings.Index(raw, "://"); i >= 0 {
@@ -151,15 +226,53 @@ func (r *Redactor) Add(secret string) {
 	}
 }
 
-// String returns s with every known secret replaced by xxxxx.
+// String returns s with every known secret replaced by xxxxx, except where
+// the same text is a name (user=…, database=…, a URL's scheme or user): a
+// password equal to the user name must not turn user=postgres into
+// user=xxxxx.
 func (r *Redactor) String(s string) string {
 	if r == nil {
 		return s
 	}
 	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, sec, "xxxxx")
+		var b strings.Builder
+		rest := s
+		for {
+			i := strings.Index(rest, sec)
+			if i < 0 {
+				b.WriteString(rest)
+				break
+			}
+			done := s[:len(s)-len(rest)] + rest[:i]
+			b.WriteString(rest[:i])
+			if r.isName(done, rest[i+len(sec):], sec) {
+				b.WriteString(sec)
+			} else {
+				b.WriteString("xxxxx")
+			}
+			rest = rest[i+len(sec):]
+		}
+		s = b.String()
 	}
 	return s
+}
+
+// isName reports whether an occurrence of a secret, between before and
+// after, is a name that happens to be spelled the same: a user or database
+// field, a URL's scheme or user.
+func (r *Redactor) isName(before, after, sec string) bool {
+	for _, k := range []string{"user=", "database=", "dbname=", "host=", "user \"", "database \""} {
+		if strings.HasSuffix(before, k) {
+			return true
+		}
+	}
+	if strings.HasPrefix(after, "://") {
+		return true
+	}
+	if strings.HasSuffix(before, "//") && (strings.HasPrefix(after, ":") || strings.HasPrefix(after, "@")) {
+		return true
+	}
+	return false
 }
 
 // Retry configures connection attempts.

@@ -279,12 +279,17 @@ func TestBadFolders(t *testing.T) {
 	}
 }
 
-// TestNothingToMigrate: a missing folder or an empty journal is not an
-// error, as in the Mana migrate script.
+// TestNothingToMigrate: an existing folder with an empty journal (or none)
+// is not an error; a missing folder is (a typo is not "up to date").
 func TestNothingToMigrate(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope")
+	_, err := drizzle.Load(missing)
+	var ie *drizzle.InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing folder: %v", err)
+	}
 	for name, dir := range map[string]string{
-		"missing folder": filepath.Join(t.TempDir(), "nope"),
-		"empty journal":  write(t, map[string]string{"meta/_journal.json": journal("")}),
+		"empty journal": write(t, map[string]string{"meta/_journal.json": journal("")}),
 		"null entries":   write(t, map[string]string{"meta/_journal.json": `{"dialect":"postgresql","entries":null}`}),
 		"empty folder":   t.TempDir(),
 	} {

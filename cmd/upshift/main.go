@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -90,36 +91,62 @@ type CLI struct {
 	Version     VersionCmd     `cmd:"" help:"Print the version."`
 }
 
+// ExitInterrupted is the exit code after a second Ctrl-C / SIGTERM, which
+// ends upshift at once (128 + SIGINT, as shells report it).
+const ExitInterrupted = 130
+
 func main() {
-	// The first SIGINT/SIGTERM cancels the context: the running statement
-	// is cancelled on the server, the transaction rolled back and the lock
-	// released. Restoring the default handlers then makes a second signal
-	// end the process at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
 	// upshift runs for milliseconds on every deploy and container start:
 	// a higher GC target spares collections while reading a large folder.
 	debug.SetGCPercent(400)
 	// Buffered, so that a status of a thousand lines is a few writes; it
 	// is flushed before any line goes to stderr to keep the order.
-	out := bufio.NewWriter(os.Stdout)
+	out := &lockedWriter{b: bufio.NewWriter(os.Stdout)}
+	// The first SIGINT/SIGTERM cancels the context: the running statement
+	// is cancelled on the server, the transaction rolled back and the lock
+	// released. A second one ends the process at once — after flushing
+	// what was already printed.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		out.Flush()
+		os.Exit(ExitInterrupted)
+	}()
 	code := run(ctx, os.Args[1:], out, flushFirst{out, os.Stderr})
 	out.Flush()
-	stop()
 	os.Exit(code)
+}
+
+// lockedWriter is the buffered stdout, safe to flush from the signal handler.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  *bufio.Writer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.b.Flush()
 }
 
 // flushFirst writes to w after flushing the buffered stdout b.
 type flushFirst struct {
-	b *bufio.Writer
+	b *lockedWriter
 	w io.Writer
 }
 
 func (f flushFirst) Write(p []byte) (int, error) {
-	_ = f.b.Flush()
+	f.b.Flush()
 	return f.w.Write(p)
 }
 

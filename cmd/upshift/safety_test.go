@@ -446,3 +446,72 @@ func TestLockidsCommand(t *testing.T) {
 		t.Errorf("%v", r)
 	}
 }
+
+// TestSecretsByStructure: passwords that the old value-based scrubbing got
+// wrong — quoted with spaces, holding an unencoded @, equal to the user name.
+func TestSecretsByStructure(t *testing.T) {
+	srv := pgtest.Shared(t)
+	db := srv.NewDB(t)
+	spaced := fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s user=%s password='correct horse battery staple' sslmode=disable", srv.Port, db.Name, pgtest.SecretUser)
+	for _, tc := range []struct {
+		name   string
+		url    string
+		code   int
+		hidden []string
+		shown  []string
+	}{
+		{"quoted key=value password", spaced, 1, []string{"horse", "battery", "staple"}, []string{"password=xxxxx"}},
+		{"unencoded @ in the password", fmt.Sprintf("postgres://%s:Tr0ub4dor@3xyz@127.0.0.1:%d/%s", pgtest.SecretUser, srv.Port, db.Name), 2, []string{"Tr0ub4dor", "3xyz"}, []string{"%40"}},
+		{"password equal to the user", fmt.Sprintf("postgres://postgres:postgres@127.0.0.1:1/%s?connect_timeout=2", db.Name), 1, []string{"user=xxxxx", ":postgres@"}, []string{"postgres://postgres:xxxxx@127.0.0.1:1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, args := range [][]string{
+				{"status", "--dir", goldenDir("v0-journal"), "--connect-retries", "1"},
+				{"migrate", "--dir", goldenDir("v0-journal"), "--connect-retries", "1", "--format", "json"},
+			} {
+				r := upshift(t, []string{"DATABASE_URL=" + tc.url}, args...)
+				if r.code != tc.code {
+					t.Errorf("%v: exit %d, want %d\n%s", args, r.code, tc.code, r)
+				}
+				all := r.stdout + r.stderr
+				for _, h := range tc.hidden {
+					if strings.Contains(all, h) {
+						t.Errorf("%v: output shows %q:\n%s", args, h, r)
+					}
+				}
+				for _, s := range tc.shown {
+					if !strings.Contains(all, s) {
+						t.Errorf("%v: output lacks %q:\n%s", args, s, r)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSecondSignalKeepsProgress: the lines printed before a second Ctrl-C
+// reach the terminal (they were buffered and lost).
+func TestSecondSignalKeepsProgress(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	conn := db.Connect(t)
+	dir := folder(t,
+		[2]string{"0000_quick", "CREATE TABLE quick (id int);"},
+		[2]string{"0001_stubborn", "DO $$ BEGIN PERFORM pg_sleep(0.1) FROM generate_series(1, 300); EXCEPTION WHEN query_canceled THEN PERFORM pg_sleep(30); END $$;"},
+	)
+	cmd, out, _ := start(t, dbEnv(db), "migrate", "--dir", dir, "--tx", "each")
+	waitFor(t, "the slow statement", func() bool {
+		var n int
+		_ = conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'upshift %' AND state = 'active' AND query LIKE 'DO %'`).Scan(&n)
+		return n > 0
+	})
+	cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if code := exitCodeOf(err); code != 130 {
+		t.Errorf("exit %d after a second signal, want 130", code)
+	}
+	if !strings.Contains(out.String(), "applied   0000_quick") {
+		t.Errorf("the progress printed before the second signal was lost:\n%s", out)
+	}
+}

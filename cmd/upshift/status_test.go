@@ -159,10 +159,14 @@ func TestStatusTextOutput(t *testing.T) {
 	}
 }
 
-// TestNothingToMigrate: a missing folder is not an error and needs no
-// database.
+// TestNothingToMigrate: an empty journal needs no database and is exit 0
+// (a missing folder is exit 2: TestMissingMigrationsFolder).
 func TestNothingToMigrate(t *testing.T) {
-	r := upshift(t, []string{"DATABASE_URL=postgres://nobody@127.0.0.1:1/none"}, "status", "--dir", t.TempDir()+"/nope", "--exit-code")
+	dir := t.TempDir()
+	if err := writeFile(dir+"/meta/_journal.json", `{"version":"7","dialect":"postgresql","entries":[]}`); err != nil {
+		t.Fatal(err)
+	}
+	r := upshift(t, []string{"DATABASE_URL=postgres://nobody@127.0.0.1:1/none"}, "status", "--dir", dir, "--exit-code")
 	if r.code != 0 || !strings.Contains(r.stdout, "nothing to migrate") {
 		t.Errorf("%v", r)
 	}
