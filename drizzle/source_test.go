@@ -290,8 +290,8 @@ func TestNothingToMigrate(t *testing.T) {
 	}
 	for name, dir := range map[string]string{
 		"empty journal": write(t, map[string]string{"meta/_journal.json": journal("")}),
-		"null entries":   write(t, map[string]string{"meta/_journal.json": `{"dialect":"postgresql","entries":null}`}),
-		"empty folder":   t.TempDir(),
+		"null entries":  write(t, map[string]string{"meta/_journal.json": `{"dialect":"postgresql","entries":null}`}),
+		"empty folder":  t.TempDir(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			src, err := drizzle.Load(dir)
