@@ -275,16 +275,21 @@ func (r *Redactor) isName(before, after, sec string) bool {
 	return false
 }
 
-// Retry configures connection attempts.
+// Retry configures connection attempts: transient failures are retried
+// until Window has passed since the first attempt (or Attempts were made,
+// when set), waiting Backoff, doubled after each attempt up to MaxBackoff.
 type Retry struct {
-	Attempts int           // total attempts, at least 1
-	Backoff  time.Duration // wait before the second attempt; doubles each time
+	Window     time.Duration // how long to keep trying; 0: only Attempts counts
+	Attempts   int           // at most this many attempts; 0: no limit but Window
+	Backoff    time.Duration // wait before the second attempt
+	MaxBackoff time.Duration // cap of the doubling (default 5s)
 	// OnRetry is told about each failed attempt that will be retried.
 	OnRetry func(attempt int, wait time.Duration, err error)
 }
 
-// DefaultRetry is 3 attempts, 1s then 2s apart.
-var DefaultRetry = Retry{Attempts: 3, Backoff: time.Second}
+// DefaultRetry tries for 30 s, long enough for a database container that is
+// still starting (or a server at max_connections) to take connections.
+var DefaultRetry = Retry{Window: 30 * time.Second, Backoff: 250 * time.Millisecond, MaxBackoff: 5 * time.Second}
 
 // ConnectError is a connection that failed for good.
 type ConnectError struct {
@@ -312,17 +317,29 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // transient failures (refused, reset, timeouts, DNS, 57P03, 53300, class
 // 08) with exponential backoff. Anything else fails at once with a hint.
 func Connect(ctx context.Context, c *Config, retry Retry) (*pgx.Conn, error) {
-	if retry.Attempts < 1 {
+	if retry.Attempts < 1 && retry.Window <= 0 {
 		retry.Attempts = 1
 	}
+	if retry.MaxBackoff <= 0 {
+		retry.MaxBackoff = 5 * time.Second
+	}
 	wait := retry.Backoff
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		conn, err := connectOnce(ctx, c)
 		if err == nil {
 			return conn, nil
 		}
 		transient := Transient(err)
-		if !transient || attempt >= retry.Attempts || ctx.Err() != nil {
+		outOfTries := retry.Attempts > 0 && attempt >= retry.Attempts
+		if retry.Window > 0 {
+			left := retry.Window - time.Since(start)
+			if left <= 0 {
+				outOfTries = true
+			}
+			wait = min(wait, max(left, 0))
+		}
+		if !transient || outOfTries || ctx.Err() != nil {
 			return nil, &ConnectError{Target: c.Display, Attempts: attempt, Transient: transient, Hint: hint(err, c), Err: redactedError{msg: c.redactor.String(err.Error()), err: err}}
 		}
 		if retry.OnRetry != nil {
@@ -333,7 +350,7 @@ func Connect(ctx context.Context, c *Config, retry Retry) (*pgx.Conn, error) {
 			return nil, &ConnectError{Target: c.Display, Attempts: attempt, Transient: true, Err: ctx.Err()}
 		case <-time.After(wait):
 		}
-		wait *= 2
+		wait = min(wait*2, retry.MaxBackoff)
 	}
 }
 

@@ -43,10 +43,15 @@ func (t *TableFlags) Table() drizzle.Table {
 
 // DBFlags choose and reach the database.
 type DBFlags struct {
-	DatabaseURL    string        `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL or key=value string. Empty: libpq's PG* variables and ~/.pgpass, as psql uses."`
-	Service        string        `name:"service" env:"SERVICE" placeholder:"NAME" help:"Service whose migrations these are; names the advisory lock and the session."`
-	ConnectRetries int           `name:"connect-retries" default:"3" help:"Connection attempts for transient failures (refused, reset, timeout, DNS, 57P03, 53300, class 08)."`
-	ConnectBackoff time.Duration `name:"connect-backoff" default:"1s" help:"Wait before the second attempt; doubles after each."`
+	DatabaseURL    string  `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL or key=value string. Empty: libpq's PG* variables and ~/.pgpass, as psql uses."`
+	Service        string  `name:"service" env:"SERVICE" placeholder:"NAME" help:"Service whose migrations these are; names the advisory lock and the session."`
+	ConnectWindow  Seconds `name:"connect-window" env:"UPSHIFT_CONNECT_WINDOW" default:"30s" placeholder:"DURATION" help:"How long to keep retrying transient connection failures (refused, reset, timeout, DNS, 57P03 starting up, 53300 too many connections, class 08): long enough for a database container that is still starting. Default: 30s."`
+	ConnectRetries int     `name:"connect-retries" default:"0" help:"At most this many connection attempts (0: as many as --connect-window allows)."`
+	ConnectBackoff Seconds `name:"connect-backoff" default:"250ms" placeholder:"DURATION" help:"Wait before the second attempt; doubles after each, up to 5s. Default: 250ms."`
+}
+
+func (d *DBFlags) retry() dbconn.Retry {
+	return dbconn.Retry{Window: time.Duration(d.ConnectWindow), Attempts: d.ConnectRetries, Backoff: time.Duration(d.ConnectBackoff), MaxBackoff: 5 * time.Second}
 }
 
 func (d *DBFlags) config() (*dbconn.Config, error) {
@@ -63,13 +68,11 @@ func (d *DBFlags) Connect(ctx context.Context, env *Env) (*pgx.Conn, *dbconn.Con
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := dbconn.Connect(ctx, cfg, dbconn.Retry{
-		Attempts: d.ConnectRetries,
-		Backoff:  d.ConnectBackoff,
-		OnRetry: func(attempt int, wait time.Duration, err error) {
-			fmt.Fprintf(env.Stderr, "upshift: connect attempt %d failed (%v); retrying in %s\n", attempt, err, wait)
-		},
-	})
+	retry := d.retry()
+	retry.OnRetry = func(attempt int, wait time.Duration, err error) {
+		fmt.Fprintf(env.Stderr, "upshift: connect attempt %d failed (%v); retrying in %s\n", attempt, err, wait.Round(time.Millisecond))
+	}
+	conn, err := dbconn.Connect(ctx, cfg, retry)
 	if err != nil {
 		return nil, cfg, err
 	}

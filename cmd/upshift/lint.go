@@ -41,7 +41,7 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 	var opts lint.Options
 	var extra []lint.Finding
 	if c.DatabaseURL != "" {
-		flags := DBFlags{DatabaseURL: c.DatabaseURL, ConnectRetries: 3, ConnectBackoff: time.Second}
+		flags := DBFlags{DatabaseURL: c.DatabaseURL, ConnectWindow: Seconds(10 * time.Second), ConnectBackoff: Seconds(250 * time.Millisecond)}
 		conn, cfg, err := flags.Connect(ctx, env)
 		if err != nil {
 			return err

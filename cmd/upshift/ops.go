@@ -108,7 +108,7 @@ func (c *DBCreateCmd) Run(ctx context.Context, env *Env) error {
 	}
 	admin := cfg.Conn.Copy()
 	admin.Database = c.Maintenance
-	conn, err := dbconn.Connect(ctx, &dbconn.Config{Conn: admin, Display: cfg.Display}, dbconn.Retry{Attempts: c.ConnectRetries, Backoff: c.ConnectBackoff})
+	conn, err := dbconn.Connect(ctx, &dbconn.Config{Conn: admin, Display: cfg.Display}, c.retry())
 	if err != nil {
 		return redactErr(cfg.Redactor(), err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/upshift-dev/upshift/internal/pgtest"
 )
 
@@ -105,5 +107,49 @@ func TestTwoServicesOneTableOneWriter(t *testing.T) {
 	}
 	if n := count(t, db, "SELECT count(*) FROM drizzle.__drizzle_migrations"); n != 2 {
 		t.Errorf("%d rows, want 2 (no duplicates)", n)
+	}
+}
+
+// TestDefaultsWaitForAStartingDatabase: with no flags, a database container
+// that takes 5 s to start does not fail the db-setup container (the old
+// defaults gave up after about 3 s).
+func TestDefaultsWaitForAStartingDatabase(t *testing.T) {
+	srv, url := ownServer(t)
+	cmd, out, errb := start(t, []string{"DATABASE_URL=" + url}, "migrate", "--dir", goldenDir("v1-folders"))
+	time.Sleep(5 * time.Second)
+	if err := srv.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out, errb)
+	}
+	if !strings.Contains(out.String(), "done: 4 migrations applied") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", out, errb)
+	}
+}
+
+// TestTooManyConnectionsIsRetried: 53300 (the database's connection limit,
+// or max_connections) is transient: the run waits for a free slot.
+func TestTooManyConnectionsIsRetried(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	// Superusers are exempt from connection limits: an ordinary owner.
+	role := "limited_" + db.Name
+	db.Exec(t, "CREATE ROLE "+role+" LOGIN CONNECTION LIMIT 1; ALTER DATABASE "+db.Name+" OWNER TO "+role)
+	t.Cleanup(func() { db.Exec(t, "REASSIGN OWNED BY "+role+" TO postgres; DROP OWNED BY "+role+"; DROP ROLE "+role) })
+	u := strings.Replace(db.URL, "postgres@", role+"@", 1)
+	hog, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(4 * time.Second)
+		hog.Close(context.Background())
+	}()
+	r := upshift(t, []string{"DATABASE_URL=" + u}, "migrate", "--dir", goldenDir("v0-journal"), "--service", "mana-auth")
+	if r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	if !strings.Contains(r.stderr, "53300") || !strings.Contains(r.stdout, "done: 4 migrations applied") {
+		t.Errorf("%s", r)
 	}
 }
