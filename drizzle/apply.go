@@ -151,6 +151,7 @@ const (
 	opStatement // a migration's statement
 	opRecord    // the migration's row
 	opCleanup   // drop an invalid index left by an earlier failed run
+	opNote      // tell the operator something; sends nothing
 	opDone      // the migration is complete (for reporting)
 )
 
@@ -161,6 +162,8 @@ type Run struct {
 	ops     []op
 	pending []*Entry
 	noTx    map[*Entry]string
+	// progress of no-transaction migrations an earlier run left half done
+	progress map[string]Progress
 }
 
 // Prepare checks the plan and works out every statement Apply would send.
@@ -187,6 +190,12 @@ func (p *Plan) Prepare(ctx context.Context, q Querier, opts Options) (*Run, erro
 		}
 		if why := noTransaction(e.Migration); why != "" {
 			r.noTx[e] = why
+		}
+	}
+	if len(r.noTx) > 0 {
+		var err error
+		if r.progress, err = ReadProgress(ctx, q, p.Table); err != nil {
+			return nil, err
 		}
 	}
 	if err := r.build(ctx, q); err != nil {
@@ -316,6 +325,7 @@ func (r *Run) build(ctx context.Context, q Querier) error {
 	}
 	begin()
 	r.ops = append(r.ops, setup...)
+	progressMade := false
 	for i, e := range r.pending {
 		m := e.Migration
 		if r.opts.MarkOnly {
@@ -336,26 +346,31 @@ func (r *Run) build(ctx context.Context, q Querier) error {
 				return err
 			}
 			r.ops = append(r.ops, cleanup...)
-			for si := range m.Statements {
-				st := &m.Statements[si]
-				if st.Blank() {
+			if !progressMade {
+				r.ops = append(r.ops, op{kind: opSQL, sql: createProgress(t)})
+				progressMade = true
+			}
+			pieces := noTxPieces(m)
+			skip := 0
+			if pr, ok := r.progress[m.Tag]; ok && pr.Done > 0 && pr.Done < len(pieces) {
+				skip = pr.Done
+				note := fmt.Sprintf("resuming %s at statement %d: statements 1–%d ran and committed in an earlier run", m.Tag, pieces[skip].stmt.Index+1, pieces[skip-1].stmt.Index+1)
+				if pr.Hash != m.Hash {
+					note += " (the file has changed since; the statements that ran are not run again)"
+				}
+				r.ops = append(r.ops, op{kind: opNote, note: note})
+			}
+			for pi, pc := range pieces {
+				if pi < skip {
 					continue
 				}
-				// Each statement runs on its own: a multi-statement query
-				// string would be an implicit transaction block.
-				sts, err := pgsql.Parse(st.SQL)
-				if err != nil || len(sts) <= 1 {
-					r.ops = append(r.ops, op{kind: opStatement, sql: st.SQL, entry: e, stmt: st})
-					continue
-				}
-				for _, s := range sts {
-					r.ops = append(r.ops, op{kind: opStatement, sql: s.Text(st.SQL), entry: e, stmt: st, sub: s.Offset})
-				}
+				r.ops = append(r.ops, op{kind: opStatement, sql: pc.sql, entry: e, stmt: pc.stmt, sub: pc.sub}, saveProgress(t, m, pi+1))
 			}
 			if len(r.opts.settingsList()) > 0 {
 				r.ops = append(r.ops, op{kind: opSQL, sql: "RESET statement_timeout; RESET lock_timeout"})
 			}
-			r.ops = append(r.ops, r.record(e), op{kind: opDone, entry: e})
+			// drizzle's row and the end of the progress commit together.
+			r.ops = append(r.ops, op{kind: opBegin, sql: "BEGIN"}, r.record(e), clearProgress(t, m), op{kind: opCommit, sql: "COMMIT"}, op{kind: opDone, entry: e})
 			continue
 		}
 		if r.opts.TxMode == TxEach && i > 0 {
@@ -477,6 +492,9 @@ func (r *Run) Script() string {
 		switch o.kind {
 		case opDone:
 			continue
+		case opNote:
+			fmt.Fprintf(&b, "-- %s\n", o.note)
+			continue
 		case opCleanup:
 			fmt.Fprintf(&b, "-- %s\n", o.note)
 		}
@@ -512,6 +530,8 @@ type ApplyError struct {
 	Applied []string
 	// RolledBack were part of the failed transaction and are not applied.
 	RolledBack []string
+	// ProgressTable keeps how far a failed no-transaction migration got.
+	ProgressTable string
 	// InvalidIndexes are indexes left invalid, with the SQL that drops each.
 	InvalidIndexes []InvalidIndex
 	// Canceled is set when the run stopped because its context ended.
@@ -561,6 +581,7 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 				me.Ran = ran
 			}
 			ae.InvalidIndexes = invalidIndexes(conn)
+			ae.ProgressTable = r.plan.Table.ProgressTable().String()
 		}
 		ae.Applied = committed
 		return ae
@@ -583,6 +604,9 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 			open = false
 			committed = append(committed, inTx...)
 			inTx = nil
+			continue
+		case opNote:
+			r.note(o.note)
 			continue
 		case opCleanup:
 			r.note(o.note)

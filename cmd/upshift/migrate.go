@@ -498,7 +498,8 @@ func reportApplyError(env *Env, asJSON bool, src *drizzle.Source, red *dbconn.Re
 			for _, i := range me.Ran {
 				ran = append(ran, fmt.Sprint(i+1))
 			}
-			fmt.Fprintf(&b, "statements of %s that ran and stay applied (it runs outside a transaction): %s; its row was not recorded, so a rerun runs it again from the start\n", me.Tag, strings.Join(ran, ", "))
+			fmt.Fprintf(&b, "statements of %s that ran and stay applied (it runs outside a transaction): %s; its row was not recorded, its progress is kept in %s: fix the cause and rerun, a rerun resumes at statement %d\n",
+				me.Tag, strings.Join(ran, ", "), ae.ProgressTable, me.Statement.Index+1)
 		}
 		out.Error = ej
 	} else {

@@ -304,3 +304,47 @@ func TestMarkApplied(t *testing.T) {
 		t.Errorf("row 4: %s %d", hash, created)
 	}
 }
+
+// TestNoTransactionResumes: a no-transaction migration whose second
+// statement fails is resumed at that statement once the cause is fixed —
+// the first (not idempotent: no IF NOT EXISTS) is not run again. Progress
+// lives in a table of upshift's own, made only when such a migration runs,
+// and status shows it.
+func TestNoTransactionResumes(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	dir := folder(t,
+		[2]string{"0000_u", "CREATE TABLE u (a int, b int);" + bp + "INSERT INTO u VALUES (1, 1), (2, 1);"},
+		[2]string{"0001_u_idx", "-- upshift:no-transaction\nCREATE INDEX CONCURRENTLY u_a_idx ON u (a);" + bp + "CREATE UNIQUE INDEX CONCURRENTLY u_b_key ON u (b);"},
+	)
+	r := upshift(t, dbEnv(db), "migrate", "--dir", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "a rerun resumes at statement 2") {
+		t.Fatalf("want a failure that says where a rerun resumes: %v", r)
+	}
+	st := upshift(t, dbEnv(db), "status", "--dir", dir)
+	if !strings.Contains(st.stdout, "0001_u_idx") || !strings.Contains(st.stdout, "partly applied: statement 1 of 2 ran") {
+		t.Errorf("status does not show the progress:\n%s", st.stdout)
+	}
+	db.Exec(t, "UPDATE u SET b = 2 WHERE a = 2")
+	r = upshift(t, dbEnv(db), "migrate", "--dir", dir)
+	if r.code != 0 {
+		t.Fatalf("rerun after the fix: %v", r)
+	}
+	if !strings.Contains(r.stdout, "resuming 0001_u_idx at statement 2") {
+		t.Errorf("the rerun does not say it resumes:\n%s", r.stdout)
+	}
+	if n := count(t, db, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname IN ('u_a_idx', 'u_b_key') AND i.indisvalid"); n != 2 {
+		t.Errorf("%d valid indexes, want 2", n)
+	}
+	if n := count(t, db, "SELECT count(*) FROM drizzle.__drizzle_migrations"); n != 2 {
+		t.Errorf("%d rows, want 2", n)
+	}
+	if n := count(t, db, "SELECT count(*) FROM drizzle.upshift_progress"); n != 0 {
+		t.Errorf("progress left behind: %d rows", n)
+	}
+	// A database that never ran a no-transaction migration has no such table.
+	other := pgtest.Shared(t).NewDB(t)
+	mustMigrate(t, other, "--dir", goldenDir("v1-folders"))
+	if n := count(t, other, "SELECT count(*) FROM pg_class WHERE relname = 'upshift_progress'"); n != 0 {
+		t.Errorf("upshift_progress was created where no no-transaction migration ran")
+	}
+}

@@ -30,6 +30,9 @@ type migrationJSON struct {
 	RecordedHash string     `json:"recorded_hash,omitempty"`
 	AppliedAt    *time.Time `json:"applied_at,omitempty"`
 	Note         string     `json:"note,omitempty"`
+	// Progress of a no-transaction migration that an earlier run left
+	// half done (null otherwise).
+	Progress *drizzle.Progress `json:"progress"`
 }
 
 type summaryJSON struct {
@@ -119,11 +122,28 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 	}
 	plan := drizzle.NewPlan(src, table, shape, rows)
 	sum := summarize(plan)
+	progress, err := drizzle.ReadProgress(ctx, conn, table)
+	if err != nil {
+		return fmt.Errorf("%s", cfg.Redactor().String(err.Error()))
+	}
+	partly := func(e *drizzle.Entry) *drizzle.Progress {
+		if e.Migration == nil || e.State == drizzle.StateApplied {
+			return nil
+		}
+		p, ok := progress[e.Migration.Tag]
+		if !ok {
+			return nil
+		}
+		p.Total = drizzle.StatementCount(e.Migration)
+		return &p
+	}
 	if c.JSON() {
 		out := statusJSON{Dir: src.Dir, Layout: string(src.Layout), Database: cfg.Display, Table: table.String(),
 			TableShape: string(shape), Summary: sum, Warnings: nonNil(append(src.Warnings, plan.Warnings...))}
 		for _, e := range plan.Entries {
-			out.Migrations = append(out.Migrations, entryJSON(e))
+			j := entryJSON(e)
+			j.Progress = partly(e)
+			out.Migrations = append(out.Migrations, j)
 		}
 		if err := writeJSON(env.Stdout, out); err != nil {
 			return err
@@ -132,7 +152,7 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 		for _, w := range plan.Warnings {
 			fmt.Fprintln(env.Stderr, "warning:", w)
 		}
-		printStatus(env, src, cfg.Display, table, shape, plan, sum)
+		printStatus(env, src, cfg.Display, table, shape, plan, sum, partly)
 	}
 	if c.ExitCode && !sum.UpToDate {
 		return &exitError{code: ExitDrift}
@@ -147,7 +167,7 @@ func nonNil(w []drizzle.Warning) []drizzle.Warning {
 	return w
 }
 
-func printStatus(env *Env, src *drizzle.Source, db string, table drizzle.Table, shape drizzle.Shape, plan *drizzle.Plan, sum summaryJSON) {
+func printStatus(env *Env, src *drizzle.Source, db string, table drizzle.Table, shape drizzle.Shape, plan *drizzle.Plan, sum summaryJSON, partly func(*drizzle.Entry) *drizzle.Progress) {
 	w := env.Stdout
 	fmt.Fprintf(w, "migrations  %s (%s, %s)\n", src.Dir, src.Layout, plural(len(src.Migrations), "migration"))
 	fmt.Fprintf(w, "database    %s\n", db)
@@ -179,6 +199,14 @@ func printStatus(env *Env, src *drizzle.Source, db string, table drizzle.Table, 
 			if e.Note != "" {
 				notes = append(notes, fmt.Sprintf("%s: %s", e.Tag(), e.Note))
 			}
+		}
+		if p := partly(e); p != nil {
+			ran := fmt.Sprintf("statement 1 of %d ran", p.Total)
+			if p.Done > 1 {
+				ran = fmt.Sprintf("statements 1–%d of %d ran", p.Done, p.Total)
+			}
+			notes = append(notes, fmt.Sprintf("%s: partly applied: %s outside a transaction (%s, %s UTC); `upshift migrate` resumes at the next one",
+				e.Tag(), ran, table.ProgressTable(), p.UpdatedAt.UTC().Format("2006-01-02 15:04:05")))
 		}
 	}
 	tw.Flush()
