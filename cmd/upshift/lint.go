@@ -12,6 +12,7 @@ import (
 
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/lint"
+	"github.com/upshift-dev/upshift/migrate"
 )
 
 // LintCmd checks migrations for statements that lock or rewrite busy
@@ -60,7 +61,7 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		if err != nil {
 			return err
 		}
-		files = migrationFiles(src, src.Migrations)
+		files = migrate.Files(src, src.Migrations)
 	}
 	findings := append(extra, lint.Lint(files, opts)...)
 	var shown []lint.Finding
@@ -102,7 +103,7 @@ func (c *LintCmd) folderFiles(ctx context.Context, env *Env, conn *pgx.Conn) ([]
 		return nil, err
 	}
 	if c.All {
-		return migrationFiles(src, src.Migrations), nil
+		return migrate.Files(src, src.Migrations), nil
 	}
 	shape, rows, err := drizzle.ReadTable(ctx, conn, c.Table())
 	if err != nil {
@@ -112,15 +113,7 @@ func (c *LintCmd) folderFiles(ctx context.Context, env *Env, conn *pgx.Conn) ([]
 	for _, e := range drizzle.NewPlan(src, c.Table(), shape, rows).Pending(true) {
 		ms = append(ms, e.Migration)
 	}
-	return migrationFiles(src, ms), nil
-}
-
-func migrationFiles(src *drizzle.Source, ms []*drizzle.Migration) []lint.File {
-	var files []lint.File
-	for _, m := range ms {
-		files = append(files, lint.File{Path: src.Path(m.File), Text: m.Text})
-	}
-	return files
+	return migrate.Files(src, ms), nil
 }
 
 // dbLintOptions gives the linter the database's view of the touched tables

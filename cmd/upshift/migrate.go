@@ -8,13 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/lockids"
-	"github.com/upshift-dev/upshift/pglock"
+	"github.com/upshift-dev/upshift/migrate"
 )
 
 // LockFlags choose the advisory lock and how long to wait for it.
@@ -122,25 +120,17 @@ type errorJSON struct {
 }
 
 func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
-	mode := lintWarn
+	mode := migrate.LintWarn
 	switch {
 	case c.NoLint:
-		mode = lintOff
+		mode = migrate.LintOff
 	case c.Strict:
-		mode = lintStrict
+		mode = migrate.LintStrict
 	}
 	return c.run(ctx, env, drizzle.Options{
 		TxMode: drizzle.TxMode(c.Tx), StatementTimeout: c.StatementTimeout, LockTimeout: c.LockTimeout,
 	}, c.DryRun, mode)
 }
-
-type lintMode int
-
-const (
-	lintOff lintMode = iota
-	lintWarn
-	lintStrict
-)
 
 func (c *MarkAppliedCmd) Run(ctx context.Context, env *Env) error {
 	if c.All == (len(c.Tags) > 0) {
@@ -150,13 +140,13 @@ func (c *MarkAppliedCmd) Run(ctx context.Context, env *Env) error {
 	if !c.All {
 		opts.Only = c.Tags
 	}
-	return c.run(ctx, env, opts, false, lintOff)
+	return c.run(ctx, env, opts, false, migrate.LintOff)
 }
 
-// run is the lock protocol around a prepared run: check for work before
-// taking the lock (up-to-date replicas leave at once), take it, plan again
-// with what the table says now, apply, release on every path.
-func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, dryRun bool, lm lintMode) error {
+// run renders the migrate protocol (package migrate) as text or JSON: the
+// protocol itself — check for work before locking, lock, plan again, apply,
+// release — is the library's, shared with the upgrade orchestrator.
+func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, dryRun bool, lm migrate.LintMode) error {
 	started := time.Now()
 	src, err := c.Load(env)
 	if err != nil {
@@ -199,31 +189,91 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	red := cfg.Redactor()
 
 	opts.AllowOutOfOrder, opts.AllowModified = c.AllowOutOfOrder, c.AllowModified
-	plan, run, err := prepare(ctx, conn, src, table, opts)
-	if err != nil {
-		return finish(redactErr(red, err))
+	onEvent := func(e migrate.Event) {
+		switch e.Kind {
+		case migrate.EventWarning:
+			out.Warnings = append(out.Warnings, e.Warning)
+			if !c.JSON() {
+				fmt.Fprintln(env.Stderr, "warning:", e.Warning)
+			}
+		case migrate.EventLint:
+			out.Lint = append(out.Lint, e.Finding)
+			if !c.JSON() {
+				fmt.Fprintln(env.Stderr, "lint:", e.Finding)
+			}
+		case migrate.EventUpToDate:
+			say("nothing to migrate: %s", e.Text)
+		case migrate.EventLocking:
+			out.LockID = &id
+			say("upshift: taking advisory lock %d (%s)", id, idSource)
+		case migrate.EventLockWait:
+			what := fmt.Sprintf("advisory lock %d", e.Lock)
+			if e.Table {
+				what += " of " + table.String()
+			}
+			for _, h := range e.Holders {
+				fmt.Fprintf(env.Stderr, "upshift: waiting for %s (%s so far), held by %s\n", what, e.Waited.Round(time.Second), h)
+			}
+		case migrate.EventLocked:
+			say("upshift: advisory lock acquired after %s", e.Waited.Round(time.Millisecond))
+		case migrate.EventApplying:
+			verb := "applying"
+			if opts.MarkOnly {
+				verb = "recording as applied (not running)"
+			}
+			say("upshift: %s %s from %s (%s) to %s, %s", verb, plural(len(e.Pending), "migration"), src.Dir, src.Layout, cfg.Display, txNote(opts))
+		case migrate.EventApplied:
+			r := e.Result
+			out.Applied = append(out.Applied, appliedJSON{Result: r, DurationMS: float64(r.Duration.Microseconds()) / 1000})
+			if c.JSON() {
+				return
+			}
+			if opts.MarkOnly {
+				fmt.Fprintf(env.Stdout, "recorded  %s\n", r.Tag)
+				return
+			}
+			extra := ""
+			if r.NoTransaction != "" {
+				extra = "  (outside a transaction: " + r.NoTransaction + ")"
+			}
+			fmt.Fprintf(env.Stdout, "applied   %-40s %-14s %8s%s\n", r.Tag, plural(r.Statements, "statement"), r.Duration.Round(time.Millisecond/10), extra)
+		case migrate.EventNote:
+			say("upshift: %s", red.String(e.Text))
+		}
 	}
-	warnPlan(env, c.JSON(), plan, out)
-	if run.Empty() {
-		n := plan.Count()
-		say("nothing to migrate: %d applied, up to date (%s)", n[drizzle.StateApplied], table)
+	rep, err := migrate.Run(ctx, conn, migrate.Config{
+		Source: src, Table: table, Lock: id, LockWait: time.Duration(c.Timeout),
+		Options: opts, DryRun: dryRun, Lint: lm,
+		OnEvent: onEvent,
+	})
+	if rep != nil && rep.Pending != nil {
+		out.Pending = rep.Pending
+	}
+	if err != nil {
+		var le *migrate.LockError
+		var ae *drizzle.ApplyError
+		switch {
+		case errors.As(err, &le):
+			hint := "another migration of this database is running or stuck; `upshift locks` shows it, `upshift unlock --service NAME --force` ends a stuck session; raise --timeout (MIGRATION_TIMEOUT) to wait longer"
+			if le.OfTable {
+				hint = "another service's migration writes " + table.String() + "; `upshift locks` shows it; raise --timeout (MIGRATION_TIMEOUT) to wait longer"
+			}
+			return finish(&exitError{code: ExitLockTimeout, err: fmt.Errorf("%w\n  hint: %s", err, hint)})
+		case errors.As(err, &ae):
+			return finish(reportApplyError(env, c.JSON(), src, red, err, out, ctx))
+		}
+		return finish(redactErr(red, interrupted(ctx, err, "nothing was changed")))
+	}
+	if rep.UpToDate {
 		return finish(nil)
 	}
-	if lm != lintOff && len(run.Pending()) > 0 {
-		if err := lintPending(ctx, env, c.JSON(), conn, src, run, out, lm == lintStrict); err != nil {
-			return finish(redactErr(red, err))
-		}
-	}
 	if dryRun {
-		for _, e := range run.Pending() {
-			out.Pending = append(out.Pending, e.Tag())
-		}
-		out.Script = run.Script()
+		out.Script = rep.Script
 		if !c.JSON() {
-			fmt.Fprintf(env.Stdout, "dry run: %s pending in %s (%s) for %s; nothing will be changed\n", plural(len(run.Pending()), "migration"), src.Dir, src.Layout, cfg.Display)
-			for _, e := range run.Pending() {
+			fmt.Fprintf(env.Stdout, "dry run: %s pending in %s (%s) for %s; nothing will be changed\n", plural(len(rep.Run.Pending()), "migration"), src.Dir, src.Layout, cfg.Display)
+			for _, e := range rep.Run.Pending() {
 				line := "  " + e.Tag()
-				if why := run.NoTransaction(e); why != "" {
+				if why := rep.Run.NoTransaction(e); why != "" {
 					line += "  (outside a transaction: " + why + ")"
 				}
 				fmt.Fprintln(env.Stdout, line)
@@ -231,80 +281,6 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			fmt.Fprintf(env.Stdout, "\n%s", out.Script)
 		}
 		return finish(nil)
-	}
-
-	out.LockID = &id
-	say("upshift: taking advisory lock %d (%s)", id, idSource)
-	lockStart := time.Now()
-	err = pglock.Acquire(ctx, conn, id, pglock.Wait{Timeout: time.Duration(c.Timeout), OnWait: func(waited time.Duration, holders []pglock.Holder) {
-		for _, h := range holders {
-			if h.Granted {
-				fmt.Fprintf(env.Stderr, "upshift: waiting for advisory lock %d (%s so far), held by %s\n", id, waited.Round(time.Second), h)
-			}
-		}
-	}})
-	if err != nil {
-		if errors.Is(err, pglock.ErrTimeout) {
-			return finish(&exitError{code: ExitLockTimeout, err: fmt.Errorf("%w\n  hint: another migration of this database is running or stuck; `upshift locks` shows it, `upshift unlock --service NAME --force` ends a stuck session; raise --timeout (MIGRATION_TIMEOUT) to wait longer", err)})
-		}
-		return finish(redactErr(red, interrupted(ctx, err, "nothing was changed")))
-	}
-	defer func() {
-		if err := pglock.Release(conn, id); err != nil && !conn.IsClosed() {
-			fmt.Fprintln(env.Stderr, "upshift: warning:", red.String(err.Error()))
-		}
-	}()
-	// The table's own lock, always second: runs of other services (or none)
-	// that write the same table wait here instead of applying twice.
-	if tid := lockids.ForTable(table.String()); tid != id {
-		left := time.Duration(c.Timeout) - time.Since(lockStart)
-		err = pglock.Acquire(ctx, conn, tid, pglock.Wait{Timeout: max(left, 0), OnWait: func(waited time.Duration, holders []pglock.Holder) {
-			for _, h := range holders {
-				if h.Granted {
-					fmt.Fprintf(env.Stderr, "upshift: waiting for advisory lock %d of %s (%s so far), held by %s\n", tid, table, waited.Round(time.Second), h)
-				}
-			}
-		}})
-		if err != nil {
-			if errors.Is(err, pglock.ErrTimeout) {
-				return finish(&exitError{code: ExitLockTimeout, err: fmt.Errorf("%w\n  hint: another service's migration writes %s; `upshift locks` shows it; raise --timeout (MIGRATION_TIMEOUT) to wait longer", err, table)})
-			}
-			return finish(redactErr(red, interrupted(ctx, err, "nothing was changed")))
-		}
-		defer func() {
-			if err := pglock.Release(conn, tid); err != nil && !conn.IsClosed() {
-				fmt.Fprintln(env.Stderr, "upshift: warning:", red.String(err.Error()))
-			}
-		}()
-	}
-	if wait := time.Since(lockStart); wait > time.Second {
-		say("upshift: advisory lock acquired after %s", wait.Round(time.Millisecond))
-	}
-
-	// Another process may have migrated while this one waited.
-	_, run, err = prepare(ctx, conn, src, table, opts)
-	if err != nil {
-		return finish(redactErr(red, err))
-	}
-	if run.Empty() {
-		say("nothing to migrate: another process applied the pending migrations while this one waited")
-		return finish(nil)
-	}
-	for _, e := range run.Pending() {
-		out.Pending = append(out.Pending, e.Tag())
-	}
-	if err := writable(ctx, conn, cfg.Display); err != nil {
-		return finish(redactErr(red, err))
-	}
-	verb := "applying"
-	if opts.MarkOnly {
-		verb = "recording as applied (not running)"
-	}
-	say("upshift: %s %s from %s (%s) to %s, %s", verb, plural(len(run.Pending()), "migration"), src.Dir, src.Layout, cfg.Display, txNote(opts))
-	run = withHooks(run, env, c.JSON(), opts.MarkOnly, out)
-	_, err = run.Apply(ctx, conn)
-	if err != nil {
-		return finish(reportApplyError(env, c.JSON(), src, red, err, out, ctx))
 	}
 	total := time.Since(started).Round(time.Millisecond)
 	if opts.MarkOnly {
@@ -315,54 +291,6 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	return finish(nil)
 }
 
-// lintPending lints what is about to be applied, with the database's table
-// sizes, and prints warning- and error-level findings. Under --strict an
-// error-level finding refuses the run before the lock is taken.
-func lintPending(ctx context.Context, env *Env, asJSON bool, conn *pgx.Conn, src *drizzle.Source, run *drizzle.Run, out *migrateJSON, strict bool) error {
-	var ms []*drizzle.Migration
-	for _, e := range run.Pending() {
-		ms = append(ms, e.Migration)
-	}
-	files := migrationFiles(src, ms)
-	opts, _, err := dbLintOptions(ctx, conn, files, 0)
-	if err != nil {
-		return err
-	}
-	errors := 0
-	for _, f := range lint.Lint(files, opts) {
-		if !f.Severity.AtLeast(lint.Warning) {
-			continue
-		}
-		out.Lint = append(out.Lint, f)
-		if f.Severity == lint.Error {
-			errors++
-		}
-		if !asJSON {
-			fmt.Fprintln(env.Stderr, "lint:", f)
-		}
-	}
-	if strict && errors > 0 {
-		return fmt.Errorf("refusing to migrate (--strict), nothing was changed: the pending migrations have %s at error level; `upshift lint` shows each with a safe rewrite, `-- upshift:ignore RULE_ID reason` silences one", plural(errors, "lint finding"))
-	}
-	return nil
-}
-
-// writable refuses, before anything runs, a database that cannot take
-// writes: a hot standby, or one whose sessions are read-only by default.
-func writable(ctx context.Context, conn *pgx.Conn, display string) error {
-	var recovery, readOnly bool
-	err := conn.QueryRow(ctx, "SELECT pg_catalog.pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'").Scan(&recovery, &readOnly)
-	switch {
-	case err != nil:
-		return fmt.Errorf("check that the database takes writes: %w", err)
-	case recovery:
-		return fmt.Errorf("%s is a hot standby (pg_is_in_recovery() is true): it cannot take migrations; nothing was changed\n  hint: point --database-url (DATABASE_URL) at the primary", display)
-	case readOnly:
-		return fmt.Errorf("%s is read-only for this session (default_transaction_read_only is on, for the database, the role or the connection): nothing was changed\n  hint: migrate as a role that can write, or `ALTER DATABASE … SET default_transaction_read_only = off` once the maintenance is over", display)
-	}
-	return nil
-}
-
 func txNote(opts drizzle.Options) string {
 	if opts.MarkOnly {
 		return "one transaction"
@@ -371,61 +299,6 @@ func txNote(opts drizzle.Options) string {
 		return "one transaction per migration"
 	}
 	return "one transaction"
-}
-
-func prepare(ctx context.Context, conn *pgx.Conn, src *drizzle.Source, table drizzle.Table, opts drizzle.Options) (*drizzle.Plan, *drizzle.Run, error) {
-	shape, rows, err := drizzle.ReadTable(ctx, conn, table)
-	if err != nil {
-		return nil, nil, err
-	}
-	plan := drizzle.NewPlan(src, table, shape, rows)
-	run, err := plan.Prepare(ctx, conn, opts)
-	return plan, run, err
-}
-
-func warnPlan(env *Env, asJSON bool, plan *drizzle.Plan, out *migrateJSON) {
-	warn := func(w drizzle.Warning) {
-		out.Warnings = append(out.Warnings, w)
-		if !asJSON {
-			fmt.Fprintln(env.Stderr, "warning:", w)
-		}
-	}
-	for _, w := range plan.Warnings {
-		warn(w)
-	}
-	for _, e := range plan.Entries {
-		switch {
-		case e.State == drizzle.StateMissing:
-			warn(drizzle.Warning{Tag: e.Tag(), Msg: fmt.Sprintf("row id %d (hash %s) of %s has no migration in %s; it was applied by another branch or its file was deleted", e.Row.ID, short(e.Row.Hash), plan.Table, plan.Source.Dir)})
-		case e.State == drizzle.StatePending && e.Note != "":
-			warn(drizzle.Warning{Tag: e.Tag(), Msg: e.Note})
-		case e.State == drizzle.StateModified:
-			warn(drizzle.Warning{Tag: e.Tag(), Msg: "changed after it was applied (allowed by --allow-modified; not re-run)"})
-		}
-	}
-}
-
-func withHooks(run *drizzle.Run, env *Env, asJSON, markOnly bool, out *migrateJSON) *drizzle.Run {
-	run.SetHooks(func(r drizzle.Result) {
-		out.Applied = append(out.Applied, appliedJSON{Result: r, DurationMS: float64(r.Duration.Microseconds()) / 1000})
-		if asJSON {
-			return
-		}
-		if markOnly {
-			fmt.Fprintf(env.Stdout, "recorded  %s\n", r.Tag)
-			return
-		}
-		extra := ""
-		if r.NoTransaction != "" {
-			extra = "  (outside a transaction: " + r.NoTransaction + ")"
-		}
-		fmt.Fprintf(env.Stdout, "applied   %-40s %-14s %8s%s\n", r.Tag, plural(r.Statements, "statement"), r.Duration.Round(time.Millisecond/10), extra)
-	}, func(note string) {
-		if !asJSON {
-			fmt.Fprintln(env.Stdout, "upshift:", note)
-		}
-	})
-	return run
 }
 
 func interrupted(ctx context.Context, err error, what string) error {

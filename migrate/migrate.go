@@ -1,0 +1,334 @@
+// Package migrate is upshift's migration protocol as a library: plan against
+// the migrations table, leave at once when nothing is pending (up-to-date
+// replicas never queue behind a long migration), lint what is pending, take
+// the service's advisory lock and then the migrations table's (always in
+// that order), plan again with what the table says now, refuse a read-only
+// database, apply, and release the locks on every path.
+//
+// The CLI, the upgrade orchestrator and library users run exactly this
+// protocol; progress is reported through Config.OnEvent, the way tern's
+// OnStart and compose's event processor do, and rendering is the caller's.
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/lint"
+	"github.com/upshift-dev/upshift/lockids"
+	"github.com/upshift-dev/upshift/pglock"
+)
+
+// LintMode says what happens to the pending migrations' lint findings.
+type LintMode int
+
+const (
+	LintWarn   LintMode = iota // report warning- and error-level findings
+	LintOff                    // do not lint
+	LintStrict                 // report them, and refuse to migrate on an error-level one
+)
+
+// Config is one run of the protocol.
+type Config struct {
+	Source *drizzle.Source
+	Table  drizzle.Table
+	// Lock is the service's advisory lock; the table's own lock
+	// (lockids.ForTable) is taken after it.
+	Lock lockids.ID
+	// LockWait bounds the wait for both locks together.
+	LockWait time.Duration
+	// Options say what to apply and how; the hooks are Run's.
+	Options drizzle.Options
+	DryRun  bool
+	Lint    LintMode
+	// OnEvent receives progress; it may be nil.
+	OnEvent func(Event)
+}
+
+// EventKind tells events apart.
+type EventKind int
+
+const (
+	EventWarning  EventKind = iota // Warning: about the folder or the table (modified, missing, …)
+	EventLint                      // Finding: a pending migration's warning- or error-level finding
+	EventUpToDate                  // Text: why there is nothing to do
+	EventLocking                   // Lock: about to take the service's lock, then the table's
+	EventLockWait                  // Lock, Waited, Holders: waiting for a lock someone holds
+	EventLocked                    // Lock, Waited: a lock was taken after a wait of over a second
+	EventApplying                  // Pending: about to apply (or record, with MarkOnly) these
+	EventApplied                   // Result: one migration applied (or recorded)
+	EventNote                      // Text: progress a person should see (resuming, dropping an invalid index)
+)
+
+// Event is what Run reports as it goes.
+type Event struct {
+	Kind    EventKind
+	Warning drizzle.Warning
+	Finding lint.Finding
+	Lock    lockids.ID
+	Table   bool // the lock is the migrations table's, not the service's
+	Waited  time.Duration
+	Holders []pglock.Holder
+	Pending []*drizzle.Entry
+	Result  drizzle.Result
+	Text    string
+}
+
+// Report is what a run found and did; it is filled as far as the run got,
+// also when Run returns an error.
+type Report struct {
+	Plan     *drizzle.Plan
+	Run      *drizzle.Run // the prepared run (nil before planning)
+	Pending  []string     // tags pending, when known
+	Applied  []drizzle.Result
+	Lint     []lint.Finding
+	Locked   bool   // the locks were taken
+	Script   string // a dry run's exact SQL
+	UpToDate bool
+}
+
+// LintError is a --strict refusal: nothing was changed.
+type LintError struct{ Errors int }
+
+func (e *LintError) Error() string {
+	s := "findings"
+	if e.Errors == 1 {
+		s = "finding"
+	}
+	return fmt.Sprintf("refusing to migrate (--strict), nothing was changed: the pending migrations have %d lint %s at error level; `upshift lint` shows each with a safe rewrite, `-- upshift:ignore RULE_ID reason` silences one", e.Errors, s)
+}
+
+// LockError is a lock not acquired within Config.LockWait.
+type LockError struct {
+	Table   drizzle.Table
+	OfTable bool // the migrations table's lock (another service was migrating it)
+	Err     *pglock.TimeoutError
+}
+
+func (e *LockError) Error() string { return e.Err.Error() }
+func (e *LockError) Unwrap() error { return e.Err }
+
+// ReadOnlyError is a database that cannot take the migrations.
+type ReadOnlyError struct {
+	Standby bool // pg_is_in_recovery(); else default_transaction_read_only
+}
+
+func (e *ReadOnlyError) Error() string {
+	if e.Standby {
+		return "the database is a hot standby (pg_is_in_recovery() is true): it cannot take migrations; nothing was changed\n  hint: point --database-url (DATABASE_URL) at the primary"
+	}
+	return "the database is read-only for this session (default_transaction_read_only is on, for the database, the role or the connection): nothing was changed\n  hint: migrate as a role that can write, or `ALTER DATABASE … SET default_transaction_read_only = off` once the maintenance is over"
+}
+
+// Run carries the protocol out on conn, which must be idle (no transaction).
+func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
+	emit := func(e Event) {
+		if cfg.OnEvent != nil {
+			cfg.OnEvent(e)
+		}
+	}
+	rep := &Report{}
+	plan, run, err := prepare(ctx, conn, cfg)
+	if err != nil {
+		return rep, err
+	}
+	rep.Plan, rep.Run = plan, run
+	for _, w := range planWarnings(plan) {
+		emit(Event{Kind: EventWarning, Warning: w})
+	}
+	if run.Empty() {
+		rep.UpToDate = true
+		n := plan.Count()
+		emit(Event{Kind: EventUpToDate, Text: fmt.Sprintf("%d applied, up to date (%s)", n[drizzle.StateApplied], cfg.Table)})
+		return rep, nil
+	}
+	if cfg.Lint != LintOff && len(run.Pending()) > 0 {
+		if err := lintPending(ctx, conn, cfg, run, rep, emit); err != nil {
+			return rep, err
+		}
+	}
+	if cfg.DryRun {
+		rep.Pending = tags(run.Pending())
+		rep.Script = run.Script()
+		return rep, nil
+	}
+
+	emit(Event{Kind: EventLocking, Lock: cfg.Lock})
+	lockStart := time.Now()
+	release, err := takeLocks(ctx, conn, cfg, emit)
+	if err != nil {
+		return rep, err
+	}
+	defer release()
+	rep.Locked = true
+	if waited := time.Since(lockStart); waited > time.Second {
+		emit(Event{Kind: EventLocked, Lock: cfg.Lock, Waited: waited})
+	}
+
+	// Another process may have migrated while this one waited.
+	plan, run, err = prepare(ctx, conn, cfg)
+	if err != nil {
+		return rep, err
+	}
+	rep.Plan, rep.Run = plan, run
+	if run.Empty() {
+		rep.UpToDate = true
+		emit(Event{Kind: EventUpToDate, Text: "another process applied the pending migrations while this one waited"})
+		return rep, nil
+	}
+	rep.Pending = tags(run.Pending())
+	if err := writable(ctx, conn); err != nil {
+		return rep, err
+	}
+	emit(Event{Kind: EventApplying, Pending: run.Pending()})
+	run.SetHooks(func(r drizzle.Result) {
+		rep.Applied = append(rep.Applied, r)
+		emit(Event{Kind: EventApplied, Result: r})
+	}, func(note string) { emit(Event{Kind: EventNote, Text: note}) })
+	_, err = run.Apply(ctx, conn)
+	return rep, err
+}
+
+func prepare(ctx context.Context, conn *pgx.Conn, cfg Config) (*drizzle.Plan, *drizzle.Run, error) {
+	shape, rows, err := drizzle.ReadTable(ctx, conn, cfg.Table)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan := drizzle.NewPlan(cfg.Source, cfg.Table, shape, rows)
+	run, err := plan.Prepare(ctx, conn, cfg.Options)
+	return plan, run, err
+}
+
+// planWarnings are the plan's own warnings and one per entry that needs a
+// word: rows without a migration, notes on pending ones, modified files.
+func planWarnings(plan *drizzle.Plan) []drizzle.Warning {
+	out := append([]drizzle.Warning(nil), plan.Warnings...)
+	for _, e := range plan.Entries {
+		switch {
+		case e.State == drizzle.StateMissing:
+			out = append(out, drizzle.Warning{Tag: e.Tag(), Msg: fmt.Sprintf("row id %d (hash %s) of %s has no migration in %s; it was applied by another branch or its file was deleted", e.Row.ID, short(e.Row.Hash), plan.Table, plan.Source.Dir)})
+		case e.State == drizzle.StatePending && e.Note != "":
+			out = append(out, drizzle.Warning{Tag: e.Tag(), Msg: e.Note})
+		case e.State == drizzle.StateModified:
+			out = append(out, drizzle.Warning{Tag: e.Tag(), Msg: "changed after it was applied (allowed by --allow-modified; not re-run)"})
+		}
+	}
+	return out
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func tags(es []*drizzle.Entry) []string {
+	out := make([]string, 0, len(es))
+	for _, e := range es {
+		out = append(out, e.Tag())
+	}
+	return out
+}
+
+// lintPending lints what is about to be applied with the database's table
+// sizes. Under LintStrict an error-level finding refuses the run before any
+// lock is taken.
+func lintPending(ctx context.Context, conn *pgx.Conn, cfg Config, run *drizzle.Run, rep *Report, emit func(Event)) error {
+	var ms []*drizzle.Migration
+	for _, e := range run.Pending() {
+		ms = append(ms, e.Migration)
+	}
+	files := Files(cfg.Source, ms)
+	tables, err := lint.LoadTables(ctx, conn, lint.Touched(files))
+	if err != nil {
+		return err
+	}
+	errs := 0
+	for _, f := range lint.Lint(files, lint.Options{Tables: tables}) {
+		if !f.Severity.AtLeast(lint.Warning) {
+			continue
+		}
+		rep.Lint = append(rep.Lint, f)
+		if f.Severity == lint.Error {
+			errs++
+		}
+		emit(Event{Kind: EventLint, Finding: f})
+	}
+	if cfg.Lint == LintStrict && errs > 0 {
+		return &LintError{Errors: errs}
+	}
+	return nil
+}
+
+// Files are the migrations as the linter reads them.
+func Files(src *drizzle.Source, ms []*drizzle.Migration) []lint.File {
+	files := make([]lint.File, 0, len(ms))
+	for _, m := range ms {
+		files = append(files, lint.File{Path: src.Path(m.File), Text: m.Text})
+	}
+	return files
+}
+
+// takeLocks takes the service's lock, then the table's; release gives them
+// back in the reverse order, also after ctx was cancelled.
+func takeLocks(ctx context.Context, conn *pgx.Conn, cfg Config, emit func(Event)) (release func(), err error) {
+	start := time.Now()
+	var held []lockids.ID
+	release = func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			if err := pglock.Release(conn, held[i]); err != nil && !conn.IsClosed() {
+				emit(Event{Kind: EventNote, Text: "warning: " + err.Error()})
+			}
+		}
+	}
+	ids := []lockids.ID{cfg.Lock}
+	if t := lockids.ForTable(cfg.Table.String()); t != cfg.Lock {
+		ids = append(ids, t)
+	}
+	for i, id := range ids {
+		ofTable := i == 1 || id == lockids.ForTable(cfg.Table.String())
+		err := pglock.Acquire(ctx, conn, id, pglock.Wait{Timeout: max(cfg.LockWait-time.Since(start), 0), OnWait: func(waited time.Duration, holders []pglock.Holder) {
+			var granted []pglock.Holder
+			for _, h := range holders {
+				if h.Granted {
+					granted = append(granted, h)
+				}
+			}
+			if len(granted) > 0 {
+				emit(Event{Kind: EventLockWait, Lock: id, Table: ofTable, Waited: time.Since(start), Holders: granted})
+			}
+		}})
+		if err != nil {
+			release()
+			var te *pglock.TimeoutError
+			if errors.As(err, &te) {
+				return nil, &LockError{Table: cfg.Table, OfTable: ofTable, Err: te}
+			}
+			return nil, err
+		}
+		held = append(held, id)
+	}
+	return release, nil
+}
+
+// writable refuses, before anything runs, a database that cannot take
+// writes: a hot standby, or one whose sessions are read-only by default.
+func writable(ctx context.Context, conn *pgx.Conn) error {
+	var recovery, readOnly bool
+	err := conn.QueryRow(ctx, "SELECT pg_catalog.pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'").Scan(&recovery, &readOnly)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check that the database takes writes: %w", err)
+	case recovery:
+		return &ReadOnlyError{Standby: true}
+	case readOnly:
+		return &ReadOnlyError{}
+	}
+	return nil
+}
