@@ -85,6 +85,7 @@ func TestLoad(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "broken.yaml", "services:\n  api:\n    image: [\n")
+	write(t, dir, "typo.yaml", "services:\n  api:\n    imag: registry.example.com/acme/api:1.4.0\n")
 	write(t, dir, "compose.yaml", deployment)
 	for _, tc := range []struct {
 		name string
@@ -93,6 +94,8 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"missing file", compose.Options{WorkingDir: dir, Files: []string{"nope.yaml"}}, "nope.yaml"},
 		{"invalid yaml", compose.Options{WorkingDir: dir, Files: []string{"broken.yaml"}}, "broken.yaml"},
+		// compose-spec.json, validated by jsonschema (third_party: drafts compiled lazily).
+		{"schema violation", compose.Options{WorkingDir: dir, Files: []string{"typo.yaml"}}, "imag"},
 		{"stdin", compose.Options{WorkingDir: dir, Files: []string{"-"}}, "standard input"},
 		{"no file", compose.Options{WorkingDir: t.TempDir()}, "compose"},
 	} {

@@ -9,13 +9,27 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 )
 
 //go:embed migrate.mjs
 var script []byte
 
+// Packed is where the installed copies of the pinned releases are kept for
+// machines where npm cannot reach its registry (../shared/drizzle-orm beside
+// the checkout); $DRIZZLE_ORM_PACKED overrides it.
+func Packed() string {
+	if d := os.Getenv("DRIZZLE_ORM_PACKED"); d != "" {
+		return d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "drizzle-orm")
+}
+
 // Install makes sure drizzle-orm@version and pg are installed in a cache
-// folder and returns the path of a migrate.mjs that uses them.
+// folder and returns the path of a migrate.mjs that uses them: from the
+// packed copy when there is one (the same bytes npm installed), else with
+// npm.
 func Install(version string) (string, error) {
 	if _, err := exec.LookPath("node"); err != nil {
 		return "", fmt.Errorf("node is not installed")
@@ -32,10 +46,20 @@ func Install(version string) (string, error) {
 		if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"private":true,"type":"module"}`), 0o644); err != nil {
 			return "", err
 		}
-		cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--silent", "drizzle-orm@"+version, "pg@8")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("npm install drizzle-orm@%s: %v\n%s", version, err, out)
+		if tgz := filepath.Join(Packed(), "drizzle-orm-"+version+".tgz"); fileExists(tgz) {
+			if out, err := exec.Command("tar", "xzf", tgz, "-C", dir).CombinedOutput(); err != nil {
+				return "", fmt.Errorf("unpack %s: %v\n%s", tgz, err, out)
+			}
+			// The pack holds its own package.json without "type": module.
+			if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"private":true,"type":"module"}`), 0o644); err != nil {
+				return "", err
+			}
+		} else {
+			cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--silent", "drizzle-orm@"+version, "pg@8")
+			cmd.Dir = dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return "", fmt.Errorf("npm install drizzle-orm@%s: %v\n%s", version, err, out)
+			}
 		}
 	}
 	path := filepath.Join(dir, "migrate.mjs")
@@ -43,6 +67,11 @@ func Install(version string) (string, error) {
 		return "", err
 	}
 	return path, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // Command returns the command that runs drizzle-orm's migrate() on folder.
