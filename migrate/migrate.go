@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,13 @@ type Config struct {
 	Lock lockids.ID
 	// LockWait bounds the wait for both locks together.
 	LockWait time.Duration
+	// Reconnect, when set, lets a run that has waited DetachAfter for a
+	// lock close its connection and check back every second or so with a
+	// new one: a replica that is only waiting then holds no connection slot
+	// (at max_connections, the replicas that could not connect get in). A
+	// detached waiter notices a release up to about a second later.
+	Reconnect   func(context.Context) (*pgx.Conn, error)
+	DetachAfter time.Duration
 	// Options say what to apply and how; the hooks are Run's.
 	Options drizzle.Options
 	DryRun  bool
@@ -158,9 +166,19 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 		return rep, nil
 	}
 
+	// Before the locks: a standby cannot even take an advisory lock, and a
+	// read-only database should not make anyone wait.
+	if err := writable(ctx, conn); err != nil {
+		return rep, err
+	}
 	emit(Event{Kind: EventLocking, Lock: cfg.Lock})
 	lockStart := time.Now()
-	release, err := takeLocks(ctx, conn, cfg, emit)
+	own := conn
+	release, err := takeLocks(ctx, &conn, cfg, emit)
+	if conn != own {
+		// A detached wait came back on a connection of its own.
+		defer conn.Close(context.WithoutCancel(ctx))
+	}
 	if err != nil {
 		return rep, err
 	}
@@ -182,9 +200,6 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 		return rep, nil
 	}
 	rep.Pending = tags(run.Pending())
-	if err := writable(ctx, conn); err != nil {
-		return rep, err
-	}
 	emit(Event{Kind: EventApplying, Pending: run.Pending()})
 	run.SetHooks(func(r drizzle.Result) {
 		rep.Applied = append(rep.Applied, r)
@@ -276,13 +291,14 @@ func Files(src *drizzle.Source, ms []*drizzle.Migration) []lint.File {
 }
 
 // takeLocks takes the service's lock, then the table's; release gives them
-// back in the reverse order, also after ctx was cancelled.
-func takeLocks(ctx context.Context, conn *pgx.Conn, cfg Config, emit func(Event)) (release func(), err error) {
+// back in the reverse order, also after ctx was cancelled. A detached wait
+// replaces *conn with a new connection.
+func takeLocks(ctx context.Context, conn **pgx.Conn, cfg Config, emit func(Event)) (release func(), err error) {
 	start := time.Now()
 	var held []lockids.ID
 	release = func() {
 		for i := len(held) - 1; i >= 0; i-- {
-			if err := pglock.Release(conn, held[i]); err != nil && !conn.IsClosed() {
+			if err := pglock.Release(*conn, held[i]); err != nil && !(*conn).IsClosed() {
 				emit(Event{Kind: EventNote, Text: "warning: " + err.Error()})
 			}
 		}
@@ -293,7 +309,7 @@ func takeLocks(ctx context.Context, conn *pgx.Conn, cfg Config, emit func(Event)
 	}
 	for i, id := range ids {
 		ofTable := i == 1 || id == lockids.ForTable(cfg.Table.String())
-		err := pglock.Acquire(ctx, conn, id, pglock.Wait{Timeout: max(cfg.LockWait-time.Since(start), 0), OnWait: func(waited time.Duration, holders []pglock.Holder) {
+		onWait := func(waited time.Duration, holders []pglock.Holder) {
 			var granted []pglock.Holder
 			for _, h := range holders {
 				if h.Granted {
@@ -303,10 +319,22 @@ func takeLocks(ctx context.Context, conn *pgx.Conn, cfg Config, emit func(Event)
 			if len(granted) > 0 {
 				emit(Event{Kind: EventLockWait, Lock: id, Table: ofTable, Waited: time.Since(start), Holders: granted})
 			}
-		}})
+		}
+		left := max(cfg.LockWait-time.Since(start), 0)
+		attached := left
+		// Only the first lock may detach: with the service's lock held,
+		// the connection that holds it must stay.
+		detach := cfg.Reconnect != nil && cfg.DetachAfter > 0 && len(held) == 0
+		if detach {
+			attached = min(left, cfg.DetachAfter)
+		}
+		err := pglock.Acquire(ctx, *conn, id, pglock.Wait{Timeout: attached, OnWait: onWait})
+		var te *pglock.TimeoutError
+		if errors.As(err, &te) && detach && attached < left {
+			err = waitDetached(ctx, conn, id, cfg, start, onWait)
+		}
 		if err != nil {
 			release()
-			var te *pglock.TimeoutError
 			if errors.As(err, &te) {
 				return nil, &LockError{Table: cfg.Table, OfTable: ofTable, Err: te}
 			}
@@ -315,6 +343,44 @@ func takeLocks(ctx context.Context, conn *pgx.Conn, cfg Config, emit func(Event)
 		held = append(held, id)
 	}
 	return release, nil
+}
+
+// waitDetached closes the connection and checks back for the lock every
+// 0.5–1.5 s on a new one, until it is taken or LockWait has passed.
+func waitDetached(ctx context.Context, conn **pgx.Conn, id lockids.ID, cfg Config, start time.Time, onWait func(time.Duration, []pglock.Holder)) error {
+	_ = (*conn).Close(ctx)
+	lastReport := time.Now()
+	for {
+		pause := 500*time.Millisecond + rand.N(time.Second)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for advisory lock %d: %w", id, ctx.Err())
+		case <-time.After(min(pause, max(cfg.LockWait-time.Since(start), 0))):
+		}
+		c, err := cfg.Reconnect(ctx)
+		if err != nil {
+			return err
+		}
+		*conn = c
+		left := max(cfg.LockWait-time.Since(start), 0)
+		err = pglock.Acquire(ctx, c, id, pglock.Wait{})
+		if err == nil {
+			return nil
+		}
+		var te *pglock.TimeoutError
+		if !errors.As(err, &te) {
+			return err
+		}
+		if left <= 0 {
+			te.Waited = time.Since(start)
+			return te
+		}
+		if time.Since(lastReport) >= 5*time.Second {
+			lastReport = time.Now()
+			onWait(time.Since(start), te.Holders)
+		}
+		_ = c.Close(ctx)
+	}
 }
 
 // writable refuses, before anything runs, a database that cannot take

@@ -543,3 +543,20 @@ func TestRollbackFromAnotherCheckout(t *testing.T) {
 	}
 	expectServing(t, p, "v1")
 }
+
+// TestFailedFirstDeployExits6: nothing ran before, so there is nothing to
+// put back: the failure is reported as a failed rollback (exit 6), saying why.
+func TestFailedFirstDeployExits6(t *testing.T) {
+	t.Parallel()
+	p := dockertest.NewProject(t)
+	p.Release(dockertest.App{Version: "v1", Mode: "crash"}, []dockertest.Migration{mUsers})
+	r := p.Upshift("upgrade", "--service", "app", "--health-url", p.HealthURL(), "--health-timeout", "20s", "--format", "json")
+	if r.Code != 6 {
+		t.Fatalf("exit %d, want 6\n%s", r.Code, r)
+	}
+	doc := decode(t, r)
+	rb, _ := doc["rollback"].(map[string]any)
+	if doc["outcome"] != "rollback-failed" || rb == nil || !strings.Contains(rb["error"].(string), "nothing ran before this upgrade") {
+		t.Errorf("outcome %v, rollback %v", doc["outcome"], doc["rollback"])
+	}
+}

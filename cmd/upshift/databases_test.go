@@ -170,3 +170,23 @@ func TestMissingMigrationsFolder(t *testing.T) {
 		t.Errorf("empty journal: %s", r)
 	}
 }
+
+func TestHotStandby(t *testing.T) {
+	primary, _ := ownServer(t)
+	if err := primary.Run(); err != nil {
+		t.Fatal(err)
+	}
+	standby, err := primary.Standby()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(standby.Stop)
+	r := upshift(t, []string{"DATABASE_URL=" + standby.URL}, "migrate", "--dir", goldenDir("v0-journal"), "--service", "mana-auth")
+	if r.code != 1 || !strings.Contains(r.stderr, "is a hot standby (pg_is_in_recovery() is true)") || !strings.Contains(r.stderr, "point --database-url (DATABASE_URL) at the primary") {
+		t.Errorf("migrate on a hot standby: %s", r)
+	}
+	// status reads, and works there.
+	if r := upshift(t, []string{"DATABASE_URL=" + standby.URL}, "status", "--dir", goldenDir("v0-journal")); r.code != 0 {
+		t.Errorf("status on a hot standby: %s", r)
+	}
+}

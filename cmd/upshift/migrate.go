@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/lint"
@@ -17,8 +19,9 @@ import (
 
 // LockFlags choose the advisory lock and how long to wait for it.
 type LockFlags struct {
-	LockID  *int64  `name:"lock-id" placeholder:"N" help:"Advisory lock id to use instead of the service's."`
-	Timeout Seconds `name:"timeout" env:"MIGRATION_TIMEOUT" default:"300" help:"How long to wait for the advisory lock: seconds, or a duration such as 90s or 5m."`
+	LockID      *int64  `name:"lock-id" placeholder:"N" help:"Advisory lock id to use instead of the service's."`
+	Timeout     Seconds `name:"timeout" env:"MIGRATION_TIMEOUT" default:"300" help:"How long to wait for the advisory locks: seconds, or a duration such as 90s or 5m."`
+	DetachAfter Seconds `name:"detach-after" default:"10s" placeholder:"DURATION" help:"After waiting this long for the lock, close the connection and check back about every second with a new one, so that a replica that only waits holds no connection slot (0: stay connected). Default: 10s."`
 }
 
 // Seconds is a duration that also accepts a bare number of seconds, as
@@ -243,6 +246,11 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	}
 	rep, err := migrate.Run(ctx, conn, migrate.Config{
 		Source: src, Table: table, Lock: id, LockWait: time.Duration(c.Timeout),
+		DetachAfter: time.Duration(c.DetachAfter),
+		Reconnect: func(ctx context.Context) (*pgx.Conn, error) {
+			conn, _, err := c.Connect(ctx, env)
+			return conn, err
+		},
 		Options: opts, DryRun: dryRun, Lint: lm,
 		OnEvent: onEvent,
 	})

@@ -153,3 +153,43 @@ func TestTooManyConnectionsIsRetried(t *testing.T) {
 		t.Errorf("%s", r)
 	}
 }
+
+// TestWaitingReplicaHoldsNoConnection: a replica that only waits for the
+// lock closes its connection after --detach-after and checks back with a
+// new one, so that waiting replicas do not use up max_connections during a
+// long migration; it still applies once the lock is free.
+func TestWaitingReplicaHoldsNoConnection(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	holder := db.Connect(t)
+	if _, err := holder.Exec(context.Background(), "SELECT pg_advisory_lock(987654321)"); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out, errb := start(t, dbEnv(db), "migrate", "--dir", goldenDir("v0-journal"), "--service", "mana-auth", "--timeout", "60", "--detach-after", "1s")
+	sessions := func() int {
+		var n int
+		_ = holder.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'upshift %' AND datname = current_database()`).Scan(&n)
+		return n
+	}
+	waitFor(t, "the waiter to connect", func() bool { return sessions() == 1 })
+	// Detached: most of the time no session of the waiter exists.
+	time.Sleep(1500 * time.Millisecond)
+	zero := 0
+	for i := 0; i < 20; i++ {
+		if sessions() == 0 {
+			zero++
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if zero < 10 {
+		t.Errorf("the waiting replica held a connection in %d of 20 looks", 20-zero)
+	}
+	if _, err := holder.Exec(context.Background(), "SELECT pg_advisory_unlock(987654321)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out, errb)
+	}
+	if !strings.Contains(out.String(), "done: 4 migrations applied") {
+		t.Errorf("stdout:\n%s", out)
+	}
+}

@@ -250,10 +250,13 @@ func lockHandover(s *server, bin string, n int) (time.Duration, error) {
 		if err := cmd.Start(); err != nil {
 			return 0, err
 		}
+		// A waiter polls pg_try_advisory_lock from an idle session (it never
+		// shows as an ungranted lock): wait until its session exists, then
+		// long enough for it to have failed a first try.
 		waiting := func() (bool, error) {
 			var n int
-			err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-WHERE l.locktype = 'advisory' AND l.objid = 987654321 AND NOT l.granted AND a.application_name LIKE 'upshift %'`).Scan(&n)
+			err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE application_name LIKE 'upshift %' AND datname = current_database()`).Scan(&n)
 			return n > 0, err
 		}
 		for {
@@ -266,6 +269,7 @@ WHERE l.locktype = 'advisory' AND l.objid = 987654321 AND NOT l.granted AND a.ap
 			}
 			time.Sleep(time.Millisecond)
 		}
+		time.Sleep(300 * time.Millisecond)
 		released := time.Now()
 		if _, err := holder.Exec(ctx, "SELECT pg_advisory_unlock(987654321)"); err != nil {
 			return 0, err

@@ -210,7 +210,8 @@ func initCluster() (*Server, error) {
 	hba := "local all all trust\n" +
 		"host all " + SecretUser + " 127.0.0.1/32 scram-sha-256\n" +
 		"host all " + SecretUser + " ::1/128 scram-sha-256\n" +
-		"host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
+		"host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n" +
+		"host replication all 127.0.0.1/32 trust\n"
 	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o644); err != nil {
 		return nil, err
 	}
@@ -297,6 +298,32 @@ func (s *Server) run(name string, args ...string) ([]byte, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	cmd.Dir = s.Dir
 	return cmd.CombinedOutput()
+}
+
+// Standby makes a hot standby of the running ephemeral cluster s
+// (pg_basebackup -R) and starts it on a port of its own.
+func (s *Server) Standby() (*Server, error) {
+	dir, err := os.MkdirTemp("", "upshift-pg-standby-")
+	if err != nil {
+		return nil, err
+	}
+	st := &Server{Dir: dir, Bin: s.Bin, Host: "127.0.0.1", cred: s.cred}
+	if s.cred != nil {
+		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	if out, err := st.run(filepath.Join(s.Bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "postgres",
+		"-D", filepath.Join(dir, "data"), "-R", "-X", "stream", "--no-sync"); err != nil {
+		st.Stop()
+		return nil, fmt.Errorf("pg_basebackup: %v\n%s", err, out)
+	}
+	if err := st.pickPortAndRun(); err != nil {
+		st.Stop()
+		return nil, err
+	}
+	st.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", st.Port)
+	return st, nil
 }
 
 // Stop shuts an ephemeral cluster down and removes its files.
