@@ -75,15 +75,7 @@ func TestPlan(t *testing.T) {
 	req.Health = Health{URL: "http://127.0.0.1:3000/v1/health/ready", ExpectVersion: "2.4.0"}
 	cur := Current{"mana-auth": {{ID: "c1", Name: "mana-mana-auth-1", Service: "mana-auth", Image: "ghcr.io/mana/auth:latest", ImageID: "sha256:aaaaaaaaaaaaaaaaaaaa", State: "running"}}}
 	steps := Plan(p, cur, req)
-	cli := &compose.CLI{}
-	var got []string
-	for _, s := range steps {
-		line := s.Name
-		for _, a := range s.Args {
-			line += ": " + cli.Command(a...)
-		}
-		got = append(got, line)
-	}
+	got := planLines(steps)
 	base := "docker compose -f /srv/mana/compose.yaml -p mana --project-directory /srv/mana"
 	want := []string{
 		"pin",

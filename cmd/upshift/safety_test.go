@@ -414,6 +414,16 @@ func TestWait(t *testing.T) {
 
 // TestSecondSignalExitsAtOnce: when cancelling takes long (the server does
 // not answer the cancel), a second signal ends upshift immediately.
+// waitForDO waits until an upshift session runs a DO block.
+func waitForDO(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	waitFor(t, "the slow statement", func() bool {
+		var n int
+		_ = conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'upshift %' AND state = 'active' AND query LIKE 'DO %'`).Scan(&n)
+		return n > 0
+	})
+}
+
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	db := pgtest.Shared(t).NewDB(t)
 	conn := db.Connect(t)
@@ -421,11 +431,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	// is only honoured between the rows of this slow, uncancellable loop.
 	dir := folder(t, [2]string{"0000_stubborn", "DO $$ BEGIN PERFORM pg_sleep(0.1) FROM generate_series(1, 300); EXCEPTION WHEN query_canceled THEN PERFORM pg_sleep(30); END $$;"})
 	cmd, _, _ := start(t, dbEnv(db), "migrate", "--dir", dir)
-	waitFor(t, "the slow statement", func() bool {
-		var n int
-		_ = conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'upshift %' AND state = 'active' AND query LIKE 'DO %'`).Scan(&n)
-		return n > 0
-	})
+	waitForDO(t, conn)
 	cmd.Process.Signal(syscall.SIGINT)
 	time.Sleep(300 * time.Millisecond)
 	sent := time.Now()
@@ -499,11 +505,7 @@ func TestSecondSignalKeepsProgress(t *testing.T) {
 		[2]string{"0001_stubborn", "DO $$ BEGIN PERFORM pg_sleep(0.1) FROM generate_series(1, 300); EXCEPTION WHEN query_canceled THEN PERFORM pg_sleep(30); END $$;"},
 	)
 	cmd, out, _ := start(t, dbEnv(db), "migrate", "--dir", dir, "--tx", "each")
-	waitFor(t, "the slow statement", func() bool {
-		var n int
-		_ = conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'upshift %' AND state = 'active' AND query LIKE 'DO %'`).Scan(&n)
-		return n > 0
-	})
+	waitForDO(t, conn)
 	cmd.Process.Signal(syscall.SIGINT)
 	time.Sleep(300 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGINT)
