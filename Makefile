@@ -5,7 +5,7 @@ BIN     := bin/upshift
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test lint demo bench fuzz clean
+.PHONY: build test lint demo bench fuzz clean image
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/upshift
@@ -58,6 +58,19 @@ bench: build
 	@# skipped without it). UPGRADE_ROUNDS=N for more rounds.
 	@if docker info >/dev/null 2>&1; then bash .ci/docker-env >/dev/null; fi
 	$(GO) test ./upgrade -run '^$$' -bench UpgradeDowntime -benchtime 1x -v
+
+# The container image (Dockerfile), built without pulling anything: a static
+# binary with cgo linked in, the host's CA bundle, FROM scratch.
+IMAGE ?= upshift:$(VERSION)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+image:
+	@test -s $(CA_BUNDLE) || (echo "image: no CA bundle at $(CA_BUNDLE) (apt-get install -y ca-certificates)" && exit 1)
+	rm -rf bin/image && mkdir -p bin/image
+	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"' -o bin/image/upshift ./cmd/upshift
+	cp $(CA_BUNDLE) bin/image/ca-certificates.crt
+	cp Dockerfile bin/image/Dockerfile
+	DOCKER_BUILDKIT=0 docker build -q --build-arg VERSION=$(VERSION) -t $(IMAGE) bin/image
+	@echo "image: $(IMAGE)"
 
 clean:
 	rm -rf bin

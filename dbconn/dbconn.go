@@ -437,3 +437,39 @@ func hint(err error, c *Config) string {
 	}
 	return ""
 }
+
+// ErrNoDatabase is a URL that names no database to create.
+var ErrNoDatabase = errors.New("the URL names no database")
+
+// EnsureDatabase creates the database c names when it does not exist,
+// connecting to maintenance (postgres) to do so, and reports whether it
+// created it. Another process creating it meanwhile is not an error.
+func EnsureDatabase(ctx context.Context, c *Config, maintenance string, retry Retry) (bool, error) {
+	name := c.Conn.Database
+	if name == "" {
+		return false, ErrNoDatabase
+	}
+	admin := c.Conn.Copy()
+	admin.Database = maintenance
+	conn, err := Connect(ctx, &Config{Conn: admin, Display: c.Display, redactor: c.redactor}, retry)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look for database %q: %w", name, err)
+	}
+	if exists {
+		return false, nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "42P04" { // created meanwhile by another replica
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create database %q: %w", name, err)
+	}
+	return true, nil
+}

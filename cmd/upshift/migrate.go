@@ -78,6 +78,9 @@ type MigrateCmd struct {
 	DryRun           bool           `name:"dry-run" help:"Print the plan and the exact SQL; change nothing (not even the migrations table)."`
 	Strict           bool           `name:"strict" help:"Refuse to migrate when the pending migrations have error-level lint findings (they are printed as warnings otherwise)."`
 	NoLint           bool           `name:"no-lint" help:"Do not lint the pending migrations first."`
+	Wait             Seconds        `name:"wait" default:"0" placeholder:"DURATION" help:"Wait up to this long for the server to accept connections (a database container that is still starting); 0: --connect-window alone."`
+	CreateDatabase   bool           `name:"create-database" help:"Create the database the URL names when it is missing (connecting to the postgres database to do so): the whole 'Create DB (if new), then migrate' step of a CD pipeline in one command."`
+	MaintenanceDB    string         `name:"maintenance-db" default:"postgres" help:"Database to connect to while creating the database (--create-database)."`
 }
 
 // MarkAppliedCmd records migrations as applied without running them.
@@ -123,6 +126,22 @@ type errorJSON struct {
 }
 
 func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
+	if w := time.Duration(c.Wait); w > time.Duration(c.ConnectWindow) {
+		c.ConnectWindow = c.Wait
+	}
+	if c.CreateDatabase && !c.DryRun {
+		cfg, err := c.config()
+		if err != nil {
+			return err
+		}
+		out := env.Stdout
+		if c.JSON() {
+			out = env.Stderr // stdout carries one JSON document
+		}
+		if err := createDatabase(ctx, &Env{Stdout: out, Stderr: env.Stderr}, cfg, c.MaintenanceDB, c.retry()); err != nil {
+			return err
+		}
+	}
 	mode := migrate.LintWarn
 	switch {
 	case c.NoLint:

@@ -8,9 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/pglock"
@@ -102,35 +99,23 @@ func (c *DBCreateCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	name := cfg.Conn.Database
-	if name == "" {
-		return &exitError{code: ExitUsage, err: errors.New("the URL names no database")}
+	return createDatabase(ctx, env, cfg, c.Maintenance, c.retry())
+}
+
+// createDatabase creates the database the URL names when it is missing.
+func createDatabase(ctx context.Context, env *Env, cfg *dbconn.Config, maintenance string, retry dbconn.Retry) error {
+	created, err := dbconn.EnsureDatabase(ctx, cfg, maintenance, retry)
+	if errors.Is(err, dbconn.ErrNoDatabase) {
+		return &exitError{code: ExitUsage, err: err}
 	}
-	admin := cfg.Conn.Copy()
-	admin.Database = c.Maintenance
-	conn, err := dbconn.Connect(ctx, &dbconn.Config{Conn: admin, Display: cfg.Display}, c.retry())
 	if err != nil {
 		return redactErr(cfg.Redactor(), err)
 	}
-	defer conn.Close(context.Background())
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return redactErr(cfg.Redactor(), err)
+	if created {
+		fmt.Fprintf(env.Stdout, "created database %q\n", cfg.Conn.Database)
+	} else {
+		fmt.Fprintf(env.Stdout, "database %q already exists\n", cfg.Conn.Database)
 	}
-	if exists {
-		fmt.Fprintf(env.Stdout, "database %q already exists\n", name)
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) && pg.Code == "42P04" { // created meanwhile by someone else
-		fmt.Fprintf(env.Stdout, "database %q already exists\n", name)
-		return nil
-	}
-	if err != nil {
-		return redactErr(cfg.Redactor(), fmt.Errorf("create database %q: %w", name, err))
-	}
-	fmt.Fprintf(env.Stdout, "created database %q\n", name)
 	return nil
 }
 

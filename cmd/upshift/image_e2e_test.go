@@ -1,0 +1,81 @@
+package main
+
+// The container image end to end: `make image`, a service's db-setup image
+// built FROM it with the migrations, run against a PostgreSQL container that
+// is still starting and has no database yet.
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/upshift-dev/upshift/internal/dockertest"
+)
+
+func TestImageCreatesAndMigrates(t *testing.T) {
+	dockertest.Require(t)
+	name := dockertest.RandomName("img")
+	image := "upshift-e2e/upshift:" + name
+	root, _ := filepath.Abs("../..")
+	dockertest.Run(t, root, nil, "make", "--no-print-directory", "image", "IMAGE="+image)
+	t.Cleanup(func() { _, _ = dockertest.RunErr("", nil, "docker", "rmi", "-f", image, image+"-setup") })
+
+	// What the image is: non-root, labelled, nothing but upshift and CA certificates.
+	inspect := dockertest.Run(t, "", nil, "docker", "image", "inspect", image, "--format",
+		"{{.Config.User}}|{{index .Config.Labels \"org.opencontainers.image.version\"}}|{{index .Config.Labels \"org.opencontainers.image.source\"}}|{{json .Config.Cmd}}")
+	parts := strings.Split(strings.TrimSpace(inspect), "|")
+	if len(parts) != 4 || parts[0] != "65532:65532" || parts[1] == "" || !strings.Contains(parts[2], "upshift") || parts[3] != `["migrate","--wait","60s","--create-database"]` {
+		t.Errorf("image config: %q", inspect)
+	}
+
+	// A service's db-setup image: the documented three lines.
+	ctx := t.TempDir()
+	if err := os.CopyFS(filepath.Join(ctx, "drizzle"), os.DirFS(goldenDir("v0-journal"))); err != nil {
+		t.Fatal(err)
+	}
+	df := "FROM " + image + "\nCOPY drizzle /drizzle\nENV MIGRATIONS_DIR=/drizzle SERVICE=mana-auth\n"
+	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dockertest.Run(t, ctx, []string{"DOCKER_BUILDKIT=0"}, "docker", "build", "-q", "-t", image+"-setup", ".")
+
+	network := name + "-net"
+	dockertest.Run(t, "", nil, "docker", "network", "create", network)
+	t.Cleanup(func() {
+		_, _ = dockertest.RunErr("", nil, "docker", "rm", "-f", name+"-db")
+		_, _ = dockertest.RunErr("", nil, "docker", "network", "rm", network)
+	})
+	// The database container starts; the setup container is started at the
+	// same moment and must wait for it, then create appdb.
+	dockertest.Run(t, "", nil, "docker", "run", "-d", "--name", name+"-db", "--network", network, "--network-alias", "db", "--user", "postgres",
+		dockertest.PostgresImage, "bash", "-c",
+		"sleep 2 && initdb -D /tmp/pgdata --encoding=UTF8 --locale=C.UTF-8 --auth=trust -U postgres >/dev/null && echo 'host all all all trust' >> /tmp/pgdata/pg_hba.conf && exec postgres -D /tmp/pgdata -c listen_addresses='*' -c unix_socket_directories=/tmp")
+	setup := func() (string, int) {
+		cmd := exec.Command("docker", "run", "--rm", "--network", network, "-e", "DATABASE_URL=postgres://postgres@db:5432/appdb?sslmode=disable", image+"-setup")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	out, code := setup()
+	if code != 0 || !strings.Contains(out, `created database "appdb"`) || !strings.Contains(out, "done: 4 migrations applied") || !strings.Contains(out, "advisory lock 987654321") {
+		t.Fatalf("first run: exit %d\n%s", code, out)
+	}
+	// Every later deploy: the database exists and is up to date.
+	out, code = setup()
+	if code != 0 || !strings.Contains(out, `database "appdb" already exists`) || !strings.Contains(out, "nothing to migrate") {
+		t.Errorf("second run: exit %d\n%s", code, out)
+	}
+	// A broken folder keeps upshift's exit codes inside the container.
+	cmd := exec.Command("docker", "run", "--rm", "--network", network, "-e", "DATABASE_URL=postgres://postgres@db:5432/appdb?sslmode=disable",
+		image+"-setup", "status", "--dir", "/nope", "--exit-code")
+	if out, err := cmd.CombinedOutput(); exitCodeOf(err) != 2 || !strings.Contains(string(out), "/nope") {
+		t.Errorf("missing folder in the container: %v\n%s", err, out)
+	}
+}
