@@ -391,18 +391,9 @@ func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
 		shown = shown[len(shown)-c.Limit:]
 	}
 	if c.JSON() {
-		type entry struct {
-			*upgrade.Record
-			RolledBackBy *string `json:"rolled_back_by"`
-		}
-		doc := struct {
-			Project  string     `json:"project"`
-			StateDir string     `json:"state_dir"`
-			Runs     []entry    `json:"runs"`
-			Err      *errorJSON `json:"error"`
-		}{Project: p.Name, StateDir: st.Dir, Runs: []entry{}}
+		doc := historyJSON{Project: p.Name, StateDir: st.Dir, Runs: []historyRun{}}
 		for i := len(shown) - 1; i >= 0; i-- {
-			e := entry{Record: shown[i]}
+			e := historyRun{Record: shown[i]}
 			if by := undone[shown[i].ID]; by != nil {
 				e.RolledBackBy = &by.ID
 			}
@@ -447,10 +438,23 @@ func holderShort(h upgrade.Holder) string {
 	return fmt.Sprintf("%s, pid %d", h.User, h.PID)
 }
 
-// r0 reports an error of a read-only command, as one JSON document with --format json.
+// historyJSON is history's document, the same keys on every path.
+type historyJSON struct {
+	Project  string       `json:"project"`
+	StateDir string       `json:"state_dir"`
+	Runs     []historyRun `json:"runs"`
+	Err      *errorJSON   `json:"error"`
+}
+
+type historyRun struct {
+	*upgrade.Record
+	RolledBackBy *string `json:"rolled_back_by"`
+}
+
+// r0 reports an error of history, as its JSON document with --format json.
 func r0(env *Env, asJSON bool, err error) error {
 	if asJSON {
-		_ = writeJSON(env.Stdout, map[string]any{"error": errorJSON{Message: err.Error()}, "exit_code": upgradeExit(nil, err)})
+		_ = writeJSON(env.Stdout, historyJSON{Runs: []historyRun{}, Err: &errorJSON{Message: err.Error()}})
 	}
 	return err
 }
