@@ -226,6 +226,14 @@ func (r *Redactor) Add(secret string) {
 	}
 }
 
+// Secrets are the values it hides (for a CI runner's masks).
+func (r *Redactor) Secrets() []string {
+	if r == nil {
+		return nil
+	}
+	return append([]string(nil), r.secrets...)
+}
+
 // String returns s with every known secret replaced by xxxxx, except where
 // the same text is a name (user=…, database=…, a URL's scheme or user): a
 // password equal to the user name must not turn user=postgres into

@@ -135,9 +135,14 @@ func TestUpgradeTextOutput(t *testing.T) {
 	t.Parallel()
 	p := deployed(t)
 	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
-	r := p.Upshift(upgradeArgs(p, "v2")...)
-	if r.Code != 0 {
-		t.Fatalf("upgrade: %s", r)
+	// As a GitHub Actions step: groups, summary and outputs as well.
+	gh := t.TempDir()
+	c := p.Command(upgradeArgs(p, "v2")...)
+	c.Env = append(c.Env, "GITHUB_ACTIONS=true", "GITHUB_STEP_SUMMARY="+gh+"/summary.md", "GITHUB_OUTPUT="+gh+"/output")
+	var stdout, stderr strings.Builder
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Run(); err != nil {
+		t.Fatalf("upgrade: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
 	for _, want := range []string{
 		"✓ pin", "✓ pull", "✓ stop", "✓ setup", "✓ start", "✓ verify",
@@ -147,8 +152,25 @@ func TestUpgradeTextOutput(t *testing.T) {
 		"version v2",
 		"undo with: upshift rollback -p " + p.Name + " --service app",
 	} {
-		if !strings.Contains(r.Stdout, want) {
-			t.Errorf("output lacks %q:\n%s", want, r.Stdout)
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	for _, want := range []string{"::add-mask::e2e-session-secret-never-printed", "::group::pull: pull the new images", "::group::setup: run db-setup once", "::endgroup::"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	summary, _ := os.ReadFile(gh + "/summary.md")
+	for _, want := range []string{"### upshift upgrade of " + p.Name + ": succeeded", "| app | " + p.Repo + "/app:latest", "Migrations applied by db-setup: `0001_nickname`"} {
+		if !strings.Contains(string(summary), want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+	outputs, _ := os.ReadFile(gh + "/output")
+	for _, want := range []string{"outcome=succeeded", "exit-code=0", "migrations-applied=0001_nickname", "run-id=20"} {
+		if !strings.Contains(string(outputs), want) {
+			t.Errorf("outputs lack %q:\n%s", want, outputs)
 		}
 	}
 }
@@ -198,6 +220,17 @@ func TestUpgradeFailingMigrationRollsBack(t *testing.T) {
 		if !strings.Contains(r.Stdout+r.Stderr, want) {
 			t.Errorf("output lacks %q:\n%s", want, r)
 		}
+	}
+	// In a workflow the failure is an annotation and the summary says it was rolled back.
+	gh := t.TempDir()
+	c := p.Command(upgradeArgs(p, "v2")...)
+	c.Env = append(c.Env, "GITHUB_ACTIONS=true", "GITHUB_STEP_SUMMARY="+gh+"/summary.md", "GITHUB_OUTPUT="+gh+"/output")
+	out, _ := c.CombinedOutput()
+	if !strings.Contains(string(out), "::error title=upshift upgrade failed (exit 5)::setup service db-setup exited with code 1") {
+		t.Errorf("no annotation:\n%s", out)
+	}
+	if summary, _ := os.ReadFile(gh + "/summary.md"); !strings.Contains(string(summary), "FAILED during setup → rollback; the previous images run again and answer") {
+		t.Errorf("summary:\n%s", summary)
 	}
 }
 

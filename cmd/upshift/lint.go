@@ -90,6 +90,26 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		printFindings(env.Stdout, shown, true)
 		fmt.Fprintf(env.Stdout, "%s linted: %s\n", plural(len(files), "file"), countBySeverity(shown))
 	}
+	// In a workflow, annotations on the pull request's lines and a summary,
+	// whatever the format (--format github prints them already).
+	if gh := newGitHub(env.Stderr); gh.on {
+		if c.Format != "github" {
+			for _, f := range shown {
+				fmt.Fprintln(env.Stderr, githubAnnotation(f))
+			}
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "### upshift lint: %s in %s\n\n", countBySeverity(shown), plural(len(files), "file"))
+		if len(shown) > 0 {
+			b.WriteString("| where | rule | severity | finding |\n|---|---|---|---|\n")
+			for _, f := range shown {
+				fmt.Fprintf(&b, "| `%s:%d` | %s | %s | %s |\n", mdCell(f.File), f.Line, f.Rule, f.Severity, mdCell(f.Message))
+			}
+			b.WriteString("\n")
+		}
+		gh.summarize(b.String())
+		gh.output("findings", fmt.Sprint(len(shown)), "errors", fmt.Sprint(errors))
+	}
 	if errors > 0 {
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%s at error level; fix them, or silence one with `-- upshift:ignore RULE_ID reason` on the line above it", plural(errors, "finding"))}
 	}
@@ -162,10 +182,9 @@ func countPart(n int, word string) string {
 
 // githubAnnotation is a workflow command that GitHub shows on the pull
 // request's diff.
+var annotationLevel = map[lint.Severity]string{lint.Error: "error", lint.Warning: "warning", lint.Info: "notice"}
+
 func githubAnnotation(f lint.Finding) string {
-	level := map[lint.Severity]string{lint.Error: "error", lint.Warning: "warning", lint.Info: "notice"}[f.Severity]
-	prop := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C")
-	data := strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A")
-	return fmt.Sprintf("::%s file=%s,line=%d,col=%d,title=%s::%s", level, prop.Replace(f.File), f.Line, f.Column,
-		prop.Replace("upshift "+f.Rule), data.Replace(f.Message+"\nfix: "+f.Fix))
+	return fmt.Sprintf("::%s file=%s,line=%d,col=%d,title=%s::%s", annotationLevel[f.Severity], escapeProperty(f.File), f.Line, f.Column,
+		escapeProperty("upshift "+f.Rule), escapeData(f.Message+"\nfix: "+f.Fix))
 }

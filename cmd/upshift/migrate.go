@@ -182,8 +182,11 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			fmt.Fprintf(env.Stdout, format+"\n", args...)
 		}
 	}
+	gh := newGitHub(env.Stderr)
+	var red *dbconn.Redactor
 	finish := func(err error) error {
 		out.DurationMS = time.Since(started).Milliseconds()
+		c.github(gh, red, out, err)
 		if c.JSON() {
 			if err != nil && out.Error == nil {
 				out.Error = &errorJSON{Message: err.Error()}
@@ -208,7 +211,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	}
 	defer conn.Close(context.Background())
 	out.Database = cfg.Display
-	red := cfg.Redactor()
+	red = cfg.Redactor()
+	gh.mask(red.Secrets()...)
 
 	opts.AllowOutOfOrder, opts.AllowModified = c.AllowOutOfOrder, c.AllowModified
 	onEvent := func(e migrate.Event) {
@@ -219,6 +223,9 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 				fmt.Fprintln(env.Stderr, "warning:", e.Warning)
 			}
 		case migrate.EventLint:
+			if len(out.Lint) == 0 {
+				gh.group("lint: the pending migrations")
+			}
 			out.Lint = append(out.Lint, e.Finding)
 			if !c.JSON() {
 				fmt.Fprintln(env.Stderr, "lint:", e.Finding)
@@ -226,6 +233,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		case migrate.EventUpToDate:
 			say("nothing to migrate: %s", e.Text)
 		case migrate.EventLocking:
+			gh.group(fmt.Sprintf("lock: advisory lock %d (%s)", id, idSource))
 			out.LockID = &id
 			say("upshift: taking advisory lock %d (%s)", id, idSource)
 		case migrate.EventLockWait:
@@ -239,6 +247,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		case migrate.EventLocked:
 			say("upshift: advisory lock acquired after %s", e.Waited.Round(time.Millisecond))
 		case migrate.EventApplying:
+			gh.group(fmt.Sprintf("apply: %s to %s", plural(len(e.Pending), "migration"), cfg.Display))
 			verb := "applying"
 			if opts.MarkOnly {
 				verb = "recording as applied (not running)"
@@ -316,6 +325,57 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		say("done: %s applied in %s", plural(len(out.Applied), "migration"), total)
 	}
 	return finish(nil)
+}
+
+// github adds the run to the job summary and the step outputs, and a failed
+// migration as an annotation on its file and line.
+func (c *MigrateFlags) github(gh *github, red *dbconn.Redactor, out *migrateJSON, err error) {
+	if !gh.on {
+		return
+	}
+	gh.endGroup()
+	code := exitCode(err)
+	if err != nil {
+		msg, title := err.Error(), "upshift migrate failed"
+		e := out.Error
+		if e != nil && e.Message != "" {
+			msg = e.Message
+			if e.Code != "" {
+				msg = "ERROR " + e.Code + ": " + e.Message
+			}
+		}
+		file, line, col := "", 0, 0
+		if e != nil && e.Tag != "" {
+			file, line, col = e.File, e.Line, e.Column
+			title = fmt.Sprintf("migration %s failed at statement %d", e.Tag, e.Statement)
+		}
+		gh.annotate("error", file, line, col, title, red.String(msg))
+	}
+	var b strings.Builder
+	state := "up to date"
+	switch {
+	case err != nil:
+		state = fmt.Sprintf("failed (exit %d)", code)
+	case out.DryRun:
+		state = "dry run"
+	case len(out.Applied) > 0:
+		state = "applied " + plural(len(out.Applied), "migration")
+	}
+	fmt.Fprintf(&b, "### upshift migrate: %s\n\n%s → %s\n\n", state, mdCell(out.Dir), mdCell(out.Database))
+	var applied []string
+	if len(out.Applied) > 0 {
+		b.WriteString("| migration | statements | duration |\n|---|---|---|\n")
+		for _, a := range out.Applied {
+			applied = append(applied, a.Tag)
+			fmt.Fprintf(&b, "| %s | %d | %.1f ms |\n", mdCell(a.Tag), a.Statements, a.DurationMS)
+		}
+		b.WriteString("\n")
+	}
+	if len(out.RolledBack) > 0 {
+		fmt.Fprintf(&b, "Rolled back, not applied: %s\n\n", mdCell(strings.Join(out.RolledBack, ", ")))
+	}
+	gh.summarize(b.String())
+	gh.output("applied", strings.Join(applied, ","), "pending", strings.Join(out.Pending, ","), "exit-code", fmt.Sprint(code))
 }
 
 func txNote(opts drizzle.Options) string {

@@ -105,6 +105,7 @@ func (pf *ProjectFlags) deploy(ctx context.Context, env *Env, r *renderer, lockW
 		return nil, err
 	}
 	r.redact = newSecretRedactor(append(slices.Clone(p.Secrets), token))
+	r.gh.mask(append(slices.Clone(p.Secrets), token)...)
 	for _, w := range p.Warnings {
 		fmt.Fprintln(env.Stderr, "warning:", r.redact(w))
 	}
@@ -211,13 +212,16 @@ type renderer struct {
 	json   bool
 	redact func(string) string
 	start  time.Time
+	gh     *github
+	verb   string
 }
 
 func newRenderer(env *Env, asJSON bool) *renderer {
-	return &renderer{env: env, json: asJSON, redact: func(s string) string { return s }, start: time.Now()}
+	return &renderer{env: env, json: asJSON, redact: func(s string) string { return s }, start: time.Now(), gh: newGitHub(env.Stderr)}
 }
 
 func (r *renderer) header(verb string, d *deployment, services []string, setup string, dry bool) {
+	r.verb = verb
 	if r.json {
 		return
 	}
@@ -232,6 +236,12 @@ func (r *renderer) header(verb string, d *deployment, services []string, setup s
 }
 
 func (r *renderer) event(e upgrade.Event) {
+	switch e.Kind {
+	case upgrade.EventStep:
+		r.gh.group(e.Step + ": " + e.Text)
+	case upgrade.EventStepDone:
+		r.gh.endGroup()
+	}
 	if r.json {
 		return
 	}
@@ -273,6 +283,7 @@ func (r *renderer) done(rec *upgrade.Record, err error) error {
 	if err != nil {
 		msg = r.redact(err.Error())
 	}
+	r.github(rec, code, msg)
 	if r.json {
 		doc := upgradeJSON{Record: rec, ExitCode: code}
 		if err != nil {
@@ -291,6 +302,53 @@ func (r *renderer) done(rec *upgrade.Record, err error) error {
 		return nil
 	}
 	return &exitError{code: code, err: errors.New(msg)}
+}
+
+// github adds the run to the job summary and the step outputs, and turns a
+// failure into an annotation.
+func (r *renderer) github(rec *upgrade.Record, code int, msg string) {
+	if !r.gh.on {
+		return
+	}
+	r.gh.endGroup()
+	verb := r.verb
+	if verb == "" && rec != nil {
+		verb = string(rec.Kind)
+	}
+	if msg != "" {
+		r.gh.annotate("error", "", 0, 0, fmt.Sprintf("upshift %s failed (exit %d)", verb, code), msg)
+	}
+	if rec == nil {
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "### upshift %s of %s: %s\n\n", verb, mdCell(rec.Project), mdCell(describeOutcome(rec)))
+	if len(rec.Services) > 0 {
+		b.WriteString("| service | from | to | health |\n|---|---|---|---|\n")
+		for _, s := range rec.Services {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdCell(s.Name), mdCell(imageText(s.From)), mdCell(imageText(s.To)), mdCell(r.redact(s.Health)))
+		}
+		b.WriteString("\n")
+	}
+	migrations := ""
+	if rec.Setup != nil {
+		migrations = strings.Join(rec.Setup.Migrations, ",")
+		ms := "none"
+		if migrations != "" {
+			ms = "`" + strings.Join(rec.Setup.Migrations, "`, `") + "`"
+		}
+		fmt.Fprintf(&b, "Migrations applied by %s: %s\n\n", mdCell(rec.Setup.Service), ms)
+	}
+	if rb := rec.Rollback; rb != nil {
+		fmt.Fprintf(&b, "Rollback: %s %s\n\n", rb.Outcome, mdCell(r.redact(rb.Health+" "+rb.Error)))
+	}
+	for _, n := range rec.Notes {
+		fmt.Fprintf(&b, "> %s\n\n", mdCell(r.redact(n)))
+	}
+	fmt.Fprintf(&b, "Run `%s`, %s, exit code %d.\n\n", rec.ID, time.Duration(rec.DurationMS)*time.Millisecond, code)
+	r.gh.summarize(b.String())
+	r.gh.output("outcome", string(rec.Outcome), "exit-code", fmt.Sprint(code), "run-id", rec.ID,
+		"migrations-applied", migrations, "duration-ms", fmt.Sprint(rec.DurationMS))
 }
 
 func (r *renderer) report(rec *upgrade.Record) {
