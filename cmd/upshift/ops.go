@@ -85,7 +85,10 @@ func (c *WaitCmd) Run(ctx context.Context, env *Env) error {
 
 // DBCmd groups database-level commands.
 type DBCmd struct {
-	Create DBCreateCmd `cmd:"" help:"Create the database named in the URL if it does not exist."`
+	Create  DBCreateCmd  `cmd:"" help:"Create the database named in the URL if it does not exist."`
+	Analyze DBAnalyzeCmd `cmd:"" help:"ANALYZE the database (or --table): fresh statistics for the planner."`
+	Vacuum  DBVacuumCmd  `cmd:"" help:"VACUUM the database (or --table) to reclaim dead rows; --analyze too. Never FULL without --full."`
+	Bloat   DBBloatCmd   `cmd:"" help:"Tables by dead tuples: size, last (auto)vacuum and (auto)analyze, autovacuum's threshold, and what to do."`
 }
 
 // DBCreateCmd creates the database of the URL.
