@@ -21,6 +21,9 @@ type Runner interface {
 	// Run runs `docker compose args…`, passing every output line to line
 	// (stdout and stderr merged, in order). A non-zero exit is an *ExitError.
 	Run(ctx context.Context, line func(string), args ...string) error
+	// Stream runs `docker compose args…` with its stdout going to w as it
+	// is (a pg_dump), and its stderr lines to line.
+	Stream(ctx context.Context, w io.Writer, line func(string), args ...string) error
 	// Command is how Run's invocation reads on a shell, for dry runs.
 	Command(args ...string) string
 }
@@ -66,6 +69,16 @@ func (c *CLI) Command(args ...string) string {
 }
 
 func (c *CLI) Run(ctx context.Context, line func(string), args ...string) error {
+	return c.run(ctx, nil, line, args...)
+}
+
+func (c *CLI) Stream(ctx context.Context, w io.Writer, line func(string), args ...string) error {
+	return c.run(ctx, w, line, args...)
+}
+
+// run runs the command; stdout goes to w when set, else it is read as
+// lines together with stderr.
+func (c *CLI) run(ctx context.Context, w io.Writer, line func(string), args ...string) error {
 	cmd := exec.CommandContext(ctx, c.docker(), append([]string{"compose"}, args...)...)
 	cmd.Env = append(os.Environ(), c.Env...)
 	// Its own process group: a Ctrl-C on upshift's terminal reaches upshift,
@@ -78,6 +91,9 @@ func (c *CLI) Run(ctx context.Context, line func(string), args ...string) error 
 	}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
+	if w != nil {
+		cmd.Stdout = w
+	}
 	var tail []string
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -67,6 +67,9 @@ type Service struct {
 	// Enabled is false for a service whose profiles are not active: it
 	// runs only when targeted with --profile.
 	Enabled bool
+	// Env is its environment as compose resolves it (secrets included:
+	// never print it).
+	Env map[string]string
 }
 
 // Project is a loaded compose project.
@@ -209,6 +212,12 @@ func service(s types.ServiceConfig, active []string) *Service {
 	for _, p := range s.Ports {
 		if p.Published != "" && !strings.Contains(p.Published, "-") {
 			svc.FixedPorts = append(svc.FixedPorts, p.Published)
+		}
+	}
+	svc.Env = map[string]string{}
+	for k, v := range s.Environment {
+		if v != nil {
+			svc.Env[k] = *v
 		}
 	}
 	for dep := range s.DependsOn {

@@ -48,6 +48,9 @@ type Request struct {
 	// Drain is how long old containers keep serving after the new ones
 	// answer (rolling), for proxies that hold connections.
 	Drain time.Duration
+	// Backup, when set, dumps the database before anything is pulled,
+	// stopped or migrated.
+	Backup *Backup
 }
 
 // migratesFirst says whether the setup service runs while the old version
@@ -135,8 +138,15 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 	}
 	steps := []Step{
 		{Name: StepPin, Services: req.Services, What: "keep the running images under a tag of upshift's own (rollback target): " + orNone(pins)},
-		{Name: StepPull, Services: req.Services, Args: [][]string{pullArgs}, What: "pull the new images"},
 	}
+	if b := req.Backup; b != nil {
+		via := "the host's pg_dump"
+		if b.Service != "" {
+			via = "pg_dump in the " + b.Service + " container"
+		}
+		steps = append(steps, Step{Name: StepBackup, What: "dump the database with " + via + " into " + b.Dir})
+	}
+	steps = append(steps, Step{Name: StepPull, Services: req.Services, Args: [][]string{pullArgs}, What: "pull the new images"})
 	setup := Step{Name: StepSetup, Services: []string{req.Setup}, Args: [][]string{SetupArgs(p, req)},
 		What: "run " + req.Setup + " once (migrations), then remove its container"}
 	if req.migratesFirst() {

@@ -13,6 +13,7 @@ type Kind string
 const (
 	KindUpgrade  Kind = "upgrade"
 	KindRollback Kind = "rollback"
+	KindBackup   Kind = "backup"
 )
 
 // Outcome is how a run ended.
@@ -83,6 +84,7 @@ type Record struct {
 	Error      string          `json:"error,omitempty"`
 	Services   []ServiceRecord `json:"services"`
 	Setup      *SetupRecord    `json:"setup"`
+	Backup     *BackupRecord   `json:"backup"`
 	Steps      []StepRecord    `json:"steps"`
 	Rollback   *RollbackRecord `json:"rollback"`
 	RollsBack  []string        `json:"rolls_back"` // rollback: the upgrades it undid

@@ -146,6 +146,9 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 		default:
 			x.rollbackAfterFailure(context.WithoutCancel(ctx), rec, req)
 		}
+		if rec.Backup != nil && rec.Outcome != Failed {
+			rec.Notes = append(rec.Notes, "to put the database back as it was before this upgrade (upshift never does): "+rec.Backup.Restore)
+		}
 		x.finish(rec)
 		return rec, &Error{Record: rec, Err: err}
 	}
@@ -284,6 +287,8 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 			err = x.setup(ctx, rec, st, req)
 		case StepGate:
 			err = x.gate(ctx, rec, st, req)
+		case StepBackup:
+			err = x.backup(ctx, rec, *req.Backup)
 		case StepRoll:
 			err = x.roll(ctx, rec, st.Services[0], req)
 		case StepVerify:
@@ -641,6 +646,11 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 		images[s] = ref
 	}
 	rec.RollsBack = undo
+	for _, r := range history {
+		if slices.Contains(undo, r.ID) && r.Backup != nil {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("the database stays at the schema of %s; to put it back as it was before that upgrade (upshift never does): %s", r.ID, r.Backup.Restore))
+		}
+	}
 	if req.DryRun {
 		rec.Outcome = Planned
 		st := Step{Name: StepRollback, Services: req.Services, Args: [][]string{StartArgs(x.Project.Args("<override>"), req.Services)}, What: "put the previous images back: " + describeImages(images)}

@@ -88,6 +88,7 @@ type CLI struct {
 	Upgrade     UpgradeCmd     `cmd:"" help:"Move compose services to new images: pin the running ones, pull, stop, run the setup service, start, verify; put the previous images back by itself on failure."`
 	Rollback    RollbackCmd    `cmd:"" help:"Put back the images that ran before the latest upgrade of the services, and verify them."`
 	History     HistoryCmd     `cmd:"" help:"List the upgrades and rollbacks of the compose project, and how each ended."`
+	Backup      BackupCmd      `cmd:"" help:"pg_dump -Fc the compose project's database into a file (through its container, so versions match), recorded in the history."`
 	Version     VersionCmd     `cmd:"" help:"Print the version."`
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +29,7 @@ type ProjectFlags struct {
 	ProjectDir  string   `name:"project-directory" placeholder:"DIR" help:"Project directory (relative paths and .env start there). Default: the first compose file's directory."`
 	EnvFile     []string `name:"env-file" placeholder:"FILE" help:"Environment file (repeatable). Default: .env in the project directory."`
 	Profile     []string `name:"profile" placeholder:"NAME" help:"Profile to enable (repeatable). Default: COMPOSE_PROFILES."`
+	backupURL   string   `kong:"-"`
 	StateDir    string   `name:"state-dir" env:"UPSHIFT_STATE_DIR" placeholder:"DIR" help:"Where upshift keeps history, the deploy lock and overrides, per project. Default: /var/lib/upshift for root, else ~/.local/state/upshift."`
 }
 
@@ -57,6 +60,58 @@ type UpgradeCmd struct {
 	MigrateFirst  bool     `name:"migrate-first" help:"stop-start: run the setup service while the old version still serves, so that the downtime is the container swap alone (expand-only migrations, checked as for rolling)."`
 	AllowBreaking bool     `name:"allow-breaking" help:"With rolling or --migrate-first: migrate even when the migrations drop, rename, retype or make NOT NULL what the running version uses."`
 	Drain         Seconds  `name:"drain" default:"0" placeholder:"DURATION" help:"rolling: how long the old containers keep serving after the new ones answer, before they are stopped (for proxies that hold connections)."`
+	Backup        bool     `name:"backup" help:"pg_dump -Fc the database before anything is pulled, stopped or migrated; a failed backup stops the upgrade."`
+	BackupFlags
+}
+
+// BackupFlags say where and how to dump the database.
+type BackupFlags struct {
+	BackupDir string `name:"backup-dir" placeholder:"DIR" help:"Folder of the dumps. Default: backups/ in the project's state folder."`
+	BackupURL string `name:"backup-url" env:"UPSHIFT_BACKUP_URL" placeholder:"URL" help:"The database to dump (postgres://user:password@db:5432/app). Default: the setup service's DATABASE_URL."`
+	DBService string `name:"db-service" placeholder:"NAME" help:"The database's compose service, whose pg_dump is used (versions match). Default: the backup URL's host."`
+	BackupVia string `name:"backup-via" enum:"container,host" default:"container" help:"container: pg_dump inside the database's container (docker compose exec); host: the host's pg_dump through the URL."`
+}
+
+func (b *BackupFlags) backup(d *deployment, setup string) (*upgrade.Backup, error) {
+	dir := b.BackupDir
+	if dir == "" {
+		dir = filepath.Join(d.x.State.Dir, "backups")
+	}
+	bk, err := upgrade.ResolveBackup(d.project, upgrade.Backup{Dir: dir, URL: b.BackupURL, Service: b.DBService}, setup, b.BackupVia == "host")
+	if err != nil {
+		return nil, &exitError{code: ExitUsage, err: err}
+	}
+	return &bk, nil
+}
+
+// BackupCmd dumps the project's database.
+type BackupCmd struct {
+	ProjectFlags
+	OutputFlags
+	BackupFlags
+	SetupService string  `name:"setup-service" placeholder:"NAME" help:"Service whose DATABASE_URL names the database. Default: db-setup when the project defines it."`
+	LockWait     Seconds `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for an upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
+}
+
+func (c *BackupCmd) Run(ctx context.Context, env *Env) error {
+	r := newRenderer(env, c.JSON())
+	c.backupURL = c.BackupURL
+	d, err := c.deploy(ctx, env, r, c.LockWait, "")
+	if err != nil {
+		return r.done(emptyRecord(upgrade.KindBackup, c.ProjectName), err)
+	}
+	defer d.x.Engine.Close()
+	setup := c.SetupService
+	if setup == "" {
+		setup = upgrade.DefaultSetupService
+	}
+	b, err := c.backup(d, setup)
+	if err != nil {
+		return r.done(emptyRecord(upgrade.KindBackup, d.project.Name), err)
+	}
+	r.verb = "backup"
+	rec, err := d.x.BackupOnly(ctx, *b)
+	return r.done(rec, err)
 }
 
 // RollbackCmd puts the previous images back.
@@ -104,8 +159,12 @@ func (pf *ProjectFlags) deploy(ctx context.Context, env *Env, r *renderer, lockW
 	if err != nil {
 		return nil, err
 	}
-	r.redact = newSecretRedactor(append(slices.Clone(p.Secrets), token))
-	r.gh.mask(append(slices.Clone(p.Secrets), token)...)
+	r.secrets = append(slices.Clone(p.Secrets), token)
+	if pw := urlPassword(pf.backupURL); pw != "" {
+		r.secrets = append(r.secrets, pw)
+	}
+	r.redact = newSecretRedactor(r.secrets)
+	r.gh.mask(r.secrets...)
 	for _, w := range p.Warnings {
 		fmt.Fprintln(env.Stderr, "warning:", r.redact(w))
 	}
@@ -137,6 +196,7 @@ func commandLine() string {
 
 func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	r := newRenderer(env, c.JSON())
+	c.backupURL = c.BackupURL
 	d, err := c.deploy(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
 	if err != nil {
 		return r.done(emptyRecord(upgrade.KindUpgrade, c.ProjectName), err)
@@ -154,6 +214,11 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	req.Health = c.health()
 	req.DryRun = c.DryRun
 	req.Strategy, req.MigrateFirst, req.AllowBreaking, req.Drain = c.Strategy, c.MigrateFirst, c.AllowBreaking, time.Duration(c.Drain)
+	if c.Backup {
+		if req.Backup, err = c.backup(d, req.Setup); err != nil {
+			return r.done(emptyRecord(upgrade.KindUpgrade, d.project.Name), err)
+		}
+	}
 	r.header("upgrade", d, req.Services, req.Setup, c.DryRun)
 	rec, err := d.x.Upgrade(ctx, req)
 	return r.done(rec, err)
@@ -208,12 +273,13 @@ func upgradeExit(rec *upgrade.Record, err error) int {
 
 // renderer turns executor events into text, or collects the JSON document.
 type renderer struct {
-	env    *Env
-	json   bool
-	redact func(string) string
-	start  time.Time
-	gh     *github
-	verb   string
+	env     *Env
+	json    bool
+	redact  func(string) string
+	start   time.Time
+	gh      *github
+	verb    string
+	secrets []string
 }
 
 func newRenderer(env *Env, asJSON bool) *renderer {
@@ -367,6 +433,12 @@ func (r *renderer) report(rec *upgrade.Record) {
 		}
 		fmt.Fprintf(w, "  %-16s exit %d, migrations applied: %s\n", rec.Setup.Service, rec.Setup.ExitCode, ms)
 	}
+	if b := rec.Backup; b != nil {
+		fmt.Fprintf(w, "  %-16s %s (%d bytes, %s, %s)\n", "backup", b.File, b.SizeBytes, time.Duration(b.DurationMS)*time.Millisecond, b.Via)
+		if rec.Kind == upgrade.KindBackup {
+			fmt.Fprintf(w, "  %-16s %s\n", "restore with", r.redact(b.Restore))
+		}
+	}
 	if rb := rec.Rollback; rb != nil {
 		fmt.Fprintf(w, "  rollback: %s", rb.Outcome)
 		if rb.Health != "" {
@@ -482,6 +554,9 @@ func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
 		if r.Setup != nil && len(r.Setup.Migrations) > 0 {
 			fmt.Fprintf(w, "    migrations applied: %s\n", strings.Join(r.Setup.Migrations, ", "))
 		}
+		if r.Backup != nil {
+			fmt.Fprintf(w, "    backup: %s (%d bytes)\n", r.Backup.File, r.Backup.SizeBytes)
+		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "    error: %s\n", r.Error)
 		}
@@ -515,6 +590,16 @@ func r0(env *Env, asJSON bool, err error) error {
 		_ = writeJSON(env.Stdout, historyJSON{Runs: []historyRun{}, Err: &errorJSON{Message: err.Error()}})
 	}
 	return err
+}
+
+// urlPassword is the password of a postgres:// URL ("" when none).
+func urlPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	pw, _ := u.User.Password()
+	return pw
 }
 
 // newSecretRedactor hides the given values wherever they appear.

@@ -1,0 +1,188 @@
+package upgrade
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/upshift-dev/upshift/compose"
+)
+
+// StepBackup is the pg_dump taken before anything is stopped or migrated.
+const StepBackup = "backup"
+
+// Backup says how to dump the database before an upgrade.
+type Backup struct {
+	// Dir receives the dumps (created when missing).
+	Dir string
+	// URL names the database, its user and password (postgres://user:pw@db:5432/app);
+	// its host is the database's compose service for a container dump.
+	URL string
+	// Service is the database's compose service; "" dumps with the host's
+	// pg_dump through URL instead.
+	Service string
+}
+
+// BackupRecord is a dump that was taken.
+type BackupRecord struct {
+	File       string `json:"file"`
+	SizeBytes  int64  `json:"size_bytes"`
+	DurationMS int64  `json:"duration_ms"`
+	Via        string `json:"via"`
+	Database   string `json:"database"`
+	Restore    string `json:"restore"` // the exact command that restores it; upshift never runs it
+}
+
+// ResolveBackup fills a backup's URL and service from the project: by
+// default the setup service's DATABASE_URL, whose host names the database
+// service. Errors are *compose.ProjectError.
+func ResolveBackup(p *compose.Project, b Backup, setup string, viaHost bool) (Backup, error) {
+	if b.URL == "" && setup != "" {
+		if s := p.Services[setup]; s != nil {
+			b.URL = s.Env["DATABASE_URL"]
+		}
+	}
+	if b.URL == "" {
+		return b, &compose.ProjectError{Msg: "--backup needs the database's URL", Hint: "pass --backup-url postgres://user@db:5432/app (the setup service has no DATABASE_URL to take it from)"}
+	}
+	u, err := url.Parse(b.URL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || strings.Trim(u.Path, "/") == "" {
+		return b, &compose.ProjectError{Msg: "the backup URL is not a postgres://user@host/database URL"}
+	}
+	if viaHost {
+		b.Service = ""
+		return b, nil
+	}
+	if b.Service == "" {
+		b.Service = u.Hostname()
+	}
+	if _, ok := p.Services[b.Service]; !ok {
+		return b, &compose.ProjectError{Msg: fmt.Sprintf("the database service %q (the backup URL's host) is not defined", b.Service),
+			Hint: "name it with --db-service, or dump with the host's pg_dump: --backup-via host"}
+	}
+	return b, nil
+}
+
+// dumpArgs are the pg_dump arguments for u, without its password.
+func dumpTarget(b Backup) (user, db, port string) {
+	u, _ := url.Parse(b.URL)
+	user = u.User.Username()
+	if user == "" {
+		user = "postgres"
+	}
+	db = strings.Trim(u.Path, "/")
+	port = u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	return user, db, port
+}
+
+func password(b Backup) string {
+	u, _ := url.Parse(b.URL)
+	pw, _ := u.User.Password()
+	return pw
+}
+
+// backup streams `pg_dump -Fc` into a file of Dir, recording its size,
+// duration and restore command. A failed backup leaves no file behind.
+func (x *Executor) backup(ctx context.Context, rec *Record, b Backup) error {
+	started := x.now()
+	user, db, port := dumpTarget(b)
+	if err := os.MkdirAll(b.Dir, 0o750); err != nil {
+		return fmt.Errorf("backup folder: %w", err)
+	}
+	name := fmt.Sprintf("%s-%s-%s.dump", safe(x.Project.Name), safe(db), x.now().UTC().Format("20060102T150405Z"))
+	path := filepath.Join(b.Dir, name)
+	tmp := path + ".part"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("backup file: %w", err)
+	}
+	br := &BackupRecord{File: path, Database: db}
+	var runErr error
+	var lines []string
+	if b.Service != "" {
+		br.Via = "pg_dump in the " + b.Service + " container"
+		args := append(x.Project.Args(), "exec", "-T", "-e", "PGPASSWORD", b.Service,
+			"pg_dump", "-Fc", "--no-password", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", db)
+		runner := x.Compose
+		if cli, ok := x.Compose.(*compose.CLI); ok {
+			c := *cli // the password goes through the environment, never argv
+			c.Env = append(append([]string(nil), cli.Env...), "PGPASSWORD="+password(b))
+			runner = &c
+		}
+		runErr = runner.Stream(ctx, f, func(l string) { lines = append(lines, x.redact(l)) }, args...)
+		br.Restore = x.Compose.Command(append(x.Project.Args(), "exec", "-T", b.Service,
+			"pg_restore", "--clean", "--if-exists", "--no-owner", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", db)...) + " < " + path
+	} else {
+		br.Via = "the host's pg_dump"
+		u, _ := url.Parse(b.URL)
+		u.User = url.User(user)
+		cmd := exec.CommandContext(ctx, "pg_dump", "-Fc", "--no-password", "-d", u.String())
+		cmd.Env = append(os.Environ(), "PGPASSWORD="+password(b))
+		cmd.Stdout = f
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		runErr = cmd.Run()
+		if stderr.Len() > 0 {
+			lines = strings.Split(strings.TrimSpace(x.redact(stderr.String())), "\n")
+		}
+		br.Restore = fmt.Sprintf("pg_restore --clean --if-exists --no-owner -d '%s' %s", u.String(), path)
+	}
+	if err := f.Sync(); err != nil && runErr == nil {
+		runErr = err
+	}
+	f.Close()
+	if runErr == nil {
+		if st, err := os.Stat(tmp); err != nil || st.Size() == 0 {
+			runErr = errors.New("pg_dump wrote nothing")
+		}
+	}
+	if runErr != nil {
+		os.Remove(tmp)
+		msg := x.redact(runErr.Error())
+		if len(lines) > 0 {
+			msg += ": " + strings.Join(lines, " / ")
+		}
+		return fmt.Errorf("backup of database %s (%s) failed, nothing was stopped or changed: %s", db, br.Via, msg)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	st, _ := os.Stat(path)
+	br.SizeBytes = st.Size()
+	br.DurationMS = x.now().Sub(started).Milliseconds()
+	rec.Backup = br
+	x.emit(Event{Kind: EventOutput, Step: StepBackup, Source: "backup", Text: fmt.Sprintf("%s: %d bytes in %s", path, br.SizeBytes, time.Duration(br.DurationMS)*time.Millisecond)})
+	return nil
+}
+
+func safe(s string) string {
+	return strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(s), "-"), "-")
+}
+
+// BackupOnly runs a backup as a run of its own (`upshift backup`), under
+// the deploy lock, recorded in the history.
+func (x *Executor) BackupOnly(ctx context.Context, b Backup) (*Record, error) {
+	rec, bg, err := x.begin(ctx, KindBackup, nil, false)
+	if err != nil {
+		return rec, err
+	}
+	defer bg.release()
+	st := Step{Name: StepBackup, What: "pg_dump -Fc of the database into " + b.Dir}
+	if err := x.runStep(ctx, rec, st, Request{Backup: &b}); err != nil {
+		rec.Outcome, rec.Error = Failed, x.redact(err.Error())
+		x.finish(rec)
+		return rec, &Error{Record: rec, Err: err}
+	}
+	rec.Outcome = Succeeded
+	x.finish(rec)
+	return rec, nil
+}
