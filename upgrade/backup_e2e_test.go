@@ -80,7 +80,7 @@ func TestUpgradeBackupFirstAndRestoreHint(t *testing.T) {
 	if r.Code != 5 {
 		t.Fatalf("exit %d, want 5\n%s", r.Code, r)
 	}
-	if strings.Index(r.Stdout, "✓ backup") < 0 || strings.Index(r.Stdout, "✓ backup") > strings.Index(r.Stdout, "→ pull") {
+	if !strings.Contains(r.Stdout, "✓ backup") || strings.Index(r.Stdout, "✓ backup") > strings.Index(r.Stdout, "→ pull") {
 		t.Errorf("the backup did not run before the pull:\n%s", r.Stdout)
 	}
 	if !strings.Contains(r.Stdout, "to put the database back as it was before this upgrade (upshift never does): docker compose") ||
