@@ -89,6 +89,7 @@ type CLI struct {
 	Rollback    RollbackCmd    `cmd:"" help:"Put back the images that ran before the latest upgrade of the services, and verify them."`
 	History     HistoryCmd     `cmd:"" help:"List the upgrades and rollbacks of the compose project, and how each ended."`
 	Backup      BackupCmd      `cmd:"" help:"pg_dump -Fc the compose project's database into a file (through its container, so versions match), recorded in the history."`
+	Completion  CompletionCmd  `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 	Version     VersionCmd     `cmd:"" help:"Print the version."`
 }
 
@@ -166,6 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		kong.UsageOnError(),
 		kong.Exit(func(code int) { exited = code; panic(exitSentinel{}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Help(helpWithExamples),
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "upshift:", err)
