@@ -10,6 +10,7 @@ require (
 	github.com/moby/moby/client v0.6.1
 	github.com/pganalyze/pg_query_go/v6 v6.2.5
 	github.com/sirupsen/logrus v1.10.1
+	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/text v0.43.0
 	google.golang.org/protobuf v1.34.2
 )
@@ -38,7 +39,6 @@ require (
 	go.opentelemetry.io/otel v1.35.0 // indirect
 	go.opentelemetry.io/otel/metric v1.35.0 // indirect
 	go.opentelemetry.io/otel/trace v1.35.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.4 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.33.0 // indirect

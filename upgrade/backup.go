@@ -98,7 +98,13 @@ func (x *Executor) backup(ctx context.Context, rec *Record, b Backup) error {
 	if err := os.MkdirAll(b.Dir, 0o750); err != nil {
 		return fmt.Errorf("backup folder: %w", err)
 	}
-	name := fmt.Sprintf("%s-%s-%s.dump", safe(x.Project.Name), safe(db), x.now().UTC().Format("20060102T150405Z"))
+	// Named by project, the services being upgraded (the database for a
+	// backup of its own) and time.
+	what := db
+	if names := rec.ServiceNames(); len(names) > 0 {
+		what = strings.Join(names, "+")
+	}
+	name := fmt.Sprintf("%s-%s-%s.dump", safe(x.Project.Name), safe(what), x.now().UTC().Format("20060102T150405Z"))
 	path := filepath.Join(b.Dir, name)
 	tmp := path + ".part"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/pgtest"
 )
 
 func TestImageCreatesAndMigrates(t *testing.T) {
@@ -77,5 +78,39 @@ func TestImageCreatesAndMigrates(t *testing.T) {
 		image+"-setup", "status", "--dir", "/nope", "--exit-code")
 	if out, err := cmd.CombinedOutput(); exitCodeOf(err) != 2 || !strings.Contains(string(out), "/nope") {
 		t.Errorf("missing folder in the container: %v\n%s", err, out)
+	}
+}
+
+// TestBackupWithHostPgDump: `upshift backup --backup-via host` dumps through
+// the URL with the host's pg_dump; the dump restores into a new database
+// with the same rows.
+func TestBackupWithHostPgDump(t *testing.T) {
+	dockertest.Require(t)
+	if _, err := exec.LookPath("pg_dump"); err != nil {
+		t.Skip("no pg_dump on this host")
+	}
+	db := pgtest.Shared(t).NewDB(t)
+	db.Exec(t, "CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 120) g;")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("name: notes\nservices:\n  api:\n    image: registry.example.com/notes/api:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "backups")
+	// The compose plugin lives under the real HOME.
+	r := upshift(t, []string{"UPSHIFT_STATE_DIR=" + filepath.Join(dir, "state"), "HOME=" + os.Getenv("HOME")},
+		"backup", "-f", filepath.Join(dir, "compose.yaml"), "--backup-via", "host", "--backup-url", db.SecretURL(), "--backup-dir", out)
+	if r.code != 0 || !strings.Contains(r.stdout, "the host's pg_dump") || strings.Contains(r.stdout+r.stderr, pgtest.Password) {
+		t.Fatalf("%s", r)
+	}
+	dumps, _ := filepath.Glob(filepath.Join(out, "notes-"+db.Name+"-*.dump"))
+	if len(dumps) != 1 {
+		t.Fatalf("dumps: %v", dumps)
+	}
+	restored := pgtest.Shared(t).NewDB(t)
+	if b, err := exec.Command("pg_restore", "--no-owner", "-d", restored.URL, dumps[0]).CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore: %v\n%s", err, b)
+	}
+	if n := count(t, restored, "SELECT count(*) FROM notes"); n != 120 {
+		t.Errorf("%d rows restored, want 120", n)
 	}
 }
