@@ -113,11 +113,11 @@ func (p *Plan) Check(opts Options) error {
 		switch {
 		case e.State == StateOutOfOrder && !opts.AllowOutOfOrder:
 			refused = append(refused, e)
-			other := "a newer migration"
+			other := "a newer migration that is already applied"
 			if newest != nil {
-				other = fmt.Sprintf("%q (created_at %d)", newest.Tag(), *newest.Row.CreatedAt)
+				other = fmt.Sprintf("the already applied %q (created_at %d)", newest.Tag(), *newest.Row.CreatedAt)
 			}
-			msgs = append(msgs, fmt.Sprintf("%s: migration %q (created_at %d) is older than the already applied %s; drizzle-orm 0.x would skip it silently forever.\n  hint: check it is safe to apply after the newer one, then rerun with --allow-out-of-order (or regenerate it with a newer timestamp)",
+			msgs = append(msgs, fmt.Sprintf("%s: migration %q (created_at %d) is older than %s; drizzle-orm 0.x would skip it silently forever.\n  hint: check it is safe to apply after the newer one, then rerun with --allow-out-of-order (or regenerate it with a newer timestamp)",
 				p.Source.Path(e.Migration.File), e.Tag(), e.Migration.CreatedAt, other))
 		case e.State == StateModified && !opts.AllowModified:
 			refused = append(refused, e)

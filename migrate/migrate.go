@@ -68,7 +68,7 @@ const (
 	EventLocking                   // Lock: about to take the service's lock, then the table's
 	EventLockWait                  // Lock, Waited, Holders: waiting for a lock someone holds
 	EventLocked                    // Lock, Waited: a lock was taken after a wait of over a second
-	EventApplying                  // Pending: about to apply (or record, with MarkOnly) these
+	EventApplying                  // Pending, NoTransaction: about to apply (or record, with MarkOnly) these
 	EventApplied                   // Result: one migration applied (or recorded)
 	EventNote                      // Text: progress a person should see (resuming, dropping an invalid index)
 )
@@ -83,8 +83,10 @@ type Event struct {
 	Waited  time.Duration
 	Holders []pglock.Holder
 	Pending []*drizzle.Entry
-	Result  drizzle.Result
-	Text    string
+	// NoTransaction is how many of Pending run outside a transaction.
+	NoTransaction int
+	Result        drizzle.Result
+	Text          string
 }
 
 // Report is what a run found and did; it is filled as far as the run got,
@@ -200,7 +202,13 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 		return rep, nil
 	}
 	rep.Pending = tags(run.Pending())
-	emit(Event{Kind: EventApplying, Pending: run.Pending()})
+	noTx := 0
+	for _, e := range run.Pending() {
+		if run.NoTransaction(e) != "" {
+			noTx++
+		}
+	}
+	emit(Event{Kind: EventApplying, Pending: run.Pending(), NoTransaction: noTx})
 	run.SetHooks(func(r drizzle.Result) {
 		rep.Applied = append(rep.Applied, r)
 		emit(Event{Kind: EventApplied, Result: r})

@@ -37,6 +37,14 @@ type TableFlags struct {
 	MigrationsTable  string `name:"migrations-table" env:"MIGRATIONS_TABLE" default:"__drizzle_migrations" help:"Name of the migrations table."`
 }
 
+// Validate refuses an empty schema or table name before anything runs.
+func (t *TableFlags) Validate() error {
+	if strings.TrimSpace(t.MigrationsSchema) == "" || strings.TrimSpace(t.MigrationsTable) == "" {
+		return fmt.Errorf("--migrations-schema and --migrations-table must not be empty (drizzle-orm's are %q and %q)", drizzle.DefaultTable.Schema, drizzle.DefaultTable.Name)
+	}
+	return nil
+}
+
 func (t *TableFlags) Table() drizzle.Table {
 	return drizzle.Table{Schema: t.MigrationsSchema, Name: t.MigrationsTable}
 }

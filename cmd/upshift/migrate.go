@@ -72,15 +72,15 @@ type MigrateFlags struct {
 // MigrateCmd applies pending migrations.
 type MigrateCmd struct {
 	MigrateFlags
-	Tx               string         `name:"tx" enum:"all,each" default:"all" help:"all: every pending migration in one transaction, like drizzle-orm (the database ends at the old or the new version); each: one transaction per migration."`
-	StatementTimeout *time.Duration `name:"statement-timeout" placeholder:"DURATION" help:"statement_timeout for the migrations' statements (0 lifts a role-level limit)."`
-	LockTimeout      *time.Duration `name:"lock-timeout" placeholder:"DURATION" help:"lock_timeout for the migrations' statements (0 lifts a role-level limit)."`
-	DryRun           bool           `name:"dry-run" help:"Print the plan and the exact SQL; change nothing (not even the migrations table)."`
-	Strict           bool           `name:"strict" help:"Refuse to migrate when the pending migrations have error-level lint findings (they are printed as warnings otherwise)."`
-	NoLint           bool           `name:"no-lint" help:"Do not lint the pending migrations first."`
-	Wait             Seconds        `name:"wait" default:"0" placeholder:"DURATION" help:"Wait up to this long for the server to accept connections (a database container that is still starting); 0: --connect-window alone."`
-	CreateDatabase   bool           `name:"create-database" help:"Create the database the URL names when it is missing (connecting to the postgres database to do so): the whole 'Create DB (if new), then migrate' step of a CD pipeline in one command."`
-	MaintenanceDB    string         `name:"maintenance-db" default:"postgres" help:"Database to connect to while creating the database (--create-database)."`
+	Tx               string   `name:"tx" enum:"all,each" default:"all" help:"all: every pending migration in one transaction, like drizzle-orm (the database ends at the old or the new version); each: one transaction per migration."`
+	StatementTimeout *Seconds `name:"statement-timeout" placeholder:"DURATION" help:"statement_timeout for the migrations' statements: seconds or a duration (0 lifts a role-level limit)."`
+	LockTimeout      *Seconds `name:"lock-timeout" placeholder:"DURATION" help:"lock_timeout for the migrations' statements: seconds or a duration (0 lifts a role-level limit)."`
+	DryRun           bool     `name:"dry-run" help:"Print the plan and the exact SQL; change nothing (not even the migrations table)."`
+	Strict           bool     `name:"strict" help:"Refuse to migrate when the pending migrations have error-level lint findings (they are printed as warnings otherwise)."`
+	NoLint           bool     `name:"no-lint" help:"Do not lint the pending migrations first."`
+	Wait             Seconds  `name:"wait" default:"0" placeholder:"DURATION" help:"Wait up to this long for the server to accept connections (a database container that is still starting); 0: --connect-window alone."`
+	CreateDatabase   bool     `name:"create-database" help:"Create the database the URL names when it is missing (connecting to the postgres database to do so): the whole 'Create DB (if new), then migrate' step of a CD pipeline in one command."`
+	MaintenanceDB    string   `name:"maintenance-db" default:"postgres" help:"Database to connect to while creating the database (--create-database)."`
 }
 
 // MarkAppliedCmd records migrations as applied without running them.
@@ -150,7 +150,7 @@ func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
 		mode = migrate.LintStrict
 	}
 	return c.run(ctx, env, drizzle.Options{
-		TxMode: drizzle.TxMode(c.Tx), StatementTimeout: c.StatementTimeout, LockTimeout: c.LockTimeout,
+		TxMode: drizzle.TxMode(c.Tx), StatementTimeout: duration(c.StatementTimeout), LockTimeout: duration(c.LockTimeout),
 	}, c.DryRun, mode)
 }
 
@@ -252,7 +252,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			if opts.MarkOnly {
 				verb = "recording as applied (not running)"
 			}
-			say("upshift: %s %s from %s (%s) to %s, %s", verb, plural(len(e.Pending), "migration"), src.Dir, src.Layout, cfg.Display, txNote(opts))
+			say("upshift: %s %s from %s (%s) to %s, %s", verb, plural(len(e.Pending), "migration"), src.Dir, src.Layout, cfg.Display, txNote(opts, len(e.Pending), e.NoTransaction))
 		case migrate.EventApplied:
 			r := e.Result
 			out.Applied = append(out.Applied, appliedJSON{Result: r, DurationMS: float64(r.Duration.Microseconds()) / 1000})
@@ -378,14 +378,30 @@ func (c *MigrateFlags) github(gh *github, red *dbconn.Redactor, out *migrateJSON
 	gh.output("applied", strings.Join(applied, ","), "pending", strings.Join(out.Pending, ","), "exit-code", fmt.Sprint(code))
 }
 
-func txNote(opts drizzle.Options) string {
-	if opts.MarkOnly {
+// txNote says how the pending migrations are grouped into transactions.
+func txNote(opts drizzle.Options, pending, noTx int) string {
+	switch {
+	case opts.MarkOnly:
 		return "one transaction"
-	}
-	if opts.TxMode == drizzle.TxEach {
+	case noTx == pending:
+		return "each statement on its own, outside a transaction"
+	case noTx > 0 && opts.TxMode == drizzle.TxEach:
+		return fmt.Sprintf("one transaction per migration, %s outside a transaction", plural(noTx, "migration"))
+	case noTx > 0:
+		return fmt.Sprintf("transactions split around %s that run outside a transaction", plural(noTx, "migration"))
+	case opts.TxMode == drizzle.TxEach:
 		return "one transaction per migration"
 	}
 	return "one transaction"
+}
+
+// duration converts an optional flag value.
+func duration(s *Seconds) *time.Duration {
+	if s == nil {
+		return nil
+	}
+	d := time.Duration(*s)
+	return &d
 }
 
 func interrupted(ctx context.Context, err error, what string) error {

@@ -26,10 +26,16 @@ func (c *LockidsCmd) Run(env *Env) error {
 		Source  string     `json:"source"`
 	}
 	var rows []row
+	listed := map[string]bool{}
 	for _, e := range lockids.Registry() {
 		rows = append(rows, row{e.Service, e.ID, string(lockids.FromRegistry)})
+		listed[e.Service] = true
 	}
 	for _, n := range c.Names {
+		if listed[strings.TrimSpace(n)] {
+			continue // a registry service is listed once
+		}
+		listed[strings.TrimSpace(n)] = true
 		id, src, err := lockids.For(n)
 		if err != nil {
 			return &exitError{code: ExitUsage, err: err}
@@ -49,9 +55,9 @@ func (c *LockidsCmd) Run(env *Env) error {
 
 // WaitCmd blocks until the database accepts connections.
 type WaitCmd struct {
-	DatabaseURL string        `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL; empty: libpq's PG* variables."`
-	Timeout     time.Duration `name:"timeout" default:"60s" help:"Give up after this long."`
-	Interval    time.Duration `name:"interval" default:"250ms" help:"Pause between attempts."`
+	DatabaseURL string  `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL; empty: libpq's PG* variables."`
+	Timeout     Seconds `name:"timeout" default:"60s" placeholder:"DURATION" help:"Give up after this long: seconds, or a duration such as 90s. Default: 60s."`
+	Interval    Seconds `name:"interval" default:"250ms" placeholder:"DURATION" help:"Pause between attempts. Default: 250ms."`
 }
 
 func (c *WaitCmd) Run(ctx context.Context, env *Env) error {
@@ -59,7 +65,7 @@ func (c *WaitCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout))
 	defer cancel()
 	start := time.Now()
 	var last error
@@ -74,11 +80,14 @@ func (c *WaitCmd) Run(ctx context.Context, env *Env) error {
 		if errors.As(err, &ce) && !ce.Transient {
 			return err // wrong password, missing database: waiting will not help
 		}
+		if ce != nil {
+			ce.Hint = "" // "upshift wait blocks until…": this is upshift wait
+		}
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s did not accept connections within %s: %w", cfg.Display, c.Timeout, last)
-		case <-time.After(c.Interval):
+			return fmt.Errorf("%s did not accept connections within %s: %w\n  hint: is the server running and reachable at that host and port? raise --timeout if it needs longer to start", cfg.Display, time.Duration(c.Timeout), last)
+		case <-time.After(time.Duration(c.Interval)):
 		}
 	}
 }

@@ -108,7 +108,7 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 			return writeJSON(env.Stdout, statusJSON{Dir: src.Dir, Layout: string(src.Layout), Table: table.String(),
 				Migrations: []migrationJSON{}, Summary: summaryJSON{UpToDate: true}, Warnings: nonNil(src.Warnings)})
 		}
-		fmt.Fprintf(env.Stdout, "nothing to migrate: %s holds no migrations\n", src.Dir)
+		fmt.Fprintf(env.Stdout, "%s holds no migrations\n", src.Dir)
 		return nil
 	}
 	conn, cfg, err := c.Connect(ctx, env)

@@ -167,7 +167,7 @@ func TestNothingToMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := upshift(t, []string{"DATABASE_URL=postgres://nobody@127.0.0.1:1/none"}, "status", "--dir", dir, "--exit-code")
-	if r.code != 0 || !strings.Contains(r.stdout, "nothing to migrate") {
+	if r.code != 0 || !strings.Contains(r.stdout, "holds no migrations") {
 		t.Errorf("%v", r)
 	}
 }
