@@ -69,26 +69,47 @@ type Refusal struct {
 func (r *Refusal) Error() string { return r.Msg }
 func (r *Refusal) Unwrap() error { return ErrRefused }
 
-// selectTags picks the named migrations, in plan order.
+// selectTags picks the named migrations, in plan order. A tag already
+// recorded is nothing to do. With a journal (ordered by created_at),
+// recording a migration while an older one stays pending would leave that
+// one out of order — drizzle-orm 0.x would then skip it forever — so that is
+// refused unless allowOutOfOrder.
 func (p *Plan) selectTags(tags []string, allowOutOfOrder bool) ([]*Entry, error) {
 	want := map[string]bool{}
 	for _, t := range tags {
 		want[t] = true
 	}
 	var out []*Entry
+	var olderPending []*Entry
 	for _, e := range p.Entries {
-		if e.Migration == nil || !want[e.Tag()] {
+		if e.Migration == nil {
+			continue
+		}
+		if !want[e.Tag()] {
+			if e.State == StatePending {
+				olderPending = append(olderPending, e)
+			}
 			continue
 		}
 		delete(want, e.Tag())
 		switch e.State {
 		case StatePending:
+			if len(olderPending) > 0 && !p.Source.Layout.ByName() && !allowOutOfOrder {
+				var names []string
+				for _, o := range olderPending {
+					names = append(names, o.Tag())
+				}
+				return nil, &Refusal{Entries: []*Entry{e}, Msg: fmt.Sprintf("refusing to record %q, nothing was changed: %s older and still pending, would then be out of order, and drizzle-orm 0.x would skip it forever\n  hint: record them first, or together (`upshift mark-applied %s %s`); --allow-out-of-order records it anyway",
+					e.Tag(), strings.Join(names, ", ")+map[bool]string{true: " is", false: " are"}[len(names) == 1], strings.Join(names, " "), e.Tag())}
+			}
 		case StateOutOfOrder:
 			if !allowOutOfOrder {
-				return nil, &Refusal{Entries: []*Entry{e}, Msg: fmt.Sprintf("migration %q is out of order (older than the newest applied one); add --allow-out-of-order to record it", e.Tag())}
+				return nil, &Refusal{Entries: []*Entry{e}, Msg: fmt.Sprintf("refusing to record %q, nothing was changed: it is older than the newest applied migration (out of order)\n  hint: add --allow-out-of-order to record it", e.Tag())}
 			}
+		case StateApplied:
+			continue // already recorded: nothing to do
 		default:
-			return nil, &Refusal{Entries: []*Entry{e}, Msg: fmt.Sprintf("migration %q is already %s; nothing to record", e.Tag(), e.State)}
+			return nil, &Refusal{Entries: []*Entry{e}, Msg: fmt.Sprintf("refusing to record %q, nothing was changed: it is %s", e.Tag(), e.State)}
 		}
 		out = append(out, e)
 	}
@@ -128,7 +149,11 @@ func (p *Plan) Check(opts Options) error {
 	if len(refused) == 0 {
 		return nil
 	}
-	return &Refusal{Entries: refused, Msg: "refusing to migrate, nothing was changed:\n" + strings.Join(msgs, "\n")}
+	verb := "migrate"
+	if opts.MarkOnly {
+		verb = "record"
+	}
+	return &Refusal{Entries: refused, Msg: "refusing to " + verb + ", nothing was changed:\n" + strings.Join(msgs, "\n")}
 }
 
 // op is one step of a run. The same list drives execution and --dry-run.

@@ -231,7 +231,11 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 				fmt.Fprintln(env.Stderr, "lint:", e.Finding)
 			}
 		case migrate.EventUpToDate:
-			say("nothing to migrate: %s", e.Text)
+			if opts.MarkOnly {
+				say("nothing to record: %s", e.Text)
+			} else {
+				say("nothing to migrate: %s", e.Text)
+			}
 		case migrate.EventLocking:
 			gh.group(fmt.Sprintf("lock: advisory lock %d (%s)", id, idSource))
 			out.LockID = &id

@@ -282,8 +282,18 @@ func TestMarkApplied(t *testing.T) {
 	if tableExists(t, db, "users") {
 		t.Error("mark-applied ran the migration")
 	}
-	if r := upshift(t, dbEnv(db), "mark-applied", "--dir", dir, "0000_initial_schema"); r.code != 1 || !strings.Contains(r.stderr, "already applied") {
+	// Recording it again is nothing to do.
+	if r := upshift(t, dbEnv(db), "mark-applied", "--dir", dir, "0000_initial_schema"); r.code != 0 || !strings.Contains(r.stdout, "nothing to record: 1 applied") {
 		t.Errorf("recording twice: %v", r)
+	}
+	// Recording 0002 while 0001 is pending would leave 0001 out of order.
+	r = upshift(t, dbEnv(db), "mark-applied", "--dir", dir, "0002_add_user_preferences")
+	if r.code != 1 || !strings.Contains(r.stderr, `refusing to record "0002_add_user_preferences"`) || !strings.Contains(r.stderr, "0001_add_credits_table is older and still pending") ||
+		!strings.Contains(r.stderr, "upshift mark-applied 0001_add_credits_table 0002_add_user_preferences") {
+		t.Errorf("an out-of-order history: %v", r)
+	}
+	if n := count(t, db, "SELECT count(*) FROM drizzle.__drizzle_migrations"); n != 1 {
+		t.Errorf("%d rows after a refusal, want 1", n)
 	}
 	if r := upshift(t, dbEnv(db), "mark-applied", "--dir", dir, "nope"); r.code != 2 {
 		t.Errorf("unknown tag: %v", r)
@@ -294,6 +304,9 @@ func TestMarkApplied(t *testing.T) {
 	r = upshift(t, dbEnv(db), "mark-applied", "--dir", dir, "--all")
 	if r.code != 0 || count(t, db, "SELECT count(*) FROM drizzle.__drizzle_migrations") != 4 {
 		t.Fatalf("--all: %v", r)
+	}
+	if r := upshift(t, dbEnv(db), "mark-applied", "--dir", dir, "--all"); r.code != 0 || !strings.Contains(r.stdout, "nothing to record") {
+		t.Errorf("--all when up to date: %v", r)
 	}
 	// Baselined rows are the rows drizzle-orm would have written.
 	conn := db.Connect(t)
