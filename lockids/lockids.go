@@ -21,11 +21,28 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // ID is a PostgreSQL advisory lock key (the single-bigint form).
 type ID int64
+
+// MarshalJSON writes the id as a string: ids are 64-bit, and JavaScript's
+// numbers hold 53 bits (6931383427413911055 would come out as …1000).
+func (id ID) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatInt(int64(id), 10) + `"`), nil
+}
+
+// UnmarshalJSON reads a string or, as older output wrote it, a number.
+func (id *ID) UnmarshalJSON(b []byte) error {
+	n, err := strconv.ParseInt(strings.Trim(string(b), `"`), 10, 64)
+	if err != nil {
+		return fmt.Errorf("lock id %s: %w", b, err)
+	}
+	*id = ID(n)
+	return nil
+}
 
 // Source says where an ID came from.
 type Source string

@@ -2,6 +2,7 @@ package lockids_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"testing"
 
@@ -67,5 +68,20 @@ func TestDerivationMatchesSQL(t *testing.T) {
 		if lockids.ID(id) != lockids.Derive(d.name) {
 			t.Errorf("%s: SQL computes %d, Go %d", d.name, id, lockids.Derive(d.name))
 		}
+	}
+}
+
+func TestIDJSONIsAString(t *testing.T) {
+	b, err := json.Marshal(map[string]lockids.ID{"lock_id": 6931383427413911055})
+	if err != nil || string(b) != `{"lock_id":"6931383427413911055"}` {
+		t.Fatalf("%s %v", b, err)
+	}
+	var back map[string]lockids.ID
+	if err := json.Unmarshal(b, &back); err != nil || back["lock_id"] != 6931383427413911055 {
+		t.Errorf("%v %v", back, err)
+	}
+	var old lockids.ID
+	if err := json.Unmarshal([]byte("987654321"), &old); err != nil || old != 987654321 {
+		t.Errorf("a number: %v %v", old, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -213,9 +214,14 @@ func parse(p *kong.Kong, args []string, exited *int) (kctx *kong.Context, code i
 }
 
 // VersionCmd prints the version.
-type VersionCmd struct{}
+type VersionCmd struct {
+	OutputFlags
+}
 
-func (VersionCmd) Run(env *Env) error {
+func (c VersionCmd) Run(env *Env) error {
+	if c.JSON() {
+		return writeJSON(env.Stdout, map[string]string{"version": buildVersion(), "go": runtime.Version()})
+	}
 	fmt.Fprintln(env.Stdout, "upshift", buildVersion())
 	return nil
 }

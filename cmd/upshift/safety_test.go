@@ -447,8 +447,8 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 
 func TestLockidsCommand(t *testing.T) {
 	r := upshift(t, nil, "lockids", "chat-backend", "--format", "json")
-	if r.code != 0 || !strings.Contains(r.stdout, `"service": "mana-auth",`) || !strings.Contains(r.stdout, `"id": 987654321,`) ||
-		!strings.Contains(r.stdout, `"id": 2873038152676037839,`) || !strings.Contains(r.stdout, `"source": "derived"`) {
+	if r.code != 0 || !strings.Contains(r.stdout, `"service": "mana-auth",`) || !strings.Contains(r.stdout, `"id": "987654321",`) ||
+		!strings.Contains(r.stdout, `"id": "2873038152676037839",`) || !strings.Contains(r.stdout, `"source": "derived"`) {
 		t.Errorf("%v", r)
 	}
 }
