@@ -83,3 +83,19 @@ func TestHelpEndsWithExamples(t *testing.T) {
 		}
 	})
 }
+
+func TestHelpShowsDefaultsAndEnums(t *testing.T) {
+	for cmd, wants := range map[string][]string{
+		"migrate": {"Default: ./drizzle.", "($MIGRATIONS_DIR)", "One of: all, each.", "Default: 300."},
+		"lint":    {"One of: info, warning, error.", "Default: warning."},
+		"upgrade": {"One of: stop-start, rolling.", "Default: 5m."},
+	} {
+		r := upshift(t, nil, cmd, "--help")
+		help := strings.Join(strings.Fields(r.stdout), " ") // unwrap
+		for _, w := range wants {
+			if !strings.Contains(help, w) {
+				t.Errorf("%s --help lacks %q", cmd, w)
+			}
+		}
+	}
+}

@@ -102,3 +102,23 @@ func helpWithExamples(options kong.HelpOptions, ctx *kong.Context) error {
 	}
 	return nil
 }
+
+// helpValue is kong's help text for a flag plus, where the text does not say
+// them already, its default and its allowed values.
+func helpValue(value *kong.Value) string {
+	help := kong.DefaultHelpValueFormatter(value)
+	var extra []string
+	if value.Enum != "" && !strings.Contains(help, "One of") {
+		extra = append(extra, "One of: "+strings.Join(value.EnumSlice(), ", ")+".")
+	}
+	if value.HasDefault && value.Default != "" && !value.IsBool() && !strings.Contains(help, "Default") {
+		extra = append(extra, "Default: "+value.Default+".")
+	}
+	if len(extra) == 0 {
+		return help
+	}
+	if help != "" && !strings.HasSuffix(help, ".") {
+		help += "."
+	}
+	return strings.TrimSpace(help + " " + strings.Join(extra, " "))
+}

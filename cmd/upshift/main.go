@@ -169,6 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		kong.Exit(func(code int) { exited = code; panic(exitSentinel{}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Help(helpWithExamples),
+		kong.ValueFormatter(helpValue),
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "upshift:", err)
