@@ -144,6 +144,10 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 	}
 	rep := &Report{}
 	plan, run, err := prepare(ctx, conn, cfg)
+	if plan != nil {
+		// Known before any refusal or lock wait: callers report it.
+		rep.Plan, rep.Pending = plan, tags(plan.Pending(cfg.Options.AllowOutOfOrder))
+	}
 	if err != nil {
 		return rep, err
 	}

@@ -182,9 +182,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return code
 	}
-	env := &Env{Stdout: stdout, Stderr: stderr}
+	counted := &countingWriter{w: stdout}
+	env := &Env{Stdout: counted, Stderr: stderr}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(env)
+	// Asked for JSON, a command prints one document on every path: one
+	// that failed before printing anything prints its error.
+	if err != nil && counted.n == 0 && jsonRequested(kctx) {
+		_ = writeJSON(stdout, map[string]any{"error": newErrorJSON(err)})
+	}
 	if err != nil {
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.err != nil {
@@ -192,6 +198,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitCode(err)
+}
+
+// countingWriter notes whether anything was written.
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += len(p)
+	return c.w.Write(p)
+}
+
+// jsonRequested says whether the command was run with --format json.
+func jsonRequested(kctx *kong.Context) bool {
+	for _, f := range kctx.Flags() {
+		if f.Name == "format" {
+			v := kctx.FlagValue(f)
+			return v == "json"
+		}
+	}
+	return false
 }
 
 type exitSentinel struct{}

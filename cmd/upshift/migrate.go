@@ -93,15 +93,15 @@ type MarkAppliedCmd struct {
 type migrateJSON struct {
 	Dir            string                 `json:"dir"`
 	Layout         string                 `json:"layout"`
-	Database       string                 `json:"database,omitempty"`
+	Database       string                 `json:"database"`
 	Table          string                 `json:"table"`
-	LockID         *lockids.ID            `json:"lock_id,omitempty"`
+	LockID         *lockids.ID            `json:"lock_id"`
 	DryRun         bool                   `json:"dry_run"`
 	Pending        []string               `json:"pending"`
 	Applied        []appliedJSON          `json:"applied"`
 	Script         string                 `json:"script,omitempty"`
 	Warnings       []drizzle.Warning      `json:"warnings"`
-	Lint           []lint.Finding         `json:"lint,omitempty"`
+	Lint           []lint.Finding         `json:"lint"`
 	Error          *errorJSON             `json:"error,omitempty"`
 	RolledBack     []string               `json:"rolled_back,omitempty"`
 	InvalidIndexes []drizzle.InvalidIndex `json:"invalid_indexes,omitempty"`
@@ -123,6 +123,14 @@ type errorJSON struct {
 	Code      string `json:"code,omitempty"`
 	Detail    string `json:"detail,omitempty"`
 	Hint      string `json:"hint,omitempty"`
+	ExitCode  int    `json:"exit_code"`
+}
+
+// newErrorJSON is an error as JSON: its message and hint apart, and the
+// exit code upshift ends with.
+func newErrorJSON(err error) *errorJSON {
+	msg, hint, _ := strings.Cut(err.Error(), "\n  hint: ")
+	return &errorJSON{Message: msg, Hint: hint, ExitCode: exitCode(err)}
 }
 
 func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
@@ -176,7 +184,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	}
 	table := c.Table()
 	out := &migrateJSON{Dir: src.Dir, Layout: string(src.Layout), Table: table.String(), DryRun: dryRun,
-		Pending: []string{}, Applied: []appliedJSON{}, Warnings: nonNil(src.Warnings)}
+		Pending: []string{}, Applied: []appliedJSON{}, Warnings: nonNil(src.Warnings), Lint: []lint.Finding{}}
 	say := func(format string, args ...any) {
 		if !c.JSON() {
 			fmt.Fprintf(env.Stdout, format+"\n", args...)
@@ -189,7 +197,10 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		c.github(gh, red, out, err)
 		if c.JSON() {
 			if err != nil && out.Error == nil {
-				out.Error = &errorJSON{Message: err.Error()}
+				out.Error = newErrorJSON(err)
+			}
+			if out.Error != nil {
+				out.Error.ExitCode = exitCode(err)
 			}
 			if werr := writeJSON(env.Stdout, out); werr != nil && err == nil {
 				err = werr
