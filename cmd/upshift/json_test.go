@@ -74,3 +74,37 @@ func TestMigrateJSONKeys(t *testing.T) {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+func TestWaitCreateUnlockJSON(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	r := upshift(t, dbEnv(db), "wait", "--format", "json")
+	if d := doc(t, r); r.code != 0 || string(d["ready"]) != "true" {
+		t.Errorf("wait: %s", r)
+	}
+	fresh := []string{"DATABASE_URL=" + strings.Replace(db.URL, db.Name, db.Name+"_json", 1)}
+	t.Cleanup(func() { db.Exec(t, "DROP DATABASE IF EXISTS "+db.Name+"_json") })
+	r = upshift(t, fresh, "db", "create", "--format", "json")
+	if d := doc(t, r); r.code != 0 || string(d["created"]) != "true" {
+		t.Errorf("db create: %s", r)
+	}
+	r = upshift(t, fresh, "db", "create", "--format", "json")
+	if d := doc(t, r); r.code != 0 || string(d["created"]) != "false" {
+		t.Errorf("db create again: %s", r)
+	}
+	holder := db.Connect(t)
+	if _, err := holder.Exec(context.Background(), "SELECT pg_advisory_lock(987654321)"); err != nil {
+		t.Fatal(err)
+	}
+	r = upshift(t, dbEnv(db), "unlock", "--service", "mana-auth", "--format", "json")
+	if d := doc(t, r); r.code != 0 || string(d["held"]) != "true" || string(d["lock_id"]) != `"987654321"` || string(d["terminated"]) != "[]" {
+		t.Errorf("unlock: %s", r)
+	}
+	r = upshift(t, dbEnv(db), "unlock", "--service", "mana-auth", "--force", "--format", "json")
+	if d := doc(t, r); r.code != 0 || len(d["terminated"]) < 3 {
+		t.Errorf("unlock --force: %s", r)
+	}
+	r = upshift(t, []string{"DATABASE_URL=postgres://x@127.0.0.1:1/x"}, "wait", "--timeout", "0.5", "--format", "json")
+	if d := doc(t, r); r.code != 1 || len(d["error"]) == 0 {
+		t.Errorf("wait, refused: %s", r)
+	}
+}

@@ -58,6 +58,7 @@ type WaitCmd struct {
 	DatabaseURL string  `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL; empty: libpq's PG* variables."`
 	Timeout     Seconds `name:"timeout" default:"60s" placeholder:"DURATION" help:"Give up after this long: seconds, or a duration such as 90s. Default: 60s."`
 	Interval    Seconds `name:"interval" default:"250ms" placeholder:"DURATION" help:"Pause between attempts. Default: 250ms."`
+	OutputFlags
 }
 
 func (c *WaitCmd) Run(ctx context.Context, env *Env) error {
@@ -73,6 +74,9 @@ func (c *WaitCmd) Run(ctx context.Context, env *Env) error {
 		conn, err := dbconn.Connect(ctx, cfg, dbconn.Retry{Attempts: 1})
 		if err == nil {
 			conn.Close(context.Background())
+			if c.JSON() {
+				return writeJSON(env.Stdout, map[string]any{"database": cfg.Display, "ready": true, "waited_ms": time.Since(start).Milliseconds()})
+			}
 			fmt.Fprintf(env.Stdout, "%s accepts connections (after %s)\n", cfg.Display, time.Since(start).Round(time.Millisecond))
 			return nil
 		}
@@ -103,6 +107,7 @@ type DBCmd struct {
 // DBCreateCmd creates the database of the URL.
 type DBCreateCmd struct {
 	DBFlags
+	OutputFlags
 	Maintenance string `name:"maintenance-db" default:"postgres" help:"Database to connect to while creating it."`
 }
 
@@ -110,6 +115,16 @@ func (c *DBCreateCmd) Run(ctx context.Context, env *Env) error {
 	cfg, err := c.config()
 	if err != nil {
 		return err
+	}
+	if c.JSON() {
+		created, err := dbconn.EnsureDatabase(ctx, cfg, c.Maintenance, c.retry())
+		if err != nil {
+			if errors.Is(err, dbconn.ErrNoDatabase) {
+				return &exitError{code: ExitUsage, err: err}
+			}
+			return redactErr(cfg.Redactor(), err)
+		}
+		return writeJSON(env.Stdout, map[string]any{"database": cfg.Conn.Database, "created": created})
 	}
 	return createDatabase(ctx, env, cfg, c.Maintenance, c.retry())
 }
@@ -199,6 +214,7 @@ func orDash(s string) string {
 type UnlockCmd struct {
 	DBFlags
 	TableFlags
+	OutputFlags
 	LockID *int64 `name:"lock-id" placeholder:"N" help:"Lock id instead of the service's."`
 	Force  bool   `name:"force" help:"Terminate the holding session (pg_terminate_backend); its transaction rolls back."`
 }
@@ -217,25 +233,42 @@ func (c *UnlockCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return redactErr(cfg.Redactor(), err)
 	}
-	var held []pglock.Holder
+	held := []pglock.Holder{}
 	for _, h := range hs {
 		if h.Granted {
 			held = append(held, h)
 		}
 	}
+	doc := struct {
+		LockID     lockids.ID      `json:"lock_id"`
+		Held       bool            `json:"held"`
+		Holders    []pglock.Holder `json:"holders"`
+		Terminated []int           `json:"terminated"`
+	}{LockID: id, Held: len(held) > 0, Holders: held, Terminated: []int{}}
+	say := func(format string, args ...any) {
+		if !c.JSON() {
+			fmt.Fprintf(env.Stdout, format+"\n", args...)
+		}
+	}
+	done := func(err error) error {
+		if c.JSON() && err == nil {
+			return writeJSON(env.Stdout, doc)
+		}
+		return err
+	}
 	if len(held) == 0 {
-		fmt.Fprintf(env.Stdout, "advisory lock %d is not held\n", id)
-		return nil
+		say("advisory lock %d is not held", id)
+		return done(nil)
 	}
 	for _, h := range held {
-		fmt.Fprintf(env.Stdout, "advisory lock %d is held by %s\n", id, h)
+		say("advisory lock %d is held by %s", id, h)
 		if h.Query != "" {
-			fmt.Fprintf(env.Stdout, "  last query: %s\n", oneLine(h.Query))
+			say("  last query: %s", oneLine(h.Query))
 		}
 	}
 	if !c.Force {
-		fmt.Fprintln(env.Stdout, "pg_advisory_unlock from another session cannot release it; rerun with --force to end that session (pg_terminate_backend), which rolls back its open transaction")
-		return nil
+		say("pg_advisory_unlock from another session cannot release it; rerun with --force to end that session (pg_terminate_backend), which rolls back its open transaction")
+		return done(nil)
 	}
 	for _, h := range held {
 		var ok bool
@@ -245,9 +278,10 @@ func (c *UnlockCmd) Run(ctx context.Context, env *Env) error {
 		if !ok {
 			return fmt.Errorf("pid %d could not be terminated (already gone, or not permitted)", h.PID)
 		}
-		fmt.Fprintf(env.Stdout, "terminated pid %d; the lock is released\n", h.PID)
+		doc.Terminated = append(doc.Terminated, h.PID)
+		say("terminated pid %d; the lock is released", h.PID)
 	}
-	return nil
+	return done(nil)
 }
 
 func oneLine(s string) string {
