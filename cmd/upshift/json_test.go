@@ -108,3 +108,18 @@ func TestWaitCreateUnlockJSON(t *testing.T) {
 		t.Errorf("wait, refused: %s", r)
 	}
 }
+
+// migrate's document has every key on success too.
+func TestMigrateJSONKeysOnSuccess(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	r := upshift(t, dbEnv(db), "migrate", "--dir", goldenDir("v1-folders"), "--format", "json")
+	d := doc(t, r)
+	for _, k := range []string{"dir", "layout", "database", "table", "lock_id", "dry_run", "pending", "applied", "script", "warnings", "lint", "error", "rolled_back", "invalid_indexes", "duration_ms"} {
+		if _, ok := d[k]; !ok {
+			t.Errorf("key %q missing:\n%s", k, r.stdout)
+		}
+	}
+	if string(d["error"]) != "null" || string(d["rolled_back"]) != "[]" {
+		t.Errorf("error %s, rolled_back %s", d["error"], d["rolled_back"])
+	}
+}

@@ -99,12 +99,12 @@ type migrateJSON struct {
 	DryRun         bool                   `json:"dry_run"`
 	Pending        []string               `json:"pending"`
 	Applied        []appliedJSON          `json:"applied"`
-	Script         string                 `json:"script,omitempty"`
+	Script         string                 `json:"script"`
 	Warnings       []drizzle.Warning      `json:"warnings"`
 	Lint           []lint.Finding         `json:"lint"`
-	Error          *errorJSON             `json:"error,omitempty"`
-	RolledBack     []string               `json:"rolled_back,omitempty"`
-	InvalidIndexes []drizzle.InvalidIndex `json:"invalid_indexes,omitempty"`
+	Error          *errorJSON             `json:"error"`
+	RolledBack     []string               `json:"rolled_back"`
+	InvalidIndexes []drizzle.InvalidIndex `json:"invalid_indexes"`
 	DurationMS     int64                  `json:"duration_ms"`
 }
 
@@ -184,7 +184,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	}
 	table := c.Table()
 	out := &migrateJSON{Dir: src.Dir, Layout: string(src.Layout), Table: table.String(), DryRun: dryRun,
-		Pending: []string{}, Applied: []appliedJSON{}, Warnings: nonNil(src.Warnings), Lint: []lint.Finding{}}
+		Pending: []string{}, Applied: []appliedJSON{}, Warnings: nonNil(src.Warnings), Lint: []lint.Finding{},
+		RolledBack: []string{}, InvalidIndexes: []drizzle.InvalidIndex{}}
 	say := func(format string, args ...any) {
 		if !c.JSON() {
 			fmt.Fprintf(env.Stdout, format+"\n", args...)
@@ -458,7 +459,12 @@ func reportApplyError(env *Env, asJSON bool, src *drizzle.Source, red *dbconn.Re
 	if !errors.As(err, &ae) {
 		return redactErr(red, err)
 	}
-	out.RolledBack, out.InvalidIndexes = ae.RolledBack, ae.InvalidIndexes
+	if ae.RolledBack != nil {
+		out.RolledBack = ae.RolledBack
+	}
+	if ae.InvalidIndexes != nil {
+		out.InvalidIndexes = ae.InvalidIndexes
+	}
 	var b strings.Builder
 	var me *drizzle.MigrationError
 	if errors.As(err, &me) {
