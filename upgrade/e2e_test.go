@@ -342,7 +342,7 @@ func TestRollbackSurvivesImagePrune(t *testing.T) {
 	// Remove every tag of v1's image but upshift's pin, as `docker image
 	// prune -a` or a cleanup job would: without the pin the image is gone.
 	for _, tag := range []string{p.Repo + "/app:v1", dockertest.AppTag(mine)} {
-		dockertest.Run(t, "", nil, "docker", "rmi", tag)
+		dockertest.Run(t, "", nil, "docker", "rmi", "--no-prune", tag)
 	}
 	tags := dockertest.Run(t, "", nil, "docker", "image", "inspect", "--format", "{{join .RepoTags \" \"}}", v1ID)
 	if !strings.HasPrefix(strings.TrimSpace(tags), "upshift.local/"+p.Name+"/app:") {

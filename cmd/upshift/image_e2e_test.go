@@ -21,7 +21,7 @@ func TestImageCreatesAndMigrates(t *testing.T) {
 	image := "upshift-e2e/upshift:" + name
 	root, _ := filepath.Abs("../..")
 	dockertest.Run(t, root, nil, "make", "--no-print-directory", "image", "IMAGE="+image)
-	t.Cleanup(func() { _, _ = dockertest.RunErr("", nil, "docker", "rmi", "-f", image, image+"-setup") })
+	t.Cleanup(func() { _, _ = dockertest.RunErr("", nil, "docker", "rmi", "-f", "--no-prune", image, image+"-setup") })
 
 	// What the image is: non-root, labelled, nothing but upshift and CA certificates.
 	inspect := dockertest.Run(t, "", nil, "docker", "image", "inspect", image, "--format",

@@ -299,7 +299,9 @@ func (p *Project) destroy() {
 		}
 	}
 	if len(refs) > 0 {
-		_, _ = RunErr("", nil, "docker", append([]string{"rmi", "-f"}, refs...)...)
+		// --no-prune: untagged parent layers may be another test's build
+		// cache at this very moment.
+		_, _ = RunErr("", nil, "docker", append([]string{"rmi", "-f", "--no-prune"}, refs...)...)
 	}
 }
 
@@ -334,7 +336,7 @@ func (p *Project) Release(app App, migrations []Migration) {
 		Push(t, appTag, p.Repo+"/app:"+tag)
 		Push(t, setupTag, p.Repo+"/setup:"+tag)
 	}
-	_, _ = RunErr("", nil, "docker", "rmi", setupTag)
+	_, _ = RunErr("", nil, "docker", "rmi", "--no-prune", setupTag)
 }
 
 func imageKey(a App) string {
