@@ -506,6 +506,9 @@ func TestSecondSignalKeepsProgress(t *testing.T) {
 	)
 	cmd, out, _ := start(t, dbEnv(db), "migrate", "--dir", dir, "--tx", "each")
 	waitForDO(t, conn)
+	// Inside the DO block's protected loop, so that the first cancel is
+	// caught there and the run is still going at the second signal.
+	time.Sleep(300 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGINT)
 	time.Sleep(300 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGINT)
