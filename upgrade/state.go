@@ -111,7 +111,7 @@ func (s *State) Lock(ctx context.Context, me Holder, wait, report time.Duration,
 		return fmt.Errorf("deploy lock: %w", err)
 	}
 	start := time.Now()
-	lastReport := start
+	var lastReport time.Time // the first wait is reported at once
 	if report <= 0 {
 		report = 5 * time.Second
 	}
