@@ -30,7 +30,7 @@ INSERT INTO events SELECT g, md5(g::text) FROM generate_series(1, 1000000) g;`)
 	first, out1, err1 := start(t, dbEnv(db), "migrate", "--dir", dir, "--service", "events-api")
 	waitFor(t, "the first replica to build the index", func() bool {
 		var n int
-		_ = admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'upshift %' AND query LIKE 'CREATE INDEX CONCURRENTLY%' AND state = 'active'`).Scan(&n)
+		_ = admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'upshift %' AND query LIKE 'CREATE INDEX CONCURRENTLY%' AND state = 'active' AND datname = current_database()`).Scan(&n)
 		return n > 0
 	})
 	second := upshift(t, dbEnv(db), "migrate", "--dir", dir, "--service", "events-api", "--timeout", "60")
