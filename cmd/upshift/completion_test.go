@@ -66,7 +66,11 @@ func TestHelpEndsWithExamples(t *testing.T) {
 			t.Errorf("%s --help: no examples\n%s", path, r)
 			continue
 		}
-		for _, l := range strings.Split(strings.TrimSpace(r.stdout[i:]), "\n")[1:] {
+		lines := strings.Split(strings.TrimSpace(r.stdout[i:]), "\n")[1:]
+		if len(lines) < 2 || len(lines) > 3 {
+			t.Errorf("%s --help: %d examples, want two or three", path, len(lines))
+		}
+		for _, l := range lines {
 			if !strings.HasPrefix(strings.TrimSpace(l), "$ upshift "+path) && !strings.Contains(l, "upshift "+path) {
 				t.Errorf("%s --help: example %q is not of this command", path, l)
 			}

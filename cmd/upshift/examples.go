@@ -30,9 +30,11 @@ var examples = map[string][]string{
 	},
 	"wait": {
 		"upshift wait --timeout 60s && node dist/server.js",
+		"upshift wait --database-url \"$DATABASE_URL\" --timeout 2m --format json",
 	},
 	"db create": {
 		"DATABASE_URL=postgres://app@db:5432/mana upshift db create",
+		"upshift db create --database-url postgres://app@db:5432/mana --maintenance-db template1",
 	},
 	"db analyze": {
 		"upshift db analyze",
@@ -47,7 +49,8 @@ var examples = map[string][]string{
 		"upshift db bloat --min-dead 100000 --format json",
 	},
 	"locks": {
-		"upshift locks",
+		"upshift locks                 # every advisory lock in the database, with its session",
+		"upshift locks --format json",
 	},
 	"unlock": {
 		"upshift unlock --service mana-auth           # who holds it",
@@ -55,6 +58,7 @@ var examples = map[string][]string{
 	},
 	"lockids": {
 		"upshift lockids mana-auth chat-backend",
+		"upshift lockids --format json",
 	},
 	"upgrade": {
 		"upshift upgrade --service mana-auth --health-url http://127.0.0.1:3000/v1/health/ready --expect-version 2.4.0",
@@ -80,6 +84,7 @@ var examples = map[string][]string{
 	},
 	"version": {
 		"upshift version",
+		"upshift version --format json",
 	},
 }
 
