@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -177,6 +178,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	kctx, code := parse(parser, args, &exited)
 	if kctx == nil {
+		if code == ExitUsage && argsAskJSON(args) {
+			_ = writeJSON(stdout, map[string]any{"error": &errorJSON{Message: lastUsageError, Hint: "run `upshift --help` for usage", ExitCode: ExitUsage}})
+		}
 		if code != 0 {
 			fmt.Fprintln(stderr, "upshift: run `upshift --help` for usage")
 		}
@@ -224,6 +228,23 @@ func jsonRequested(kctx *kong.Context) bool {
 
 type exitSentinel struct{}
 
+// lastUsageError is kong's complaint, kept for the JSON error document.
+var lastUsageError string
+
+// argsAskJSON: kong could not parse the command line, so --format is read
+// off the raw arguments.
+func argsAskJSON(args []string) bool {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--format=json" || a == "--format" && i+1 < len(args) && args[i+1] == "json" {
+			return true
+		}
+	}
+	return false
+}
+
 // parse runs kong's parser, turning its exits (help, errors) into codes.
 func parse(p *kong.Kong, args []string, exited *int) (kctx *kong.Context, code int) {
 	defer func() {
@@ -234,12 +255,39 @@ func parse(p *kong.Kong, args []string, exited *int) (kctx *kong.Context, code i
 			kctx, code = nil, *exited
 		}
 	}()
-	kctx, err := p.Parse(args)
+	kctx, err := p.Parse(joinNegativeValues(args))
 	if err != nil {
+		lastUsageError = err.Error()
 		fmt.Fprintln(p.Stderr, "upshift:", err)
 		return nil, ExitUsage
 	}
 	return kctx, 0
+}
+
+// joinNegativeValues rewrites "--flag -5" as "--flag=-5". kong reads a
+// value that starts with "-" as the next flag and then complains about the
+// flag's missing value; joined, the value reaches the flag's own decoder,
+// which says what is wrong with it ("must not be negative").
+func joinNegativeValues(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if strings.HasPrefix(a, "--") && !strings.Contains(a, "=") && i+1 < len(args) && isNegativeNumber(args[i+1]) {
+			out = append(out, a+"="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// isNegativeNumber: "-5", "-0.5", "-5s". No flag starts with a digit.
+func isNegativeNumber(s string) bool {
+	return len(s) >= 2 && s[0] == '-' && (s[1] >= '0' && s[1] <= '9' || s[1] == '.')
 }
 
 // VersionCmd prints the version.

@@ -37,8 +37,11 @@ func (s *Seconds) UnmarshalText(b []byte) error {
 		return nil
 	}
 	d, err := time.ParseDuration(string(b))
-	if err != nil || d < 0 {
+	if err != nil {
 		return fmt.Errorf("%q is neither seconds nor a duration such as 90s", b)
+	}
+	if d < 0 {
+		return fmt.Errorf("must not be negative")
 	}
 	*s = Seconds(d)
 	return nil

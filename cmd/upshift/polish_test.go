@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -59,5 +60,32 @@ func TestSmallWordings(t *testing.T) {
 	r = upshift(t, dbEnv(other), "migrate", "--dir", onlyNoTx)
 	if r.code != 0 || !strings.Contains(r.stdout, "each statement on its own, outside a transaction") {
 		t.Errorf("only no-transaction: %s", r)
+	}
+}
+
+// A negative duration is refused by the flag's own check, whatever form it
+// takes, and not as a "short flag".
+func TestNegativeDurationsSayWhatIsWrong(t *testing.T) {
+	for _, args := range [][]string{
+		{"migrate", "--timeout", "-5"},
+		{"migrate", "--lock-timeout", "-0.5"},
+		{"wait", "--timeout", "-3s"},
+		{"migrate", "--statement-timeout=-5"},
+	} {
+		r := upshift(t, []string{"DATABASE_URL=postgres://x@127.0.0.1:1/x"}, args...)
+		flag, _, _ := strings.Cut(args[1], "=")
+		if r.code != 2 || !strings.Contains(r.stderr, flag+": must not be negative") || !strings.Contains(r.stderr, "must not be negative") || strings.Contains(r.stderr, "short flag") {
+			t.Errorf("%v: %s", args, r)
+		}
+	}
+	r := upshift(t, nil, "migrate", "--format", "json", "--timeout", "-5")
+	var doc struct {
+		Error struct {
+			Message  string `json:"message"`
+			ExitCode int    `json:"exit_code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Error.ExitCode != 2 || !strings.Contains(doc.Error.Message, "--timeout: must not be negative") {
+		t.Errorf("usage error as JSON: %v\n%s", err, r)
 	}
 }
