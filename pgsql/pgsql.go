@@ -5,6 +5,7 @@ package pgsql
 import (
 	"errors"
 	"strings"
+	"unsafe"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"github.com/pganalyze/pg_query_go/v6/parser"
@@ -58,6 +59,67 @@ func Parse(input string) ([]Stmt, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// Each parses input one statement at a time and calls fn with each, in
+// order, offsets relative to input. Unlike Parse, memory stays bounded by
+// the largest statement, not the input: PostgreSQL's scanner finds the
+// statement boundaries (quotes, dollar quotes and comments included) and
+// each statement's tree is garbage once fn returns. A statement the parser
+// rejects on its own is parsed again with its whole input, so that the
+// error (or, for a body the scanner cut at an inner semicolon, the
+// statements) is what Parse would give. An error from fn stops the walk
+// and is returned as is.
+func Each(input string, fn func(Stmt) error) error {
+	if strings.IndexByte(input, 0) >= 0 {
+		return eachWhole(input, fn) // the C side would stop at the NUL
+	}
+	pieces, err := pg_query.SplitWithScanner(input, false)
+	if err != nil {
+		return eachWhole(input, fn)
+	}
+	base := uintptr(unsafe.Pointer(unsafe.StringData(input)))
+	for _, p := range pieces {
+		if strings.TrimSpace(p) == "" {
+			continue
+		}
+		off := int(uintptr(unsafe.Pointer(unsafe.StringData(p))) - base)
+		sts, err := Parse(p)
+		if err != nil || len(sts) != 1 {
+			if len(sts) == 0 && err == nil {
+				continue // only comments
+			}
+			return eachWhole(input[off:], func(s Stmt) error {
+				s.Offset += off
+				return fn(s)
+			}, off)
+		}
+		st := sts[0]
+		st.Offset += off
+		if err := fn(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachWhole parses input as one: the fallback of Each. base shifts a parse
+// error's offset to the caller's input.
+func eachWhole(input string, fn func(Stmt) error, base ...int) error {
+	sts, err := Parse(input)
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) && pe.Offset >= 0 && len(base) > 0 {
+			pe.Offset += base[0]
+		}
+		return err
+	}
+	for _, st := range sts {
+		if err := fn(st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // trimLeadingNoise drops white space and -- or /* */ comments.

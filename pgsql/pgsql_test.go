@@ -1,6 +1,7 @@
 package pgsql_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/upshift-dev/upshift/pgsql"
@@ -76,6 +77,74 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("statement out of range: %d+%d of %d", s.Offset, s.Len, len(in))
 			}
 			_ = pgsql.NoTransaction(s.Node)
+		}
+	})
+}
+
+// Each sees the statements Parse sees, at the same offsets, one at a time.
+func TestEachMatchesParse(t *testing.T) {
+	for _, in := range []string{
+		"-- lead comment\nCREATE TABLE a (id int);\n\n/* c */ INSERT INTO a VALUES (1);\nSELECT 'é'",
+		"CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; SELECT 2; $$ LANGUAGE sql; SELECT ';'; -- ; trailing",
+		"CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END; SELECT 3",
+		"SELECT 1;;; SELECT E'a\\';b'; /* ; */ SELECT \"x;y\" FROM t",
+		"-- only a comment",
+		"",
+	} {
+		want, err := pgsql.Parse(in)
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		var got []pgsql.Stmt
+		if err := pgsql.Each(in, func(s pgsql.Stmt) error { got = append(got, s); return nil }); err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d statements, want %d", in, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].Text(in) != want[i].Text(in) || fmt.Sprintf("%T", got[i].Node.Node) != fmt.Sprintf("%T", want[i].Node.Node) {
+				t.Errorf("%q: statement %d = %q, want %q", in, i, got[i].Text(in), want[i].Text(in))
+			}
+		}
+	}
+}
+
+func TestEachError(t *testing.T) {
+	in := "SELECT 1;\nCREATE TABLE é (id int,);\nSELECT 2"
+	_, werr := pgsql.Parse(in)
+	n := 0
+	err := pgsql.Each(in, func(pgsql.Stmt) error { n++; return nil })
+	pe, ok := err.(*pgsql.ParseError)
+	if !ok || pe.Offset != werr.(*pgsql.ParseError).Offset || pe.Msg != werr.(*pgsql.ParseError).Msg {
+		t.Fatalf("got %#v, want %#v", err, werr)
+	}
+	if n != 1 {
+		t.Errorf("%d statements before the error, want 1", n)
+	}
+}
+
+// FuzzEach: wherever Parse succeeds, Each yields the same statements.
+func FuzzEach(f *testing.F) {
+	f.Add("CREATE INDEX CONCURRENTLY i ON t (a); VACUUM; SELECT 1")
+	f.Add("/* x */ -- y\n SELECT $$;$$;")
+	f.Add("CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END")
+	f.Fuzz(func(t *testing.T, in string) {
+		want, err := pgsql.Parse(in)
+		if err != nil {
+			return
+		}
+		var got []string
+		if err := pgsql.Each(in, func(s pgsql.Stmt) error { got = append(got, s.Text(in)); return nil }); err != nil {
+			t.Fatalf("Parse accepts, Each: %v", err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d statements, Parse has %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i].Text(in) {
+				t.Fatalf("statement %d = %q, Parse: %q", i, got[i], want[i].Text(in))
+			}
 		}
 	})
 }
