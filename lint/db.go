@@ -22,11 +22,7 @@ func Touched(files []File) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, f := range files {
-		sts, err := pgsql.Parse(f.Text)
-		if err != nil {
-			continue
-		}
-		for _, s := range sts {
+		_ = eachStatement(f.Text, func(s pgsql.Stmt) {
 			walk(s.Node.ProtoReflect(), func(m protoMessage) {
 				if rv, ok := m.Interface().(*pg_query.RangeVar); ok {
 					if k := tableKey(rv); !seen[k] {
@@ -35,7 +31,7 @@ func Touched(files []File) []string {
 					}
 				}
 			})
-		}
+		})
 	}
 	return out
 }
@@ -126,12 +122,15 @@ WHERE c.contype = 'c' AND c.convalidated AND n.nspname || '.' || t.relname = ANY
 	return out, rows.Err()
 }
 
-// InvalidIndexes reports indexes that are already INVALID in the database.
+// InvalidIndexes reports indexes that are already INVALID in the database,
+// each with the statements that rebuild it as it was defined.
 func InvalidIndexes(ctx context.Context, q Querier) ([]Finding, error) {
-	rows, err := q.Query(ctx, `SELECT n.nspname, c.relname, t.relname FROM pg_catalog.pg_index i
+	rows, err := q.Query(ctx, `SELECT n.nspname, c.relname, tn.nspname, t.relname, pg_catalog.pg_get_indexdef(c.oid)
+FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
 JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
 WHERE NOT i.indisvalid ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("look up invalid indexes: %w", err)
@@ -140,14 +139,19 @@ WHERE NOT i.indisvalid ORDER BY 1, 2`)
 	var out []Finding
 	r, _ := RuleByID("invalid-index")
 	for rows.Next() {
-		var nsp, idx, table string
-		if err := rows.Scan(&nsp, &idx, &table); err != nil {
+		var nsp, idx, tnsp, table, def string
+		if err := rows.Scan(&nsp, &idx, &tnsp, &table, &def); err != nil {
 			return nil, err
 		}
 		id := pgx.Identifier{nsp, idx}.Sanitize()
-		out = append(out, Finding{Rule: r.ID, Severity: r.Severity, File: "(database)", Line: 1, Column: 1,
-			Message: fmt.Sprintf("index %s on %s.%s is INVALID; %s", id, nsp, table, r.Why),
-			Fix:     "DROP INDEX CONCURRENTLY IF EXISTS " + id + "; then build it again"})
+		object := fmt.Sprintf("index %s.%s on %s.%s", nsp, idx, tnsp, table)
+		fix := "drop it concurrently, then build it again, each in a migration of its own:\n  DROP INDEX CONCURRENTLY IF EXISTS " + id + ";"
+		if sts, err := pgsql.Parse(def); err == nil && len(sts) == 1 && sts[0].Node.GetIndexStmt() != nil {
+			sts[0].Node.GetIndexStmt().Concurrent = true
+			fix += "\n  " + deparse(sts[0].Node)
+		}
+		out = append(out, Finding{Rule: r.ID, Severity: r.Severity, Object: object, Statement: def,
+			Message: object + " is INVALID: " + r.Why, Fix: fix})
 	}
 	return out, rows.Err()
 }

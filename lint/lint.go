@@ -11,6 +11,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/pgsql"
 )
 
@@ -42,17 +43,24 @@ type Options struct {
 
 // Finding is one problem, located in its file.
 type Finding struct {
-	Rule      string   `json:"rule"`
-	Severity  Severity `json:"severity"`
-	File      string   `json:"file"`
-	Line      int      `json:"line"`
-	Column    int      `json:"column"`
-	Statement string   `json:"statement"`
-	Message   string   `json:"message"`
-	Fix       string   `json:"fix"`
+	Rule     string   `json:"rule"`
+	Severity Severity `json:"severity"`
+	// File, Line and Column locate a finding in a migration; a finding
+	// about the database itself has no file and names its Object instead
+	// ("index public.x_idx on public.x").
+	File      string `json:"file"`
+	Line      int    `json:"line"`
+	Column    int    `json:"column"`
+	Object    string `json:"object"`
+	Statement string `json:"statement"`
+	Message   string `json:"message"`
+	Fix       string `json:"fix"`
 }
 
 func (f Finding) String() string {
+	if f.File == "" {
+		return fmt.Sprintf("%s: %s %s: %s", f.Object, f.Severity, f.Rule, f.Message)
+	}
 	return fmt.Sprintf("%s:%d:%d: %s %s: %s", f.File, f.Line, f.Column, f.Severity, f.Rule, f.Message)
 }
 
@@ -104,32 +112,26 @@ type linter struct {
 	file_       File
 	stmt        pgsql.Stmt
 	suppress    map[int]map[string]bool
-	notValidNow map[string]bool // constraints added NOT VALID in this file
+	notValidNow map[string]string // constraints added NOT VALID in this file: the statement
 }
 
 func (l *linter) file(f File) {
 	l.file_ = f
-	l.suppress = suppressions(f.Text)
-	l.notValidNow = map[string]bool{}
-	sts, err := pgsql.Parse(f.Text)
-	if err != nil {
-		pe, _ := err.(*pgsql.ParseError)
-		off := 0
-		if pe != nil && pe.Offset >= 0 {
-			off = pe.Offset
-		}
-		line, col := lineCol(f.Text, off)
-		l.out = append(l.out, Finding{Rule: "parse-error", Severity: Error, File: f.Path, Line: line, Column: col, Message: err.Error(), Fix: "fix the syntax"})
-		return
-	}
+	l.suppress = l.suppressions(f.Text)
+	l.notValidNow = map[string]string{}
 	var noTx, tx int
-	var risky *pgsql.Stmt
+	var noTxStmts []string
+	var firstNoTx, risky *pgsql.Stmt
 	hasLockTimeout := false
-	for i := range sts {
-		l.stmt = sts[i]
-		n := sts[i].Node
+	err := eachStatement(f.Text, func(st pgsql.Stmt) {
+		l.stmt = st
+		n := st.Node
 		if pgsql.NoTransaction(n) != "" {
 			noTx++
+			noTxStmts = append(noTxStmts, oneLine(st.Text(f.Text))+";")
+			if firstNoTx == nil {
+				firstNoTx = &st
+			}
 		} else if n.GetVariableSetStmt() == nil {
 			tx++
 		}
@@ -137,17 +139,54 @@ func (l *linter) file(f File) {
 			hasLockTimeout = true
 		}
 		if l.statement(n) && risky == nil {
-			risky = &sts[i]
+			risky = &st
 		}
+	})
+	if err != nil {
+		pe, _ := err.(*pgsql.ParseError)
+		off := 0
+		if pe != nil && pe.Offset >= 0 {
+			off = pe.Offset
+		}
+		line, col := lineCol(f.Text, off)
+		l.out = append(l.out, Finding{Rule: "parse-error", Severity: Error, File: f.Path, Line: line, Column: col, Message: err.Error(), Fix: "correct the statement at this line and column; PostgreSQL would refuse it the same way"})
+		return
 	}
 	if noTx > 0 && tx > 0 {
-		l.stmt = sts[0]
-		l.add("concurrently-mixed", "", fmt.Sprintf("%d statement(s) that must run outside a transaction are mixed with %d transactional one(s)", noTx, tx))
+		l.stmt = *firstNoTx
+		l.add("concurrently-mixed", "", fmt.Sprintf("%s that must run outside a transaction, with %s in %s", plural(noTx, "statement"), plural(tx, "transactional statement"), f.Path),
+			"move each of these to a migration of its own (drizzle-kit generate --custom), and keep the rest here:"+indent(noTxStmts...))
 	}
 	if risky != nil && !hasLockTimeout {
 		l.stmt = *risky
-		l.add("missing-lock-timeout", "", "this migration takes an exclusive lock on an existing table without SET lock_timeout")
+		t := firstTable(risky.Node)
+		l.add("missing-lock-timeout", "", "this migration locks "+t+" and sets no lock_timeout", fixLockTimeout(t))
 	}
+}
+
+// eachStatement calls fn for each statement of a migration, as the
+// migrator sends them: split at drizzle-kit's breakpoints first (a piece
+// needs no trailing semicolon), then by PostgreSQL's scanner, one statement
+// parsed at a time so that a large data migration costs the memory of its
+// largest statement. Offsets are relative to text.
+func eachStatement(text string, fn func(pgsql.Stmt)) error {
+	for _, piece := range drizzle.Split(text) {
+		if piece.Blank() {
+			continue
+		}
+		err := pgsql.Each(piece.SQL, func(st pgsql.Stmt) error {
+			st.Offset += piece.Offset
+			fn(st)
+			return nil
+		})
+		if pe, ok := err.(*pgsql.ParseError); ok && pe.Offset >= 0 {
+			pe.Offset += piece.Offset
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // statement checks one statement; it reports whether the statement locks
@@ -162,22 +201,26 @@ func (l *linter) check(n *pg_query.Node) bool {
 	switch s := n.Node.(type) {
 	case *pg_query.Node_CreateStmt:
 		t := tableKey(s.CreateStmt.Relation)
-		l.newTables[t] = true
+		// A table the database already has is judged by its real size,
+		// also when the statement that created it is linted again (--all).
+		if l.info(t) == nil {
+			l.newTables[t] = true
+		}
 		for _, el := range s.CreateStmt.TableElts {
 			if cd := el.GetColumnDef(); cd != nil {
-				l.serial(cd)
+				l.serial(n, cd)
 				for _, c := range cd.Constraints {
 					if con := c.GetConstraint(); con != nil {
-						l.tableConstraint(t, con, []string{cd.Colname}, true)
+						l.tableConstraint(s.CreateStmt.Relation, con, cd, true)
 					}
 				}
 			}
 			if con := el.GetConstraint(); con != nil {
-				l.tableConstraint(t, con, nil, true)
+				l.tableConstraint(s.CreateStmt.Relation, con, nil, true)
 			}
 		}
 	case *pg_query.Node_AlterTableStmt:
-		return l.alterTable(s.AlterTableStmt)
+		return l.alterTable(n, s.AlterTableStmt)
 	case *pg_query.Node_IndexStmt:
 		is := s.IndexStmt
 		t := tableKey(is.Relation)
@@ -189,10 +232,10 @@ func (l *linter) check(n *pg_query.Node) bool {
 		}
 		l.indexes[t] = append(l.indexes[t], cols)
 		if is.Concurrent && is.IfNotExists {
-			l.add("concurrently-if-not-exists", t, fmt.Sprintf("index %q: a failed build leaves an invalid index that IF NOT EXISTS then skips forever", is.Idxname))
+			l.add("concurrently-if-not-exists", t, fmt.Sprintf("index %s on %s", ident(is.Idxname), rel(is.Relation)), fixIndexIfNotExists(is))
 		}
 		if !is.Concurrent && l.existing(t) {
-			l.add("create-index-non-concurrently", t, fmt.Sprintf("CREATE INDEX %q on %s takes a SHARE lock", is.Idxname, l.describe(t)))
+			l.add("create-index-non-concurrently", t, fmt.Sprintf("index %s on %s", orName(is.Idxname, "(unnamed)"), l.describe(t)), fixCreateIndex(is))
 			return true
 		}
 	case *pg_query.Node_DropStmt:
@@ -200,13 +243,13 @@ func (l *linter) check(n *pg_query.Node) bool {
 		switch ds.RemoveType {
 		case pg_query.ObjectType_OBJECT_INDEX:
 			if !ds.Concurrent {
-				l.add("drop-index-non-concurrently", "", "DROP INDEX takes an ACCESS EXCLUSIVE lock on the table")
+				l.add("drop-index-non-concurrently", "", "DROP INDEX "+dropNames(ds), fixDropIndex(ds))
 			}
 		case pg_query.ObjectType_OBJECT_TABLE:
 			for _, o := range ds.Objects {
 				t := nameList(o)
 				if !l.newTables[t] {
-					l.add("drop-table", t, fmt.Sprintf("dropping %s: the running release may still use it", l.describe(t)))
+					l.add("drop-table", t, "DROP TABLE "+l.describe(t), fixDropTable(t, deparse(n)))
 				}
 			}
 		}
@@ -218,28 +261,29 @@ func (l *linter) check(n *pg_query.Node) bool {
 		}
 		switch rs.RenameType {
 		case pg_query.ObjectType_OBJECT_COLUMN:
-			l.add("rename-column", t, fmt.Sprintf("renaming %s.%s to %s breaks the running release", t, rs.Subname, rs.Newname))
+			l.add("rename-column", t, fmt.Sprintf("%s.%s renamed to %s", t, rs.Subname, rs.Newname), fixRenameColumn(rs.Relation, rs.Subname, rs.Newname))
 		case pg_query.ObjectType_OBJECT_TABLE:
-			l.add("rename-table", t, fmt.Sprintf("renaming %s to %s breaks the running release", t, rs.Newname))
+			l.add("rename-table", t, fmt.Sprintf("%s renamed to %s", t, rs.Newname), fixRenameTable(rs.Relation, rs.Newname))
 		}
 	case *pg_query.Node_ReindexStmt:
 		if pgsql.NoTransaction(n) != "REINDEX CONCURRENTLY" {
-			l.add("reindex-non-concurrently", "", "REINDEX blocks writes (and reads using the index) for the rebuild")
+			l.add("reindex-non-concurrently", "", "REINDEX "+reindexTarget(s.ReindexStmt), fixReindex(s.ReindexStmt))
 		}
 	case *pg_query.Node_TruncateStmt:
 		if s.TruncateStmt.Behavior == pg_query.DropBehavior_DROP_CASCADE {
-			l.add("truncate-cascade", "", "TRUNCATE ... CASCADE also empties every table that references these")
+			l.add("truncate-cascade", "", "TRUNCATE "+relList(s.TruncateStmt.Relations)+" CASCADE", fixTruncate(s.TruncateStmt))
 		}
 	case *pg_query.Node_VacuumStmt:
 		for _, o := range s.VacuumStmt.Options {
 			if d := o.GetDefElem(); d != nil && strings.EqualFold(d.Defname, "full") {
-				l.add("vacuum-full", "", "VACUUM FULL rewrites the table under ACCESS EXCLUSIVE")
+				l.add("vacuum-full", "", "VACUUM FULL"+vacuumTargets(s.VacuumStmt), fixVacuumFull(s.VacuumStmt))
 			}
 		}
 	case *pg_query.Node_ClusterStmt:
-		l.add("cluster", "", "CLUSTER rewrites the table under ACCESS EXCLUSIVE")
+		l.add("cluster", "", "CLUSTER "+orDefault(rel(s.ClusterStmt.Relation), "of every clustered table"), fixCluster(s.ClusterStmt))
 	case *pg_query.Node_TransactionStmt:
-		l.add("transaction-control", "", fmt.Sprintf("%s inside a migration", strings.TrimPrefix(s.TransactionStmt.Kind.String(), "TRANS_STMT_")))
+		kind := strings.TrimPrefix(s.TransactionStmt.Kind.String(), "TRANS_STMT_")
+		l.add("transaction-control", "", kind+" in a migration", "delete this "+kind+"; for statements that cannot run in a transaction, upshift already runs them outside one")
 	case *pg_query.Node_AlterEnumStmt:
 		if s.AlterEnumStmt.NewVal != "" {
 			if l.enumVals == nil {
@@ -251,7 +295,7 @@ func (l *linter) check(n *pg_query.Node) bool {
 	return false
 }
 
-func (l *linter) alterTable(at *pg_query.AlterTableStmt) bool {
+func (l *linter) alterTable(n *pg_query.Node, at *pg_query.AlterTableStmt) bool {
 	t := tableKey(at.Relation)
 	risky := false
 	for _, c := range at.Cmds {
@@ -265,32 +309,34 @@ func (l *linter) alterTable(at *pg_query.AlterTableStmt) bool {
 			if cd == nil {
 				continue
 			}
-			l.serial(cd)
-			risky = l.addColumn(t, cd) || risky
+			if !l.existing(tableKey(at.Relation)) {
+				l.serial(n, cd) // on an existing table, volatile-default says more
+			}
+			risky = l.addColumn(at.Relation, cd) || risky
 		case pg_query.AlterTableType_AT_AddConstraint:
 			if con := cmd.Def.GetConstraint(); con != nil {
-				risky = l.tableConstraint(t, con, nil, false) || risky
+				risky = l.tableConstraint(at.Relation, con, nil, false) || risky
 			}
 		case pg_query.AlterTableType_AT_ValidateConstraint:
-			if l.notValidNow[cmd.Name] {
-				l.add("validate-same-migration", t, fmt.Sprintf("constraint %q is validated in the migration that adds it NOT VALID", cmd.Name))
+			if l.notValidNow[cmd.Name] != "" {
+				l.add("validate-same-migration", t, fmt.Sprintf("constraint %s on %s", ident(cmd.Name), t), fixValidateLater(at.Relation, cmd.Name, l.notValidNow[cmd.Name]))
 			}
 			if cd, ok := l.checks[cmd.Name]; ok {
 				l.notNullOK[cd.table+"."+cd.column] = true
 			}
 		case pg_query.AlterTableType_AT_SetNotNull:
 			if l.existing(t) && !l.notNullOK[t+"."+cmd.Name] && !l.dbNotNullChecked(t, cmd.Name) {
-				l.add("set-not-null", t, fmt.Sprintf("SET NOT NULL on %s.%s scans %s under ACCESS EXCLUSIVE; stage a validated CHECK (%s IS NOT NULL) first", t, cmd.Name, l.describe(t), cmd.Name))
+				l.add("set-not-null", t, "SET NOT NULL on "+l.sized(t, t+"."+cmd.Name), fixSetNotNull(at.Relation, cmd.Name))
 				risky = true
 			}
 		case pg_query.AlterTableType_AT_AlterColumnType:
 			if l.existing(t) {
-				l.add("column-type-change", t, fmt.Sprintf("changing the type of %s.%s rewrites %s under ACCESS EXCLUSIVE", t, cmd.Name, l.describe(t)))
+				l.add("column-type-change", t, fmt.Sprintf("%s to %s", l.sized(t, t+"."+cmd.Name), typeText(cmd.Def.GetColumnDef().GetTypeName())), fixTypeChange(at.Relation, cmd.Name, cmd.Def.GetColumnDef()))
 				risky = true
 			}
 		case pg_query.AlterTableType_AT_DropColumn:
 			if !l.newTables[t] {
-				l.add("drop-column", t, fmt.Sprintf("dropping %s.%s: the running release may still use it", t, cmd.Name))
+				l.add("drop-column", t, fmt.Sprintf("DROP COLUMN %s.%s", t, cmd.Name), fixDropColumn(at.Relation, cmd.Name))
 			}
 		}
 	}
@@ -300,11 +346,12 @@ func (l *linter) alterTable(at *pg_query.AlterTableStmt) bool {
 	return risky
 }
 
-func (l *linter) addColumn(t string, cd *pg_query.ColumnDef) bool {
+func (l *linter) addColumn(rv *pg_query.RangeVar, cd *pg_query.ColumnDef) bool {
+	t := tableKey(rv)
 	if !l.existing(t) {
 		for _, c := range cd.Constraints {
 			if con := c.GetConstraint(); con != nil {
-				l.tableConstraint(t, con, []string{cd.Colname}, true)
+				l.tableConstraint(rv, con, cd, true)
 			}
 		}
 		return false
@@ -322,35 +369,40 @@ func (l *linter) addColumn(t string, cd *pg_query.ColumnDef) bool {
 		case pg_query.ConstrType_CONSTR_DEFAULT:
 			hasDefault = true
 			if fn := volatileCall(con.RawExpr); fn != "" {
-				l.add("volatile-default", t, fmt.Sprintf("column %s.%s gets DEFAULT %s(), which is volatile: %s is rewritten under ACCESS EXCLUSIVE", t, cd.Colname, fn, l.describe(t)))
+				l.add("volatile-default", t, fmt.Sprintf("%s DEFAULT %s()", l.sized(t, t+"."+cd.Colname), fn), fixVolatileDefault(rv, cd, con.RawExpr))
 				risky = true
 			}
 		case pg_query.ConstrType_CONSTR_GENERATED:
-			l.add("generated-stored-column", t, fmt.Sprintf("stored generated column %s.%s rewrites %s under ACCESS EXCLUSIVE", t, cd.Colname, l.describe(t)))
+			l.add("generated-stored-column", t, "stored generated column "+l.sized(t, t+"."+cd.Colname), fixGenerated(rv, cd, con))
 			risky = true
 			hasDefault = true
 		case pg_query.ConstrType_CONSTR_IDENTITY:
 			hasDefault = true
-			l.add("volatile-default", t, fmt.Sprintf("identity column %s.%s is filled per row: %s is rewritten under ACCESS EXCLUSIVE", t, cd.Colname, l.describe(t)))
+			l.add("volatile-default", t, "identity column "+l.sized(t, t+"."+cd.Colname), fixSequenceColumn(rv, cd))
 			risky = true
 		default:
-			risky = l.tableConstraint(t, con, []string{cd.Colname}, false) || risky
+			risky = l.tableConstraint(rv, con, cd, false) || risky
 		}
 	}
 	if isSerial(cd) {
 		hasDefault = true
-		l.add("volatile-default", t, fmt.Sprintf("serial column %s.%s defaults to nextval(): %s is rewritten under ACCESS EXCLUSIVE", t, cd.Colname, l.describe(t)))
+		l.add("volatile-default", t, "serial column "+l.sized(t, t+"."+cd.Colname), fixSequenceColumn(rv, cd))
 		risky = true
 	}
 	if notNull && !hasDefault {
-		l.add("not-null-without-default", t, fmt.Sprintf("NOT NULL column %s.%s without a DEFAULT fails on %s if it has rows", t, cd.Colname, l.describe(t)))
+		l.add("not-null-without-default", t, fmt.Sprintf("NOT NULL column %s without a DEFAULT", l.sized(t, t+"."+cd.Colname)), fixNotNullNoDefault(rv, cd))
 	}
 	return risky
 }
 
-// tableConstraint handles a constraint on table t (cols: the column it is
-// declared on, if inline). created is true inside CREATE TABLE.
-func (l *linter) tableConstraint(t string, con *pg_query.Constraint, cols []string, created bool) bool {
+// tableConstraint handles a constraint on table rv (column: the column it
+// is declared on, if inline). created is true inside CREATE TABLE.
+func (l *linter) tableConstraint(rv *pg_query.RangeVar, con *pg_query.Constraint, column *pg_query.ColumnDef, created bool) bool {
+	t := tableKey(rv)
+	var cols []string
+	if column != nil {
+		cols = []string{column.Colname}
+	}
 	existing := !created && l.existing(t)
 	switch con.Contype {
 	case pg_query.ConstrType_CONSTR_PRIMARY, pg_query.ConstrType_CONSTR_UNIQUE:
@@ -360,7 +412,7 @@ func (l *linter) tableConstraint(t string, con *pg_query.Constraint, cols []stri
 		}
 		l.indexes[t] = append(l.indexes[t], keys)
 		if existing && con.Indexname == "" {
-			l.add("add-unique-constraint", t, fmt.Sprintf("%s on %s builds a unique index under ACCESS EXCLUSIVE", strings.TrimPrefix(con.Contype.String(), "CONSTR_"), l.describe(t)))
+			l.add("add-unique-constraint", t, fmt.Sprintf("%s (%s) on %s", map[bool]string{true: "PRIMARY KEY", false: "UNIQUE"}[con.Contype == pg_query.ConstrType_CONSTR_PRIMARY], strings.Join(keys, ", "), l.describe(t)), fixUnique(rv, con, cols, column))
 			return true
 		}
 	case pg_query.ConstrType_CONSTR_FOREIGN:
@@ -369,17 +421,17 @@ func (l *linter) tableConstraint(t string, con *pg_query.Constraint, cols []stri
 			fk = cols
 		}
 		if existing && !con.SkipValidation {
-			l.add("constraint-missing-not-valid", t, fmt.Sprintf("foreign key %s validates every row of %s while writes wait; add it NOT VALID and VALIDATE later", orName(con.Conname, strings.Join(fk, ", ")), l.describe(t)))
+			l.add("constraint-missing-not-valid", t, fmt.Sprintf("foreign key %s (%s) on %s", orName(con.Conname, "(unnamed)"), strings.Join(fk, ", "), l.describe(t)), fixNotValid(rv, con, cols, column))
 		}
 		if con.SkipValidation {
-			l.notValidNow[con.Conname] = true
+			l.notValidNow[con.Conname] = strings.Join(strings.Fields(l.stmt.Text(l.file_.Text)), " ") + ";"
 		}
 		switch con.FkDelAction {
 		case "c", "n", "d":
 			action := map[string]string{"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}[con.FkDelAction]
-			l.add("cascade-on-dependent", t, fmt.Sprintf("ON DELETE %s: deleting a %s row touches every matching row of %s", action, rangeVarName(con.Pktable), l.describe(t)))
+			l.add("cascade-on-dependent", t, fmt.Sprintf("ON DELETE %s from %s to %s", action, rangeVarName(con.Pktable), l.describe(t)), fixCascade(rv, fk, con.Pktable, action))
 		}
-		l.fks = append(l.fks, pendingFK{f: l.finding("fk-without-index", t, fmt.Sprintf("foreign key %s on %s (%s) has no index on the referencing columns: deletes in %s scan %s", orName(con.Conname, "?"), t, strings.Join(fk, ", "), rangeVarName(con.Pktable), l.describe(t))), table: t, cols: fk})
+		l.fks = append(l.fks, pendingFK{f: l.finding("fk-without-index", t, fmt.Sprintf("foreign key %s (%s) to %s: no index of %s starts with those columns", orName(con.Conname, "(unnamed)"), strings.Join(fk, ", "), rangeVarName(con.Pktable), l.describe(t)), fixFKIndex(rv, fk)), table: t, cols: fk})
 		return existing
 	case pg_query.ConstrType_CONSTR_CHECK:
 		if col := isNotNullCheck(con.RawExpr); col != "" && con.Conname != "" {
@@ -389,19 +441,19 @@ func (l *linter) tableConstraint(t string, con *pg_query.Constraint, cols []stri
 			}
 		}
 		if existing && !con.SkipValidation {
-			l.add("constraint-missing-not-valid", t, fmt.Sprintf("CHECK %s scans every row of %s under ACCESS EXCLUSIVE; add it NOT VALID and VALIDATE later", orName(con.Conname, ""), l.describe(t)))
+			l.add("constraint-missing-not-valid", t, fmt.Sprintf("CHECK %s on %s", orName(con.Conname, "(unnamed)"), l.describe(t)), fixNotValid(rv, con, cols, column))
 			return true
 		}
 		if con.SkipValidation {
-			l.notValidNow[con.Conname] = true
+			l.notValidNow[con.Conname] = strings.Join(strings.Fields(l.stmt.Text(l.file_.Text)), " ") + ";"
 		}
 	}
 	return false
 }
 
-func (l *linter) serial(cd *pg_query.ColumnDef) {
+func (l *linter) serial(n *pg_query.Node, cd *pg_query.ColumnDef) {
 	if isSerial(cd) {
-		l.add("prefer-identity", "", fmt.Sprintf("column %s is serial; identity columns are the standard replacement", cd.Colname))
+		l.add("prefer-identity", "", fmt.Sprintf("column %s is %s", cd.Colname, strs(cd.TypeName.Names)[len(cd.TypeName.Names)-1]), fixIdentity(n, cd))
 	}
 }
 
@@ -414,7 +466,8 @@ func (l *linter) enumUse(n *pg_query.Node) {
 	walk(n.ProtoReflect(), func(m protoreflect.Message) {
 		if s, ok := m.Interface().(*pg_query.String); ok {
 			if typ, hit := l.enumVals[s.Sval]; hit {
-				l.add("enum-value-same-transaction", "", fmt.Sprintf("value %q of %s is used in the transaction that adds it", s.Sval, typ))
+				l.add("enum-value-same-transaction", "", fmt.Sprintf("value '%s' of %s", s.Sval, typ),
+					fmt.Sprintf("add '%s' to %s in one migration and use it in a later one, applied with --tx each (the default) or in a later deploy", s.Sval, typ))
 				delete(l.enumVals, s.Sval)
 			}
 		}
@@ -473,27 +526,36 @@ func (l *linter) dbNotNullChecked(t, col string) bool {
 }
 
 // describe names a table with its size when the database is known.
-func (l *linter) describe(t string) string {
+func (l *linter) describe(t string) string { return l.sized(t, t) }
+
+// sized is what, followed by table t's size when the database is known.
+func (l *linter) sized(t, what string) string {
 	info := l.info(t)
 	if info == nil {
-		return t
+		return what
 	}
 	rows := "row count unknown (never analyzed)"
 	if info.Rows >= 0 {
 		rows = "~" + humanCount(info.Rows) + " rows"
 	}
-	return fmt.Sprintf("%s (%s, %s)", t, rows, humanBytes(info.Bytes))
+	return fmt.Sprintf("%s (%s, %s)", what, rows, humanBytes(info.Bytes))
 }
 
-func (l *linter) finding(rule, table, msg string) Finding {
+// finding reports rule at the current statement. msg names what the
+// statement does to which object; the rule's Why says what that costs.
+// fix is the rewrite built from the statement ("" leaves the rule's own).
+func (l *linter) finding(rule, table, msg, fix string) Finding {
 	r, _ := RuleByID(rule)
 	line, col := lineCol(l.file_.Text, l.stmt.Offset)
+	if fix == "" {
+		fix = r.Fix
+	}
 	return Finding{Rule: rule, Severity: r.Severity, File: l.file_.Path, Line: line, Column: col,
-		Statement: oneLine(l.stmt.Text(l.file_.Text)), Message: msg + "; " + r.Why, Fix: r.Fix}
+		Statement: oneLine(l.stmt.Text(l.file_.Text)), Message: msg + ": " + r.Why, Fix: fix}
 }
 
-func (l *linter) add(rule, table, msg string) {
-	f := l.finding(rule, table, msg)
+func (l *linter) add(rule, table, msg, fix string) {
+	f := l.finding(rule, table, msg, fix)
 	if !l.suppressed(f) {
 		l.out = append(l.out, f)
 	}
@@ -506,23 +568,84 @@ func (l *linter) suppressed(f Finding) bool {
 
 // suppressions maps a line number to the rule ids that
 // "-- upshift:ignore RULE_ID[,RULE_ID] reason" on that line silences for
-// the statement starting on the next line.
-func suppressions(text string) map[int]map[string]bool {
+// the statement starting on the next line. Ids no rule has are reported
+// (a typo would otherwise silence nothing, silently).
+func (l *linter) suppressions(text string) map[int]map[string]bool {
 	out := map[int]map[string]bool{}
-	for i, line := range strings.Split(text, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "-- upshift:ignore ")
+	lineNo := 0
+	for rest := text; rest != ""; {
+		lineNo++
+		line := rest
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		if !strings.Contains(line, "upshift:ignore") {
+			continue
+		}
+		after, ok := strings.CutPrefix(strings.TrimSpace(line), "-- upshift:ignore ")
 		if !ok {
 			continue
 		}
-		fields := strings.Fields(rest)
+		fields := strings.Fields(after)
 		if len(fields) == 0 {
 			continue
 		}
 		ids := map[string]bool{}
 		for _, id := range strings.Split(fields[0], ",") {
 			ids[id] = true
+			if _, known := RuleByID(id); !known && id != "all" {
+				r, _ := RuleByID("ignore-unknown-rule")
+				fix := "name one of these rules (or all): " + ruleIDs()
+				if near := nearestRule(id); near != "" {
+					fix = "did you mean " + near + "?\n  -- upshift:ignore " + strings.Replace(after, id, near, 1)
+				}
+				l.out = append(l.out, Finding{Rule: r.ID, Severity: r.Severity, File: l.file_.Path, Line: lineNo,
+					Column: strings.Index(line, "--") + 1, Statement: strings.TrimSpace(line),
+					Message: fmt.Sprintf("%q is no rule of upshift's: %s", id, r.Why), Fix: fix})
+			}
 		}
-		out[i+1] = ids
+		out[lineNo] = ids
 	}
 	return out
+}
+
+func ruleIDs() string {
+	ids := make([]string, len(Rules))
+	for i, r := range Rules {
+		ids[i] = r.ID
+	}
+	return strings.Join(ids, ", ")
+}
+
+// nearestRule is the rule id within a few edits of id, if one is.
+func nearestRule(id string) string {
+	best, bestD := "", 4
+	for _, r := range Rules {
+		if d := editDistance(strings.ToLower(id), r.ID); d < bestD {
+			best, bestD = r.ID, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

@@ -248,3 +248,19 @@ func TestBreakingRules(t *testing.T) {
 		t.Errorf("breaking rules in the catalogue: %v, want %s", got, want)
 	}
 }
+
+// TestIgnoreUnknownRule: a typo in an ignore comment is reported where it
+// is, with the rule it probably meant, and silences nothing.
+func TestIgnoreUnknownRule(t *testing.T) {
+	text := "-- upshift:ignore drop-colum the column is unused\nALTER TABLE credits DROP COLUMN note;\n-- upshift:ignore drop-column,all checked\nALTER TABLE credits DROP COLUMN memo;"
+	fs := lint.Lint([]lint.File{{Path: "drizzle/0003_drop.sql", Text: text}}, lint.Options{})
+	if got := rulesOf(fs); !slices.Equal(got, []string{"ignore-unknown-rule", "drop-column", "missing-lock-timeout"}) {
+		t.Fatalf("findings: %v", fs)
+	}
+	if f := fs[0]; f.Line != 1 || !strings.Contains(f.Message, `"drop-colum"`) || !strings.Contains(f.Fix, "-- upshift:ignore drop-column the column is unused") {
+		t.Errorf("%+v", f)
+	}
+	if fs[1].Line != 2 {
+		t.Errorf("the typo silenced nothing, so line 2 is reported: %+v", fs[1])
+	}
+}

@@ -137,6 +137,9 @@ func orName(name, fallback string) string {
 func lineCol(text string, off int) (int, int) { return drizzle.LineCol(text, off) }
 
 func oneLine(s string) string {
+	if len(s) > 4096 { // a data migration's statement can be megabytes
+		s = s[:4096]
+	}
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 160 {
 		s = s[:157] + "..."
@@ -170,3 +173,71 @@ func humanBytes(b int64) string {
 }
 
 type protoMessage = protoreflect.Message
+
+// firstTable is the first table a statement names.
+func firstTable(n *pg_query.Node) string {
+	found := ""
+	walk(n.ProtoReflect(), func(m protoreflect.Message) {
+		if rv, ok := m.Interface().(*pg_query.RangeVar); ok && found == "" {
+			found = tableKey(rv)
+		}
+	})
+	if found == "" {
+		return "a table"
+	}
+	return found
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// dropNames lists the objects of a DROP.
+func dropNames(ds *pg_query.DropStmt) string {
+	var names []string
+	for _, o := range ds.Objects {
+		names = append(names, nameList(o))
+	}
+	return strings.Join(names, ", ")
+}
+
+func relList(nodes []*pg_query.Node) string {
+	var names []string
+	for _, n := range nodes {
+		if rv := n.GetRangeVar(); rv != nil {
+			names = append(names, tableKey(rv))
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func reindexTarget(rs *pg_query.ReindexStmt) string {
+	kind := strings.ToLower(strings.TrimPrefix(rs.Kind.String(), "REINDEX_OBJECT_"))
+	if rs.Relation != nil {
+		return kind + " " + tableKey(rs.Relation)
+	}
+	return kind + " " + rs.Name
+}
+
+func vacuumTargets(vs *pg_query.VacuumStmt) string {
+	var names []string
+	for _, r := range vs.Rels {
+		if vr := r.GetVacuumRelation(); vr != nil && vr.Relation != nil {
+			names = append(names, tableKey(vr.Relation))
+		}
+	}
+	if len(names) == 0 {
+		return " of every table"
+	}
+	return " " + strings.Join(names, ", ")
+}

@@ -20,7 +20,7 @@ import (
 type LintCmd struct {
 	FolderFlags
 	TableFlags
-	Files       []string `arg:"" optional:"" name:"file" type:"existingfile" help:"Plain .sql files to lint, in order (instead of the migrations folder)."`
+	Files       []string `arg:"" optional:"" name:"file" help:"Plain .sql files to lint, in order (instead of the migrations folder). Printed as given."`
 	DatabaseURL string   `name:"database-url" placeholder:"URL" help:"Look up the touched tables' sizes and existing indexes, report invalid indexes, and lint only the pending migrations."`
 	All         bool     `name:"all" help:"With --database-url, lint every migration of the folder, not only the pending ones."`
 	MinRows     float64  `name:"min-rows" default:"0" help:"With --database-url, let tables with fewer estimated rows pass the rules about existing tables."`
@@ -103,7 +103,11 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		if len(shown) > 0 {
 			b.WriteString("| where | rule | severity | finding |\n|---|---|---|---|\n")
 			for _, f := range shown {
-				fmt.Fprintf(&b, "| `%s:%d` | %s | %s | %s |\n", mdCell(f.File), f.Line, f.Rule, f.Severity, mdCell(f.Message))
+				where := fmt.Sprintf("%s:%d", f.File, f.Line)
+				if f.File == "" {
+					where = f.Object
+				}
+				fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", mdCell(where), f.Rule, f.Severity, mdCell(f.Message))
 			}
 			b.WriteString("\n")
 		}
@@ -185,6 +189,10 @@ func countPart(n int, word string) string {
 var annotationLevel = map[lint.Severity]string{lint.Error: "error", lint.Warning: "warning", lint.Info: "notice"}
 
 func githubAnnotation(f lint.Finding) string {
+	if f.File == "" { // a finding about the database: no line to annotate
+		return fmt.Sprintf("::%s title=%s::%s", annotationLevel[f.Severity], escapeProperty("upshift "+f.Rule+" ("+f.Object+")"),
+			escapeData(f.Message+"\nfix: "+f.Fix))
+	}
 	return fmt.Sprintf("::%s file=%s,line=%d,col=%d,title=%s::%s", annotationLevel[f.Severity], escapeProperty(f.File), f.Line, f.Column,
 		escapeProperty("upshift "+f.Rule), escapeData(f.Message+"\nfix: "+f.Fix))
 }

@@ -49,9 +49,16 @@ func (r result) String() string {
 // environment (no DATABASE_URL or PG* leaking in from the machine).
 func upshift(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return upshiftIn(t, "", env, args...)
+}
+
+// upshiftIn runs the binary in the working directory dir.
+func upshiftIn(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
