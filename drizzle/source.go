@@ -323,9 +323,10 @@ func (l *loader) migration(tag, file string) (*Migration, error) {
 	if err != nil {
 		return nil, l.fileErr(file, tag, "cannot read the migration", err)
 	}
-	text := DecodeText(b)
+	valid := utf8.Valid(b)
+	text := OwnText(b) // b is not used after hashing
 	var hash string
-	if len(text) == len(b) { // valid UTF-8: the text is the bytes
+	if valid { // the text is the bytes
 		hash = hashBytes(b)
 	} else {
 		hash = Hash(text)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Breakpoint is the marker drizzle-kit writes between statements.
@@ -20,6 +21,23 @@ func DecodeText(b []byte) string {
 	if utf8.Valid(b) {
 		return string(b)
 	}
+	return decodeWHATWG(b)
+}
+
+// OwnText is DecodeText for a buffer the caller hands over: valid UTF-8
+// becomes the text without a copy (a 50 MB data migration is not held
+// twice), so b must not be changed afterwards.
+func OwnText(b []byte) string {
+	if utf8.Valid(b) {
+		if len(b) == 0 {
+			return ""
+		}
+		return unsafe.String(&b[0], len(b))
+	}
+	return decodeWHATWG(b)
+}
+
+func decodeWHATWG(b []byte) string {
 	var sb strings.Builder
 	sb.Grow(len(b) + 8)
 	var (

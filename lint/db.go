@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/pgsql"
 )
 
@@ -18,20 +19,49 @@ type Querier interface {
 }
 
 // Touched lists the tables ("schema.table") the files' statements name.
+// Statements that only read or write rows are skipped unparsed: no rule
+// judges them by the table's size, and a data migration's INSERTs are
+// most of its bytes.
 func Touched(files []File) []string {
 	seen := map[string]bool{}
 	var out []string
+	collect := func(s pgsql.Stmt) error {
+		walk(s.Node.ProtoReflect(), func(m protoMessage) {
+			if rv, ok := m.Interface().(*pg_query.RangeVar); ok {
+				if k := tableKey(rv); !seen[k] {
+					seen[k] = true
+					out = append(out, k)
+				}
+			}
+		})
+		return nil
+	}
 	for _, f := range files {
-		_ = eachStatement(f.Text, func(s pgsql.Stmt) {
-			walk(s.Node.ProtoReflect(), func(m protoMessage) {
-				if rv, ok := m.Interface().(*pg_query.RangeVar); ok {
-					if k := tableKey(rv); !seen[k] {
-						seen[k] = true
-						out = append(out, k)
+		for _, piece := range drizzle.Split(f.Text) {
+			if piece.Blank() {
+				continue
+			}
+			err := pgsql.EachText(piece.SQL, func(_ int, text string) error {
+				if pgsql.IsDML(text) {
+					return nil
+				}
+				sts, err := pgsql.Parse(text)
+				if err != nil {
+					return nil // lint reports it
+				}
+				for _, s := range sts {
+					_ = collect(s)
+				}
+				return nil
+			})
+			if r, ok := err.(*pgsql.Rest); ok {
+				if sts, err := pgsql.Parse(piece.SQL[r.Offset:]); err == nil {
+					for _, s := range sts {
+						_ = collect(s)
 					}
 				}
-			})
-		})
+			}
+		}
 	}
 	return out
 }

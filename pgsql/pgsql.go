@@ -4,7 +4,10 @@ package pgsql
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"unsafe"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -64,43 +67,202 @@ func Parse(input string) ([]Stmt, error) {
 // Each parses input one statement at a time and calls fn with each, in
 // order, offsets relative to input. Unlike Parse, memory stays bounded by
 // the largest statement, not the input: PostgreSQL's scanner finds the
-// statement boundaries (quotes, dollar quotes and comments included) and
-// each statement's tree is garbage once fn returns. A statement the parser
-// rejects on its own is parsed again with its whole input, so that the
-// error (or, for a body the scanner cut at an inner semicolon, the
-// statements) is what Parse would give. An error from fn stops the walk
-// and is returned as is.
+// statement boundaries (quotes, dollar quotes and comments included) in a
+// window that slides over the input, and each statement's tree is garbage
+// once fn returns. A statement the parser rejects on its own is parsed
+// again with the rest of the input, so that the error (or, for a body the
+// scanner cut at an inner semicolon, the statements) is what Parse would
+// give. An error from fn stops the walk and is returned as is. A large
+// input is parsed on every core, statements delivered in order.
 func Each(input string, fn func(Stmt) error) error {
+	var err error
+	if workers := runtime.GOMAXPROCS(0); workers > 1 && len(input) >= parallelFrom {
+		err = eachParallel(input, fn, workers)
+	} else {
+		err = EachText(input, func(off int, text string) error {
+			st, ok, err := parseOne(text)
+			switch {
+			case err != nil:
+				return &Rest{Offset: off}
+			case ok:
+				st.Offset += off
+				return fn(st)
+			}
+			return nil // only comments
+		})
+	}
+	if r, ok := err.(*Rest); ok {
+		return eachWhole(input[r.Offset:], shifted(fn, r.Offset), r.Offset)
+	}
+	return err
+}
+
+// Rest is where EachText stopped because the rest of the input must be
+// parsed as one: the scanner could not split it, or the caller asked.
+type Rest struct{ Offset int }
+
+func (r *Rest) Error() string { return fmt.Sprintf("parse the input from byte %d as one", r.Offset) }
+
+// parseOne parses a statement the scanner split off; err when the parser
+// rejects it alone or finds more than one statement in it.
+func parseOne(text string) (Stmt, bool, error) {
+	sts, err := Parse(text)
+	if err != nil || len(sts) > 1 {
+		return Stmt{}, false, errors.New("not one statement")
+	}
+	if len(sts) == 0 {
+		return Stmt{}, false, nil
+	}
+	return sts[0], true, nil
+}
+
+// EachText calls text with each statement of input, unparsed, and its
+// offset, as PostgreSQL's scanner splits them, reading a window that slides
+// over the input. It returns text's first error; a *Rest when the scanner
+// cannot split what is left (text may return one too).
+func EachText(input string, text func(off int, s string) error) error {
 	if strings.IndexByte(input, 0) >= 0 {
-		return eachWhole(input, fn) // the C side would stop at the NUL
+		return &Rest{Offset: 0} // the C side would stop at the NUL
 	}
-	pieces, err := pg_query.SplitWithScanner(input, false)
-	if err != nil {
-		return eachWhole(input, fn)
-	}
-	base := uintptr(unsafe.Pointer(unsafe.StringData(input)))
-	for _, p := range pieces {
-		if strings.TrimSpace(p) == "" {
+	pos, window := 0, eachWindow
+	for pos < len(input) {
+		end := min(pos+window, len(input))
+		if end < len(input) {
+			// Cut where a statement likely ends, so the window rarely
+			// stops inside a string. Where it is cut only changes how
+			// much is scanned again, never the result: see below.
+			if i := strings.LastIndex(input[pos:end], ";\n"); i > 0 {
+				end = pos + i + 2
+			}
+		}
+		chunk := input[pos:end]
+		pieces, err := pg_query.SplitWithScanner(chunk, false)
+		if err != nil {
+			if end == len(input) {
+				return &Rest{Offset: pos}
+			}
+			window *= 2 // the cut fell inside a token: take more
 			continue
 		}
-		off := int(uintptr(unsafe.Pointer(unsafe.StringData(p))) - base)
-		sts, err := Parse(p)
-		if err != nil || len(sts) != 1 {
-			if len(sts) == 0 && err == nil {
-				continue // only comments
+		// The scanner reads left to right, so every statement that ends
+		// with a semicolon before the cut is exactly what scanning the whole
+		// input would give; the last piece may run on past the cut and is
+		// scanned again with the next window.
+		last := len(pieces)
+		if end < len(input) {
+			last--
+		}
+		if last <= 0 {
+			if end == len(input) {
+				return nil // nothing but white space and comments
 			}
-			return eachWhole(input[off:], func(s Stmt) error {
-				s.Offset += off
-				return fn(s)
-			}, off)
+			window *= 2 // one statement larger than the window
+			continue
 		}
-		st := sts[0]
-		st.Offset += off
-		if err := fn(st); err != nil {
-			return err
+		base := uintptr(unsafe.Pointer(unsafe.StringData(chunk)))
+		next := end
+		for i, p := range pieces {
+			if len(p) == 0 {
+				return &Rest{Offset: pos}
+			}
+			off := int(uintptr(unsafe.Pointer(unsafe.StringData(p)))-base) + pos
+			if i == last {
+				next = off
+				break
+			}
+			if strings.TrimSpace(p) == "" {
+				continue
+			}
+			if err := text(off, p); err != nil {
+				return err
+			}
 		}
+		pos, window = next, eachWindow
 	}
 	return nil
+}
+
+// eachWindow is how much of the input the scanner reads at a time.
+var eachWindow = 1 << 20
+
+// parallelFrom is the input size from which Each parses on every core.
+var parallelFrom = 1 << 20
+
+type parseJob struct {
+	off  int
+	text string
+	done chan struct{}
+	st   Stmt
+	ok   bool
+	err  error
+}
+
+// eachParallel: one goroutine splits, workers parse, and the caller's
+// goroutine hands the statements to fn in input order. At most a few
+// statements per worker are in flight, so memory stays bounded.
+func eachParallel(input string, fn func(Stmt) error, workers int) error {
+	jobs := make(chan *parseJob)
+	order := make(chan *parseJob, 2*workers)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				j.st, j.ok, j.err = parseOne(j.text)
+				close(j.done)
+			}
+		}()
+	}
+	var splitErr error
+	go func() {
+		defer close(jobs)
+		defer close(order)
+		splitErr = EachText(input, func(off int, text string) error {
+			j := &parseJob{off: off, text: text, done: make(chan struct{})}
+			for _, ch := range []chan *parseJob{order, jobs} {
+				select {
+				case ch <- j:
+				case <-stop:
+					return errStopped
+				}
+			}
+			return nil
+		})
+	}()
+	result := func(err error) error {
+		close(stop)
+		for range order { // let the splitter end
+		}
+		wg.Wait()
+		return err
+	}
+	for j := range order {
+		<-j.done
+		if j.err != nil {
+			return result(&Rest{Offset: j.off})
+		}
+		if !j.ok {
+			continue
+		}
+		st := j.st
+		st.Offset += j.off
+		if err := fn(st); err != nil {
+			return result(err)
+		}
+	}
+	wg.Wait() // order is closed: the splitter is done, splitErr is set
+	return splitErr
+}
+
+var errStopped = errors.New("stopped")
+
+func shifted(fn func(Stmt) error, by int) func(Stmt) error {
+	return func(s Stmt) error {
+		s.Offset += by
+		return fn(s)
+	}
 }
 
 // eachWhole parses input as one: the fallback of Each. base shifts a parse
@@ -253,4 +415,36 @@ func CreatedIndex(n *pg_query.Node) (schema, name string, ok bool) {
 		schema = is.Relation.Schemaname
 	}
 	return schema, is.Idxname, true
+}
+
+// IsDML reports whether a statement reads or writes rows only (INSERT,
+// UPDATE, DELETE, MERGE, SELECT, VALUES or a WITH query), judged from its
+// first token, which the scanner reads from at most the statement's first
+// 256 bytes: a large data statement is not parsed for it. False when
+// unsure; the caller then parses.
+func IsDML(text string) bool {
+	head := text
+	if len(head) > 256 {
+		head = head[:256]
+	}
+	// Stop before the first quote: the first token lies before it, and the
+	// scanner refuses a string the cut leaves open.
+	if i := strings.IndexAny(head, "'\"$"); i >= 0 {
+		head = head[:i]
+	}
+	res, err := pg_query.Scan(head)
+	if err != nil {
+		return false
+	}
+	for _, t := range res.Tokens {
+		switch t.Token {
+		case pg_query.Token_SQL_COMMENT, pg_query.Token_C_COMMENT:
+			continue
+		case pg_query.Token_INSERT, pg_query.Token_UPDATE, pg_query.Token_DELETE_P, pg_query.Token_MERGE,
+			pg_query.Token_SELECT, pg_query.Token_VALUES, pg_query.Token_WITH:
+			return true
+		}
+		return false
+	}
+	return false
 }

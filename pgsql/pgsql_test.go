@@ -2,6 +2,7 @@ package pgsql_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/upshift-dev/upshift/pgsql"
@@ -81,8 +82,23 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// Each sees the statements Parse sees, at the same offsets, one at a time.
+// Each sees the statements Parse sees, at the same offsets, one at a time,
+// whatever the window it slides (here down to a few bytes, so cuts fall in
+// strings, dollar quotes, comments and function bodies).
 func TestEachMatchesParse(t *testing.T) {
+	for _, w := range []int{1 << 20, 64, 16, 5, 1} {
+		t.Run(fmt.Sprint("window ", w), func(t *testing.T) {
+			defer pgsql.SetEachWindow(w)()
+			testEachMatchesParse(t)
+		})
+		t.Run(fmt.Sprint("parallel, window ", w), func(t *testing.T) {
+			defer pgsql.SetEachWindow(w, 0)()
+			testEachMatchesParse(t)
+		})
+	}
+}
+
+func testEachMatchesParse(t *testing.T) {
 	for _, in := range []string{
 		"-- lead comment\nCREATE TABLE a (id int);\n\n/* c */ INSERT INTO a VALUES (1);\nSELECT 'é'",
 		"CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; SELECT 2; $$ LANGUAGE sql; SELECT ';'; -- ; trailing",
@@ -90,6 +106,8 @@ func TestEachMatchesParse(t *testing.T) {
 		"SELECT 1;;; SELECT E'a\\';b'; /* ; */ SELECT \"x;y\" FROM t",
 		"-- only a comment",
 		"",
+		"INSERT INTO t VALUES ('a;\nb');\nINSERT INTO t VALUES ($x$;\n$x$);\n/* ;\n */ SELECT 1;\n-- ;\nSELECT 2;\n",
+		"SELECT 1;\n   \n  -- trailing comment only\n",
 	} {
 		want, err := pgsql.Parse(in)
 		if err != nil {
@@ -111,6 +129,11 @@ func TestEachMatchesParse(t *testing.T) {
 }
 
 func TestEachError(t *testing.T) {
+	t.Run("sequential", func(t *testing.T) { defer pgsql.SetEachWindow(8)(); testEachError(t) })
+	t.Run("parallel", func(t *testing.T) { defer pgsql.SetEachWindow(8, 0)(); testEachError(t) })
+}
+
+func testEachError(t *testing.T) {
 	in := "SELECT 1;\nCREATE TABLE é (id int,);\nSELECT 2"
 	_, werr := pgsql.Parse(in)
 	n := 0
@@ -134,6 +157,7 @@ func FuzzEach(f *testing.F) {
 		if err != nil {
 			return
 		}
+		defer pgsql.SetEachWindow(1+len(in)%17, len(in)%2*len(in))()
 		var got []string
 		if err := pgsql.Each(in, func(s pgsql.Stmt) error { got = append(got, s.Text(in)); return nil }); err != nil {
 			t.Fatalf("Parse accepts, Each: %v", err)
@@ -147,4 +171,46 @@ func FuzzEach(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestIsDML(t *testing.T) {
+	long := "INSERT INTO t VALUES ('" + strings.Repeat("x", 300) + "')"
+	for _, tc := range []struct {
+		sql  string
+		want bool
+	}{
+		{"INSERT INTO t VALUES (1)", true},
+		{"-- backfill\n/* c */ UPDATE t SET a = 1", true},
+		{"WITH x AS (SELECT 1) DELETE FROM t", true},
+		{long, true},
+		{"CREATE INDEX i ON t (a)", false},
+		{"ALTER TABLE t ADD COLUMN a int", false},
+		{"/* " + strings.Repeat("long comment ", 30) + "*/ INSERT INTO t VALUES (1)", false}, // unsure: parse
+		{"'unterminated", false},
+	} {
+		if got := pgsql.IsDML(tc.sql); got != tc.want {
+			t.Errorf("IsDML(%.40q) = %v", tc.sql, got)
+		}
+	}
+}
+
+// An error from fn ends the walk, in either mode, with no call after it.
+func TestEachStopsOnError(t *testing.T) {
+	in := strings.Repeat("SELECT 1;\n", 200)
+	for _, parallel := range []int{1 << 30, 0} {
+		restore := pgsql.SetEachWindow(64, parallel)
+		boom := fmt.Errorf("boom")
+		n := 0
+		err := pgsql.Each(in, func(pgsql.Stmt) error {
+			n++
+			if n == 3 {
+				return boom
+			}
+			return nil
+		})
+		restore()
+		if err != boom || n != 3 {
+			t.Errorf("parallel from %d: err %v after %d calls", parallel, err, n)
+		}
+	}
 }

@@ -34,9 +34,9 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		for _, p := range c.Files {
 			b, err := os.ReadFile(p)
 			if err != nil {
-				return &exitError{code: ExitUsage, err: err}
+				return &exitError{code: ExitUsage, err: fmt.Errorf("%w\n  hint: name .sql files by a path relative to the current folder or an absolute one; without files, lint reads the migrations folder (--dir)", err)}
 			}
-			files = append(files, lint.File{Path: p, Text: drizzle.DecodeText(b)})
+			files = append(files, lint.File{Path: p, Text: drizzle.OwnText(b)})
 		}
 	}
 	var opts lint.Options

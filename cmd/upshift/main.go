@@ -103,6 +103,13 @@ func main() {
 	// upshift runs for milliseconds on every deploy and container start:
 	// a higher GC target spares collections while reading a large folder.
 	debug.SetGCPercent(400)
+	// ...but a data migration of tens of megabytes must not make that
+	// target a few hundred: a db-setup container has a memory limit. The
+	// soft limit makes the collector work harder instead (GOMEMLIMIT
+	// overrides it).
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(160 << 20)
+	}
 	// Buffered, so that a status of a thousand lines is a few writes; it
 	// is flushed before any line goes to stderr to keep the order.
 	out := &lockedWriter{b: bufio.NewWriter(os.Stdout)}
