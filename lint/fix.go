@@ -47,8 +47,22 @@ func deparseExpr(e *pg_query.Node) string {
 
 func clone[T proto.Message](m T) T { return proto.Clone(m).(T) }
 
+// identCache keeps ident's answers: a set names the same tables and
+// columns over and over, and each answer costs a trip through the
+// deparser.
+var identCache sync.Map
+
 // ident quotes a name the way the deparser would: only when it must.
 func ident(name string) string {
+	if q, ok := identCache.Load(name); ok {
+		return q.(string)
+	}
+	q := quoteIdent(name)
+	identCache.Store(name, q)
+	return q
+}
+
+func quoteIdent(name string) string {
 	rv := &pg_query.RangeVar{Relname: name, Inh: true, Relpersistence: "p"}
 	n := &pg_query.Node{Node: &pg_query.Node_TruncateStmt{TruncateStmt: &pg_query.TruncateStmt{
 		Relations: []*pg_query.Node{{Node: &pg_query.Node_RangeVar{RangeVar: rv}}}, Behavior: pg_query.DropBehavior_DROP_RESTRICT}}}

@@ -39,6 +39,9 @@ type Options struct {
 	// MinRows lets tables the database reports smaller than this pass the
 	// rules about existing tables.
 	MinRows float64
+	// Level leaves out findings below it ("" keeps all), before their
+	// fixes are built.
+	Level Severity
 }
 
 // Finding is one problem, located in its file.
@@ -428,8 +431,14 @@ func (l *linter) tableConstraint(rv *pg_query.RangeVar, con *pg_query.Constraint
 		}
 		switch con.FkDelAction {
 		case "c", "n", "d":
+			if !l.wants("cascade-on-dependent") {
+				break
+			}
 			action := map[string]string{"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}[con.FkDelAction]
 			l.add("cascade-on-dependent", t, fmt.Sprintf("ON DELETE %s from %s to %s", action, rangeVarName(con.Pktable), l.describe(t)), fixCascade(rv, fk, con.Pktable, action))
+		}
+		if !l.wants("fk-without-index") {
+			return existing
 		}
 		l.fks = append(l.fks, pendingFK{f: l.finding("fk-without-index", t, fmt.Sprintf("foreign key %s (%s) to %s: no index of %s starts with those columns", orName(con.Conname, "(unnamed)"), strings.Join(fk, ", "), rangeVarName(con.Pktable), l.describe(t)), fixFKIndex(rv, fk)), table: t, cols: fk})
 		return existing
@@ -452,7 +461,7 @@ func (l *linter) tableConstraint(rv *pg_query.RangeVar, con *pg_query.Constraint
 }
 
 func (l *linter) serial(n *pg_query.Node, cd *pg_query.ColumnDef) {
-	if isSerial(cd) {
+	if isSerial(cd) && l.wants("prefer-identity") {
 		l.add("prefer-identity", "", fmt.Sprintf("column %s is %s", cd.Colname, strs(cd.TypeName.Names)[len(cd.TypeName.Names)-1]), fixIdentity(n, cd))
 	}
 }
@@ -554,7 +563,17 @@ func (l *linter) finding(rule, table, msg, fix string) Finding {
 		Statement: oneLine(l.stmt.Text(l.file_.Text)), Message: msg + ": " + r.Why, Fix: fix}
 }
 
+// wants reports whether findings of rule are kept (Options.Level): callers
+// skip building a costly fix for a finding that would be dropped.
+func (l *linter) wants(rule string) bool {
+	r, _ := RuleByID(rule)
+	return l.opts.Level == "" || r.Severity.AtLeast(l.opts.Level)
+}
+
 func (l *linter) add(rule, table, msg, fix string) {
+	if !l.wants(rule) {
+		return
+	}
 	f := l.finding(rule, table, msg, fix)
 	if !l.suppressed(f) {
 		l.out = append(l.out, f)

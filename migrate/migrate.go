@@ -277,7 +277,7 @@ func lintPending(ctx context.Context, conn *pgx.Conn, cfg Config, run *drizzle.R
 		return err
 	}
 	errs := 0
-	for _, f := range lint.Lint(files, lint.Options{Tables: tables}) {
+	for _, f := range lint.Lint(files, lint.Options{Tables: tables, Level: lint.Warning}) {
 		if !f.Severity.AtLeast(lint.Warning) {
 			continue
 		}

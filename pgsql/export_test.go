@@ -4,10 +4,10 @@ package pgsql
 // parallel from parallel bytes, so that tests reach the cuts and the
 // pipeline a large input has with small inputs.
 func SetEachWindow(n int, parallel ...int) (restore func()) {
-	oldW, oldP := eachWindow, parallelFrom
-	eachWindow = n
+	oldW, oldP, oldB := eachWindow, parallelFrom, wholeBelow
+	eachWindow, wholeBelow = n, 0
 	if len(parallel) > 0 {
 		parallelFrom = parallel[0]
 	}
-	return func() { eachWindow, parallelFrom = oldW, oldP }
+	return func() { eachWindow, parallelFrom, wholeBelow = oldW, oldP, oldB }
 }

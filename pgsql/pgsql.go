@@ -75,6 +75,11 @@ func Parse(input string) ([]Stmt, error) {
 // give. An error from fn stops the walk and is returned as is. A large
 // input is parsed on every core, statements delivered in order.
 func Each(input string, fn func(Stmt) error) error {
+	if len(input) < wholeBelow {
+		// Small input: its tree is small too, and one parse is cheaper
+		// than a scan and a parse per statement.
+		return eachWhole(input, fn)
+	}
 	var err error
 	if workers := runtime.GOMAXPROCS(0); workers > 1 && len(input) >= parallelFrom {
 		err = eachParallel(input, fn, workers)
@@ -181,6 +186,9 @@ func EachText(input string, text func(off int, s string) error) error {
 	}
 	return nil
 }
+
+// wholeBelow is the input size below which Each parses the input whole.
+var wholeBelow = 64 << 10
 
 // eachWindow is how much of the input the scanner reads at a time.
 var eachWindow = 1 << 20

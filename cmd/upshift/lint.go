@@ -63,6 +63,7 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		}
 		files = migrate.Files(src, src.Migrations)
 	}
+	opts.Level = lint.Severity(c.Level)
 	findings := append(extra, lint.Lint(files, opts)...)
 	var shown []lint.Finding
 	errors := 0
