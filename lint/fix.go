@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
+	pg_query "github.com/upshift-dev/upshift/internal/pgquery"
 	"google.golang.org/protobuf/proto"
 )
 

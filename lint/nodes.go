@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
+	pg_query "github.com/upshift-dev/upshift/internal/pgquery"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/upshift-dev/upshift/drizzle"
