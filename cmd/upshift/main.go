@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -169,7 +170,15 @@ type Env struct {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	exited := -1
-	parser, err := kong.New(&cli,
+	// Building kong's model of every command costs more than the rest of
+	// a no-op migrate's startup; a plain command line needs only its own.
+	var root any = &cli
+	var only []kong.Option
+	if name, cmd, help, ok := oneCommand(&cli, args); ok {
+		root = &struct{}{}
+		only = append(only, kong.DynamicCommand(name, help, "", cmd))
+	}
+	parser, err := kong.New(root, append(only,
 		kong.Name("upshift"),
 		kong.Description("Ship Drizzle migrations to PostgreSQL safely."),
 		kong.Writers(stdout, stderr),
@@ -178,7 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Help(helpWithExamples),
 		kong.ValueFormatter(helpValue),
-	)
+	)...)
 	if err != nil {
 		fmt.Fprintln(stderr, "upshift:", err)
 		return ExitFailed
@@ -209,6 +218,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return exitCode(err)
+}
+
+// oneCommand finds the command args[0] names, for a parser of that command
+// alone. Help, completion and anything that is not plainly a command name
+// first get the whole tree.
+func oneCommand(cli *CLI, args []string) (name string, cmd any, help string, ok bool) {
+	if len(args) == 0 || args[0] == "completion" {
+		return "", nil, "", false
+	}
+	for _, a := range args {
+		if a == "--help" || a == "-h" || a == "--" {
+			return "", nil, "", false
+		}
+	}
+	v := reflect.ValueOf(cli).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		n := f.Tag.Get("name")
+		if n == "" {
+			n = strings.ToLower(f.Name)
+		}
+		if n == args[0] {
+			return n, v.Field(i).Addr().Interface(), f.Tag.Get("help"), true
+		}
+	}
+	return "", nil, "", false
 }
 
 // countingWriter notes whether anything was written.
