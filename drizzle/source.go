@@ -110,22 +110,15 @@ func workingDir() string {
 func LoadFS(fsys fs.FS, dir string) (*Source, error) { return load(fsys, dir, "") }
 
 // load reads through fsys. With osDir set (the same folder as fsys, on
-// disk), files that the folder listing shows as regular files directly in
-// it are read with a plain open: they cannot lead outside, and the
-// os.Root path costs several system calls more per file, which adds up
-// over a thousand migrations on every deploy.
+// disk), files directly in it are read with plain system calls (see
+// readPlain): the os.Root path costs several system calls more per file,
+// which adds up over a thousand migrations on every deploy.
 func load(fsys fs.FS, dir, osDir string) (*Source, error) {
 	s := &Source{Dir: dir}
 	l := loader{fsys: fsys, src: s, osDir: osDir}
 	if osDir != "" {
-		if ents, err := os.ReadDir(osDir); err == nil {
-			l.regular = make(map[string]bool, len(ents))
-			for _, e := range ents {
-				if e.Type().IsRegular() {
-					l.regular[e.Name()] = true
-				}
-			}
-		}
+		l.plain = openPlainDir(osDir)
+		defer l.plain.Close()
 	}
 	data, err := fs.ReadFile(fsys, journalPath)
 	switch {
@@ -147,15 +140,18 @@ func load(fsys fs.FS, dir, osDir string) (*Source, error) {
 }
 
 type loader struct {
-	fsys    fs.FS
-	src     *Source
-	osDir   string
-	regular map[string]bool // names of regular files directly in osDir
+	fsys  fs.FS
+	src   *Source
+	osDir string
+	plain *plainDir // osDir opened for readPlain; nil without osDir
 }
 
 func (l *loader) readFile(name string) ([]byte, error) {
-	if l.regular[name] {
-		return os.ReadFile(filepath.Join(l.osDir, name))
+	if l.plain != nil && !strings.Contains(name, "/") {
+		b, ok, err := readPlain(l.plain, name)
+		if ok || err != nil {
+			return b, err
+		}
 	}
 	return fs.ReadFile(l.fsys, name)
 }
@@ -246,18 +242,40 @@ func (l *loader) journal(data []byte) error {
 	}
 	// Folders the journal does not know are never applied: say so, since
 	// it usually means a half-finished `drizzle-kit up` or a bad merge.
-	if ents, err := fs.ReadDir(l.fsys, "."); err == nil {
-		for _, d := range ents {
-			if !d.IsDir() || referenced[d.Name()] || d.Name() == "meta" {
-				continue
-			}
-			if _, err := fs.Stat(l.fsys, d.Name()+"/migration.sql"); err == nil {
-				l.src.Warnings = append(l.src.Warnings, Warning{Path: l.src.Path(d.Name()),
-					Msg: "has a migration.sql but no journal entry, so it is ignored; add it to meta/_journal.json, or finish `drizzle-kit up` and delete the journal"})
-			}
+	for _, name := range l.names() {
+		// Names alone: a file type costs a stat per entry where the file
+		// system does not report it, and the Stat below tells folders.
+		if strings.HasSuffix(name, ".sql") || referenced[name] || name == "meta" {
+			continue
+		}
+		if _, err := fs.Stat(l.fsys, name+"/migration.sql"); err == nil {
+			l.src.Warnings = append(l.src.Warnings, Warning{Path: l.src.Path(name),
+				Msg: "has a migration.sql but no journal entry, so it is ignored; add it to meta/_journal.json, or finish `drizzle-kit up` and delete the journal"})
 		}
 	}
 	return nil
+}
+
+// names lists the folder's entries by name, sorted.
+func (l *loader) names() []string {
+	if l.osDir != "" {
+		if f, err := os.Open(l.osDir); err == nil {
+			defer f.Close()
+			if names, err := f.Readdirnames(-1); err == nil {
+				slices.Sort(names)
+				return names
+			}
+		}
+	}
+	ents, err := fs.ReadDir(l.fsys, ".")
+	if err != nil {
+		return nil
+	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+	}
+	return names
 }
 
 // readAll reads the entries' files with a few workers: loading is mostly
@@ -269,7 +287,7 @@ func (l *loader) readAll(entries []journalEntry) ([]*Migration, []Layout, error)
 	errs := make([]error, len(entries))
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for w := 0; w < min(8, len(entries)); w++ {
+	for w := 0; w < min(loadWorkers, len(entries)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -444,3 +462,6 @@ func (li *lineIndex) line(off int64) int {
 	}
 	return line
 }
+
+// loadWorkers read migration files side by side.
+var loadWorkers = 4

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/upshift-dev/upshift/drizzle"
@@ -369,5 +371,41 @@ func TestFoldersSortLikeLocaleCompare(t *testing.T) {
 	}
 	if want := "20250101000000_z 20260101000000_a 20260101000000_B"; strings.Join(got, " ") != want {
 		t.Errorf("order %v, want %s", got, want)
+	}
+}
+
+// TestReadsEveryShapeOfFile: migrations are read whole whatever their size
+// (around the reader's 16 KB buffer too), through a symlink that stays in
+// the folder, and a FIFO or folder under a migration's name is an error,
+// not a hang.
+func TestReadsEveryShapeOfFile(t *testing.T) {
+	for _, size := range []int{0, 1, 16<<10 - 1, 16 << 10, 16<<10 + 1, 1 << 20} {
+		body := strings.Repeat("-", size)
+		dir := write(t, map[string]string{"meta/_journal.json": journal(entry(0, "1", "0000_a")), "0000_a.sql": body})
+		src, err := drizzle.Load(dir)
+		if err != nil || len(src.Migrations) != 1 || src.Migrations[0].Text != body || src.Migrations[0].Hash != drizzle.Hash(body) {
+			t.Errorf("size %d: %v", size, err)
+		}
+	}
+	dir := write(t, map[string]string{"meta/_journal.json": journal(entry(0, "1", "0000_a")), "real.sql": "SELECT 1;"})
+	if err := os.Symlink("real.sql", filepath.Join(dir, "0000_a.sql")); err != nil {
+		t.Fatal(err)
+	}
+	if src, err := drizzle.Load(dir); err != nil || src.Migrations[0].Text != "SELECT 1;" {
+		t.Errorf("symlink in the folder: %v", err)
+	}
+	fifo := write(t, map[string]string{"meta/_journal.json": journal(entry(0, "1", "0000_a"))})
+	if err := syscall.Mkfifo(filepath.Join(fifo, "0000_a.sql"), 0o644); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := drizzle.Load(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "0000_a") {
+			t.Errorf("FIFO: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load hangs on a FIFO")
 	}
 }
