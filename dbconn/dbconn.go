@@ -363,7 +363,10 @@ func Connect(ctx context.Context, c *Config, retry Retry) (*pgx.Conn, error) {
 }
 
 func connectOnce(ctx context.Context, c *Config) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, c.Conn)
+	cc := c.Conn.Copy()
+	k := preferOnOneSocket(&cc.Config)
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	k.closeSpare()
 	if err != nil {
 		return nil, err
 	}
