@@ -53,6 +53,9 @@ type Querier interface {
 // no locks and creates nothing: a missing schema or table means nothing has
 // been applied.
 func ReadTable(ctx context.Context, q Querier, t Table) (Shape, []Row, error) {
+	if shape, rows, ok := readTableFast(ctx, q, t); ok {
+		return shape, rows, nil
+	}
 	const cols = `SELECT a.attname, pg_catalog.format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -135,6 +138,79 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 		return "", nil, fmt.Errorf("read migrations table %s: %w", t, err)
 	}
 	return shape, out, nil
+}
+
+// readTableFast reads the table in one round trip: SELECT * tells the
+// columns and their types too, so the catalog need not be asked first (on
+// a fresh connection that query costs more than reading 1,000 rows). It
+// runs only on a connection outside a transaction, where an error costs
+// nothing, and gives up (ok false) on anything but a well-formed table, for
+// ReadTable's careful path to say what is wrong: a missing table, an
+// unexpected column type, a NULL drizzle-orm never writes.
+func readTableFast(ctx context.Context, q Querier, t Table) (Shape, []Row, bool) {
+	conn, isConn := q.(*pgx.Conn)
+	if !isConn || conn.PgConn().TxStatus() != 'I' {
+		return "", nil, false
+	}
+	rows, err := conn.Query(ctx, "SELECT * FROM "+t.Ident()+" ORDER BY id", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return "", nil, false
+	}
+	defer rows.Close()
+	fields := rows.FieldDescriptions()
+	pos := map[string]int{}
+	for i, f := range fields {
+		typ, known := oidTypes[f.DataTypeOID]
+		if want, drizzles := columnTypes[f.Name]; drizzles && (!known || !slices.Contains(want, typ)) {
+			return "", nil, false
+		}
+		pos[f.Name] = i
+	}
+	for _, c := range []string{"id", "hash", "created_at"} {
+		if _, ok := pos[c]; !ok {
+			return "", nil, false
+		}
+	}
+	shape := ShapeV0
+	if _, ok := pos["name"]; ok {
+		shape = ShapeV1
+	}
+	var (
+		id, createdAt *int64
+		hash, name    *string
+		appliedAt     *time.Time
+		skip          any
+	)
+	dest := make([]any, len(fields))
+	for i := range dest {
+		dest[i] = &skip
+	}
+	dest[pos["id"]], dest[pos["hash"]], dest[pos["created_at"]] = &id, &hash, &createdAt
+	if i, ok := pos["name"]; ok {
+		dest[i] = &name
+	}
+	if i, ok := pos["applied_at"]; ok {
+		dest[i] = &appliedAt
+	}
+	var out []Row
+	for rows.Next() {
+		id, createdAt, hash, name, appliedAt = nil, nil, nil, nil, nil
+		if err := rows.Scan(dest...); err != nil || id == nil || hash == nil || createdAt == nil {
+			return "", nil, false
+		}
+		out = append(out, Row{ID: *id, Hash: *hash, CreatedAt: createdAt, Name: name, AppliedAt: appliedAt})
+	}
+	if rows.Err() != nil {
+		return "", nil, false
+	}
+	return shape, out, true
+}
+
+// oidTypes name the built-in types columnTypes lists, as format_type does.
+var oidTypes = map[uint32]string{
+	20: "bigint", 21: "smallint", 23: "integer", 1700: "numeric",
+	25: "text", 1043: "character varying",
+	1184: "timestamp with time zone", 1114: "timestamp without time zone",
 }
 
 // columnTypes are the types drizzle-orm creates (first) and those that

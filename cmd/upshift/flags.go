@@ -87,6 +87,50 @@ func (d *DBFlags) Connect(ctx context.Context, env *Env) (*pgx.Conn, *dbconn.Con
 	return conn, cfg, nil
 }
 
+// early is a connection attempt started before the migrations folder is
+// read: connecting (a TCP handshake and a server process forked) and
+// reading a thousand files overlap instead of adding up on every deploy.
+type early struct {
+	done chan struct{}
+	conn *pgx.Conn
+	cfg  *dbconn.Config
+	err  error
+}
+
+// ConnectEarly starts one quiet connection attempt. Take it with take, or
+// let it go with drop.
+func (d *DBFlags) ConnectEarly(ctx context.Context) *early {
+	e := &early{done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		e.cfg, e.err = d.config()
+		if e.err == nil {
+			e.conn, e.err = dbconn.Connect(ctx, e.cfg, dbconn.Retry{Attempts: 1})
+		}
+	}()
+	return e
+}
+
+// take returns the early connection, or, when that attempt failed, what
+// Connect gives with its retries and messages.
+func (e *early) take(ctx context.Context, d *DBFlags, env *Env) (*pgx.Conn, *dbconn.Config, error) {
+	<-e.done
+	if e.err == nil {
+		return e.conn, e.cfg, nil
+	}
+	return d.Connect(ctx, env)
+}
+
+// drop closes the early connection, if it came.
+func (e *early) drop() {
+	go func() {
+		<-e.done
+		if e.conn != nil {
+			e.conn.Close(context.Background())
+		}
+	}()
+}
+
 // OutputFlags choose the output format.
 type OutputFlags struct {
 	Format string `name:"format" enum:"text,json" default:"text" help:"Output format: text or json."`

@@ -181,8 +181,10 @@ func (c *MarkAppliedCmd) Run(ctx context.Context, env *Env) error {
 // release — is the library's, shared with the upgrade orchestrator.
 func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, dryRun bool, lm migrate.LintMode) error {
 	started := time.Now()
+	pending := c.ConnectEarly(ctx)
 	src, err := c.Load(env)
 	if err != nil {
+		pending.drop()
 		return err
 	}
 	table := c.Table()
@@ -213,14 +215,16 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		return err
 	}
 	if len(src.Migrations) == 0 {
+		pending.drop()
 		say("nothing to migrate: %s holds no migrations", src.Dir)
 		return finish(nil)
 	}
 	id, idSource, err := lockID(&c.LockFlags, c.Service, table)
 	if err != nil {
+		pending.drop()
 		return finish(&exitError{code: ExitUsage, err: err})
 	}
-	conn, cfg, err := c.Connect(ctx, env)
+	conn, cfg, err := pending.take(ctx, &c.DBFlags, env)
 	if err != nil {
 		return finish(err)
 	}

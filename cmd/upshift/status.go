@@ -98,12 +98,15 @@ func (s summaryJSON) String() string {
 }
 
 func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
+	pending := c.ConnectEarly(ctx)
 	src, err := c.Load(env)
 	if err != nil {
+		pending.drop()
 		return err
 	}
 	table := c.Table()
 	if len(src.Migrations) == 0 {
+		pending.drop()
 		if c.JSON() {
 			return writeJSON(env.Stdout, statusJSON{Dir: src.Dir, Layout: string(src.Layout), Table: table.String(),
 				Migrations: []migrationJSON{}, Summary: summaryJSON{UpToDate: true}, Warnings: nonNil(src.Warnings)})
@@ -111,7 +114,7 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 		fmt.Fprintf(env.Stdout, "%s holds no migrations\n", src.Dir)
 		return nil
 	}
-	conn, cfg, err := c.Connect(ctx, env)
+	conn, cfg, err := pending.take(ctx, &c.DBFlags, env)
 	if err != nil {
 		return err
 	}
