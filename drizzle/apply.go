@@ -611,9 +611,58 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 		ae.Applied = committed
 		return ae
 	}
-	for _, o := range r.ops {
+	for i := 0; i < len(r.ops); i++ {
+		o := r.ops[i]
 		if err := ctx.Err(); err != nil {
 			return results, fail(fmt.Errorf("interrupted: %w", err), o)
+		}
+		if open && r.pipelined(o) {
+			// The statements up to the next COMMIT (or the size limit) in
+			// one round trip; migrations complete in order as before.
+			j, size := i, 0
+			var queries []string
+			for ; j < len(r.ops) && (r.pipelined(r.ops[j]) || r.ops[j].kind == opDone); j++ {
+				if r.ops[j].kind == opDone {
+					continue
+				}
+				if size += len(r.ops[j].sql); size > pipelineLimit && len(queries) > 0 {
+					break
+				}
+				queries = append(queries, r.ops[j].sql)
+			}
+			segStart := time.Now()
+			times, failed, err := pipeline(ctx, conn.PgConn(), queries)
+			q := 0
+			for _, po := range r.ops[i:j] {
+				if po.kind == opDone {
+					end := segStart
+					if q > 0 {
+						end = times[q-1]
+					}
+					res := Result{Tag: po.entry.Tag(), File: r.plan.Source.Path(po.entry.Migration.File), Statements: count, Duration: end.Sub(started)}
+					results = append(results, res)
+					inTx = append(inTx, res.Tag)
+					count, ran, started = 0, nil, end
+					if r.opts.OnApplied != nil {
+						r.opts.OnApplied(res)
+					}
+					continue
+				}
+				if q == failed {
+					return results, fail(r.statementError(po, err), po)
+				}
+				if started.IsZero() {
+					started = segStart
+				}
+				count++
+				ran = append(ran, po.stmt.Index)
+				q++
+			}
+			if r.ops[j-1].kind == opDone {
+				started = time.Time{}
+			}
+			i = j - 1
+			continue
 		}
 		switch o.kind {
 		case opBegin:
@@ -676,6 +725,12 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 		}
 	}
 	return results, nil
+}
+
+// pipelined: a migration statement inside a transaction, sent with the
+// statements around it in one round trip (see pipeline).
+func (r *Run) pipelined(o op) bool {
+	return o.kind == opStatement && r.noTx[o.entry] == ""
 }
 
 func (r *Run) note(s string) {
