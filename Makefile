@@ -8,7 +8,9 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 .PHONY: build test lint demo bench fuzz clean image
 
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/upshift
+	# Static, as in the image: no dynamic loader at start-up (about 1 ms of
+	# every run); netgo and osusergo keep glibc's NSS out of the binary.
+	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"' -o $(BIN) ./cmd/upshift
 
 # The test suite starts its own throwaway PostgreSQL cluster (or uses
 # TEST_DATABASE_URL) and gives every test its own database. The upgrade

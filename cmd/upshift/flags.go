@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,6 +102,13 @@ type early struct {
 // ConnectEarly starts one quiet connection attempt. Take it with take, or
 // let it go with drop.
 func (d *DBFlags) ConnectEarly(ctx context.Context) *early {
+	if e := takePreconnect(d.DatabaseURL, d.Service); e != nil {
+		return e
+	}
+	return d.startEarly(ctx)
+}
+
+func (d *DBFlags) startEarly(ctx context.Context) *early {
 	e := &early{done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
@@ -108,6 +117,55 @@ func (d *DBFlags) ConnectEarly(ctx context.Context) *early {
 			e.conn, e.err = dbconn.Connect(ctx, e.cfg, dbconn.Retry{Attempts: 1})
 		}
 	}()
+	return e
+}
+
+// preconnected is the attempt main starts before the command line is
+// parsed, for the url and service it was started with.
+var preconnected struct {
+	sync.Mutex
+	e            *early
+	url, service string
+}
+
+// preconnect starts connecting before kong builds its model (about a
+// millisecond and a half), for the commands that connect first thing on
+// every deploy, when the environment alone says where to: DATABASE_URL and
+// SERVICE set, no flag on the command line that could say otherwise.
+func preconnect(ctx context.Context, args []string) {
+	if len(args) == 0 || args[0] != "migrate" && args[0] != "status" {
+		return
+	}
+	url := os.Getenv("DATABASE_URL")
+	if url == "" {
+		return
+	}
+	for _, a := range args[1:] {
+		if a == "--" || strings.HasPrefix(a, "--database-url") || strings.HasPrefix(a, "--service") || a == "--help" || a == "-h" || a == "--create-database" {
+			return
+		}
+	}
+	d := &DBFlags{DatabaseURL: url, Service: os.Getenv("SERVICE")}
+	preconnected.Lock()
+	defer preconnected.Unlock()
+	preconnected.e = d.startEarly(ctx)
+	preconnected.url, preconnected.service = d.DatabaseURL, d.Service
+}
+
+// takePreconnect hands over main's attempt if it was for this database and
+// service; an attempt for anything else is let go.
+func takePreconnect(url, service string) *early {
+	preconnected.Lock()
+	defer preconnected.Unlock()
+	e := preconnected.e
+	preconnected.e = nil
+	if e == nil {
+		return nil
+	}
+	if preconnected.url != url || preconnected.service != service {
+		e.drop()
+		return nil
+	}
 	return e
 }
 

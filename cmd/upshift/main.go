@@ -128,6 +128,7 @@ func main() {
 		out.Flush()
 		os.Exit(ExitInterrupted)
 	}()
+	preconnect(ctx, os.Args[1:])
 	code := run(ctx, os.Args[1:], out, flushFirst{out, os.Stderr})
 	out.Flush()
 	os.Exit(code)
