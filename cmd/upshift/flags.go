@@ -23,7 +23,7 @@ type FolderFlags struct {
 
 // Load reads the folder and prints its warnings.
 func (f *FolderFlags) Load(env *Env) (*drizzle.Source, error) {
-	src, err := drizzle.Load(f.Dir)
+	src, err := takePreload(f.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +118,64 @@ func (d *DBFlags) startEarly(ctx context.Context) *early {
 		}
 	}()
 	return e
+}
+
+// preloaded is the migrations folder main starts reading before the
+// command line is parsed, with preconnect and for the same commands.
+var preloaded struct {
+	sync.Mutex
+	job *loadJob
+}
+
+type loadJob struct {
+	dir  string
+	done chan struct{}
+	src  *drizzle.Source
+	err  error
+}
+
+// preload starts reading the folder the command will read: --dir as
+// given, else MIGRATIONS_DIR, else ./drizzle.
+func preload(args []string) {
+	if len(args) == 0 || args[0] != "migrate" && args[0] != "status" {
+		return
+	}
+	dir := os.Getenv("MIGRATIONS_DIR")
+	if dir == "" {
+		dir = "./drizzle"
+	}
+	for i, a := range args[1:] {
+		switch {
+		case a == "--", a == "--help", a == "-h":
+			return
+		case a == "--dir" && i+2 < len(args):
+			dir = args[i+2]
+		case strings.HasPrefix(a, "--dir="):
+			dir = strings.TrimPrefix(a, "--dir=")
+		}
+	}
+	job := &loadJob{dir: dir, done: make(chan struct{})}
+	go func() {
+		defer close(job.done)
+		job.src, job.err = drizzle.Load(dir)
+	}()
+	preloaded.Lock()
+	preloaded.job = job
+	preloaded.Unlock()
+}
+
+// takePreload is drizzle.Load(dir), from main's head start when it read
+// the same folder.
+func takePreload(dir string) (*drizzle.Source, error) {
+	preloaded.Lock()
+	job := preloaded.job
+	preloaded.job = nil
+	preloaded.Unlock()
+	if job == nil || job.dir != dir {
+		return drizzle.Load(dir)
+	}
+	<-job.done
+	return job.src, job.err
 }
 
 // preconnected is the attempt main starts before the command line is

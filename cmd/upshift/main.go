@@ -128,7 +128,10 @@ func main() {
 		out.Flush()
 		os.Exit(ExitInterrupted)
 	}()
+	// migrate and status, every deploy and container start: their
+	// connection and folder are on the way while kong parses.
 	preconnect(ctx, os.Args[1:])
+	preload(os.Args[1:])
 	code := run(ctx, os.Args[1:], out, flushFirst{out, os.Stderr})
 	out.Flush()
 	os.Exit(code)
