@@ -19,13 +19,19 @@ type Querier interface {
 }
 
 // Touched lists the tables ("schema.table") the files' statements name.
-// Statements that only read or write rows are skipped unparsed: no rule
-// judges them by the table's size, and a data migration's INSERTs are
-// most of its bytes.
+// Statements that only read or write rows are skipped: no rule judges them
+// by the table's size, and a data migration's INSERTs are most of its
+// bytes (those not parsed ahead are not even parsed, judged from their
+// first token).
 func Touched(files []File) []string {
 	seen := map[string]bool{}
 	var out []string
-	collect := func(s pgsql.Stmt) error {
+	collect := func(s pgsql.Stmt) {
+		switch s.Node.Node.(type) {
+		case *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt, *pg_query.Node_DeleteStmt,
+			*pg_query.Node_SelectStmt, *pg_query.Node_MergeStmt:
+			return
+		}
 		walk(s.Node.ProtoReflect(), func(m protoMessage) {
 			if rv, ok := m.Interface().(*pg_query.RangeVar); ok {
 				if k := tableKey(rv); !seen[k] {
@@ -34,14 +40,26 @@ func Touched(files []File) []string {
 				}
 			}
 		})
-		return nil
 	}
 	for _, f := range files {
-		for _, piece := range drizzle.Split(f.Text) {
-			if piece.Blank() {
+		pieces := f.parsed
+		if pieces == nil {
+			for _, pc := range drizzle.Split(f.Text) {
+				pieces = append(pieces, parsedPiece{piece: pc})
+			}
+		}
+		for _, pp := range pieces {
+			if pp.piece.Blank() {
 				continue
 			}
-			err := pgsql.EachText(piece.SQL, func(_ int, text string) error {
+			if pp.ahead {
+				for _, s := range pp.sts {
+					collect(s)
+				}
+				continue
+			}
+			sql := pp.piece.SQL
+			err := pgsql.EachText(sql, func(_ int, text string) error {
 				if pgsql.IsDML(text) {
 					return nil
 				}
@@ -50,14 +68,14 @@ func Touched(files []File) []string {
 					return nil // lint reports it
 				}
 				for _, s := range sts {
-					_ = collect(s)
+					collect(s)
 				}
 				return nil
 			})
 			if r, ok := err.(*pgsql.Rest); ok {
-				if sts, err := pgsql.Parse(piece.SQL[r.Offset:]); err == nil {
+				if sts, err := pgsql.Parse(sql[r.Offset:]); err == nil {
 					for _, s := range sts {
-						_ = collect(s)
+						collect(s)
 					}
 				}
 			}

@@ -5,8 +5,11 @@ package lint
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	pg_query "github.com/upshift-dev/upshift/internal/pgquery"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -19,6 +22,63 @@ import (
 type File struct {
 	Path string
 	Text string
+	// parsed holds the file's pieces parsed ahead by Prepare (nil: each
+	// is parsed as linting reaches it).
+	parsed []parsedPiece
+}
+
+type parsedPiece struct {
+	piece drizzle.Statement
+	ahead bool // parsed by Prepare; false for pieces too large to hold
+	sts   []pgsql.Stmt
+	err   error
+}
+
+// Prepare parses the files' statements ahead, on every core, so that
+// Touched and Lint, which both walk them, parse each once and side by
+// side: linting the pending migrations is on the path of every deploy
+// that applies some. Pieces of 64 KB and more, and sets larger than 8 MB
+// in all, are left to be parsed statement by statement as linting goes,
+// so that memory stays bounded.
+func Prepare(files []File) []File {
+	out := make([]File, len(files))
+	copy(out, files)
+	type job struct{ f, p int }
+	var jobs []job
+	total := 0
+	for fi := range out {
+		pieces := drizzle.Split(out[fi].Text)
+		out[fi].parsed = make([]parsedPiece, len(pieces))
+		for pi, pc := range pieces {
+			out[fi].parsed[pi].piece = pc
+			if !pc.Blank() && len(pc.SQL) < 64<<10 {
+				jobs = append(jobs, job{fi, pi})
+				total += len(pc.SQL)
+			}
+		}
+	}
+	if total > 8<<20 {
+		return files
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(1, len(jobs)/64)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(jobs) {
+					return
+				}
+				pp := &out[jobs[i].f].parsed[jobs[i].p]
+				pp.sts, pp.err = pgsql.Parse(pp.piece.SQL)
+				pp.ahead = true
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // TableInfo is what the database says about an existing table.
@@ -126,7 +186,7 @@ func (l *linter) file(f File) {
 	var noTxStmts []string
 	var firstNoTx, risky *pgsql.Stmt
 	hasLockTimeout := false
-	err := eachStatement(f.Text, func(st pgsql.Stmt) {
+	err := eachStatement(f, func(st pgsql.Stmt) {
 		l.stmt = st
 		n := st.Node
 		if pgsql.NoTransaction(n) != "" {
@@ -172,9 +232,31 @@ func (l *linter) file(f File) {
 // needs no trailing semicolon), then by PostgreSQL's scanner, one statement
 // parsed at a time so that a large data migration costs the memory of its
 // largest statement. Offsets are relative to text.
-func eachStatement(text string, fn func(pgsql.Stmt)) error {
-	for _, piece := range drizzle.Split(text) {
+func eachStatement(f File, fn func(pgsql.Stmt)) error {
+	pieces := f.parsed
+	if pieces == nil {
+		for _, pc := range drizzle.Split(f.Text) {
+			pieces = append(pieces, parsedPiece{piece: pc})
+		}
+	}
+	for _, pp := range pieces {
+		piece := pp.piece
 		if piece.Blank() {
+			continue
+		}
+		if pp.ahead {
+			if pe, ok := pp.err.(*pgsql.ParseError); ok && pe.Offset >= 0 {
+				shifted := *pe
+				shifted.Offset += piece.Offset
+				return &shifted
+			}
+			if pp.err != nil {
+				return pp.err
+			}
+			for _, st := range pp.sts {
+				st.Offset += piece.Offset
+				fn(st)
+			}
 			continue
 		}
 		err := pgsql.Each(piece.SQL, func(st pgsql.Stmt) error {

@@ -232,7 +232,7 @@ func BenchmarkLint10k(b *testing.B) {
 	files := []lint.File{{Path: "big.sql", Text: sb.String()}}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		lint.Lint(files, lint.Options{Level: lint.Error}) // as `upshift lint --level error`
+		lint.Lint(lint.Prepare(files), lint.Options{Level: lint.Error}) // as `upshift lint --level error`
 	}
 }
 
@@ -262,5 +262,26 @@ func TestIgnoreUnknownRule(t *testing.T) {
 	}
 	if fs[1].Line != 2 {
 		t.Errorf("the typo silenced nothing, so line 2 is reported: %+v", fs[1])
+	}
+}
+
+// TestPrepareChangesNothing: parsed ahead or as linting goes, the same
+// findings at the same places, the same touched tables, parse errors too.
+func TestPrepareChangesNothing(t *testing.T) {
+	files := []lint.File{
+		{Path: "0000.sql", Text: "CREATE TABLE credits (id serial PRIMARY KEY, user_id int)\n--> statement-breakpoint\nCREATE INDEX credits_user_idx ON credits (user_id);"},
+		{Path: "0001.sql", Text: "ALTER TABLE events ADD COLUMN n int NOT NULL;\n--> statement-breakpoint\n-- upshift:ignore drop-colum typo\nALTER TABLE events DROP COLUMN body;\nINSERT INTO events (n) VALUES (1);"},
+		{Path: "0002.sql", Text: "SELECT 1;\nALTER TABLE events ADD COLUMN;\n"},
+		{Path: "0003.sql", Text: strings.Repeat("INSERT INTO events (n) VALUES (1);\n", 3000) + "--> statement-breakpoint\nALTER TABLE events ALTER COLUMN n SET NOT NULL;"},
+	}
+	for _, level := range []lint.Severity{"", lint.Warning} {
+		plain := lint.Lint(files, lint.Options{Level: level})
+		ahead := lint.Lint(lint.Prepare(files), lint.Options{Level: level})
+		if fmt.Sprint(plain) != fmt.Sprint(ahead) || len(plain) < 5 {
+			t.Errorf("level %q:\n%v\n%v", level, plain, ahead)
+		}
+	}
+	if a, b := lint.Touched(files), lint.Touched(lint.Prepare(files)); !slices.Equal(a, b) || len(a) != 2 {
+		t.Errorf("touched: %v, ahead %v", a, b)
 	}
 }

@@ -271,7 +271,7 @@ func lintPending(ctx context.Context, conn *pgx.Conn, cfg Config, run *drizzle.R
 	for _, e := range run.Pending() {
 		ms = append(ms, e.Migration)
 	}
-	files := Files(cfg.Source, ms)
+	files := lint.Prepare(Files(cfg.Source, ms))
 	tables, err := lint.LoadTables(ctx, conn, lint.Touched(files))
 	if err != nil {
 		return err

@@ -53,6 +53,7 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 				return redactErr(cfg.Redactor(), err)
 			}
 		}
+		files = lint.Prepare(files)
 		if opts, extra, err = dbLintOptions(ctx, conn, files, c.MinRows); err != nil {
 			return redactErr(cfg.Redactor(), err)
 		}
@@ -64,6 +65,9 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		files = migrate.Files(src, src.Migrations)
 	}
 	opts.Level = lint.Severity(c.Level)
+	if c.DatabaseURL == "" {
+		files = lint.Prepare(files)
+	}
 	findings := append(extra, lint.Lint(files, opts)...)
 	var shown []lint.Finding
 	errors := 0
