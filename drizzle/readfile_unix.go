@@ -5,8 +5,13 @@ package drizzle
 import (
 	"errors"
 	"io/fs"
+	"sync"
 	"syscall"
 )
+
+// readBufs are the buffers files are first read into: an array on the
+// stack would be zeroed for every one of a thousand files.
+var readBufs = sync.Pool{New: func() any { return new([16 << 10]byte) }}
 
 // plainDir is the migrations folder, opened once: each file is opened
 // relative to it, so its path is not looked up again a thousand times.
@@ -49,7 +54,9 @@ func readPlain(dir *plainDir, name string) (b []byte, ok bool, err error) {
 	// Most migrations fit the buffer: a second read that returns nothing
 	// confirms the end (some file systems return short reads). Only a
 	// larger file, or an empty one, needs a stat.
-	var small [16 << 10]byte
+	bp := readBufs.Get().(*[16 << 10]byte)
+	defer readBufs.Put(bp)
+	small := bp[:]
 	n, end := 0, false
 	for !end && n < len(small) {
 		m, err := readFull(fd, small[n:])
