@@ -36,9 +36,124 @@ func (e *journalError) Error() string { return e.msg }
 
 const journalHint = "the journal is written by drizzle-kit; restore it from version control or fix the JSON by hand"
 
-// parseJournal decodes the journal token by token so that every entry, and
-// every error, can be tied to a line of the file.
+// parseJournal reads the journal. A well-formed one is decoded in one pass
+// (it is read on every deploy); anything else is decoded token by token,
+// so that every error is tied to a line of the file.
 func parseJournal(data []byte) (*journal, error) {
+	if j, ok := parseJournalFast(data); ok {
+		return j, nil
+	}
+	return parseJournalCareful(data)
+}
+
+// parseJournalFast decodes a journal that json.Unmarshal accepts as it
+// stands, with a postgresql-like dialect string and object entries; the
+// entries' lines come from a scan that follows strings and nesting. ok is
+// false for anything it cannot vouch for, which the careful path then
+// reads (and reports).
+func parseJournalFast(data []byte) (*journal, bool) {
+	var raw struct {
+		Version *string     `json:"version"`
+		Dialect *string     `json:"dialect"`
+		Entries []*rawEntry `json:"entries"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil || raw.Dialect == nil {
+		return nil, false
+	}
+	starts, dialectOff, ok := journalOffsets(data)
+	if !ok || len(starts) != len(raw.Entries) || dialectOff < 0 {
+		return nil, false
+	}
+	lines := newLineIndex(data)
+	j := &journal{Dialect: *raw.Dialect, dialectLine: lines.line(dialectOff)}
+	if len(raw.Entries) > 0 {
+		j.Entries = make([]journalEntry, 0, len(raw.Entries))
+	}
+	if raw.Version != nil {
+		j.Version = *raw.Version
+	}
+	for i, r := range raw.Entries {
+		if r == nil {
+			return nil, false
+		}
+		e := journalEntry{Idx: r.Idx, line: lines.line(starts[i])}
+		if r.Tag != nil {
+			e.Tag = *r.Tag
+		}
+		if r.Breakpoints != nil {
+			e.Breakpoints = *r.Breakpoints
+		}
+		if r.When != nil {
+			e.When, e.hasWhen = *r.When, true
+		}
+		j.Entries = append(j.Entries, e)
+	}
+	return j, true
+}
+
+// journalOffsets finds where each object of the top-level "entries" array
+// starts, and where the top-level "dialect" value starts (-1: none). ok is
+// false when either key appears twice.
+func journalOffsets(data []byte) (starts []int64, dialect int64, ok bool) {
+	dialect = -1
+	depth, inStr, esc := 0, false, false
+	strStart, lastStr := 0, ""
+	key, inEntries, seenEntries := "", false, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+				lastStr = string(data[strStart:i])
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr, strStart = true, i+1
+		case ':':
+			if depth == 1 {
+				key = lastStr
+				if key == "dialect" {
+					if dialect >= 0 {
+						return nil, -1, false
+					}
+					dialect = skipSpace(data, int64(i+1))
+				}
+			}
+		case ',':
+			if depth == 1 {
+				key = ""
+			}
+		case '{', '[':
+			if depth == 2 && inEntries && c == '{' {
+				starts = append(starts, int64(i))
+			}
+			if depth == 1 && c == '[' && key == "entries" {
+				if seenEntries {
+					return nil, -1, false
+				}
+				inEntries, seenEntries = true, true
+			}
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 1 {
+				inEntries = false
+			}
+		}
+	}
+	return starts, dialect, true
+}
+
+// parseJournalCareful decodes the journal token by token so that every
+// entry, and every error, can be tied to a line of the file.
+func parseJournalCareful(data []byte) (*journal, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	lines := newLineIndex(data)
