@@ -33,7 +33,9 @@ fuzz:
 	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzParseJournal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzDecodeText$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzJournalFastMatchesCareful$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pgsql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pgsql -run '^$$' -fuzz '^FuzzEach$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./lint -run '^$$' -fuzz '^FuzzLint$$' -fuzztime $(FUZZTIME)
 
 # The main job end to end on a throwaway local PostgreSQL: status, migrate
