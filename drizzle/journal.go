@@ -76,17 +76,9 @@ func parseJournalFast(data []byte) (*journal, bool) {
 		if r == nil {
 			return nil, false
 		}
-		e := journalEntry{Idx: r.Idx, line: lines.line(starts[i])}
-		if r.Tag != nil {
-			e.Tag = *r.Tag
-		}
-		if r.Breakpoints != nil {
-			e.Breakpoints = *r.Breakpoints
-		}
-		if r.When != nil {
-			e.When, e.hasWhen = *r.When, true
-		}
-		j.Entries = append(j.Entries, e)
+		e := r.entry()
+		e.line = lines.line(starts[i])
+		j.Entries = append(j.Entries, *e)
 	}
 	return j, true
 }
@@ -275,17 +267,23 @@ func decodeEntry(dec *json.Decoder, start int64) (*journalEntry, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	e := &journalEntry{Idx: raw.Idx}
-	if raw.Tag != nil {
-		e.Tag = *raw.Tag
+	return raw.entry(), nil
+}
+
+// entry is the decoded entry; absent fields stay zero (hasWhen says
+// whether "when" was there).
+func (r *rawEntry) entry() *journalEntry {
+	e := &journalEntry{Idx: r.Idx}
+	if r.Tag != nil {
+		e.Tag = *r.Tag
 	}
-	if raw.Breakpoints != nil {
-		e.Breakpoints = *raw.Breakpoints
+	if r.Breakpoints != nil {
+		e.Breakpoints = *r.Breakpoints
 	}
-	if raw.When != nil {
-		e.When, e.hasWhen = *raw.When, true
+	if r.When != nil {
+		e.When, e.hasWhen = *r.When, true
 	}
-	return e, nil
+	return e
 }
 
 func skipSpace(data []byte, off int64) int64 {

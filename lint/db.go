@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	pg_query "github.com/upshift-dev/upshift/internal/pgquery"
 
-	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/pgsql"
 )
 
@@ -42,13 +41,7 @@ func Touched(files []File) []string {
 		})
 	}
 	for _, f := range files {
-		pieces := f.parsed
-		if pieces == nil {
-			for _, pc := range drizzle.Split(f.Text) {
-				pieces = append(pieces, parsedPiece{piece: pc})
-			}
-		}
-		for _, pp := range pieces {
+		for _, pp := range f.pieces() {
 			if pp.piece.Blank() {
 				continue
 			}

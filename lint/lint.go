@@ -34,6 +34,19 @@ type parsedPiece struct {
 	err   error
 }
 
+// pieces are the file's breakpoint pieces: those Prepare parsed, or the
+// bare pieces to parse as linting goes.
+func (f File) pieces() []parsedPiece {
+	if f.parsed != nil {
+		return f.parsed
+	}
+	var out []parsedPiece
+	for _, pc := range drizzle.Split(f.Text) {
+		out = append(out, parsedPiece{piece: pc})
+	}
+	return out
+}
+
 // Prepare parses the files' statements ahead, on every core, so that
 // Touched and Lint, which both walk them, parse each once and side by
 // side: linting the pending migrations is on the path of every deploy
@@ -233,13 +246,7 @@ func (l *linter) file(f File) {
 // parsed at a time so that a large data migration costs the memory of its
 // largest statement. Offsets are relative to text.
 func eachStatement(f File, fn func(pgsql.Stmt)) error {
-	pieces := f.parsed
-	if pieces == nil {
-		for _, pc := range drizzle.Split(f.Text) {
-			pieces = append(pieces, parsedPiece{piece: pc})
-		}
-	}
-	for _, pp := range pieces {
+	for _, pp := range f.pieces() {
 		piece := pp.piece
 		if piece.Blank() {
 			continue

@@ -78,7 +78,7 @@ func Each(input string, fn func(Stmt) error) error {
 	if len(input) < wholeBelow {
 		// Small input: its tree is small too, and one parse is cheaper
 		// than a scan and a parse per statement.
-		return eachWhole(input, fn)
+		return eachWhole(input, 0, fn)
 	}
 	var err error
 	if workers := runtime.GOMAXPROCS(0); workers > 1 && len(input) >= parallelFrom {
@@ -97,7 +97,7 @@ func Each(input string, fn func(Stmt) error) error {
 		})
 	}
 	if r, ok := err.(*Rest); ok {
-		return eachWhole(input[r.Offset:], shifted(fn, r.Offset), r.Offset)
+		return eachWhole(input[r.Offset:], r.Offset, shifted(fn, r.Offset))
 	}
 	return err
 }
@@ -273,14 +273,14 @@ func shifted(fn func(Stmt) error, by int) func(Stmt) error {
 	}
 }
 
-// eachWhole parses input as one: the fallback of Each. base shifts a parse
-// error's offset to the caller's input.
-func eachWhole(input string, fn func(Stmt) error, base ...int) error {
+// eachWhole parses input as one: the fallback of Each. base is where input
+// starts in the caller's input, for a parse error's offset.
+func eachWhole(input string, base int, fn func(Stmt) error) error {
 	sts, err := Parse(input)
 	if err != nil {
 		var pe *ParseError
-		if errors.As(err, &pe) && pe.Offset >= 0 && len(base) > 0 {
-			pe.Offset += base[0]
+		if errors.As(err, &pe) && pe.Offset >= 0 {
+			pe.Offset += base
 		}
 		return err
 	}
