@@ -55,7 +55,9 @@ func Install(version string) (string, error) {
 				return "", err
 			}
 		} else {
-			cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--silent", "drizzle-orm@"+version, "pg@8")
+			// No retries: where the registry is out of reach, npm's default
+			// backoff spent over a minute per version before giving up.
+			cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--silent", "--fetch-retries=0", "--fetch-timeout=30000", "drizzle-orm@"+version, "pg@8")
 			cmd.Dir = dir
 			if out, err := cmd.CombinedOutput(); err != nil {
 				return "", fmt.Errorf("npm install drizzle-orm@%s: %v\n%s", version, err, out)
