@@ -23,7 +23,8 @@ test:
 	$(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 lint:
-	@test -z "$$(gofmt -s -l . | tee /dev/stderr)" || (echo "gofmt -s: files above need formatting" && exit 1)
+	@# Not `tee /dev/stderr`: when stderr is a log file, tee reopens and truncates it.
+	@files="$$(gofmt -s -l .)"; if [ -n "$$files" ]; then echo "$$files"; echo "gofmt -s: files above need formatting"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
