@@ -46,101 +46,387 @@ func parseJournal(data []byte) (*journal, error) {
 	return parseJournalCareful(data)
 }
 
-// parseJournalFast decodes a journal that json.Unmarshal accepts as it
-// stands, with a postgresql-like dialect string and object entries; the
-// entries' lines come from a scan that follows strings and nesting. ok is
-// false for anything it cannot vouch for, which the careful path then
-// reads (and reports).
+// parseJournalFast decodes, in one pass and without reflection, a journal
+// of the shape drizzle-kit writes: an object whose "version" and "dialect"
+// are plain strings and whose "entries" are objects of plain strings,
+// integers and booleans. ok is false for anything else — escapes,
+// non-ASCII text, null, a repeated key, malformed JSON — which the careful
+// path then reads (and reports).
 func parseJournalFast(data []byte) (*journal, bool) {
-	var raw struct {
-		Version *string     `json:"version"`
-		Dialect *string     `json:"dialect"`
-		Entries []*rawEntry `json:"entries"`
-	}
-	if err := json.Unmarshal(data, &raw); err != nil || raw.Dialect == nil {
+	s := &jscan{data: data, line: 1}
+	j := &journal{}
+	var seenVersion, seenDialect, seenEntries bool
+	s.ws()
+	if !s.eat('{') {
 		return nil, false
 	}
-	starts, dialectOff, ok := journalOffsets(data)
-	if !ok || len(starts) != len(raw.Entries) || dialectOff < 0 {
-		return nil, false
-	}
-	lines := newLineIndex(data)
-	j := &journal{Dialect: *raw.Dialect, dialectLine: lines.line(dialectOff)}
-	if len(raw.Entries) > 0 {
-		j.Entries = make([]journalEntry, 0, len(raw.Entries))
-	}
-	if raw.Version != nil {
-		j.Version = *raw.Version
-	}
-	for i, r := range raw.Entries {
-		if r == nil {
-			return nil, false
+	s.ws()
+	if !s.eat('}') {
+		for {
+			key, ok := s.plain()
+			if !ok {
+				return nil, false
+			}
+			s.ws()
+			if !s.eat(':') {
+				return nil, false
+			}
+			s.ws()
+			switch string(key) {
+			case "version", "dialect":
+				line := s.line
+				v, ok := s.plainString()
+				if !ok {
+					return nil, false
+				}
+				if key[0] == 'v' {
+					if seenVersion {
+						return nil, false
+					}
+					seenVersion, j.Version = true, v
+				} else {
+					if seenDialect {
+						return nil, false
+					}
+					seenDialect, j.Dialect, j.dialectLine = true, v, line
+				}
+			case "entries":
+				if seenEntries || !s.entries(j) {
+					return nil, false
+				}
+				seenEntries = true
+			default:
+				if !s.skipValue(0) {
+					return nil, false
+				}
+			}
+			s.ws()
+			if s.eat('}') {
+				break
+			}
+			if !s.eat(',') {
+				return nil, false
+			}
+			s.ws()
 		}
-		e := r.entry()
-		e.line = lines.line(starts[i])
-		j.Entries = append(j.Entries, *e)
 	}
-	return j, true
+	s.ws()
+	return j, seenDialect && s.i == len(data)
 }
 
-// journalOffsets finds where each object of the top-level "entries" array
-// starts, and where the top-level "dialect" value starts (-1: none). ok is
-// false when either key appears twice.
-func journalOffsets(data []byte) (starts []int64, dialect int64, ok bool) {
-	dialect = -1
-	depth, inStr, esc := 0, false, false
-	strStart, lastStr := 0, ""
-	key, inEntries, seenEntries := "", false, false
-	for i := 0; i < len(data); i++ {
-		c := data[i]
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-				lastStr = string(data[strStart:i])
-			}
-			continue
+// jscan is a cursor over JSON text. Newlines can only stand between
+// tokens, so counting them while skipping white space gives each token's
+// line.
+type jscan struct {
+	data []byte
+	i    int
+	line int
+}
+
+func (s *jscan) ws() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case '\n':
+			s.line++
+		case ' ', '\t', '\r':
+		default:
+			return
 		}
-		switch c {
-		case '"':
-			inStr, strStart = true, i+1
-		case ':':
-			if depth == 1 {
-				key = lastStr
-				if key == "dialect" {
-					if dialect >= 0 {
-						return nil, -1, false
+		s.i++
+	}
+}
+
+func (s *jscan) eat(c byte) bool {
+	if s.i < len(s.data) && s.data[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// plain reads a string of printable ASCII without escapes, which decodes
+// to its own bytes.
+func (s *jscan) plain() ([]byte, bool) {
+	if !s.eat('"') {
+		return nil, false
+	}
+	start := s.i
+	for s.i < len(s.data) {
+		c := s.data[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return s.data[start : s.i-1], true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return nil, false
+		}
+		s.i++
+	}
+	return nil, false
+}
+
+func (s *jscan) plainString() (string, bool) {
+	b, ok := s.plain()
+	return string(b), ok
+}
+
+// integer reads a JSON number written as a whole number that fits int64.
+func (s *jscan) integer() (int64, bool) {
+	neg := s.eat('-')
+	digits := s.i
+	var n uint64
+	for s.i < len(s.data) && s.data[s.i] >= '0' && s.data[s.i] <= '9' {
+		if n > (1<<63)/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(s.data[s.i]-'0')
+		s.i++
+	}
+	switch {
+	case s.i == digits, s.i-digits > 1 && s.data[digits] == '0':
+		return 0, false
+	case s.i < len(s.data) && (s.data[s.i] == '.' || s.data[s.i] == 'e' || s.data[s.i] == 'E'):
+		return 0, false
+	case neg && n > 1<<63, !neg && n > 1<<63-1:
+		return 0, false
+	}
+	if neg {
+		return -int64(n), true
+	}
+	return int64(n), true
+}
+
+func (s *jscan) literal(word string) bool {
+	if len(s.data)-s.i >= len(word) && string(s.data[s.i:s.i+len(word)]) == word {
+		s.i += len(word)
+		return true
+	}
+	return false
+}
+
+// entries reads the "entries" array.
+func (s *jscan) entries(j *journal) bool {
+	if !s.eat('[') {
+		return false
+	}
+	s.ws()
+	if s.eat(']') {
+		return true
+	}
+	// One allocation for every entry's idx.
+	idxs := make([]int, 0, 64)
+	for {
+		line := s.line
+		if !s.eat('{') {
+			return false
+		}
+		e := journalEntry{line: line}
+		var seen [4]bool
+		s.ws()
+		if !s.eat('}') {
+			for {
+				key, ok := s.plain()
+				if !ok {
+					return false
+				}
+				s.ws()
+				if !s.eat(':') {
+					return false
+				}
+				s.ws()
+				field := -1
+				switch string(key) {
+				case "idx":
+					field = 0
+				case "when":
+					field = 1
+				case "tag":
+					field = 2
+				case "breakpoints":
+					field = 3
+				default:
+					for _, name := range [...]string{"idx", "when", "tag", "breakpoints"} {
+						if bytes.EqualFold(key, []byte(name)) {
+							return false // a field by another case: the careful path decides
+						}
 					}
-					dialect = skipSpace(data, int64(i+1))
 				}
-			}
-		case ',':
-			if depth == 1 {
-				key = ""
-			}
-		case '{', '[':
-			if depth == 2 && inEntries && c == '{' {
-				starts = append(starts, int64(i))
-			}
-			if depth == 1 && c == '[' && key == "entries" {
-				if seenEntries {
-					return nil, -1, false
+				if field >= 0 {
+					if seen[field] {
+						return false
+					}
+					seen[field] = true
 				}
-				inEntries, seenEntries = true, true
+				switch field {
+				case 0:
+					n, ok := s.integer()
+					if !ok || int64(int(n)) != n {
+						return false
+					}
+					if len(idxs) == cap(idxs) {
+						idxs = make([]int, 0, 2*cap(idxs))
+					}
+					idxs = append(idxs, int(n))
+					e.Idx = &idxs[len(idxs)-1]
+				case 1:
+					n, ok := s.integer()
+					if !ok {
+						return false
+					}
+					e.When, e.hasWhen = n, true
+				case 2:
+					if e.Tag, ok = s.plainString(); !ok {
+						return false
+					}
+				case 3:
+					switch {
+					case s.literal("true"):
+						e.Breakpoints = true
+					case s.literal("false"):
+					default:
+						return false
+					}
+				default:
+					if !s.skipValue(0) {
+						return false
+					}
+				}
+				s.ws()
+				if s.eat('}') {
+					break
+				}
+				if !s.eat(',') {
+					return false
+				}
+				s.ws()
 			}
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 1 {
-				inEntries = false
+		}
+		j.Entries = append(j.Entries, e)
+		s.ws()
+		if s.eat(']') {
+			return true
+		}
+		if !s.eat(',') {
+			return false
+		}
+		s.ws()
+	}
+}
+
+// skipValue steps over any well-formed JSON value.
+func (s *jscan) skipValue(depth int) bool {
+	if depth > 500 || s.i >= len(s.data) {
+		return false
+	}
+	switch c := s.data[s.i]; {
+	case c == '"':
+		return s.skipString()
+	case c == '{' || c == '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		s.i++
+		s.ws()
+		if s.eat(end) {
+			return true
+		}
+		for {
+			if c == '{' {
+				if !s.skipString() {
+					return false
+				}
+				s.ws()
+				if !s.eat(':') {
+					return false
+				}
+				s.ws()
+			}
+			if !s.skipValue(depth + 1) {
+				return false
+			}
+			s.ws()
+			if s.eat(end) {
+				return true
+			}
+			if !s.eat(',') {
+				return false
+			}
+			s.ws()
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return s.skipNumber()
+	}
+	return s.literal("true") || s.literal("false") || s.literal("null")
+}
+
+func (s *jscan) skipString() bool {
+	if !s.eat('"') {
+		return false
+	}
+	for s.i < len(s.data) {
+		c := s.data[s.i]
+		s.i++
+		switch {
+		case c == '"':
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if s.i >= len(s.data) {
+				return false
+			}
+			e := s.data[s.i]
+			s.i++
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(s.data)-s.i < 4 {
+					return false
+				}
+				for _, h := range s.data[s.i : s.i+4] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return false
+					}
+				}
+				s.i += 4
+			default:
+				return false
 			}
 		}
 	}
-	return starts, dialect, true
+	return false
+}
+
+func (s *jscan) skipNumber() bool {
+	s.eat('-')
+	digits := func() int {
+		n := 0
+		for s.i < len(s.data) && s.data[s.i] >= '0' && s.data[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.eat('0') {
+		if s.i < len(s.data) && s.data[s.i] >= '0' && s.data[s.i] <= '9' {
+			return false
+		}
+	} else if digits() == 0 {
+		return false
+	}
+	if s.eat('.') && digits() == 0 {
+		return false
+	}
+	if s.eat('e') || s.eat('E') {
+		if !s.eat('+') {
+			s.eat('-')
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseJournalCareful decodes the journal token by token so that every
