@@ -83,7 +83,7 @@ func NewPlan(src *Source, t Table, shape Shape, rows []Row) *Plan {
 // has its created_at; anything with a newer "when" than the newest row is
 // pending, anything older is what 0.x would skip.
 func (p *Plan) matchByCreatedAt(rows []Row) {
-	byCreated := map[int64][]int{}
+	byCreated := make(map[int64][]int, len(rows))
 	var newest int64
 	haveNewest, nullCreated := false, false
 	for i, r := range rows {
@@ -100,8 +100,11 @@ func (p *Plan) matchByCreatedAt(rows []Row) {
 		p.Warnings = append(p.Warnings, Warning{Msg: fmt.Sprintf("%s has rows with a NULL created_at; drizzle-orm 0.x would re-apply every migration on this database", p.Table)})
 	}
 	claimed := make([]bool, len(rows))
-	for _, m := range p.Source.Migrations {
-		e := &Entry{Migration: m}
+	p.Entries = make([]*Entry, 0, len(p.Source.Migrations))
+	entries := make([]Entry, len(p.Source.Migrations))
+	for k, m := range p.Source.Migrations {
+		e := &entries[k]
+		e.Migration = m
 		if i, ok := pick(byCreated[m.CreatedAt], claimed, rows, m.Hash); ok {
 			claimed[i] = true
 			e.Row = &rows[i]

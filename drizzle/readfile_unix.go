@@ -15,14 +15,20 @@ var readBufs = sync.Pool{New: func() any { return new([16 << 10]byte) }}
 
 // plainDir is the migrations folder, opened once: each file is opened
 // relative to it, so its path is not looked up again a thousand times.
-type plainDir struct{ fd int }
+type plainDir struct {
+	fd int
+	// shortIsEOF: the folder's file system ends a read of a regular file
+	// early only at the end of the file, so a short read needs no second
+	// read to confirm it: 500 fewer system calls for 500 migrations.
+	shortIsEOF bool
+}
 
 func openPlainDir(path string) *plainDir {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return &plainDir{fd: -1}
 	}
-	return &plainDir{fd: fd}
+	return &plainDir{fd: fd, shortIsEOF: shortReadIsEOF(fd)}
 }
 
 func (d *plainDir) Close() {
@@ -52,8 +58,8 @@ func readPlain(dir *plainDir, name string) (b []byte, ok bool, err error) {
 	}
 	defer syscall.Close(fd)
 	// Most migrations fit the buffer: a second read that returns nothing
-	// confirms the end (some file systems return short reads). Only a
-	// larger file, or an empty one, needs a stat.
+	// confirms the end where the file system may return short reads. Only
+	// a larger file, or an empty one, needs a stat.
 	bp := readBufs.Get().(*[16 << 10]byte)
 	defer readBufs.Put(bp)
 	small := bp[:]
@@ -66,7 +72,7 @@ func readPlain(dir *plainDir, name string) (b []byte, ok bool, err error) {
 		if err != nil {
 			return nil, false, nil
 		}
-		n, end = n+m, m == 0
+		n, end = n+m, m == 0 || dir.shortIsEOF && m < len(small)-n
 	}
 	if n == 0 || !end {
 		var st syscall.Stat_t

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -187,10 +188,10 @@ func (l *loader) journal(data []byte) error {
 		return &InputError{Path: jp, Line: j.dialectLine, Msg: fmt.Sprintf("dialect %q is not supported; upshift migrates PostgreSQL only", j.Dialect),
 			Hint: "set dialect: \"postgresql\" in drizzle.config.ts and regenerate, or point --dir at the PostgreSQL migrations"}
 	}
-	seenTag := map[string]int{}
-	seenIdx := map[int]int{}
+	seenTag := make(map[string]int, len(j.Entries))
+	seenIdx := make(map[int]int, len(j.Entries))
 	layouts := map[Layout]bool{}
-	referenced := map[string]bool{}
+	referenced := make(map[string]bool, len(j.Entries))
 	var prevWhen int64
 	for i, e := range j.Entries {
 		if e.Tag == "" {
@@ -232,7 +233,8 @@ func (l *loader) journal(data []byte) error {
 	}
 	for i, e := range j.Entries {
 		layouts[ls[i]] = true
-		referenced[strings.SplitN(e.Tag, "/", 2)[0]] = true
+		top, _, _ := strings.Cut(e.Tag, "/")
+		referenced[top] = true
 		ms[i].CreatedAt, ms[i].Line = e.When, e.line
 	}
 	l.src.Migrations = ms
@@ -285,21 +287,19 @@ func (l *loader) readAll(entries []journalEntry) ([]*Migration, []Layout, error)
 	ms := make([]*Migration, len(entries))
 	ls := make([]Layout, len(entries))
 	errs := make([]error, len(entries))
+	// Workers take the next entry from a counter: handing 500 indexes
+	// through a channel woke a sleeping worker for most of them.
 	var wg sync.WaitGroup
-	next := make(chan int)
+	var next atomic.Int64
 	for w := 0; w < min(loadWorkers, len(entries)); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
+			for i := int(next.Add(1) - 1); i < len(entries); i = int(next.Add(1) - 1) {
 				ms[i], ls[i], errs[i] = l.entryFile(entries[i].Tag)
 			}
 		}()
 	}
-	for i := range entries {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
