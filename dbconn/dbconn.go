@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +24,13 @@ import (
 // Config is a parsed connection target.
 type Config struct {
 	Conn *pgx.ConnConfig
+	// predialed is a socket Predial opened, for the first dial to its
+	// address.
+	predialed struct {
+		sync.Mutex
+		key  string
+		conn net.Conn
+	}
 	// Display is the target as it may be shown: the URL with its password
 	// replaced by xxxxx, or host/port/database/user when PG* variables
 	// were used.
@@ -331,6 +340,7 @@ func Connect(ctx context.Context, c *Config, retry Retry) (*pgx.Conn, error) {
 	if retry.MaxBackoff <= 0 {
 		retry.MaxBackoff = 5 * time.Second
 	}
+	defer c.dropPredialed()
 	wait := retry.Backoff
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
@@ -364,6 +374,14 @@ func Connect(ctx context.Context, c *Config, retry Retry) (*pgx.Conn, error) {
 
 func connectOnce(ctx context.Context, c *Config) (*pgx.Conn, error) {
 	cc := c.Conn.Copy()
+	if dial := cc.DialFunc; dial != nil {
+		cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if conn := c.takePredialed(network, addr); conn != nil {
+				return conn, nil
+			}
+			return dial(ctx, network, addr)
+		}
+	}
 	k := preferOnOneSocket(&cc.Config)
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	k.closeSpare()
@@ -383,6 +401,72 @@ func connectOnce(ctx context.Context, c *Config) (*pgx.Conn, error) {
 		return nil, err
 	}
 	return conn, nil
+}
+
+// Predial opens the socket to the first address the config names, without
+// speaking the protocol yet: the server accepts and forks its backend
+// process (a millisecond or more) while the caller parses flags and reads
+// files. Connect's first dial to that address takes the socket. A failed
+// predial is forgotten: Connect dials again and reports what it finds.
+func (c *Config) Predial(ctx context.Context) {
+	cc := c.Conn
+	if cc.DialFunc == nil || cc.LookupFunc == nil {
+		return
+	}
+	network, addr := pgconn.NetworkAddress(cc.Host, cc.Port)
+	if network == "tcp" {
+		ips, err := cc.LookupFunc(ctx, cc.Host)
+		if err != nil || len(ips) == 0 {
+			return
+		}
+		// Connect resolves the host again for each fallback (sslmode=prefer
+		// has two): answer those from this lookup.
+		host, lookup := cc.Host, cc.LookupFunc
+		cc.LookupFunc = func(ctx context.Context, h string) ([]string, error) {
+			if h == host {
+				return ips, nil
+			}
+			return lookup(ctx, h)
+		}
+		if h, p, err := net.SplitHostPort(ips[0]); err == nil {
+			addr = net.JoinHostPort(h, p)
+		} else {
+			addr = net.JoinHostPort(ips[0], strconv.Itoa(int(cc.Port)))
+		}
+	}
+	if cc.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cc.ConnectTimeout)
+		defer cancel()
+	}
+	conn, err := cc.DialFunc(ctx, network, addr)
+	if err != nil {
+		return
+	}
+	c.predialed.Lock()
+	c.predialed.key, c.predialed.conn = network+" "+addr, conn
+	c.predialed.Unlock()
+}
+
+func (c *Config) takePredialed(network, addr string) net.Conn {
+	c.predialed.Lock()
+	defer c.predialed.Unlock()
+	conn := c.predialed.conn
+	if conn == nil || c.predialed.key != network+" "+addr {
+		return nil
+	}
+	c.predialed.conn = nil
+	return conn
+}
+
+// dropPredialed closes a predialed socket nobody took.
+func (c *Config) dropPredialed() {
+	c.predialed.Lock()
+	defer c.predialed.Unlock()
+	if c.predialed.conn != nil {
+		c.predialed.conn.Close()
+		c.predialed.conn = nil
+	}
 }
 
 func majorVersion(v string) int {

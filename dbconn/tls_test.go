@@ -18,6 +18,11 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // connectCounting connects as upshift does and reports how many sockets
 // were dialled and whether the session uses TLS.
 func connectCounting(t *testing.T, url string) (dials int32, ssl bool, err error) {
+	return connectCountingPredial(t, url, false)
+}
+
+// connectCountingPredial is connectCounting, after Predial when predial.
+func connectCountingPredial(t *testing.T, url string, predial bool) (dials int32, ssl bool, err error) {
 	t.Helper()
 	cfg, err := dbconn.Parse(url, "")
 	if err != nil {
@@ -28,6 +33,9 @@ func connectCounting(t *testing.T, url string) (dials int32, ssl bool, err error
 	cfg.Conn.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		n.Add(1)
 		return base(ctx, network, addr)
+	}
+	if predial {
+		cfg.Predial(context.Background())
 	}
 	conn, err := dbconn.Connect(context.Background(), cfg, dbconn.Retry{Attempts: 1})
 	if err != nil {
@@ -86,10 +94,49 @@ func TestPreferOnOneSocket(t *testing.T) {
 		{with(tlsURL, "sslmode=require"), true},
 		{with(tlsURL, "sslmode=disable"), false},
 	} {
-		dials, ssl, err := connectCounting(t, tc.url)
-		if err != nil || dials != 1 || ssl != tc.ssl {
-			t.Errorf("TLS server, %s: %d dials, ssl %v, err %v", tc.url, dials, ssl, err)
+		for _, predial := range []bool{false, true} {
+			dials, ssl, err := connectCountingPredial(t, tc.url, predial)
+			if err != nil || dials != 1 || ssl != tc.ssl {
+				t.Errorf("TLS server, %s, predial %v: %d dials, ssl %v, err %v", tc.url, predial, dials, ssl, err)
+			}
 		}
+	}
+}
+
+// TestPredial: the socket Predial opens is the one Connect speaks over
+// (one dial in all, TLS or not); a predial that fails leaves Connect to
+// report what it finds, as without it.
+func TestPredial(t *testing.T) {
+	plain := pgtest.Shared(t).NewDB(t)
+	base := strings.Replace(plain.URL, "sslmode=disable", "", 1)
+	base = strings.TrimSuffix(strings.TrimSuffix(base, "?"), "&")
+	for _, url := range []string{base, with(base, "sslmode=disable"), strings.Replace(base, "127.0.0.1", "localhost", 1)} {
+		dials, ssl, err := connectCountingPredial(t, url, true)
+		if err != nil || ssl {
+			t.Errorf("%s: ssl %v, %v", url, ssl, err)
+		}
+		// localhost may name ::1 first, where the test server does not
+		// listen: then Connect dials 127.0.0.1 itself.
+		if dials != 1 && !(strings.Contains(url, "localhost") && dials == 3) {
+			t.Errorf("%s: %d dials", url, dials)
+		}
+	}
+
+	// Nothing listens: the predial fails quietly, Connect says so.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg, err := dbconn.Parse("postgres://u@127.0.0.1:"+strconv.Itoa(port)+"/db", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Predial(context.Background())
+	_, err = dbconn.Connect(context.Background(), cfg, dbconn.Retry{Attempts: 1})
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("nothing listening: %v", err)
 	}
 }
 

@@ -114,6 +114,7 @@ func (d *DBFlags) startEarly(ctx context.Context) *early {
 		defer close(e.done)
 		e.cfg, e.err = d.config()
 		if e.err == nil {
+			e.cfg.Predial(ctx)
 			e.conn, e.err = dbconn.Connect(ctx, e.cfg, dbconn.Retry{Attempts: 1})
 		}
 	}()
@@ -189,18 +190,19 @@ var preconnected struct {
 // preconnect starts connecting before kong builds its model (about a
 // millisecond and a half), for the commands that connect first thing on
 // every deploy, when the environment alone says where to: DATABASE_URL and
-// SERVICE set, no flag on the command line that could say otherwise.
-func preconnect(ctx context.Context, args []string) {
+// SERVICE set, no flag on the command line that could say otherwise. It
+// reports whether it started.
+func preconnect(ctx context.Context, args []string) bool {
 	if len(args) == 0 || args[0] != "migrate" && args[0] != "status" {
-		return
+		return false
 	}
 	url := os.Getenv("DATABASE_URL")
 	if url == "" {
-		return
+		return false
 	}
 	for _, a := range args[1:] {
 		if a == "--" || strings.HasPrefix(a, "--database-url") || strings.HasPrefix(a, "--service") || a == "--help" || a == "-h" || a == "--create-database" {
-			return
+			return false
 		}
 	}
 	d := &DBFlags{DatabaseURL: url, Service: os.Getenv("SERVICE")}
@@ -208,6 +210,7 @@ func preconnect(ctx context.Context, args []string) {
 	defer preconnected.Unlock()
 	preconnected.e = d.startEarly(ctx)
 	preconnected.url, preconnected.service = d.DatabaseURL, d.Service
+	return true
 }
 
 // takePreconnect hands over main's attempt if it was for this database and
