@@ -132,7 +132,8 @@ func (c *CLI) run(ctx context.Context, w io.Writer, line func(string), args ...s
 	return err
 }
 
-var versionRE = regexp.MustCompile(`v?(\d+)\.(\d+)\.(\d+)`)
+// Compiled on first use: every run of the binary would pay for it at start.
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`v?(\d+)\.(\d+)\.(\d+)`) })
 
 // ErrComposeV1 is a docker compose older than v2: its behaviour (container
 // names, `up --no-deps`, `--pull`) differs from what upshift relies on.
@@ -151,7 +152,7 @@ func (c *CLI) Version(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: `%s compose version` failed: %v %s", ErrComposeV1, c.docker(), err, strings.TrimSpace(string(out)))
 	}
 	v := strings.TrimSpace(string(out))
-	m := versionRE.FindStringSubmatch(v)
+	m := versionRE().FindStringSubmatch(v)
 	if m == nil {
 		return v, nil
 	}
