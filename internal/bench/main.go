@@ -37,6 +37,7 @@ import (
 var (
 	upshiftBin = flag.String("upshift", "bin/upshift", "upshift binary to measure")
 	runs       = flag.Int("runs", 15, "timed runs per measurement (the median is reported)")
+	only       = flag.String("only", "", "comma-separated measurements to run (status, noop, apply, handover, lint, backfill); all when empty")
 )
 
 func main() {
@@ -99,7 +100,69 @@ func run() error {
 	fmt.Println("| measurement | upshift | reference | ratio | target |")
 	fmt.Println("|---|---|---|---|---|")
 
+	want := func(name string) bool {
+		return *only == "" || slices.Contains(strings.Split(*only, ","), name)
+	}
+
 	// 1. status over 1,000 applied migrations.
+	if want("status") {
+		if err := statusBench(s, bin, work); err != nil {
+			return err
+		}
+	}
+
+	// 2. migrate with 500 applied, nothing pending: upshift vs drizzle-orm.
+	dir500 := filepath.Join(work, "m500")
+	if err := generate(dir500, 500, 3); err != nil {
+		return err
+	}
+	if want("noop") {
+		if err := noopBench(s, bin, dir500); err != nil {
+			return err
+		}
+	}
+
+	// 5 (printed last). Lint 10,000 statements with the binary.
+	if want("lint") {
+		lt, err := lintBench(bin, work)
+		if err != nil {
+			return err
+		}
+		defer fmt.Printf("| `lint`, 10,000 statements (one file) | %s | — | — | < 1000 ms |\n", ms(lt))
+	}
+
+	// 6 (printed last). A data migration of 25 and 50 MB: lint time grows
+	// with the file, peak memory with its largest statement.
+	if want("backfill") {
+		rows, err := backfillBench(bin, work)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for _, r := range rows {
+				fmt.Print(r)
+			}
+		}()
+	}
+
+	// 4 (printed after 3). Lock hand-over: how long after the holder releases
+	// does a waiting upshift hold the lock?
+	if want("handover") {
+		handover, err := lockHandover(s, bin, *runs)
+		if err != nil {
+			return err
+		}
+		defer fmt.Printf("| lock hand-over: release → waiting `migrate` holds the lock | %s | polling every 5 s (the documented script): up to 5000 ms | — | ≤ 100 ms |\n", ms(handover))
+	}
+
+	// 3. apply 500 pending migrations of 3 statements: upshift vs psql -1 -f.
+	if want("apply") {
+		return applyBench(s, srv, bin, work, dir500)
+	}
+	return nil
+}
+
+func statusBench(s *server, bin, work string) error {
 	dir1000 := filepath.Join(work, "m1000")
 	if err := generate(dir1000, 1000, 1); err != nil {
 		return err
@@ -119,12 +182,10 @@ func run() error {
 		return err
 	}
 	fmt.Printf("| `status`, 1,000 applied migrations | %s | — | — | ≤ 50 ms |\n", ms(st))
+	return nil
+}
 
-	// 2. migrate with 500 applied, nothing pending: upshift vs drizzle-orm.
-	dir500 := filepath.Join(work, "m500")
-	if err := generate(dir500, 500, 3); err != nil {
-		return err
-	}
+func noopBench(s *server, bin, dir500 string) error {
 	url500, err := s.newDB("bench_noop")
 	if err != nil {
 		return err
@@ -169,31 +230,29 @@ func run() error {
 		}
 		fmt.Printf("| `migrate`, 500 applied, nothing pending | %s | drizzle-orm not available (%v) | — | ≥ 15x faster |\n", ms(up), firstLine(jsErr.Error()))
 	}
+	return nil
+}
 
-	// 5 (printed last). Lint 10,000 statements with the binary.
+func lintBench(bin, work string) (time.Duration, error) {
 	big := filepath.Join(work, "lint10k.sql")
 	if err := lintFile(big, 10000); err != nil {
-		return err
+		return 0, err
 	}
-	lt, err := timeRuns(*runs, nil, func() error {
+	return timeRuns(*runs, nil, func() error {
 		out, err := exec.Command(bin, "lint", big, "--level", "error").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("upshift lint: %v\n%s", err, out)
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	defer fmt.Printf("| `lint`, 10,000 statements (one file) | %s | — | — | < 1000 ms |\n", ms(lt))
+}
 
-	// 6 (printed last). A data migration of 25 and 50 MB: lint time grows
-	// with the file, peak memory with its largest statement.
+func backfillBench(bin, work string) ([]string, error) {
 	var rows []string
 	for _, mb := range []int{25, 50} {
 		path := filepath.Join(work, fmt.Sprintf("backfill%d.sql", mb))
 		if err := sqlgen.Backfill(path, mb<<20); err != nil {
-			return err
+			return nil, err
 		}
 		var rss int64
 		d, err := timeRuns(*runs, nil, func() error {
@@ -205,25 +264,14 @@ func run() error {
 			return nil
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rows = append(rows, fmt.Sprintf("| `lint`, a %d MB data migration (INSERTs of 500 rows) | %s, peak %d MB | — | — | linear time, < 256 MB |\n", mb, ms(d), rss>>20))
 	}
-	defer func() {
-		for _, r := range rows {
-			fmt.Print(r)
-		}
-	}()
+	return rows, nil
+}
 
-	// 4 (printed after 3). Lock hand-over: how long after the holder releases
-	// does a waiting upshift hold the lock?
-	handover, err := lockHandover(s, bin, *runs)
-	if err != nil {
-		return err
-	}
-	defer fmt.Printf("| lock hand-over: release → waiting `migrate` holds the lock | %s | polling every 5 s (the documented script): up to 5000 ms | — | ≤ 100 ms |\n", ms(handover))
-
-	// 3. apply 500 pending migrations of 3 statements: upshift vs psql -1 -f.
+func applyBench(s *server, srv *pgtest.Server, bin, work, dir500 string) error {
 	all := filepath.Join(work, "all.sql")
 	if err := concat(dir500, 500, all); err != nil {
 		return err
