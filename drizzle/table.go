@@ -1,6 +1,7 @@
 package drizzle
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -152,7 +153,9 @@ func readTableFast(ctx context.Context, q Querier, t Table) (Shape, []Row, bool)
 	if !isConn || conn.PgConn().TxStatus() != 'I' {
 		return "", nil, false
 	}
-	rows, err := conn.Query(ctx, "SELECT * FROM "+t.Ident()+" ORDER BY id", pgx.QueryExecModeSimpleProtocol)
+	// Sorted here rather than by the server: on a fresh backend the plan
+	// for ORDER BY costs a fifth of the query.
+	rows, err := conn.Query(ctx, "SELECT * FROM "+t.Ident(), pgx.QueryExecModeSimpleProtocol)
 	if err != nil {
 		return "", nil, false
 	}
@@ -203,8 +206,14 @@ func readTableFast(ctx context.Context, q Querier, t Table) (Shape, []Row, bool)
 	if rows.Err() != nil {
 		return "", nil, false
 	}
+	// Usually in id order already: the rows were inserted in it.
+	if !slices.IsSortedFunc(out, byID) {
+		slices.SortStableFunc(out, byID)
+	}
 	return shape, out, true
 }
+
+func byID(a, b Row) int { return cmp.Compare(a.ID, b.ID) }
 
 // oidTypes name the built-in types columnTypes lists, as format_type does.
 var oidTypes = map[uint32]string{
