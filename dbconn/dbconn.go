@@ -24,12 +24,15 @@ import (
 // Config is a parsed connection target.
 type Config struct {
 	Conn *pgx.ConnConfig
-	// predialed is a socket Predial opened, for the first dial to its
-	// address.
+	// predialed is what Predial found, for Connect's first attempt only:
+	// the socket, for the first dial to its address, and the host's
+	// addresses, so that the attempt does not look them up again.
 	predialed struct {
 		sync.Mutex
 		key  string
 		conn net.Conn
+		host string
+		ips  []string
 	}
 	// Display is the target as it may be shown: the URL with its password
 	// replaced by xxxxx, or host/port/database/user when PG* variables
@@ -340,11 +343,15 @@ func Connect(ctx context.Context, c *Config, retry Retry) (*pgx.Conn, error) {
 	if retry.MaxBackoff <= 0 {
 		retry.MaxBackoff = 5 * time.Second
 	}
-	defer c.dropPredialed()
 	wait := retry.Backoff
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		conn, err := connectOnce(ctx, c)
+		if attempt == 1 {
+			// Retries dial afresh and resolve the host again (a database
+			// container may come back at another address).
+			c.endPredial()
+		}
 		if err == nil {
 			return conn, nil
 		}
@@ -374,6 +381,17 @@ func Connect(ctx context.Context, c *Config, retry Retry) (*pgx.Conn, error) {
 
 func connectOnce(ctx context.Context, c *Config) (*pgx.Conn, error) {
 	cc := c.Conn.Copy()
+	if host, ips := c.predialLookup(); ips != nil && cc.LookupFunc != nil {
+		// Connect resolves the host for each fallback (sslmode=prefer has
+		// two): answer from Predial's lookup.
+		lookup := cc.LookupFunc
+		cc.LookupFunc = func(ctx context.Context, h string) ([]string, error) {
+			if h == host {
+				return ips, nil
+			}
+			return lookup(ctx, h)
+		}
+	}
 	if dial := cc.DialFunc; dial != nil {
 		cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if conn := c.takePredialed(network, addr); conn != nil {
@@ -419,15 +437,9 @@ func (c *Config) Predial(ctx context.Context) {
 		if err != nil || len(ips) == 0 {
 			return
 		}
-		// Connect resolves the host again for each fallback (sslmode=prefer
-		// has two): answer those from this lookup.
-		host, lookup := cc.Host, cc.LookupFunc
-		cc.LookupFunc = func(ctx context.Context, h string) ([]string, error) {
-			if h == host {
-				return ips, nil
-			}
-			return lookup(ctx, h)
-		}
+		c.predialed.Lock()
+		c.predialed.host, c.predialed.ips = cc.Host, ips
+		c.predialed.Unlock()
 		if h, p, err := net.SplitHostPort(ips[0]); err == nil {
 			addr = net.JoinHostPort(h, p)
 		} else {
@@ -459,14 +471,20 @@ func (c *Config) takePredialed(network, addr string) net.Conn {
 	return conn
 }
 
-// dropPredialed closes a predialed socket nobody took.
-func (c *Config) dropPredialed() {
+func (c *Config) predialLookup() (string, []string) {
+	c.predialed.Lock()
+	defer c.predialed.Unlock()
+	return c.predialed.host, c.predialed.ips
+}
+
+// endPredial forgets what Predial found, closing a socket nobody took.
+func (c *Config) endPredial() {
 	c.predialed.Lock()
 	defer c.predialed.Unlock()
 	if c.predialed.conn != nil {
 		c.predialed.conn.Close()
-		c.predialed.conn = nil
 	}
+	c.predialed.conn, c.predialed.host, c.predialed.ips = nil, "", nil
 }
 
 func majorVersion(v string) int {

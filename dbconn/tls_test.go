@@ -138,6 +138,23 @@ func TestPredial(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("nothing listening: %v", err)
 	}
+
+	// The predial's lookup serves the first attempt only: a retry asks
+	// again (a database container may come back at another address).
+	cfg, err = dbconn.Parse("postgres://u@db.invalid:"+strconv.Itoa(port)+"/db?sslmode=disable", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lookups atomic.Int32
+	cfg.Conn.LookupFunc = func(ctx context.Context, host string) ([]string, error) {
+		lookups.Add(1)
+		return []string{"127.0.0.1"}, nil
+	}
+	cfg.Predial(context.Background())
+	_, err = dbconn.Connect(context.Background(), cfg, dbconn.Retry{Attempts: 2})
+	if err == nil || lookups.Load() != 2 {
+		t.Errorf("predial, then two attempts: %d lookups, want 2 (predial, second attempt); %v", lookups.Load(), err)
+	}
 }
 
 func with(url, param string) string {
