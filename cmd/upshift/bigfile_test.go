@@ -28,12 +28,7 @@ func peakRSS(t *testing.T, env []string, args ...string) (int, int64, string) {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	code := mustExitCode(t, err)
 	return code, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024, string(out)
 }
 

@@ -56,13 +56,7 @@ func TestImageCreatesAndMigrates(t *testing.T) {
 	setup := func() (string, int) {
 		cmd := exec.Command("docker", "run", "--rm", "--network", network, "-e", "DATABASE_URL=postgres://postgres@db:5432/appdb?sslmode=disable", image+"-setup")
 		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
+		return string(out), mustExitCode(t, err)
 	}
 	out, code := setup()
 	if code != 0 || !strings.Contains(out, `created database "appdb"`) || !strings.Contains(out, "done: 4 migrations applied") || !strings.Contains(out, "advisory lock 987654321") {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -38,6 +39,20 @@ func exitCodeOf(err error) int {
 	}
 	if err != nil {
 		return -1
+	}
+	return 0
+}
+
+// mustExitCode is the exit code of a command that ran; one that could not
+// run at all fails the test.
+func mustExitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	return 0
 }
