@@ -19,7 +19,7 @@
 #   FROM golang:1.26-bookworm AS build
 #   WORKDIR /src
 #   COPY . .
-#   RUN CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo \
+#   RUN CGO_ENABLED=1 go build -trimpath -tags netgo,osusergo,migrator \
 #         -ldflags '-s -w -linkmode external -extldflags "-static"' -o /upshift ./cmd/upshift
 #   FROM scratch
 #   COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

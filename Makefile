@@ -2,15 +2,23 @@
 # PostgreSQL's server binaries (apt-get install -y postgresql).
 GO      ?= go
 BIN     := bin/upshift
+MIGRATOR_BIN := bin/upshift-migrate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test lint demo bench fuzz clean image
+.PHONY: build build-migrator test lint demo bench fuzz clean image
 
+# Static, as in the image: no dynamic loader at start-up (about 1 ms of
+# every run); netgo and osusergo keep glibc's NSS out of the binary.
+STATIC := CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"'
 build:
-	# Static, as in the image: no dynamic loader at start-up (about 1 ms of
-	# every run); netgo and osusergo keep glibc's NSS out of the binary.
-	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"' -o $(BIN) ./cmd/upshift
+	$(STATIC) -tags netgo,osusergo -o $(BIN) ./cmd/upshift
+
+# The same cmd/upshift without the orchestrator (no compose-go, no moby
+# client): the binary of db-setup images, which starts on every deploy and
+# container start. upgrade, rollback, history and backup say so and exit 2.
+build-migrator:
+	$(STATIC) -tags netgo,osusergo,migrator -o $(MIGRATOR_BIN) ./cmd/upshift
 
 # The test suite starts its own throwaway PostgreSQL cluster (or uses
 # TEST_DATABASE_URL) and gives every test its own database. The upgrade
@@ -56,22 +64,22 @@ demo: build
 # Figures for the README: the real binary against drizzle-orm 0.45.4 (node)
 # and psql -1 -f on one throwaway server, then the Go benchmarks.
 BENCH_RUNS ?= 15
-bench: build
-	$(GO) run ./internal/bench -upshift $(BIN) -runs $(BENCH_RUNS)
+bench: build build-migrator
+	$(GO) run ./internal/bench -upshift $(BIN) -migrator $(MIGRATOR_BIN) -runs $(BENCH_RUNS)
 	$(GO) test ./drizzle ./pgsql ./lint -run '^$$' -bench . -benchtime 10x
 	@# Downtime of an upgrade, upshift vs the manual procedure (needs Docker;
 	@# skipped without it). UPGRADE_ROUNDS=N for more rounds.
 	@if docker info >/dev/null 2>&1; then bash .ci/docker-env >/dev/null; fi
 	$(GO) test ./upgrade -run '^$$' -bench UpgradeDowntime -benchtime 1x -v
 
-# The container image (Dockerfile), built without pulling anything: a static
-# binary with cgo linked in, the host's CA bundle, FROM scratch.
+# The container image (Dockerfile), built without pulling anything: the
+# static migrator build with cgo linked in, the host's CA bundle, FROM scratch.
 IMAGE ?= upshift:$(VERSION)
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 image:
 	@test -s $(CA_BUNDLE) || (echo "image: no CA bundle at $(CA_BUNDLE) (apt-get install -y ca-certificates)" && exit 1)
 	rm -rf bin/image && mkdir -p bin/image
-	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"' -o bin/image/upshift ./cmd/upshift
+	$(STATIC) -tags netgo,osusergo,migrator -o bin/image/upshift ./cmd/upshift
 	cp $(CA_BUNDLE) bin/image/ca-certificates.crt
 	cp Dockerfile bin/image/Dockerfile
 	DOCKER_BUILDKIT=0 docker build -q --build-arg VERSION=$(VERSION) -t $(IMAGE) bin/image

@@ -94,7 +94,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"missing file", compose.Options{WorkingDir: dir, Files: []string{"nope.yaml"}}, "nope.yaml"},
 		{"invalid yaml", compose.Options{WorkingDir: dir, Files: []string{"broken.yaml"}}, "broken.yaml"},
-		// compose-spec.json, validated by jsonschema (third_party: drafts compiled lazily).
+		// compose-spec.json, validated by jsonschema.
 		{"schema violation", compose.Options{WorkingDir: dir, Files: []string{"typo.yaml"}}, "imag"},
 		{"stdin", compose.Options{WorkingDir: dir, Files: []string{"-"}}, "standard input"},
 		{"no file", compose.Options{WorkingDir: t.TempDir()}, "compose"},

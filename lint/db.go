@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	pg_query "github.com/upshift-dev/upshift/internal/pgquery"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/upshift-dev/upshift/pgsql"
 )

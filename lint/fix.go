@@ -5,7 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	pg_query "github.com/upshift-dev/upshift/internal/pgquery"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 )
 

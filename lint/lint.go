@@ -11,7 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	pg_query "github.com/upshift-dev/upshift/internal/pgquery"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/upshift-dev/upshift/drizzle"

@@ -3,7 +3,7 @@ package pgsql_test
 import (
 	"testing"
 
-	pg_query "github.com/upshift-dev/upshift/internal/pgquery"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/upshift-dev/upshift/pgsql"
 )

@@ -11,7 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/pganalyze/pg_query_go/v6/parser"
-	pg_query "github.com/upshift-dev/upshift/internal/pgquery"
+	pg_query "github.com/pganalyze/pg_query_go/v6"
 )
 
 // Stmt is one parsed statement and where it stands in the input.
