@@ -35,10 +35,10 @@ import (
 )
 
 var (
-	upshiftBin = flag.String("upshift", "bin/upshift", "upshift binary to measure")
+	upshiftBin  = flag.String("upshift", "bin/upshift", "upshift binary to measure")
 	migratorBin = flag.String("migrator", "bin/upshift-migrate", "the migrator build (db-setup images) for the no-op row; the full binary is measured beside it")
-	runs       = flag.Int("runs", 15, "timed runs per measurement (the median is reported)")
-	only       = flag.String("only", "", "comma-separated measurements to run (status, noop, apply, handover, lint, backfill); all when empty")
+	runs        = flag.Int("runs", 15, "timed runs per measurement (the median is reported)")
+	only        = flag.String("only", "", "comma-separated measurements to run (status, noop, apply, handover, lint, backfill); all when empty")
 )
 
 func main() {
