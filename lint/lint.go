@@ -128,6 +128,12 @@ type Finding struct {
 	Line      int    `json:"line"`
 	Column    int    `json:"column"`
 	Object    string `json:"object"`
+	// Table is the table the statement locks or rewrites ("" for findings
+	// about no table); Existing says it held data before the linted set
+	// (the database has it, or an earlier migration outside the set
+	// created it), which is what makes a lock or rewrite a hazard.
+	Table     string `json:"table"`
+	Existing  bool   `json:"existing"`
 	Statement string `json:"statement"`
 	Message   string `json:"message"`
 	Fix       string `json:"fix"`

@@ -501,7 +501,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("dry run: %s", r)
 	}
-	for _, want := range []string{"docker compose -f " + p.File, " pull app db-setup", " stop app", "--profile setup run --rm -T db-setup", "up -d --no-deps --pull never app"} {
+	for _, want := range []string{"docker compose -f " + p.File, " pull app db-setup", " stop app", "--profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup", "up -d --no-deps --pull never app"} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("dry run lacks %q:\n%s", want, r.Stdout)
 		}

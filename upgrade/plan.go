@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/migrate/result"
 )
 
 // Step names, in the order an upgrade runs them.
@@ -185,7 +186,9 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 // remove the whole project, database included).
 func SetupArgs(p *compose.Project, req Request) []string {
 	args := append(p.Args(), profileArgs(req.SetupProfiles)...)
-	return append(args, "run", "--rm", "-T", req.Setup)
+	// UPSHIFT_RESULT=line: upshift migrate ends its output with its result
+	// document, which is how the run learns what the step applied.
+	return append(args, "run", "--rm", "-T", "-e", result.LineEnv+"="+result.LineValue, req.Setup)
 }
 
 // StartArgs starts services on the images the files (and overrides) name.

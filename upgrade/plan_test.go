@@ -1,6 +1,8 @@
 package upgrade
 
 import (
+	"github.com/upshift-dev/upshift/migrate/result"
+
 	"context"
 	"errors"
 	"os"
@@ -81,7 +83,7 @@ func TestPlan(t *testing.T) {
 		"pin",
 		"pull: " + base + " --profile setup pull mana-auth db-setup",
 		"stop: " + base + " stop mana-auth",
-		"setup: " + base + " --profile setup run --rm -T db-setup",
+		"setup: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup",
 		"start: " + base + " up -d --no-deps --pull never mana-auth",
 		"verify",
 	}
@@ -275,8 +277,8 @@ func TestPlanStrategies(t *testing.T) {
 		{"migrate first", func(r *Request) { r.MigrateFirst = true }, []string{
 			"pin",
 			"pull: " + base + " --profile setup pull mana-auth worker db-setup",
-			"gate: " + base + " --profile setup run --rm -T db-setup --dry-run --format json",
-			"setup: " + base + " --profile setup run --rm -T db-setup",
+			"gate: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run --format json",
+			"setup: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup",
 			"stop: " + base + " stop mana-auth worker",
 			"start: " + base + " up -d --no-deps --pull never mana-auth worker",
 			"verify",
@@ -284,8 +286,8 @@ func TestPlanStrategies(t *testing.T) {
 		{"rolling", func(r *Request) { r.Strategy = Rolling }, []string{
 			"pin",
 			"pull: " + base + " --profile setup pull mana-auth worker db-setup",
-			"gate: " + base + " --profile setup run --rm -T db-setup --dry-run --format json",
-			"setup: " + base + " --profile setup run --rm -T db-setup",
+			"gate: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run --format json",
+			"setup: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup",
 			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale mana-auth=4 mana-auth",
 			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale worker=2 worker",
 		}},
@@ -326,25 +328,9 @@ func TestCheckRolling(t *testing.T) {
 	}
 }
 
-func TestDryRunJSON(t *testing.T) {
-	lines := []string{
-		" Container mana-db-1 Running",
-		"warning: something on stderr",
-		"{",
-		`  "pending": ["0007_drop_legacy"],`,
-		`  "lint": [{"rule": "drop-column", "severity": "warning", "file": "/drizzle/0007_drop_legacy.sql", "line": 1, "column": 1, "statement": "ALTER TABLE users DROP COLUMN legacy", "message": "m", "fix": "f"}],`,
-		`  "error": null`,
-		"}",
-	}
-	doc, err := dryRunJSON(lines)
-	if err != nil || len(doc.Pending) != 1 || len(doc.Lint) != 1 || doc.Lint[0].Rule != "drop-column" {
-		t.Fatalf("%+v %v", doc, err)
-	}
-	be := &BreakingError{Findings: doc.Lint}
+func TestBreakingErrorNamesEachStatement(t *testing.T) {
+	be := &BreakingError{Findings: []result.Finding{{Rule: "drop-column", File: "/drizzle/0007_drop_legacy.sql", Line: 1, Column: 1, Statement: "ALTER TABLE users DROP COLUMN legacy", Breaking: true}}}
 	if msg := be.Error(); !strings.Contains(msg, "/drizzle/0007_drop_legacy.sql:1:1: drop-column: ALTER TABLE users DROP COLUMN legacy") {
 		t.Errorf("%s", msg)
-	}
-	if _, err := dryRunJSON([]string{"node dist/scripts/migrate.js --dry-run", "unknown option"}); err == nil {
-		t.Errorf("output without JSON should be an error")
 	}
 }

@@ -2,8 +2,6 @@ package upgrade
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -11,7 +9,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
-	"github.com/upshift-dev/upshift/lint"
+	"github.com/upshift-dev/upshift/migrate/result"
 )
 
 // Strategies.
@@ -60,7 +58,7 @@ func GateArgs(p *compose.Project, req Request) []string {
 // BreakingError is a release whose migrations contract the schema that the
 // running version still uses.
 type BreakingError struct {
-	Findings []lint.Finding
+	Findings []result.Finding
 }
 
 func (e *BreakingError) Error() string {
@@ -89,12 +87,12 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 			lines = append(lines, l)
 		}
 	}, st.Args[0]...)
-	doc, perr := dryRunJSON(lines)
+	doc, perr := result.Find(lines)
 	if perr != nil {
 		if err != nil {
 			return fmt.Errorf("the setup service's dry run failed: %w", err)
 		}
-		return fmt.Errorf("the compatibility check runs `%s` and expects `upshift migrate --format json` output from it: %v; use upshift as the setup service's entrypoint, or pass --allow-breaking to skip the check", x.Compose.Command(st.Args[0]...), perr)
+		return fmt.Errorf("the compatibility check runs `%s` and expects upshift migrate's result document from it: %v; use upshift as the setup service's entrypoint, or pass --allow-breaking to skip the check", x.Compose.Command(st.Args[0]...), perr)
 	}
 	if doc.Error != nil && doc.Error.Message != "" {
 		return fmt.Errorf("the setup service's dry run failed: %s", doc.Error.Message)
@@ -102,12 +100,7 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 	if err != nil {
 		return fmt.Errorf("the setup service's dry run failed: %w", err)
 	}
-	var breaking []lint.Finding
-	for _, f := range doc.Lint {
-		if lint.Breaking(f.Rule) {
-			breaking = append(breaking, f)
-		}
-	}
+	breaking := doc.Breaking()
 	note := fmt.Sprintf("compatibility: %d pending migration(s) (%s), %d contracting statement(s)", len(doc.Pending), strings.Join(doc.Pending, ", "), len(breaking))
 	x.emit(Event{Kind: EventOutput, Step: st.Name, Source: "gate", Text: note})
 	if len(breaking) == 0 {
@@ -118,36 +111,6 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 		return nil
 	}
 	return &BreakingError{Findings: breaking}
-}
-
-type dryRunDoc struct {
-	Pending []string       `json:"pending"`
-	Lint    []lint.Finding `json:"lint"`
-	Error   *struct {
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// dryRunJSON finds the JSON document in the setup container's output (the
-// container's stderr and compose's own lines are interleaved with it).
-func dryRunJSON(lines []string) (*dryRunDoc, error) {
-	start, end := -1, -1
-	for i, l := range lines {
-		if start < 0 && l == "{" {
-			start = i
-		}
-		if l == "}" {
-			end = i
-		}
-	}
-	if start < 0 || end < start {
-		return nil, errors.New("it printed no JSON document")
-	}
-	var doc dryRunDoc
-	if err := json.Unmarshal([]byte(strings.Join(lines[start:end+1], "\n")), &doc); err != nil {
-		return nil, fmt.Errorf("its JSON did not parse: %v", err)
-	}
-	return &doc, nil
 }
 
 // RollArgs start n new containers of a service beside the n running ones.

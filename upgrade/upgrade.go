@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/migrate/result"
 )
 
 // EventKind tells events apart.
@@ -346,8 +347,15 @@ func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request)
 	}
 	rec.Setup = sr
 	err := x.Compose.Run(ctx, func(l string) {
-		if tag, ok := appliedMigration(l); ok {
-			sr.Migrations = append(sr.Migrations, tag)
+		if doc, ok, derr := result.ParseLine(l); ok {
+			// upshift migrate's result: the typed account of what it
+			// applied, never shown as output.
+			if derr == nil {
+				sr.Migrations = doc.AppliedTags()
+			} else {
+				x.emit(Event{Kind: EventNote, Text: "the setup step's result line did not parse: " + derr.Error()})
+			}
+			return
 		}
 		src := req.Setup
 		if composeProgress(l) {
@@ -374,19 +382,6 @@ func composeProgress(l string) bool {
 		return true
 	}
 	return false
-}
-
-// appliedMigration recognises upshift migrate's "applied   TAG …" line.
-func appliedMigration(line string) (string, bool) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(line), "applied ")
-	if !ok {
-		return "", false
-	}
-	f := strings.Fields(rest)
-	if len(f) == 0 {
-		return "", false
-	}
-	return f[0], true
 }
 
 func migrationsNote(ms []string) string {

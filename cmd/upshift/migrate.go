@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/migrate"
+	mdoc "github.com/upshift-dev/upshift/migrate/result"
 )
 
 // LockFlags choose the advisory lock and how long to wait for it.
@@ -93,41 +95,8 @@ type MarkAppliedCmd struct {
 	All  bool     `name:"all" help:"Record every pending migration: baseline a database whose schema already matches."`
 }
 
-type migrateJSON struct {
-	Dir            string                 `json:"dir"`
-	Layout         string                 `json:"layout"`
-	Database       string                 `json:"database"`
-	Table          string                 `json:"table"`
-	LockID         *lockids.ID            `json:"lock_id"`
-	DryRun         bool                   `json:"dry_run"`
-	Pending        []string               `json:"pending"`
-	Applied        []appliedJSON          `json:"applied"`
-	Script         string                 `json:"script"`
-	Warnings       []drizzle.Warning      `json:"warnings"`
-	Lint           []lint.Finding         `json:"lint"`
-	Error          *errorJSON             `json:"error"`
-	RolledBack     []string               `json:"rolled_back"`
-	InvalidIndexes []drizzle.InvalidIndex `json:"invalid_indexes"`
-	DurationMS     int64                  `json:"duration_ms"`
-}
-
-type appliedJSON struct {
-	drizzle.Result
-	DurationMS float64 `json:"duration_ms"`
-}
-
-type errorJSON struct {
-	Message   string `json:"message"`
-	Tag       string `json:"tag,omitempty"`
-	File      string `json:"file,omitempty"`
-	Statement int    `json:"statement,omitempty"`
-	Line      int    `json:"line,omitempty"`
-	Column    int    `json:"column,omitempty"`
-	Code      string `json:"code,omitempty"`
-	Detail    string `json:"detail,omitempty"`
-	Hint      string `json:"hint,omitempty"`
-	ExitCode  int    `json:"exit_code"`
-}
+// errorJSON is the error object of every JSON document upshift prints.
+type errorJSON = mdoc.Error
 
 // newErrorJSON is an error as JSON: its message and hint apart, and the
 // exit code upshift ends with.
@@ -188,9 +157,11 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		return err
 	}
 	table := c.Table()
-	out := &migrateJSON{Dir: src.Dir, Layout: string(src.Layout), Table: table.String(), DryRun: dryRun,
-		Pending: []string{}, Applied: []appliedJSON{}, Warnings: nonNil(src.Warnings), Lint: []lint.Finding{},
-		RolledBack: []string{}, InvalidIndexes: []drizzle.InvalidIndex{}}
+	out := mdoc.New()
+	out.Dir, out.Layout, out.Table, out.DryRun = src.Dir, string(src.Layout), table.String(), dryRun
+	for _, w := range src.Warnings {
+		out.Warnings = append(out.Warnings, resultWarning(w))
+	}
 	say := func(format string, args ...any) {
 		if !c.JSON() {
 			fmt.Fprintf(env.Stdout, format+"\n", args...)
@@ -211,6 +182,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			if werr := writeJSON(env.Stdout, out); werr != nil && err == nil {
 				err = werr
 			}
+		} else if os.Getenv(mdoc.LineEnv) == mdoc.LineValue {
+			writeResultLine(env, out, err)
 		}
 		return err
 	}
@@ -237,7 +210,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	onEvent := func(e migrate.Event) {
 		switch e.Kind {
 		case migrate.EventWarning:
-			out.Warnings = append(out.Warnings, e.Warning)
+			out.Warnings = append(out.Warnings, resultWarning(e.Warning))
 			if !c.JSON() {
 				fmt.Fprintln(env.Stderr, "warning:", e.Warning)
 			}
@@ -245,7 +218,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			if len(out.Lint) == 0 {
 				gh.group("lint: the pending migrations")
 			}
-			out.Lint = append(out.Lint, e.Finding)
+			out.Lint = append(out.Lint, resultFinding(e.Finding))
 			if !c.JSON() {
 				fmt.Fprintln(env.Stderr, "lint:", e.Finding)
 			}
@@ -257,7 +230,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			}
 		case migrate.EventLocking:
 			gh.group(fmt.Sprintf("lock: advisory lock %d (%s)", id, idSource))
-			out.LockID = &id
+			lid := strconv.FormatInt(int64(id), 10)
+			out.LockID = &lid
 			say("upshift: taking advisory lock %d (%s)", id, idSource)
 		case migrate.EventLockWait:
 			what := fmt.Sprintf("advisory lock %d", e.Lock)
@@ -278,7 +252,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			say("upshift: %s %s from %s (%s) to %s, %s", verb, plural(len(e.Pending), "migration"), src.Dir, src.Layout, cfg.Display, txNote(opts, len(e.Pending), e.NoTransaction))
 		case migrate.EventApplied:
 			r := e.Result
-			out.Applied = append(out.Applied, appliedJSON{Result: r, DurationMS: float64(r.Duration.Microseconds()) / 1000})
+			out.Applied = append(out.Applied, mdoc.Applied{Tag: r.Tag, File: r.File, Statements: r.Statements,
+				NoTransaction: r.NoTransaction, DurationMS: float64(r.Duration.Microseconds()) / 1000})
 			if c.JSON() {
 				return
 			}
@@ -352,7 +327,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 
 // github adds the run to the job summary and the step outputs, and a failed
 // migration as an annotation on its file and line.
-func (c *MigrateFlags) github(gh *github, red *dbconn.Redactor, out *migrateJSON, err error) {
+func (c *MigrateFlags) github(gh *github, red *dbconn.Redactor, out *mdoc.Document, err error) {
 	if !gh.on {
 		return
 	}
@@ -461,7 +436,7 @@ func (r *redacted) Unwrap() error { return r.err }
 
 // reportApplyError prints a failed run: where, what the server said, what
 // was rolled back or left behind, and what to do.
-func reportApplyError(env *Env, asJSON bool, src *drizzle.Source, red *dbconn.Redactor, err error, out *migrateJSON, ctx context.Context) error {
+func reportApplyError(env *Env, asJSON bool, src *drizzle.Source, red *dbconn.Redactor, err error, out *mdoc.Document, ctx context.Context) error {
 	var ae *drizzle.ApplyError
 	if !errors.As(err, &ae) {
 		return redactErr(red, err)
@@ -469,8 +444,8 @@ func reportApplyError(env *Env, asJSON bool, src *drizzle.Source, red *dbconn.Re
 	if ae.RolledBack != nil {
 		out.RolledBack = ae.RolledBack
 	}
-	if ae.InvalidIndexes != nil {
-		out.InvalidIndexes = ae.InvalidIndexes
+	for _, ix := range ae.InvalidIndexes {
+		out.InvalidIndexes = append(out.InvalidIndexes, mdoc.InvalidIndex{Name: ix.Name, Drop: ix.Drop})
 	}
 	var b strings.Builder
 	var me *drizzle.MigrationError
@@ -565,4 +540,29 @@ func caret(src *drizzle.Source, me *drizzle.MigrationError) string {
 		}
 	}
 	return fmt.Sprintf("%s%s\n%s| %s^\n", prefix, text, pad, under.String())
+}
+
+// writeResultLine ends the human output with the run's document on one
+// line (UPSHIFT_RESULT=line): what `upshift upgrade` reads of its setup
+// step, instead of the wording of the lines above it.
+func writeResultLine(env *Env, out *mdoc.Document, err error) {
+	if err != nil && out.Error == nil {
+		out.Error = newErrorJSON(err)
+	}
+	if out.Error != nil {
+		out.Error.ExitCode = exitCode(err)
+	}
+	if line, lerr := out.Line(); lerr == nil {
+		fmt.Fprintln(env.Stdout, line)
+	}
+}
+
+func resultWarning(w drizzle.Warning) mdoc.Warning {
+	return mdoc.Warning{Path: w.Path, Line: w.Line, Tag: w.Tag, Message: w.Msg}
+}
+
+func resultFinding(f lint.Finding) mdoc.Finding {
+	return mdoc.Finding{Rule: f.Rule, Severity: string(f.Severity), File: f.File, Line: f.Line, Column: f.Column,
+		Object: f.Object, Table: f.Table, Existing: f.Existing, Statement: f.Statement, Message: f.Message, Fix: f.Fix,
+		Breaking: lint.Breaking(f.Rule)}
 }

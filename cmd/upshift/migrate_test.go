@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/upshift-dev/upshift/internal/pgtest"
+	mdoc "github.com/upshift-dev/upshift/migrate/result"
 )
 
 // folder writes a journal-layout migrations folder: each migration is
@@ -82,7 +83,7 @@ func TestMigrateFailureMidBatch(t *testing.T) {
 	}
 	// JSON carries the same facts.
 	r = upshift(t, dbEnv(db), "migrate", "--dir", dir, "--format", "json")
-	var out migrateJSON
+	var out mdoc.Document
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 		t.Fatalf("%v\n%s", err, r)
 	}
@@ -359,5 +360,33 @@ func TestNoTransactionResumes(t *testing.T) {
 	mustMigrate(t, other, "--dir", goldenDir("v1-folders"))
 	if n := count(t, other, "SELECT count(*) FROM pg_class WHERE relname = 'upshift_progress'"); n != 0 {
 		t.Errorf("upshift_progress was created where no no-transaction migration ran")
+	}
+}
+
+// With UPSHIFT_RESULT=line (what `upshift upgrade` sets for its setup
+// step) the human output is as without it, and one last line carries the
+// typed result: what was applied, and on failure where and with which exit
+// code. The orchestrator reads that line, never the wording above it.
+func TestMigrateResultLine(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	dir := folder(t, [2]string{"0000_a", "CREATE TABLE a (id int);"}, [2]string{"0001_b", "CREATE TABLE b (id int);"})
+	plain := upshift(t, dbEnv(db), "migrate", "--dir", dir, "--dry-run")
+	r := upshift(t, append(dbEnv(db), "UPSHIFT_RESULT=line"), "migrate", "--dir", dir)
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	if r.code != 0 || !strings.HasPrefix(lines[len(lines)-1], mdoc.LinePrefix) {
+		t.Fatalf("no result line at the end:\n%s", r)
+	}
+	if !strings.Contains(r.stdout, "applied   0000_a") || !strings.Contains(plain.stdout, "0001_b") {
+		t.Errorf("the human output changed:\n%s", r.stdout)
+	}
+	doc, err := mdoc.Find(lines)
+	if err != nil || strings.Join(doc.AppliedTags(), ",") != "0000_a,0001_b" || doc.Error != nil {
+		t.Fatalf("%+v %v", doc, err)
+	}
+	fail := folder(t, [2]string{"0000_a", "CREATE TABLE a (id int);"}, [2]string{"0001_b", "CREATE TABLE b (id int);"}, [2]string{"0002_c", "SELECT nope FROM a;"})
+	r = upshift(t, append(dbEnv(db), "UPSHIFT_RESULT=line"), "migrate", "--dir", fail)
+	doc, err = mdoc.Find(strings.Split(strings.TrimRight(r.stdout, "\n"), "\n"))
+	if err != nil || r.code != 1 || doc.Error == nil || doc.Error.Tag != "0002_c" || doc.Error.ExitCode != 1 || len(doc.Applied) != 0 || strings.Join(doc.RolledBack, ",") != "0002_c" {
+		t.Fatalf("%+v %+v %v\n%s", doc, doc.Error, err, r)
 	}
 }
