@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/upshift-dev/upshift/internal/shell"
 )
 
 // Runner runs `docker compose` verbs.
@@ -63,7 +65,7 @@ func (c *CLI) docker() string {
 func (c *CLI) Command(args ...string) string {
 	parts := []string{c.docker(), "compose"}
 	for _, a := range args {
-		parts = append(parts, shellQuote(a))
+		parts = append(parts, shell.Quote(a))
 	}
 	return strings.Join(parts, " ")
 }
@@ -160,11 +162,4 @@ func (c *CLI) Version(ctx context.Context) (string, error) {
 		return v, fmt.Errorf("%w: `%s compose` is %s", ErrComposeV1, c.docker(), v)
 	}
 	return strings.TrimPrefix(m[0], "v"), nil
-}
-
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
