@@ -23,6 +23,13 @@ type Querier interface {
 // bytes (those not parsed ahead are not even parsed, judged from their
 // first token).
 func Touched(files []File) []string {
+	tables, _ := touched(files)
+	return tables
+}
+
+// touched lists the tables the files' statements name, and the indexes
+// they drop ("schema.index").
+func touched(files []File) (tables, dropped []string) {
 	seen := map[string]bool{}
 	var out []string
 	collect := func(s pgsql.Stmt) {
@@ -30,6 +37,11 @@ func Touched(files []File) []string {
 		case *pg_query.Node_InsertStmt, *pg_query.Node_UpdateStmt, *pg_query.Node_DeleteStmt,
 			*pg_query.Node_SelectStmt, *pg_query.Node_MergeStmt:
 			return
+		}
+		if ds := s.Node.GetDropStmt(); ds != nil && ds.RemoveType == pg_query.ObjectType_OBJECT_INDEX {
+			for _, o := range ds.Objects {
+				dropped = append(dropped, nameList(o))
+			}
 		}
 		walk(s.Node.ProtoReflect(), func(m protoMessage) {
 			if rv, ok := m.Interface().(*pg_query.RangeVar); ok {
@@ -74,7 +86,60 @@ func Touched(files []File) []string {
 			}
 		}
 	}
-	return out
+	return out, dropped
+}
+
+// Load asks the database what the linter needs to know about the files'
+// tables (LoadTables) and about the indexes they drop: Options with
+// Tables and Indexes set.
+func Load(ctx context.Context, q Querier, files []File) (Options, error) {
+	tables, dropped := touched(files)
+	infos, err := LoadTables(ctx, q, tables)
+	if err != nil {
+		return Options{}, err
+	}
+	opts := Options{Tables: infos, Indexes: map[string]string{}}
+	if len(dropped) == 0 {
+		return opts, nil
+	}
+	rows, err := q.Query(ctx, `SELECT n.nspname || '.' || c.relname, tn.nspname || '.' || t.relname
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+WHERE n.nspname || '.' || c.relname = ANY($1)`, dropped)
+	if err != nil {
+		return Options{}, fmt.Errorf("look up dropped indexes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx, table string
+		if err := rows.Scan(&idx, &table); err != nil {
+			return Options{}, err
+		}
+		opts.Indexes[idx] = table
+	}
+	if err := rows.Err(); err != nil {
+		return Options{}, fmt.Errorf("look up dropped indexes: %w", err)
+	}
+	// An index's table is judged like any other: by its size.
+	var more []string
+	for _, t := range opts.Indexes {
+		if infos[t] == nil {
+			more = append(more, t)
+		}
+	}
+	if len(more) > 0 {
+		extra, err := LoadTables(ctx, q, more)
+		if err != nil {
+			return Options{}, err
+		}
+		for k, v := range extra {
+			infos[k] = v
+		}
+	}
+	return opts, nil
 }
 
 // LoadTables asks the database about the given tables: estimated rows,
@@ -103,6 +168,35 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname || '.' || c.relname = ANY($1)`, tabl
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("look up table sizes: %w", err)
+	}
+	// Enum-typed columns, for uses of a value added in the same
+	// transaction.
+	rows, err = q.Query(ctx, `SELECT n.nspname || '.' || c.relname, a.attname::text, tn.nspname || '.' || ty.typname
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace
+WHERE ty.typtype = 'e' AND a.attnum > 0 AND NOT a.attisdropped AND n.nspname || '.' || c.relname = ANY($1)`, tables)
+	if err != nil {
+		return nil, fmt.Errorf("look up enum columns: %w", err)
+	}
+	for rows.Next() {
+		var name, col, typ string
+		if err := rows.Scan(&name, &col, &typ); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if info := out[name]; info != nil {
+			if info.EnumColumns == nil {
+				info.EnumColumns = map[string]string{}
+			}
+			info.EnumColumns[col] = typ
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up enum columns: %w", err)
 	}
 	// Index columns, in index order (expressions have no name and end
 	// the usable prefix).

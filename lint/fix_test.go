@@ -115,7 +115,8 @@ func TestFixesAreTheUsersOwn(t *testing.T) {
 		{"prefer-identity", `CREATE TABLE "grants" ("id" serial PRIMARY KEY, "credit_id" bigint);`, []string{"grants", "credit_id"}, "", false},
 		{"concurrently-mixed", "CREATE INDEX CONCURRENTLY \"credits_wallet_idx\" ON \"credits\" (\"wallet_id\");\n--> statement-breakpoint\nUPDATE \"credits\" SET \"amount\" = 0 WHERE \"amount\" IS NULL;", []string{"credits_wallet_idx", "wallet_id"}, "", false},
 		{"transaction-control", "BEGIN;\nUPDATE \"credits\" SET \"amount\" = 0;\nCOMMIT;", []string{"BEGIN"}, "", true},
-		{"enum-value-same-transaction", "ALTER TYPE \"credit_kind\" ADD VALUE 'refund';\n--> statement-breakpoint\nUPDATE \"credits\" SET \"note\" = 'refund';", []string{"credit_kind", "'refund'"}, "", true},
+		{"enum-value-same-transaction", "ALTER TYPE \"credit_kind\" ADD VALUE 'refund';\n--> statement-breakpoint\nALTER TABLE \"credits\" ADD COLUMN \"kind\" \"credit_kind\" DEFAULT 'refund';", []string{"credit_kind", "'refund'"}, "", true},
+		{"commit-before-concurrently", "COMMIT;\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY \"credits_wallet_idx\" ON \"credits\" (\"wallet_id\");", nil, "", true},
 		{"missing-lock-timeout", `ALTER TABLE "credits" ADD COLUMN "memo" text;`, []string{"credits"}, "", false},
 	} {
 		covered[tc.rule] = true

@@ -102,7 +102,18 @@ type TableInfo struct {
 	Indexes [][]string
 	// NotNullChecked holds columns with a validated CHECK (col IS NOT NULL).
 	NotNullChecked map[string]bool
+	// EnumColumns maps the table's enum-typed columns to their type
+	// ("schema.type").
+	EnumColumns map[string]string
 }
+
+// LargeRows and LargeBytes make an existing table large: the size from
+// which schema advice (an unindexed foreign key, a cascading delete) is
+// worth a warning at deploy time rather than a note.
+const (
+	LargeRows  = 100_000
+	LargeBytes = 100 << 20
+)
 
 // Options give the linter the database's view, when it has one.
 type Options struct {
@@ -115,6 +126,18 @@ type Options struct {
 	// Level leaves out findings below it ("" keeps all), before their
 	// fixes are built.
 	Level Severity
+	// PerMigration judges each file as a deploy of its own: the tables
+	// that earlier files created exist when it runs (reviewing a folder's
+	// history, without a database). Without it the files are one pending
+	// set, applied together: a table created anywhere in the set is new
+	// for the statements after it.
+	PerMigration bool
+	// From leaves the files before this index unreported: they only say
+	// what exists (lint --from TAG).
+	From int
+	// Indexes maps indexes the database has ("schema.index") to their
+	// table, for DROP INDEX.
+	Indexes map[string]string
 }
 
 // Finding is one problem, located in its file.
@@ -124,10 +147,10 @@ type Finding struct {
 	// File, Line and Column locate a finding in a migration; a finding
 	// about the database itself has no file and names its Object instead
 	// ("index public.x_idx on public.x").
-	File      string `json:"file"`
-	Line      int    `json:"line"`
-	Column    int    `json:"column"`
-	Object    string `json:"object"`
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
+	Object string `json:"object"`
 	// Table is the table the statement locks or rewrites ("" for findings
 	// about no table); Existing says it held data before the linted set
 	// (the database has it, or an earlier migration outside the set
@@ -139,6 +162,16 @@ type Finding struct {
 	Fix       string `json:"fix"`
 }
 
+// Deploy reports whether the finding matters to a deploy: it is about a
+// table that holds data already, or the migration would fail wherever it
+// runs. The rest is schema advice about new tables,
+// for `upshift lint`.
+func (f Finding) Deploy() bool {
+	return f.Existing || failsAnywhere[f.Rule]
+}
+
+var failsAnywhere = map[string]bool{"parse-error": true, "enum-value-same-transaction": true}
+
 func (f Finding) String() string {
 	if f.File == "" {
 		return fmt.Sprintf("%s: %s %s: %s", f.Object, f.Severity, f.Rule, f.Message)
@@ -149,8 +182,22 @@ func (f Finding) String() string {
 // Lint checks files in order. A table created in an earlier statement of
 // the set is new: indexes, constraints and NOT NULL columns on it are fine.
 func Lint(files []File, opts Options) []Finding {
-	l := &linter{opts: opts, newTables: map[string]bool{}, indexes: map[string][][]string{}, checks: map[string]checkDef{}, notNullOK: map[string]bool{}}
-	for _, f := range files {
+	l := &linter{opts: opts, newTables: map[string]bool{}, indexes: map[string][][]string{}, checks: map[string]checkDef{}, notNullOK: map[string]bool{},
+		indexTable: map[string]string{}, enumAdded: map[string]map[string]bool{}, columnEnum: map[string]map[string]string{},
+		columnTypes: map[string]map[string]*pg_query.TypeName{}}
+	for t, info := range opts.Tables {
+		for col, typ := range info.EnumColumns {
+			l.setColumnEnum(t, col, typ)
+		}
+	}
+	for i, f := range files {
+		if opts.PerMigration {
+			// What earlier migrations created exists by now; an
+			// enum value they added was committed with them.
+			clear(l.newTables)
+			clear(l.enumAdded)
+		}
+		l.quiet = i < opts.From
 		l.file(f)
 	}
 	l.finish()
@@ -186,9 +233,16 @@ type linter struct {
 	indexes   map[string][][]string // table -> index column lists created in the set
 	checks    map[string]checkDef   // NOT VALID CHECK (col IS NOT NULL) by constraint name
 	notNullOK map[string]bool       // "table.col" with a validated not-null check
-	enumVals  map[string]string     // value -> type, added in this set
-	fks       []pendingFK
-	out       []Finding
+	// enumAdded: type -> values that ALTER TYPE ... ADD VALUE added in
+	// this transaction; columnEnum: table -> column -> enum type.
+	enumAdded  map[string]map[string]bool
+	columnEnum map[string]map[string]string
+	// columnTypes: table -> column -> its type as the files declared it.
+	columnTypes map[string]map[string]*pg_query.TypeName
+	indexTable  map[string]string // "schema.index" -> its table, for indexes created in the files
+	fks         []pendingFK
+	out         []Finding
+	quiet       bool // a context file (Options.From): nothing reported
 
 	// per file
 	file_       File
@@ -204,15 +258,28 @@ func (l *linter) file(f File) {
 	var noTx, tx int
 	var noTxStmts []string
 	var firstNoTx, risky *pgsql.Stmt
+	// COMMITs are judged at the end of the file: one that comes before a
+	// statement that must run outside a transaction is drizzle-orm's way
+	// out of its transaction, not a split of the migration.
+	var commits []pgsql.Stmt
+	noTxAfterCommit := false
 	hasLockTimeout := false
 	err := eachStatement(f, func(st pgsql.Stmt) {
 		l.stmt = st
 		n := st.Node
+		if ts := n.GetTransactionStmt(); ts != nil && (ts.Kind == pg_query.TransactionStmtKind_TRANS_STMT_COMMIT) {
+			commits = append(commits, st)
+			clear(l.enumAdded) // committed: usable from here on
+			return
+		}
 		if pgsql.NoTransaction(n) != "" {
 			noTx++
 			noTxStmts = append(noTxStmts, oneLine(st.Text(f.Text))+";")
 			if firstNoTx == nil {
 				firstNoTx = &st
+			}
+			if len(commits) > 0 {
+				noTxAfterCommit = true
 			}
 		} else if n.GetVariableSetStmt() == nil {
 			tx++
@@ -230,11 +297,22 @@ func (l *linter) file(f File) {
 		if pe != nil && pe.Offset >= 0 {
 			off = pe.Offset
 		}
+		if l.quiet {
+			return
+		}
 		line, col := lineCol(f.Text, off)
 		l.out = append(l.out, Finding{Rule: "parse-error", Severity: Error, File: f.Path, Line: line, Column: col, Message: err.Error(), Fix: "correct the statement at this line and column; PostgreSQL would refuse it the same way"})
 		return
 	}
-	if noTx > 0 && tx > 0 {
+	for _, st := range commits {
+		l.stmt = st
+		if noTxAfterCommit {
+			l.add("commit-before-concurrently", "", fmt.Sprintf("COMMIT before %s in %s", plural(noTx, "statement that must run outside a transaction"), f.Path), "")
+		} else {
+			l.add("transaction-control", "", "COMMIT in a migration", "delete this COMMIT; for statements that cannot run in a transaction, upshift already runs them outside one")
+		}
+	}
+	if noTx > 0 && tx > 0 && !noTxAfterCommit {
 		l.stmt = *firstNoTx
 		l.add("concurrently-mixed", "", fmt.Sprintf("%s that must run outside a transaction, with %s in %s", plural(noTx, "statement"), plural(tx, "transactional statement"), f.Path),
 			"move each of these to a migration of its own (drizzle-kit generate --custom), and keep the rest here:"+indent(noTxStmts...))
@@ -306,6 +384,7 @@ func (l *linter) check(n *pg_query.Node) bool {
 		}
 		for _, el := range s.CreateStmt.TableElts {
 			if cd := el.GetColumnDef(); cd != nil {
+				l.setColumnType(t, cd.Colname, cd.TypeName)
 				l.serial(n, cd)
 				for _, c := range cd.Constraints {
 					if con := c.GetConstraint(); con != nil {
@@ -329,7 +408,12 @@ func (l *linter) check(n *pg_query.Node) bool {
 			}
 		}
 		l.indexes[t] = append(l.indexes[t], cols)
-		if is.Concurrent && is.IfNotExists {
+		if is.Idxname != "" {
+			l.indexTable[schemaOf(t)+"."+is.Idxname] = t
+		}
+		// On a new table a concurrent build has nothing to wait for and
+		// nothing to fail on half way.
+		if is.Concurrent && is.IfNotExists && l.existing(t) {
 			l.add("concurrently-if-not-exists", t, fmt.Sprintf("index %s on %s", ident(is.Idxname), rel(is.Relation)), fixIndexIfNotExists(is))
 		}
 		if !is.Concurrent && l.existing(t) {
@@ -340,9 +424,24 @@ func (l *linter) check(n *pg_query.Node) bool {
 		ds := s.DropStmt
 		switch ds.RemoveType {
 		case pg_query.ObjectType_OBJECT_INDEX:
-			if !ds.Concurrent {
-				l.add("drop-index-non-concurrently", "", "DROP INDEX "+dropNames(ds), fixDropIndex(ds))
+			if ds.Concurrent {
+				break
 			}
+			// The lock is on the index's table: it matters only where
+			// that table holds data.
+			table, known := "", false
+			for _, o := range ds.Objects {
+				if t, ok := l.tableOfIndex(nameList(o)); ok && (!known || l.existing(t)) {
+					table, known = t, true
+				} else if !ok {
+					table, known = "", false
+					break
+				}
+			}
+			if known && !l.existing(table) {
+				break
+			}
+			l.add("drop-index-non-concurrently", table, "DROP INDEX "+dropNames(ds), fixDropIndex(ds))
 		case pg_query.ObjectType_OBJECT_TABLE:
 			for _, o := range ds.Objects {
 				t := nameList(o)
@@ -354,6 +453,20 @@ func (l *linter) check(n *pg_query.Node) bool {
 	case *pg_query.Node_RenameStmt:
 		rs := s.RenameStmt
 		t := tableKey(rs.Relation)
+		if rs.RenameType == pg_query.ObjectType_OBJECT_TABLE {
+			// What is known of the table goes with its name.
+			nt := schemaOf(t) + "." + rs.Newname
+			if l.newTables[t] {
+				l.newTables[nt] = true
+			}
+			l.indexes[nt] = append(l.indexes[nt], l.indexes[t]...)
+			if cols := l.columnEnum[t]; cols != nil {
+				l.columnEnum[nt] = cols
+			}
+			if cols := l.columnTypes[t]; cols != nil {
+				l.columnTypes[nt] = cols
+			}
+		}
 		if l.newTables[t] {
 			break
 		}
@@ -384,10 +497,11 @@ func (l *linter) check(n *pg_query.Node) bool {
 		l.add("transaction-control", "", kind+" in a migration", "delete this "+kind+"; for statements that cannot run in a transaction, upshift already runs them outside one")
 	case *pg_query.Node_AlterEnumStmt:
 		if s.AlterEnumStmt.NewVal != "" {
-			if l.enumVals == nil {
-				l.enumVals = map[string]string{}
+			typ := qualified(strs(s.AlterEnumStmt.TypeName))
+			if l.enumAdded[typ] == nil {
+				l.enumAdded[typ] = map[string]bool{}
 			}
-			l.enumVals[s.AlterEnumStmt.NewVal] = nameList(&pg_query.Node{Node: &pg_query.Node_List{List: &pg_query.List{Items: s.AlterEnumStmt.TypeName}}})
+			l.enumAdded[typ][s.AlterEnumStmt.NewVal] = true
 		}
 	}
 	return false
@@ -407,6 +521,7 @@ func (l *linter) alterTable(n *pg_query.Node, at *pg_query.AlterTableStmt) bool 
 			if cd == nil {
 				continue
 			}
+			l.setColumnType(t, cd.Colname, cd.TypeName)
 			if !l.existing(tableKey(at.Relation)) {
 				l.serial(n, cd) // on an existing table, volatile-default says more
 			}
@@ -428,7 +543,10 @@ func (l *linter) alterTable(n *pg_query.Node, at *pg_query.AlterTableStmt) bool 
 				risky = true
 			}
 		case pg_query.AlterTableType_AT_AlterColumnType:
-			if l.existing(t) {
+			cd := cmd.Def.GetColumnDef()
+			old := l.columnTypes[t][cmd.Name]
+			l.setColumnType(t, cmd.Name, cd.GetTypeName())
+			if l.existing(t) && !noRewrite(old, cd) {
 				l.add("column-type-change", t, fmt.Sprintf("%s to %s", l.sized(t, t+"."+cmd.Name), typeText(cmd.Def.GetColumnDef().GetTypeName())), fixTypeChange(at.Relation, cmd.Name, cmd.Def.GetColumnDef()))
 				risky = true
 			}
@@ -524,18 +642,29 @@ func (l *linter) tableConstraint(rv *pg_query.RangeVar, con *pg_query.Constraint
 		if con.SkipValidation {
 			l.notValidNow[con.Conname] = strings.Join(strings.Fields(l.stmt.Text(l.file_.Text)), " ") + ";"
 		}
+		// Schema advice, not a migration hazard: a note, unless the
+		// dependent table holds data already (and, where sizes are
+		// known, a lot of it).
+		sev := Info
+		if l.existing(t) && l.large(t) {
+			sev = Warning
+		}
 		switch con.FkDelAction {
 		case "c", "n", "d":
-			if !l.wants("cascade-on-dependent") {
+			if !l.wantsAt(sev) {
 				break
 			}
 			action := map[string]string{"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}[con.FkDelAction]
-			l.add("cascade-on-dependent", t, fmt.Sprintf("ON DELETE %s from %s to %s", action, rangeVarName(con.Pktable), l.describe(t)), fixCascade(rv, fk, con.Pktable, action))
+			l.addAt("cascade-on-dependent", sev, t, fmt.Sprintf("ON DELETE %s from %s to %s", action, rangeVarName(con.Pktable), l.describe(t)), fixCascade(rv, fk, con.Pktable, action))
 		}
-		if !l.wants("fk-without-index") {
+		if !l.wantsAt(sev) {
 			return existing
 		}
-		l.fks = append(l.fks, pendingFK{f: l.finding("fk-without-index", t, fmt.Sprintf("foreign key %s (%s) to %s: no index of %s starts with those columns", orName(con.Conname, "(unnamed)"), strings.Join(fk, ", "), rangeVarName(con.Pktable), l.describe(t)), fixFKIndex(rv, fk)), table: t, cols: fk})
+		f := l.finding("fk-without-index", t, fmt.Sprintf("foreign key %s (%s) to %s: no index of %s starts with those columns", orName(con.Conname, "(unnamed)"), strings.Join(fk, ", "), rangeVarName(con.Pktable), l.describe(t)), fixFKIndex(rv, fk))
+		f.Severity = sev
+		if !l.quiet {
+			l.fks = append(l.fks, pendingFK{f: f, table: t, cols: fk})
+		}
 		return existing
 	case pg_query.ConstrType_CONSTR_CHECK:
 		if col := isNotNullCheck(con.RawExpr); col != "" && con.Conname != "" {
@@ -561,21 +690,90 @@ func (l *linter) serial(n *pg_query.Node, cd *pg_query.ColumnDef) {
 	}
 }
 
-// enumUse flags string constants equal to an enum value added earlier in
-// the set.
+// enumUse flags a value that ALTER TYPE ... ADD VALUE added in this
+// transaction, used as a value of that type: cast to it, in a statement
+// that names the type (a column's type and default), or written to or
+// compared with a column of that type. The same string elsewhere (another
+// enum's label, a text column) is no use of the new value.
 func (l *linter) enumUse(n *pg_query.Node) {
-	if len(l.enumVals) == 0 {
+	if len(l.enumAdded) == 0 {
 		return
 	}
+	switch n.Node.(type) {
+	case *pg_query.Node_AlterEnumStmt, *pg_query.Node_CreateEnumStmt:
+		return
+	}
+	types := map[string]bool{}
+	var consts []string
 	walk(n.ProtoReflect(), func(m protoreflect.Message) {
-		if s, ok := m.Interface().(*pg_query.String); ok {
-			if typ, hit := l.enumVals[s.Sval]; hit {
-				l.add("enum-value-same-transaction", "", fmt.Sprintf("value '%s' of %s", s.Sval, typ),
-					fmt.Sprintf("add '%s' to %s in one migration and use it in a later one, applied with --tx each (the default) or in a later deploy", s.Sval, typ))
-				delete(l.enumVals, s.Sval)
+		switch x := m.Interface().(type) {
+		case *pg_query.TypeName:
+			types[typeKey(x)] = true
+		case *pg_query.A_Const:
+			if sv := x.GetSval(); sv != nil {
+				consts = append(consts, sv.Sval)
 			}
 		}
 	})
+	if len(consts) == 0 {
+		return
+	}
+	if t := targetTable(n); t != "" {
+		for _, typ := range l.columnEnum[t] {
+			types[typ] = true
+		}
+	}
+	for _, v := range consts {
+		for typ, vals := range l.enumAdded {
+			if !vals[v] || !types[typ] {
+				continue
+			}
+			l.add("enum-value-same-transaction", "", fmt.Sprintf("value '%s' of %s", v, typ),
+				fmt.Sprintf("add '%s' to %s in one migration and use it in a later one, applied in a later deploy or with `upshift migrate --tx each` (the default, --tx all, runs every pending migration in one transaction, as drizzle-orm does)", v, typ))
+			delete(vals, v)
+		}
+	}
+}
+
+func (l *linter) setColumnType(table, col string, tn *pg_query.TypeName) {
+	if tn == nil {
+		return
+	}
+	if l.columnTypes[table] == nil {
+		l.columnTypes[table] = map[string]*pg_query.TypeName{}
+	}
+	l.columnTypes[table][col] = tn
+	l.setColumnEnum(table, col, typeKey(tn))
+}
+
+func (l *linter) setColumnEnum(table, col, typ string) {
+	if typ == "" {
+		return
+	}
+	if l.columnEnum[table] == nil {
+		l.columnEnum[table] = map[string]string{}
+	}
+	l.columnEnum[table][col] = typ
+}
+
+// tableOfIndex finds the table of index idx ("schema.index"): created in
+// the files, or known to the database.
+func (l *linter) tableOfIndex(idx string) (string, bool) {
+	if t, ok := l.indexTable[idx]; ok {
+		return t, true
+	}
+	t, ok := l.opts.Indexes[idx]
+	return t, ok
+}
+
+// large reports whether table t is large enough for schema advice to be
+// a warning: with sizes, by them; without, an existing table may be.
+func (l *linter) large(t string) bool {
+	info := l.info(t)
+	if info == nil {
+		return true
+	}
+	return info.Rows >= LargeRows || info.Bytes >= LargeBytes
 }
 
 // finish judges foreign keys against the final state of the set: an index
@@ -654,7 +852,13 @@ func (l *linter) finding(rule, table, msg, fix string) Finding {
 	if fix == "" {
 		fix = r.Fix
 	}
-	return Finding{Rule: rule, Severity: r.Severity, File: l.file_.Path, Line: line, Column: col,
+	existing := l.existing(table)
+	if table == "" {
+		// Rules that name no single table (VACUUM FULL, REINDEX, ...)
+		// are taken to be about data that exists.
+		existing = !aboutNoTable[rule]
+	}
+	return Finding{Rule: rule, Severity: r.Severity, File: l.file_.Path, Line: line, Column: col, Table: table, Existing: existing,
 		Statement: oneLine(l.stmt.Text(l.file_.Text)), Message: msg + ": " + r.Why, Fix: fix}
 }
 
@@ -662,18 +866,35 @@ func (l *linter) finding(rule, table, msg, fix string) Finding {
 // skip building a costly fix for a finding that would be dropped.
 func (l *linter) wants(rule string) bool {
 	r, _ := RuleByID(rule)
-	return l.opts.Level == "" || r.Severity.AtLeast(l.opts.Level)
+	return l.wantsAt(r.Severity)
+}
+
+func (l *linter) wantsAt(sev Severity) bool {
+	return !l.quiet && (l.opts.Level == "" || sev.AtLeast(l.opts.Level))
 }
 
 func (l *linter) add(rule, table, msg, fix string) {
-	if !l.wants(rule) {
+	r, _ := RuleByID(rule)
+	l.addAt(rule, r.Severity, table, msg, fix)
+}
+
+// addAt reports rule at severity sev, which this finding's facts set
+// (schema advice on a large existing table is a warning, elsewhere a note).
+func (l *linter) addAt(rule string, sev Severity, table, msg, fix string) {
+	if !l.wantsAt(sev) {
 		return
 	}
 	f := l.finding(rule, table, msg, fix)
+	f.Severity = sev
 	if !l.suppressed(f) {
 		l.out = append(l.out, f)
 	}
 }
+
+// aboutNoTable are the rules whose findings are about the migration, not
+// about a table's data.
+var aboutNoTable = map[string]bool{"parse-error": true, "transaction-control": true, "commit-before-concurrently": true,
+	"enum-value-same-transaction": true, "concurrently-mixed": true, "prefer-identity": true, "ignore-unknown-rule": true}
 
 func (l *linter) suppressed(f Finding) bool {
 	ids := l.suppress[f.Line-1]
@@ -709,7 +930,7 @@ func (l *linter) suppressions(text string) map[int]map[string]bool {
 		ids := map[string]bool{}
 		for _, id := range strings.Split(fields[0], ",") {
 			ids[id] = true
-			if _, known := RuleByID(id); !known && id != "all" {
+			if _, known := RuleByID(id); !known && id != "all" && !l.quiet {
 				r, _ := RuleByID("ignore-unknown-rule")
 				fix := "name one of these rules (or all): " + ruleIDs()
 				if near := nearestRule(id); near != "" {

@@ -100,10 +100,13 @@ ALTER TABLE events VALIDATE CONSTRAINT c;`,
 		{"enum-value-same-transaction",
 			`ALTER TYPE mood ADD VALUE 'meh';
 --> statement-breakpoint
-UPDATE events SET mood = 'meh' WHERE mood IS NULL;`,
+UPDATE events SET mood = 'meh'::mood WHERE mood IS NULL;`,
 			`ALTER TYPE mood ADD VALUE 'meh';
 --> statement-breakpoint
-UPDATE events SET mood = 'ok' WHERE mood IS NULL;`},
+UPDATE events SET mood = 'ok'::mood WHERE mood IS NULL;`},
+		{"commit-before-concurrently",
+			"COMMIT;\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY idx_a ON events (a);",
+			"CREATE INDEX CONCURRENTLY idx_a ON events (a);"},
 		{"missing-lock-timeout",
 			`ALTER TABLE events ADD COLUMN note text;`,
 			"SET lock_timeout = '5s';\nALTER TABLE events ADD COLUMN note text;"},

@@ -241,3 +241,83 @@ func vacuumTargets(vs *pg_query.VacuumStmt) string {
 	}
 	return " " + strings.Join(names, ", ")
 }
+
+// qualified is a possibly qualified name as "schema.name" (public when
+// unqualified, as drizzle-kit writes).
+func qualified(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return "public." + names[0]
+	}
+	return strings.Join(names[len(names)-2:], ".")
+}
+
+// typeKey is a type's name as "schema.type".
+func typeKey(tn *pg_query.TypeName) string {
+	if tn == nil {
+		return ""
+	}
+	return qualified(strs(tn.Names))
+}
+
+func schemaOf(table string) string {
+	schema, _, _ := strings.Cut(table, ".")
+	return schema
+}
+
+// targetTable is the table a statement writes or alters, if it names one.
+func targetTable(n *pg_query.Node) string {
+	switch s := n.Node.(type) {
+	case *pg_query.Node_UpdateStmt:
+		return tableKey(s.UpdateStmt.Relation)
+	case *pg_query.Node_InsertStmt:
+		return tableKey(s.InsertStmt.Relation)
+	case *pg_query.Node_DeleteStmt:
+		return tableKey(s.DeleteStmt.Relation)
+	case *pg_query.Node_MergeStmt:
+		return tableKey(s.MergeStmt.Relation)
+	case *pg_query.Node_AlterTableStmt:
+		return tableKey(s.AlterTableStmt.Relation)
+	}
+	return ""
+}
+
+// noRewrite reports whether changing a column of type old to the column
+// definition cd keeps every row as it is: varchar(n) to text, to varchar
+// without a length, or to a longer varchar, without USING or a new
+// collation (which rebuild indexes). PostgreSQL then only takes a brief
+// ACCESS EXCLUSIVE lock. An unknown old type is taken to rewrite.
+func noRewrite(old *pg_query.TypeName, cd *pg_query.ColumnDef) bool {
+	if old == nil || cd == nil || cd.TypeName == nil || cd.RawDefault != nil || cd.CollClause != nil || len(old.ArrayBounds) > 0 || len(cd.TypeName.ArrayBounds) > 0 {
+		return false
+	}
+	base := func(tn *pg_query.TypeName) string {
+		names := strs(tn.Names)
+		if len(names) == 0 {
+			return ""
+		}
+		return names[len(names)-1]
+	}
+	length := func(tn *pg_query.TypeName) int64 {
+		if len(tn.Typmods) != 1 {
+			return -1 // none: unbounded
+		}
+		if c := tn.Typmods[0].GetAConst(); c != nil && c.GetIval() != nil {
+			return int64(c.GetIval().Ival)
+		}
+		return -2 // not a plain number
+	}
+	if base(old) != "varchar" {
+		return false
+	}
+	switch base(cd.TypeName) {
+	case "text":
+		return len(cd.TypeName.Typmods) == 0
+	case "varchar":
+		from, to := length(old), length(cd.TypeName)
+		return to == -1 || from >= 0 && to >= from
+	}
+	return false
+}

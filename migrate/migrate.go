@@ -62,15 +62,16 @@ type Config struct {
 type EventKind int
 
 const (
-	EventWarning  EventKind = iota // Warning: about the folder or the table (modified, missing, …)
-	EventLint                      // Finding: a pending migration's warning- or error-level finding
-	EventUpToDate                  // Text: why there is nothing to do
-	EventLocking                   // Lock: about to take the service's lock, then the table's
-	EventLockWait                  // Lock, Waited, Holders: waiting for a lock someone holds
-	EventLocked                    // Lock, Waited: a lock was taken after a wait of over a second
-	EventApplying                  // Pending, NoTransaction: about to apply (or record, with MarkOnly) these
-	EventApplied                   // Result: one migration applied (or recorded)
-	EventNote                      // Text: progress a person should see (resuming, dropping an invalid index)
+	EventWarning     EventKind = iota // Warning: about the folder or the table (modified, missing, …)
+	EventLint                         // Finding: a warning- or error-level finding that matters to this deploy (lint.Finding.Deploy)
+	EventLintChecked                  // Lint: what linting the pending set found, once, after the EventLint events
+	EventUpToDate                     // Text: why there is nothing to do
+	EventLocking                      // Lock: about to take the service's lock, then the table's
+	EventLockWait                     // Lock, Waited, Holders: waiting for a lock someone holds
+	EventLocked                       // Lock, Waited: a lock was taken after a wait of over a second
+	EventApplying                     // Pending, NoTransaction: about to apply (or record, with MarkOnly) these
+	EventApplied                      // Result: one migration applied (or recorded)
+	EventNote                         // Text: progress a person should see (resuming, dropping an invalid index)
 )
 
 // Event is what Run reports as it goes.
@@ -87,6 +88,17 @@ type Event struct {
 	NoTransaction int
 	Result        drizzle.Result
 	Text          string
+	Lint          LintSummary
+}
+
+// LintSummary is what linting the pending migrations found.
+type LintSummary struct {
+	Checked int // migrations linted
+	// Shown are the findings that matter to this deploy (reported as
+	// EventLint); Errors and Warnings count them. Advice is the number of
+	// other warning- and error-level findings: about tables created by the
+	// same deploy, which nothing can be waiting on.
+	Shown, Errors, Warnings, Advice int
 }
 
 // Report is what a run found and did; it is filled as far as the run got,
@@ -272,23 +284,34 @@ func lintPending(ctx context.Context, conn *pgx.Conn, cfg Config, run *drizzle.R
 		ms = append(ms, e.Migration)
 	}
 	files := lint.Prepare(Files(cfg.Source, ms))
-	tables, err := lint.LoadTables(ctx, conn, lint.Touched(files))
+	opts, err := lint.Load(ctx, conn, files)
 	if err != nil {
 		return err
 	}
-	errs := 0
-	for _, f := range lint.Lint(files, lint.Options{Tables: tables, Level: lint.Warning}) {
+	opts.Level = lint.Warning
+	sum := LintSummary{Checked: len(files)}
+	for _, f := range lint.Lint(files, opts) {
 		if !f.Severity.AtLeast(lint.Warning) {
 			continue
 		}
 		rep.Lint = append(rep.Lint, f)
+		// A deploy speaks of what it can hurt: tables that hold data.
+		// The rest is advice for `upshift lint`.
+		if !f.Deploy() {
+			sum.Advice++
+			continue
+		}
+		sum.Shown++
 		if f.Severity == lint.Error {
-			errs++
+			sum.Errors++
+		} else {
+			sum.Warnings++
 		}
 		emit(Event{Kind: EventLint, Finding: f})
 	}
-	if cfg.Lint == LintStrict && errs > 0 {
-		return &LintError{Errors: errs}
+	emit(Event{Kind: EventLintChecked, Lint: sum})
+	if cfg.Lint == LintStrict && sum.Errors > 0 {
+		return &LintError{Errors: sum.Errors}
 	}
 	return nil
 }
