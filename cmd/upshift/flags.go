@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,16 +15,31 @@ import (
 
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/drizzle/kitconfig"
+	mdoc "github.com/upshift-dev/upshift/migrate/result"
 )
 
 // FolderFlags select the migrations folder.
 type FolderFlags struct {
-	Dir string `name:"dir" env:"MIGRATIONS_DIR" default:"./drizzle" placeholder:"DIR" help:"Migrations folder: meta/_journal.json with <tag>.sql or <tag>/migration.sql, or drizzle-kit 1.x <timestamp>_<name>/migration.sql folders."`
+	DirFlag    *string `name:"dir" env:"MIGRATIONS_DIR" placeholder:"DIR" help:"Migrations folder: meta/_journal.json with <tag>.sql or <tag>/migration.sql, or drizzle-kit 1.x <timestamp>_<name>/migration.sql folders. Default: ./drizzle. Where it is not given, drizzle.config.* (--config) supplies its out instead"`
+	ConfigFile string  `name:"config" placeholder:"FILE" help:"drizzle-kit's config file, read without running it: out, migrations.table, migrations.schema, dbCredentials.url (literal or process.env.NAME). Flags and upshift's variables win over it. Default: drizzle.config.{ts,mts,js,mjs,cjs,json} in the working directory, if there is one."`
+	// Dir is the folder the run reads, once resolved (resolveSettings).
+	Dir string `kong:"-"`
+}
+
+func (f *FolderFlags) dir() string {
+	switch {
+	case f.Dir != "":
+		return f.Dir
+	case f.DirFlag != nil && *f.DirFlag != "":
+		return *f.DirFlag
+	}
+	return kitconfig.DefaultDir
 }
 
 // Load reads the folder and prints its warnings.
 func (f *FolderFlags) Load(env *Env) (*drizzle.Source, error) {
-	src, err := takePreload(f.Dir)
+	src, err := takePreload(f.dir())
 	if err != nil {
 		return nil, err
 	}
@@ -35,20 +51,91 @@ func (f *FolderFlags) Load(env *Env) (*drizzle.Source, error) {
 
 // TableFlags name the migrations table.
 type TableFlags struct {
-	MigrationsSchema string `name:"migrations-schema" env:"MIGRATIONS_SCHEMA" default:"drizzle" help:"Schema of the migrations table."`
-	MigrationsTable  string `name:"migrations-table" env:"MIGRATIONS_TABLE" default:"__drizzle_migrations" help:"Name of the migrations table."`
+	SchemaFlag *string `name:"migrations-schema" env:"MIGRATIONS_SCHEMA" placeholder:"NAME" help:"Schema of the migrations table. Default: drizzle. Where it is not given, drizzle.config.* supplies migrations.schema instead"`
+	TableFlag  *string `name:"migrations-table" env:"MIGRATIONS_TABLE" placeholder:"NAME" help:"Name of the migrations table. Default: __drizzle_migrations. Where it is not given, drizzle.config.* supplies migrations.table instead"`
+	// MigrationsSchema and MigrationsTable are the table the run uses,
+	// once resolved (resolveSettings).
+	MigrationsSchema string `kong:"-"`
+	MigrationsTable  string `kong:"-"`
 }
 
 // Validate refuses an empty schema or table name before anything runs.
 func (t *TableFlags) Validate() error {
-	if strings.TrimSpace(t.MigrationsSchema) == "" || strings.TrimSpace(t.MigrationsTable) == "" {
+	if t.SchemaFlag != nil && strings.TrimSpace(*t.SchemaFlag) == "" || t.TableFlag != nil && strings.TrimSpace(*t.TableFlag) == "" {
 		return fmt.Errorf("--migrations-schema and --migrations-table must not be empty (drizzle-orm's are %q and %q)", drizzle.DefaultTable.Schema, drizzle.DefaultTable.Name)
 	}
 	return nil
 }
 
 func (t *TableFlags) Table() drizzle.Table {
-	return drizzle.Table{Schema: t.MigrationsSchema, Name: t.MigrationsTable}
+	tb := drizzle.Table{Schema: t.MigrationsSchema, Name: t.MigrationsTable}
+	if tb.Schema == "" {
+		tb.Schema = deref(t.SchemaFlag, kitconfig.DefaultSchema)
+	}
+	if tb.Name == "" {
+		tb.Name = deref(t.TableFlag, kitconfig.DefaultTable)
+	}
+	return tb
+}
+
+func deref(p *string, def string) string {
+	if p == nil || *p == "" {
+		return def
+	}
+	return *p
+}
+
+// resolveSettings decides the folder, the migrations table and (when the
+// command connects) the database: flags and upshift's variables, else
+// what drizzle-kit's config file states, else drizzle's defaults. It
+// fills the flags' resolved fields, and says on stderr what came from the
+// config file. folder, table and db may be nil where a command has none.
+func resolveSettings(env *Env, folder *FolderFlags, table *TableFlags, db *DBFlags, quiet bool) (*kitconfig.Settings, error) {
+	g := kitconfig.Given{NeedURL: db != nil}
+	path := ""
+	if folder != nil {
+		g.Dir = deref(folder.DirFlag, "")
+		path = folder.ConfigFile
+	}
+	if table != nil {
+		g.Schema, g.Table = deref(table.SchemaFlag, ""), deref(table.TableFlag, "")
+	}
+	if db != nil {
+		g.URL = db.DatabaseURL
+	}
+	if path == "" {
+		path = kitconfig.Find(".")
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, &exitError{code: ExitUsage, err: fmt.Errorf("--config %s: %w\n  hint: name drizzle-kit's config file (drizzle.config.ts), or leave --config out to use the one in the working directory", path, err)}
+	}
+	var cfg *kitconfig.Config
+	if path != "" && (g.Dir == "" || g.Schema == "" || g.Table == "" || g.NeedURL && g.URL == "") {
+		var err error
+		if cfg, err = kitconfig.Load(path); err != nil {
+			return nil, &exitError{code: ExitUsage, err: fmt.Errorf("%w\n  hint: pass --dir, --migrations-table, --migrations-schema and --database-url instead, or --config another file", err)}
+		}
+	}
+	s, err := kitconfig.Resolve(cfg, g, os.Getenv)
+	if err != nil {
+		var re *kitconfig.ResolveError
+		if errors.As(err, &re) {
+			return nil, &exitError{code: ExitUsage, err: fmt.Errorf("%s\n  hint: %s", re.Msg, re.Hint)}
+		}
+		return nil, err
+	}
+	if folder != nil {
+		folder.Dir = s.Dir.Value
+	}
+	if table != nil {
+		table.MigrationsSchema, table.MigrationsTable = s.Schema.Value, s.Table.Value
+	}
+	if db != nil {
+		db.DatabaseURL = s.URL.Value
+	}
+	if line := s.Summary(); line != "" && !quiet {
+		fmt.Fprintln(env.Stderr, "upshift:", line)
+	}
+	return s, nil
 }
 
 // DBFlags choose and reach the database.
@@ -142,18 +229,23 @@ func preload(args []string) {
 		return
 	}
 	dir := os.Getenv("MIGRATIONS_DIR")
-	if dir == "" {
-		dir = "./drizzle"
-	}
 	for i, a := range args[1:] {
 		switch {
-		case a == "--", a == "--help", a == "-h":
+		case a == "--", a == "--help", a == "-h", a == "--config", strings.HasPrefix(a, "--config="):
 			return
 		case a == "--dir" && i+2 < len(args):
 			dir = args[i+2]
 		case strings.HasPrefix(a, "--dir="):
 			dir = strings.TrimPrefix(a, "--dir=")
 		}
+	}
+	if dir == "" {
+		// drizzle.config.* may name another folder: the command reads
+		// it once the command line is parsed.
+		if kitconfig.Find(".") != "" {
+			return
+		}
+		dir = kitconfig.DefaultDir
 	}
 	job := &loadJob{dir: dir, done: make(chan struct{})}
 	go func() {
@@ -284,4 +376,19 @@ func joinNonEmpty(parts ...string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// settingsJSON is where each setting came from, for --format json.
+func settingsJSON(s *kitconfig.Settings) map[string]mdoc.Setting {
+	out := map[string]mdoc.Setting{}
+	if s == nil {
+		return out
+	}
+	out["dir"] = mdoc.Setting{Value: s.Dir.Value, From: s.Dir.From}
+	out["migrations_schema"] = mdoc.Setting{Value: s.Schema.Value, From: s.Schema.From}
+	out["migrations_table"] = mdoc.Setting{Value: s.Table.Value, From: s.Table.From}
+	if s.URL.From != "" {
+		out["database_url"] = mdoc.Setting{From: s.URL.From}
+	}
+	return out
 }

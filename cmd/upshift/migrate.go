@@ -13,6 +13,8 @@ import (
 
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/drizzle/kitconfig"
+	"github.com/upshift-dev/upshift/internal/shell"
 	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/migrate"
@@ -72,6 +74,7 @@ type MigrateFlags struct {
 	OutputFlags
 	AllowOutOfOrder bool `name:"allow-out-of-order" help:"Apply (or record) journal migrations older than the newest applied one; drizzle-orm 0.x would skip them silently."`
 	AllowModified   bool `name:"allow-modified" help:"Proceed although applied migrations were changed since (nothing is re-run)."`
+	settings        *kitconfig.Settings
 }
 
 // MigrateCmd applies pending migrations.
@@ -108,6 +111,9 @@ func newErrorJSON(err error) *errorJSON {
 func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
 	if w := time.Duration(c.Wait); w > time.Duration(c.ConnectWindow) {
 		c.ConnectWindow = c.Wait
+	}
+	if _, err := c.resolve(env); err != nil {
+		return err
 	}
 	if c.CreateDatabase && !c.DryRun {
 		cfg, err := c.config()
@@ -150,6 +156,10 @@ func (c *MarkAppliedCmd) Run(ctx context.Context, env *Env) error {
 // release — is the library's, shared with the upgrade orchestrator.
 func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, dryRun bool, lm migrate.LintMode) error {
 	started := time.Now()
+	settings, err := c.resolve(env)
+	if err != nil {
+		return err
+	}
 	pending := c.ConnectEarly(ctx)
 	src, err := c.Load(env)
 	if err != nil {
@@ -159,6 +169,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	table := c.Table()
 	out := mdoc.New()
 	out.Dir, out.Layout, out.Table, out.DryRun = src.Dir, string(src.Layout), table.String(), dryRun
+	out.Settings = settingsJSON(settings)
 	for _, w := range src.Warnings {
 		out.Warnings = append(out.Warnings, resultWarning(w))
 	}
@@ -207,6 +218,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	gh.mask(red.Secrets()...)
 
 	opts.AllowOutOfOrder, opts.AllowModified = c.AllowOutOfOrder, c.AllowModified
+	linted := false
 	onEvent := func(e migrate.Event) {
 		switch e.Kind {
 		case migrate.EventWarning:
@@ -215,12 +227,16 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 				fmt.Fprintln(env.Stderr, "warning:", e.Warning)
 			}
 		case migrate.EventLint:
-			if len(out.Lint) == 0 {
+			if !linted {
 				gh.group("lint: the pending migrations")
+				linted = true
 			}
-			out.Lint = append(out.Lint, resultFinding(e.Finding))
 			if !c.JSON() {
 				fmt.Fprintln(env.Stderr, "lint:", e.Finding)
+			}
+		case migrate.EventLintChecked:
+			if !c.JSON() {
+				fmt.Fprintln(env.Stderr, "lint:", lintSummary(e.Lint, src.Dir))
 			}
 		case migrate.EventUpToDate:
 			if opts.MarkOnly {
@@ -282,6 +298,13 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	})
 	if rep != nil && rep.Pending != nil {
 		out.Pending = rep.Pending
+	}
+	if rep != nil {
+		// The document has every warning- and error-level finding, each
+		// saying whether its table existed; the text shows those that do.
+		for _, f := range rep.Lint {
+			out.Lint = append(out.Lint, resultFinding(f))
+		}
 	}
 	if err != nil {
 		var le *migrate.LockError
@@ -565,4 +588,30 @@ func resultFinding(f lint.Finding) mdoc.Finding {
 	return mdoc.Finding{Rule: f.Rule, Severity: string(f.Severity), File: f.File, Line: f.Line, Column: f.Column,
 		Object: f.Object, Table: f.Table, Existing: f.Existing, Statement: f.Statement, Message: f.Message, Fix: f.Fix,
 		Breaking: lint.Breaking(f.Rule)}
+}
+
+// lintSummary is the one line a deploy prints about linting its pending
+// migrations, with the command that shows the details.
+func lintSummary(s migrate.LintSummary, dir string) string {
+	details := shell.Join("upshift", "lint", "--dir", dir) + ` --database-url "$DATABASE_URL"`
+	checked := plural(s.Checked, "pending migration")
+	if s.Shown == 0 {
+		line := checked + " checked: none locks or rewrites a table that holds data"
+		if s.Advice > 0 {
+			line += fmt.Sprintf(" (%s about the tables they create: %s)", plural(s.Advice, "note"), details)
+		}
+		return line
+	}
+	return fmt.Sprintf("%s about tables that hold data (%s) in %s; the safe way to write each: %s",
+		plural(s.Shown, "finding"), joinNonEmpty(countPart(s.Errors, "error"), countPart(s.Warnings, "warning")), checked, details)
+}
+
+// resolve decides the folder, table and database once (resolveSettings).
+func (c *MigrateFlags) resolve(env *Env) (*kitconfig.Settings, error) {
+	if c.settings != nil {
+		return c.settings, nil
+	}
+	s, err := resolveSettings(env, &c.FolderFlags, &c.TableFlags, &c.DBFlags, c.JSON())
+	c.settings = s
+	return s, err
 }

@@ -220,6 +220,9 @@ type UnlockCmd struct {
 }
 
 func (c *UnlockCmd) Run(ctx context.Context, env *Env) error {
+	if _, err := resolveSettings(env, nil, &c.TableFlags, &c.DBFlags, c.JSON()); err != nil {
+		return err
+	}
 	id, _, err := lockID(&LockFlags{LockID: c.LockID}, c.Service, c.Table())
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}

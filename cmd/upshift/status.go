@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/drizzle"
+	mdoc "github.com/upshift-dev/upshift/migrate/result"
 )
 
 // StatusCmd reports the state of every migration.
@@ -45,14 +46,15 @@ type summaryJSON struct {
 }
 
 type statusJSON struct {
-	Dir        string            `json:"dir"`
-	Layout     string            `json:"layout"`
-	Database   string            `json:"database,omitempty"`
-	Table      string            `json:"table"`
-	TableShape string            `json:"table_shape,omitempty"`
-	Migrations []migrationJSON   `json:"migrations"`
-	Summary    summaryJSON       `json:"summary"`
-	Warnings   []drizzle.Warning `json:"warnings"`
+	Dir        string                  `json:"dir"`
+	Layout     string                  `json:"layout"`
+	Database   string                  `json:"database,omitempty"`
+	Table      string                  `json:"table"`
+	TableShape string                  `json:"table_shape,omitempty"`
+	Migrations []migrationJSON         `json:"migrations"`
+	Summary    summaryJSON             `json:"summary"`
+	Warnings   []drizzle.Warning       `json:"warnings"`
+	Settings   map[string]mdoc.Setting `json:"settings"`
 }
 
 func entryJSON(e *drizzle.Entry) migrationJSON {
@@ -98,6 +100,10 @@ func (s summaryJSON) String() string {
 }
 
 func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
+	settings, err := resolveSettings(env, &c.FolderFlags, &c.TableFlags, &c.DBFlags, c.JSON())
+	if err != nil {
+		return err
+	}
 	pending := c.ConnectEarly(ctx)
 	src, err := c.Load(env)
 	if err != nil {
@@ -108,7 +114,7 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 	if len(src.Migrations) == 0 {
 		pending.drop()
 		if c.JSON() {
-			return writeJSON(env.Stdout, statusJSON{Dir: src.Dir, Layout: string(src.Layout), Table: table.String(),
+			return writeJSON(env.Stdout, statusJSON{Settings: settingsJSON(settings), Dir: src.Dir, Layout: string(src.Layout), Table: table.String(),
 				Migrations: []migrationJSON{}, Summary: summaryJSON{UpToDate: true}, Warnings: nonNil(src.Warnings)})
 		}
 		fmt.Fprintf(env.Stdout, "%s holds no migrations\n", src.Dir)
@@ -141,7 +147,7 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 		return &p
 	}
 	if c.JSON() {
-		out := statusJSON{Dir: src.Dir, Layout: string(src.Layout), Database: cfg.Display, Table: table.String(),
+		out := statusJSON{Settings: settingsJSON(settings), Dir: src.Dir, Layout: string(src.Layout), Database: cfg.Display, Table: table.String(),
 			TableShape: string(shape), Summary: sum, Warnings: nonNil(append(src.Warnings, plan.Warnings...))}
 		for _, e := range plan.Entries {
 			j := entryJSON(e)

@@ -50,12 +50,22 @@ type Document struct {
 	RolledBack     []string       `json:"rolled_back"`
 	InvalidIndexes []InvalidIndex `json:"invalid_indexes"`
 	DurationMS     int64          `json:"duration_ms"`
+	// Settings say where the folder, the table and the database came
+	// from: a flag, a variable, drizzle.config.*, or the default.
+	Settings map[string]Setting `json:"settings"`
+}
+
+// Setting is one setting's value and where it came from (no value for the
+// database URL: it may hold a password).
+type Setting struct {
+	Value string `json:"value,omitempty"`
+	From  string `json:"from"`
 }
 
 // New is an empty document with every list allocated.
 func New() *Document {
 	return &Document{Version: Version, Pending: []string{}, Applied: []Applied{}, Warnings: []Warning{},
-		Lint: []Finding{}, RolledBack: []string{}, InvalidIndexes: []InvalidIndex{}}
+		Lint: []Finding{}, RolledBack: []string{}, InvalidIndexes: []InvalidIndex{}, Settings: map[string]Setting{}}
 }
 
 // Applied is one migration applied (or recorded, by mark-applied).
