@@ -18,23 +18,14 @@ import (
 	"github.com/upshift-dev/upshift/internal/shell"
 )
 
-// Runner runs `docker compose` verbs.
-type Runner interface {
-	// Run runs `docker compose args…`, passing every output line to line
-	// (stdout and stderr merged, in order). A non-zero exit is an *ExitError.
-	Run(ctx context.Context, line func(string), args ...string) error
-	// Stream runs `docker compose args…` with its stdout going to w as it
-	// is (a pg_dump), and its stderr lines to line.
-	Stream(ctx context.Context, w io.Writer, line func(string), args ...string) error
-	// Command is how Run's invocation reads on a shell, for dry runs.
-	Command(args ...string) string
-}
-
 // CLI runs the user's own docker compose plugin, so that contexts, plugins
 // and configuration are theirs.
 type CLI struct {
-	Docker string   // the docker binary; "docker" on PATH by default
-	Env    []string // extra environment, added to the process's
+	// Project is the project every verb runs on: its files, name,
+	// directory and env files come first on every command line.
+	Project *Project
+	Docker  string   // the docker binary; "docker" on PATH by default
+	Env     []string // extra environment, added to the process's
 	// Grace is how long a cancelled command gets after SIGINT before it is
 	// killed (compose stops what it was doing on SIGINT).
 	Grace time.Duration
@@ -62,27 +53,37 @@ func (c *CLI) docker() string {
 	return "docker"
 }
 
-func (c *CLI) Command(args ...string) string {
-	parts := []string{c.docker(), "compose"}
-	for _, a := range args {
-		parts = append(parts, shell.Quote(a))
-	}
-	return strings.Join(parts, " ")
+// Command is how v reads on a shell.
+func (c *CLI) Command(v Verb) string { return c.command(Argv(c.Project, v)...) }
+
+func (c *CLI) command(args ...string) string {
+	return shell.Join(append([]string{c.docker(), "compose"}, args...)...)
 }
 
-func (c *CLI) Run(ctx context.Context, line func(string), args ...string) error {
-	return c.run(ctx, nil, line, args...)
+func (c *CLI) Pull(ctx context.Context, o PullOptions, out Output) error   { return c.do(ctx, o, out) }
+func (c *CLI) Build(ctx context.Context, o BuildOptions, out Output) error { return c.do(ctx, o, out) }
+func (c *CLI) Stop(ctx context.Context, o StopOptions, out Output) error   { return c.do(ctx, o, out) }
+func (c *CLI) Up(ctx context.Context, o UpOptions, out Output) error       { return c.do(ctx, o, out) }
+func (c *CLI) RunOneOff(ctx context.Context, o RunOptions, out Output) error {
+	return c.do(ctx, o, out)
+}
+func (c *CLI) Logs(ctx context.Context, o LogsOptions, out Output) error { return c.do(ctx, o, out) }
+
+// Exec passes SecretEnv through docker compose's environment, so that a
+// password is never on a command line, and streams stdout to o.Stdout.
+func (c *CLI) Exec(ctx context.Context, o ExecOptions, out Output) error {
+	return c.run(ctx, o.Stdout, o.SecretEnv, out, Argv(c.Project, o)...)
 }
 
-func (c *CLI) Stream(ctx context.Context, w io.Writer, line func(string), args ...string) error {
-	return c.run(ctx, w, line, args...)
+func (c *CLI) do(ctx context.Context, v Verb, out Output) error {
+	return c.run(ctx, nil, nil, out, Argv(c.Project, v)...)
 }
 
 // run runs the command; stdout goes to w when set, else it is read as
 // lines together with stderr.
-func (c *CLI) run(ctx context.Context, w io.Writer, line func(string), args ...string) error {
+func (c *CLI) run(ctx context.Context, w io.Writer, env []string, line Output, args ...string) error {
 	cmd := exec.CommandContext(ctx, c.docker(), append([]string{"compose"}, args...)...)
-	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Env = append(append(os.Environ(), c.Env...), env...)
 	// Its own process group: a Ctrl-C on upshift's terminal reaches upshift,
 	// which then decides what compose is told, and when.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -46,12 +46,56 @@ func TestRunReportsExitCodeAndLastLines(t *testing.T) {
 	dir := t.TempDir()
 	docker := script(t, dir, "docker", "for i in 1 2 3 4 5 6 7; do echo line $i; done; echo oops >&2; exit 17\n")
 	var lines []string
-	err := (&compose.CLI{Docker: docker}).Run(context.Background(), func(l string) { lines = append(lines, l) }, "pull", "api")
+	err := (&compose.CLI{Docker: docker}).Pull(context.Background(), compose.PullOptions{Services: []string{"api"}}, func(l string) { lines = append(lines, l) })
 	var ee *compose.ExitError
 	if !errors.As(err, &ee) || ee.Code != 17 {
 		t.Fatalf("error %v, want an ExitError with code 17", err)
 	}
 	if len(lines) != 8 || !strings.Contains(err.Error(), "line 7 / oops") || strings.Contains(err.Error(), "line 1 ") {
 		t.Errorf("lines %v, error %v", lines, err)
+	}
+}
+
+// Every verb's command line, in the one place that builds them.
+func TestVerbArgv(t *testing.T) {
+	p := &compose.Project{Name: "shop", WorkingDir: "/srv/shop", Files: []string{"/srv/shop/compose.yaml"}}
+	base := "-f /srv/shop/compose.yaml -p shop --project-directory /srv/shop "
+	for _, tc := range []struct {
+		verb compose.Verb
+		want string
+	}{
+		{compose.PullOptions{Services: []string{"api", "db-setup"}, Profiles: []string{"setup"}}, "--profile setup pull api db-setup"},
+		{compose.BuildOptions{Services: []string{"api", "worker"}}, "build api worker"},
+		{compose.StopOptions{Services: []string{"api"}}, "stop api"},
+		{compose.UpOptions{Services: []string{"api"}, NoDeps: true}, "up -d --no-deps --pull never api"},
+		{compose.UpOptions{Services: []string{"api"}, NoDeps: true, NoRecreate: true, Scale: map[string]int{"api": 4}}, "up -d --no-deps --no-recreate --pull never --scale api=4 api"},
+		{compose.RunOptions{Service: "db-setup", Profiles: []string{"setup"}, Env: []string{"UPSHIFT_RESULT=line"}, Command: []string{"--dry-run", "--format", "json"}}, "--profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run --format json"},
+		{compose.RunOptions{Service: "mana-auth", NoDeps: true, Command: []string{"pnpm", "run", "db:migrate"}}, "run --rm -T --no-deps mana-auth pnpm run db:migrate"},
+		{compose.ExecOptions{Service: "db", SecretEnv: []string{"PGPASSWORD=s3cret"}, Command: []string{"pg_dump", "-Fc"}}, "exec -T -e PGPASSWORD db pg_dump -Fc"},
+		{compose.LogsOptions{Services: []string{"api"}, Tail: 5}, "logs --no-color --no-log-prefix --tail 5 api"},
+	} {
+		if got := strings.Join(compose.Argv(p, tc.verb), " "); got != base+tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.verb.Name(), got, base+tc.want)
+		}
+	}
+	up := compose.UpOptions{Services: []string{"api"}, NoDeps: true, Overrides: []string{"/state/override.yaml"}}
+	if got := strings.Join(compose.Argv(p, up), " "); !strings.HasPrefix(got, "-f /srv/shop/compose.yaml -f /state/override.yaml -p shop") {
+		t.Errorf("overrides come after the project's files: %s", got)
+	}
+	if got := (&compose.CLI{Project: p}).Command(compose.StopOptions{Services: []string{"my api"}}); got != "docker compose "+base+"stop 'my api'" {
+		t.Errorf("Command: %s", got)
+	}
+}
+
+// A secret reaches exec through the environment, never the command line.
+func TestExecSecretEnv(t *testing.T) {
+	dir := t.TempDir()
+	docker := script(t, dir, "docker", "echo \"args: $*\" >&2; printf %s \"$PGPASSWORD\"\n")
+	var stdout strings.Builder
+	var lines []string
+	err := (&compose.CLI{Docker: docker}).Exec(context.Background(), compose.ExecOptions{Service: "db", SecretEnv: []string{"PGPASSWORD=s3cret"}, Command: []string{"pg_dump"}, Stdout: &stdout},
+		func(l string) { lines = append(lines, l) })
+	if err != nil || stdout.String() != "s3cret" || len(lines) != 1 || strings.Contains(lines[0], "s3cret") || !strings.Contains(lines[0], "-e PGPASSWORD db pg_dump") {
+		t.Errorf("%v stdout %q lines %q", err, stdout.String(), lines)
 	}
 }

@@ -2,7 +2,6 @@ package compose
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -198,11 +197,6 @@ func (d *Docker) StopAndRemove(ctx context.Context, id string, grace time.Durati
 		return fmt.Errorf("remove container %s: %w", short(id), err)
 	}
 	return nil
-}
-
-// IsNotFound reports an engine error for a missing object.
-func IsNotFound(err error) bool {
-	return cerrdefs.IsNotFound(err) || errors.Is(err, cerrdefs.ErrNotFound)
 }
 
 func short(id string) string {

@@ -7,7 +7,6 @@ package compose
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -323,6 +322,3 @@ func (p *Project) Args(extra ...string) []string {
 	}
 	return args
 }
-
-// ErrNoProject is returned by callers that need a project and got none.
-var ErrNoProject = errors.New("no compose project")

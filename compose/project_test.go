@@ -142,9 +142,9 @@ func TestLoadHonoursComposeFileAndProfiles(t *testing.T) {
 }
 
 func TestShellQuotedCommand(t *testing.T) {
-	c := &compose.CLI{}
-	got := c.Command("-f", "/srv/my app/compose.yaml", "up", "-d", "api")
-	if got != "docker compose -f '/srv/my app/compose.yaml' up -d api" {
+	c := &compose.CLI{Project: &compose.Project{Name: "app", WorkingDir: "/srv/my app", Files: []string{"/srv/my app/compose.yaml"}}}
+	got := c.Command(compose.UpOptions{Services: []string{"api"}, NoDeps: true})
+	if got != "docker compose -f '/srv/my app/compose.yaml' -p app --project-directory '/srv/my app' up -d --no-deps --pull never api" {
 		t.Errorf("%s", got)
 	}
 }

@@ -116,17 +116,12 @@ func (x *Executor) backup(ctx context.Context, rec *Record, b Backup) error {
 	var lines []string
 	if b.Service != "" {
 		br.Via = "pg_dump in the " + b.Service + " container"
-		args := append(x.Project.Args(), "exec", "-T", "-e", "PGPASSWORD", b.Service,
-			"pg_dump", "-Fc", "--no-password", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", db)
-		runner := x.Compose
-		if cli, ok := x.Compose.(*compose.CLI); ok {
-			c := *cli // the password goes through the environment, never argv
-			c.Env = append(append([]string(nil), cli.Env...), "PGPASSWORD="+password(b))
-			runner = &c
-		}
-		runErr = runner.Stream(ctx, f, func(l string) { lines = append(lines, x.redact(l)) }, args...)
-		br.Restore = x.Compose.Command(append(x.Project.Args(), "exec", "-T", b.Service,
-			"pg_restore", "--clean", "--if-exists", "--no-owner", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", db)...) + " < " + path
+		// The password goes through the environment, never argv.
+		dump := compose.ExecOptions{Service: b.Service, SecretEnv: []string{"PGPASSWORD=" + password(b)}, Stdout: f,
+			Command: []string{"pg_dump", "-Fc", "--no-password", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", db}}
+		runErr = x.Compose.Exec(ctx, dump, func(l string) { lines = append(lines, x.redact(l)) })
+		br.Restore = x.Compose.Command(compose.ExecOptions{Service: b.Service,
+			Command: []string{"pg_restore", "--clean", "--if-exists", "--no-owner", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", db}}) + " < " + path
 	} else {
 		br.Via = "the host's pg_dump"
 		u, _ := url.Parse(b.URL)

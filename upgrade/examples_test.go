@@ -39,7 +39,7 @@ func TestExampleComposeProject(t *testing.T) {
 	if !slices.Contains(p.Secrets, "example-secret-pw") {
 		t.Errorf("the database password is not known as a secret")
 	}
-	steps := planLines(Plan(p, Current{}, req))
+	steps := planLines(p, Plan(p, Current{}, req))
 	if got := strings.Join(steps, "\n"); !strings.Contains(got, "--profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup") || !strings.Contains(got, "up -d --no-deps --pull never api worker") {
 		t.Errorf("plan:\n%s", got)
 	}

@@ -291,8 +291,7 @@ func probeState(url string, p probe, wantVersion string) string {
 // exitNote adds the last lines a failed container printed.
 func (x *Executor) exitNote(ctx context.Context, service string, c compose.Container) string {
 	var lines []string
-	args := append(x.Project.Args(), "logs", "--no-color", "--no-log-prefix", "--tail", "5", service)
-	_ = x.Compose.Run(ctx, func(l string) { lines = append(lines, x.redact(l)) }, args...)
+	_ = x.Compose.Logs(ctx, compose.LogsOptions{Services: []string{service}, Tail: 5}, func(l string) { lines = append(lines, x.redact(l)) })
 	if len(lines) == 0 {
 		return ""
 	}

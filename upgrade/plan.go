@@ -12,22 +12,21 @@ import (
 
 // Step names, in the order an upgrade runs them.
 const (
-	StepPreflight = "preflight"
-	StepPin       = "pin"
-	StepPull      = "pull"
-	StepStop      = "stop"
-	StepSetup     = "setup"
-	StepStart     = "start"
-	StepVerify    = "verify"
-	StepRollback  = "rollback"
+	StepPin      = "pin"
+	StepPull     = "pull"
+	StepStop     = "stop"
+	StepSetup    = "setup"
+	StepStart    = "start"
+	StepVerify   = "verify"
+	StepRollback = "rollback"
 )
 
-// Step is one planned step: what it does and the exact compose commands.
+// Step is one planned step: what it does and the compose verbs it runs.
 type Step struct {
 	Name     string
 	Services []string
-	Args     [][]string // each a `docker compose` argument list
-	What     string     // for people
+	Verbs    []compose.Verb
+	What     string // for people
 }
 
 // Request is what the user asked for.
@@ -124,12 +123,9 @@ type Current map[string][]compose.Container
 
 // Plan lays out an upgrade's steps with the exact compose commands.
 func Plan(p *compose.Project, current Current, req Request) []Step {
-	base := p.Args()
-	pullArgs := append(slices.Clone(base), profileArgs(req.SetupProfiles)...)
-	pullArgs = append(pullArgs, "pull")
-	pullArgs = append(pullArgs, req.Services...)
+	pull := compose.PullOptions{Services: slices.Clone(req.Services), Profiles: req.SetupProfiles}
 	if req.Setup != "" {
-		pullArgs = append(pullArgs, req.Setup)
+		pull.Services = append(pull.Services, req.Setup)
 	}
 	var pins []string
 	for _, s := range req.Services {
@@ -147,11 +143,11 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 		}
 		steps = append(steps, Step{Name: StepBackup, What: "dump the database with " + via + " into " + b.Dir})
 	}
-	steps = append(steps, Step{Name: StepPull, Services: req.Services, Args: [][]string{pullArgs}, What: "pull the new images"})
-	setup := Step{Name: StepSetup, Services: []string{req.Setup}, Args: [][]string{SetupArgs(p, req)},
+	steps = append(steps, Step{Name: StepPull, Services: req.Services, Verbs: []compose.Verb{pull}, What: "pull the new images"})
+	setup := Step{Name: StepSetup, Services: []string{req.Setup}, Verbs: []compose.Verb{SetupVerb(req)},
 		What: "run " + req.Setup + " once (migrations), then remove its container"}
 	if req.migratesFirst() {
-		steps = append(steps, Step{Name: StepGate, Services: []string{req.Setup}, Args: [][]string{GateArgs(p, req)},
+		steps = append(steps, Step{Name: StepGate, Services: []string{req.Setup}, Verbs: []compose.Verb{GateVerb(req)},
 			What: "refuse migrations that drop, rename, retype or make NOT NULL what the running version uses"})
 		setup.What = "run " + req.Setup + " once while the old version serves (migrations), then remove its container"
 		steps = append(steps, setup)
@@ -164,45 +160,35 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 					n++
 				}
 			}
-			steps = append(steps, Step{Name: StepRoll, Services: []string{s}, Args: [][]string{RollArgs(base, s, max(n, 1))},
+			steps = append(steps, Step{Name: StepRoll, Services: []string{s}, Verbs: []compose.Verb{RollVerb(s, max(n, 1))},
 				What: fmt.Sprintf("start %d new %s container(s) beside the old, verify each, then stop the old gracefully", max(n, 1), s)})
 		}
 		return steps
 	}
-	steps = append(steps, Step{Name: StepStop, Services: req.Services, Args: [][]string{append(slices.Clone(base), append([]string{"stop"}, req.Services...)...)}, What: "stop " + strings.Join(req.Services, ", ")})
+	steps = append(steps, Step{Name: StepStop, Services: req.Services, Verbs: []compose.Verb{compose.StopOptions{Services: req.Services}}, What: "stop " + strings.Join(req.Services, ", ")})
 	if req.Setup != "" && !req.migratesFirst() {
 		steps = append(steps, setup)
 	}
 	steps = append(steps,
-		Step{Name: StepStart, Services: req.Services, Args: [][]string{StartArgs(base, req.Services)}, What: "start " + strings.Join(req.Services, ", ") + " on the new images"},
+		Step{Name: StepStart, Services: req.Services, Verbs: []compose.Verb{StartVerb(req.Services)}, What: "start " + strings.Join(req.Services, ", ") + " on the new images"},
 		Step{Name: StepVerify, Services: req.Services, What: req.Health.describe()},
 	)
 	return steps
 }
 
-// SetupArgs runs the setup service as a one-shot: dependencies (the
+// SetupVerb runs the setup service as a one-shot: dependencies (the
 // database) started as `up` would, output attached, the exit code its own,
 // and only its container removed afterwards (never `down`, which would
 // remove the whole project, database included).
-func SetupArgs(p *compose.Project, req Request) []string {
-	args := append(p.Args(), profileArgs(req.SetupProfiles)...)
+func SetupVerb(req Request) compose.RunOptions {
 	// UPSHIFT_RESULT=line: upshift migrate ends its output with its result
 	// document, which is how the run learns what the step applied.
-	return append(args, "run", "--rm", "-T", "-e", result.LineEnv+"="+result.LineValue, req.Setup)
+	return compose.RunOptions{Service: req.Setup, Profiles: req.SetupProfiles, Env: []string{result.LineEnv + "=" + result.LineValue}}
 }
 
-// StartArgs starts services on the images the files (and overrides) name.
-func StartArgs(base, services []string) []string {
-	args := append(slices.Clone(base), "up", "-d", "--no-deps", "--pull", "never")
-	return append(args, services...)
-}
-
-func profileArgs(profiles []string) []string {
-	var out []string
-	for _, p := range profiles {
-		out = append(out, "--profile", p)
-	}
-	return out
+// StartVerb starts services on the images the files (and overrides) name.
+func StartVerb(services []string, overrides ...string) compose.UpOptions {
+	return compose.UpOptions{Services: services, NoDeps: true, Overrides: overrides}
 }
 
 // runningImage picks the container that stands for what a service runs: a

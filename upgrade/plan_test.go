@@ -1,8 +1,6 @@
 package upgrade
 
 import (
-	"github.com/upshift-dev/upshift/migrate/result"
-
 	"context"
 	"errors"
 	"os"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/upshift-dev/upshift/compose"
 	"github.com/upshift-dev/upshift/compose/composetest"
+	"github.com/upshift-dev/upshift/migrate/result"
 )
 
 func project() *compose.Project {
@@ -77,7 +76,7 @@ func TestPlan(t *testing.T) {
 	req.Health = Health{URL: "http://127.0.0.1:3000/v1/health/ready", ExpectVersion: "2.4.0"}
 	cur := Current{"mana-auth": {{ID: "c1", Name: "mana-mana-auth-1", Service: "mana-auth", Image: "ghcr.io/mana/auth:latest", ImageID: "sha256:aaaaaaaaaaaaaaaaaaaa", State: "running"}}}
 	steps := Plan(p, cur, req)
-	got := planLines(steps)
+	got := planLines(p, steps)
 	base := "docker compose -f /srv/mana/compose.yaml -p mana --project-directory /srv/mana"
 	want := []string{
 		"pin",
@@ -249,13 +248,13 @@ func TestRollbackNeedsARecordedUpgrade(t *testing.T) {
 	}
 }
 
-func planLines(steps []Step) []string {
-	cli := &compose.CLI{}
+func planLines(p *compose.Project, steps []Step) []string {
+	cli := &compose.CLI{Project: p}
 	var got []string
 	for _, s := range steps {
 		line := s.Name
-		for _, a := range s.Args {
-			line += ": " + cli.Command(a...)
+		for _, v := range s.Verbs {
+			line += ": " + cli.Command(v)
 		}
 		got = append(got, line)
 	}
@@ -304,7 +303,7 @@ func TestPlanStrategies(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.req(&req)
-			got := planLines(Plan(p, cur, req))
+			got := planLines(p, Plan(p, cur, req))
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("plan\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}

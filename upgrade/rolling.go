@@ -3,8 +3,6 @@ package upgrade
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -49,10 +47,12 @@ func CheckRolling(p *compose.Project, services []string) error {
 	return nil
 }
 
-// GateArgs run the setup service's `upshift migrate` as a dry run that
+// GateVerb runs the setup service's `upshift migrate` as a dry run that
 // prints the pending migrations and their lint findings as JSON.
-func GateArgs(p *compose.Project, req Request) []string {
-	return append(SetupArgs(p, req), "--dry-run", "--format", "json")
+func GateVerb(req Request) compose.RunOptions {
+	v := SetupVerb(req)
+	v.Command = []string{"--dry-run", "--format", "json"}
+	return v
 }
 
 // BreakingError is a release whose migrations contract the schema that the
@@ -82,17 +82,17 @@ func oneLine(s string) string {
 // gate runs the setup service as a dry run and refuses breaking migrations.
 func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) error {
 	var lines []string
-	err := x.Compose.Run(ctx, func(l string) {
+	err := compose.Do(ctx, x.Compose, st.Verbs[0], func(l string) {
 		if !composeProgress(l) {
 			lines = append(lines, l)
 		}
-	}, st.Args[0]...)
+	})
 	doc, perr := result.Find(lines)
 	if perr != nil {
 		if err != nil {
 			return fmt.Errorf("the setup service's dry run failed: %w", err)
 		}
-		return fmt.Errorf("the compatibility check runs `%s` and expects upshift migrate's result document from it: %v; use upshift as the setup service's entrypoint, or pass --allow-breaking to skip the check", x.Compose.Command(st.Args[0]...), perr)
+		return fmt.Errorf("the compatibility check runs `%s` and expects upshift migrate's result document from it: %v; use upshift as the setup service's entrypoint, or pass --allow-breaking to skip the check", x.Compose.Command(st.Verbs[0]), perr)
 	}
 	if doc.Error != nil && doc.Error.Message != "" {
 		return fmt.Errorf("the setup service's dry run failed: %s", doc.Error.Message)
@@ -113,10 +113,9 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 	return &BreakingError{Findings: breaking}
 }
 
-// RollArgs start n new containers of a service beside the n running ones.
-func RollArgs(base []string, service string, n int) []string {
-	args := append(slices.Clone(base), "up", "-d", "--no-deps", "--no-recreate", "--pull", "never", "--scale", service+"="+strconv.Itoa(2*n))
-	return append(args, service)
+// RollVerb starts n new containers of a service beside the n running ones.
+func RollVerb(service string, n int) compose.UpOptions {
+	return compose.UpOptions{Services: []string{service}, NoDeps: true, NoRecreate: true, Scale: map[string]int{service: 2 * n}}
 }
 
 // RollingError is a rolling upgrade whose new containers failed their check:
@@ -151,9 +150,9 @@ func (x *Executor) roll(ctx context.Context, rec *Record, service string, req Re
 	if n == 0 {
 		n = max(1, x.Project.Services[service].Scale)
 	}
-	args := RollArgs(x.Project.Args(), service, n)
-	x.emit(Event{Kind: EventOutput, Step: StepRoll, Source: "", Text: x.Compose.Command(args...)})
-	if err := x.Compose.Run(ctx, func(l string) { x.emit(Event{Kind: EventOutput, Step: StepRoll, Text: l}) }, args...); err != nil {
+	up := RollVerb(service, n)
+	x.emit(Event{Kind: EventOutput, Step: StepRoll, Source: "", Text: x.Compose.Command(up)})
+	if err := x.Compose.Up(ctx, up, func(l string) { x.emit(Event{Kind: EventOutput, Step: StepRoll, Text: l}) }); err != nil {
 		x.removeNew(ctx, service, old)
 		return &RollingError{Service: service, Err: err}
 	}

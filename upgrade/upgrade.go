@@ -45,13 +45,15 @@ type Event struct {
 type Executor struct {
 	Project *compose.Project
 	Engine  compose.Engine
-	Compose compose.Runner
+	Compose compose.API
 	State   *State
 	OnEvent func(Event)
 	// Redact scrubs secrets from every line and error it reports.
 	Redact func(string) string
-	HTTP   *http.Client
-	Now    func() time.Time
+	// Secrets are the values Redact hides (for a CI runner's masks).
+	Secrets []string
+	HTTP    *http.Client
+	Now     func() time.Time
 	// LockWait bounds the wait for the deploy lock (0: do not wait).
 	LockWait time.Duration
 	// Me is this process as the lock holder and the history records it.
@@ -266,8 +268,8 @@ func (x *Executor) observe(ctx context.Context, services []string) (Current, err
 
 func (x *Executor) commands(st Step) []string {
 	var out []string
-	for _, a := range st.Args {
-		out = append(out, x.redact(x.Compose.Command(a...)))
+	for _, v := range st.Verbs {
+		out = append(out, x.redact(x.Compose.Command(v)))
 	}
 	if out == nil {
 		out = []string{}
@@ -300,8 +302,8 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 			}
 			x.recordNew(ctx, rec, health)
 		default:
-			for _, args := range st.Args {
-				if err = x.Compose.Run(ctx, func(l string) { x.emit(Event{Kind: EventOutput, Step: st.Name, Text: l}) }, args...); err != nil {
+			for _, v := range st.Verbs {
+				if err = compose.Do(ctx, x.Compose, v, func(l string) { x.emit(Event{Kind: EventOutput, Step: st.Name, Text: l}) }); err != nil {
 					break
 				}
 			}
@@ -346,7 +348,7 @@ func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request)
 		sr.Image = s.Image
 	}
 	rec.Setup = sr
-	err := x.Compose.Run(ctx, func(l string) {
+	err := compose.Do(ctx, x.Compose, st.Verbs[0], func(l string) {
 		if doc, ok, derr := result.ParseLine(l); ok {
 			// upshift migrate's result: the typed account of what it
 			// applied, never shown as output.
@@ -362,7 +364,7 @@ func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request)
 			src = "" // compose's own "Container … Started" lines, not the service's
 		}
 		x.emit(Event{Kind: EventOutput, Step: st.Name, Source: src, Text: l})
-	}, st.Args[0]...)
+	})
 	sr.DurationMS = x.now().Sub(started).Milliseconds()
 	var ee *compose.ExitError
 	if errors.As(err, &ee) {
@@ -491,7 +493,7 @@ func (x *Executor) putBack(ctx context.Context, rec *Record, services []string, 
 	if err != nil {
 		return "", fmt.Errorf("write the override file: %w", err)
 	}
-	st := Step{Name: StepRollback, Services: services, Args: [][]string{StartArgs(x.Project.Args(path), services)},
+	st := Step{Name: StepRollback, Services: services, Verbs: []compose.Verb{StartVerb(services, path)},
 		What: "put the previous images back: " + describeImages(images)}
 	if err := x.runStep(ctx, rec, st, Request{}); err != nil {
 		return "", err
@@ -648,7 +650,7 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 	}
 	if req.DryRun {
 		rec.Outcome = Planned
-		st := Step{Name: StepRollback, Services: req.Services, Args: [][]string{StartArgs(x.Project.Args("<override>"), req.Services)}, What: "put the previous images back: " + describeImages(images)}
+		st := Step{Name: StepRollback, Services: req.Services, Verbs: []compose.Verb{StartVerb(req.Services, "<override>")}, What: "put the previous images back: " + describeImages(images)}
 		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", Commands: x.commands(st)})
 		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
 		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
@@ -664,14 +666,12 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 		x.finish(rec)
 		return rec, &Error{Record: rec, Err: err}
 	}
-	health, err := x.putBack(ctx, rec, req.Services, images, req.Health, req.Health.ExpectVersion)
-	if err != nil {
+	if _, err := x.putBack(ctx, rec, req.Services, images, req.Health, req.Health.ExpectVersion); err != nil {
 		rec.Outcome = RollbackFailed
 		rec.Error = x.redact(err.Error())
 		x.finish(rec)
 		return rec, &Error{Record: rec, Err: err}
 	}
-	_ = health
 	rec.Outcome = Succeeded
 	x.finish(rec)
 	return rec, nil

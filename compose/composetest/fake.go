@@ -1,6 +1,9 @@
-// Package composetest has an in-memory compose.Engine for the planner's unit
-// tests. Anything that changes containers is tested against the real engine
-// (internal/dockertest); this fake only answers questions.
+// Package composetest has fakes for the unit tests of sequencing: an
+// in-memory compose.Engine and a Recorder of compose verbs, so that the
+// executor's every path (a pull, setup, start or health check that fails,
+// a signal) is tested in milliseconds. What really changes containers is
+// tested against the real engine and the real docker compose
+// (internal/dockertest).
 package composetest
 
 import (
@@ -119,3 +122,74 @@ func (e *Engine) StopAndRemove(_ context.Context, id string, _ time.Duration) er
 func (e *Engine) Close() error { return nil }
 
 var _ compose.Engine = (*Engine)(nil)
+
+// Recorder is a compose.API that runs nothing. It records every verb as
+// the command line it would run (without the project's own flags), and
+// Do, when set, decides what each verb does: the lines it prints, the
+// error it ends with, what it changes on a fake Engine.
+type Recorder struct {
+	mu    sync.Mutex
+	calls []string
+	Do    func(v compose.Verb, out compose.Output) error
+}
+
+// Calls are the verbs run so far, in order ("stop api").
+func (r *Recorder) Calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+func (r *Recorder) record(v compose.Verb, out compose.Output) error {
+	r.mu.Lock()
+	r.calls = append(r.calls, strings.Join(compose.Argv(nil, v), " "))
+	do := r.Do
+	r.mu.Unlock()
+	if out == nil {
+		out = func(string) {}
+	}
+	if do == nil {
+		return nil
+	}
+	return do(v, out)
+}
+
+func (r *Recorder) Pull(_ context.Context, o compose.PullOptions, out compose.Output) error {
+	return r.record(o, out)
+}
+func (r *Recorder) Build(_ context.Context, o compose.BuildOptions, out compose.Output) error {
+	return r.record(o, out)
+}
+func (r *Recorder) Stop(_ context.Context, o compose.StopOptions, out compose.Output) error {
+	return r.record(o, out)
+}
+func (r *Recorder) Up(_ context.Context, o compose.UpOptions, out compose.Output) error {
+	return r.record(o, out)
+}
+func (r *Recorder) RunOneOff(_ context.Context, o compose.RunOptions, out compose.Output) error {
+	return r.record(o, out)
+}
+func (r *Recorder) Exec(_ context.Context, o compose.ExecOptions, out compose.Output) error {
+	return r.record(o, out)
+}
+func (r *Recorder) Logs(_ context.Context, o compose.LogsOptions, out compose.Output) error {
+	return r.record(o, out)
+}
+
+// Command is the verb as `docker compose` would be called, without the
+// project's flags.
+func (r *Recorder) Command(v compose.Verb) string {
+	return "docker compose " + strings.Join(compose.Argv(nil, v), " ")
+}
+
+var _ compose.API = (*Recorder)(nil)
+
+// SetContainers replaces what runs for project/service.
+func (e *Engine) SetContainers(project, service string, cs ...compose.Container) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.containers[project+"/"+service] = cs
+	for _, c := range cs {
+		e.images[c.ImageID] = c.ImageID
+	}
+}

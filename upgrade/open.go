@@ -1,0 +1,121 @@
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/redact"
+)
+
+// Options say which project to open and how the runs on it report.
+type Options struct {
+	Project compose.Options
+	// StateDir is where history, the deploy lock and overrides are kept
+	// ("": DefaultStateDir).
+	StateDir string
+	LockWait time.Duration
+	// Secrets besides the project's (a health token, a backup URL's
+	// password) that nothing may print.
+	Secrets []string
+	// Command is the command line the history records for the run.
+	Command string
+	OnEvent func(Event)
+}
+
+// Open loads the project, checks that the user's docker compose is v2 or
+// later and that the engine answers, and opens the project's state: the
+// preflight of every run, before anything is pinned, pulled or stopped.
+// The executor's Secrets are everything it hides.
+func Open(ctx context.Context, o Options) (*Executor, error) {
+	p, err := compose.Load(ctx, o.Project)
+	if err != nil {
+		return nil, err
+	}
+	secrets := append(slices.Clone(p.Secrets), o.Secrets...)
+	cli := &compose.CLI{Project: p}
+	if _, err := cli.Version(ctx); err != nil {
+		return nil, err
+	}
+	engine, err := compose.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := o.StateDir
+	if dir == "" {
+		dir = DefaultStateDir()
+	}
+	st, err := OpenState(dir, p.Name)
+	if err != nil {
+		engine.Close()
+		return nil, err
+	}
+	return &Executor{Project: p, Engine: engine, Compose: cli, State: st, OnEvent: o.OnEvent,
+		Redact: redact.Of(secrets...).String, Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command)}, nil
+}
+
+// URLPassword is the password of a postgres:// URL ("" when none), for
+// Options.Secrets.
+func URLPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	pw, _ := u.User.Password()
+	return pw
+}
+
+// Query selects runs of the history.
+type Query struct {
+	Service string // only runs that touched it ("": all)
+	Limit   int    // the newest this many (0: all)
+}
+
+// Entry is one run of the history, with the rollback that undid it.
+type Entry struct {
+	*Record
+	RolledBackBy *string `json:"rolled_back_by"`
+}
+
+// Runs lists the history newest first, with a run that a dead upshift
+// left unfinished (and that no live one holds the lock for) reported as
+// interrupted.
+func (s *State) Runs(q Query) ([]Entry, error) {
+	runs, err := s.History()
+	if err != nil {
+		return nil, err
+	}
+	unfinished, err := s.Unfinished()
+	if err != nil {
+		return nil, err
+	}
+	if unfinished != nil {
+		if locked, _ := s.Locked(); !locked {
+			unfinished.Outcome = Interrupted
+			unfinished.Error = fmt.Sprintf("upshift stopped during step %q without finishing; `upshift upgrade` finishes it, `upshift rollback` puts the images from before it back", unfinished.Step)
+		}
+		runs = append(runs, unfinished)
+	}
+	undone := UndoneBy(runs)
+	var shown []*Record
+	for _, r := range runs {
+		if q.Service == "" || slices.Contains(r.ServiceNames(), q.Service) {
+			shown = append(shown, r)
+		}
+	}
+	if q.Limit > 0 && len(shown) > q.Limit {
+		shown = shown[len(shown)-q.Limit:]
+	}
+	out := []Entry{}
+	for i := len(shown) - 1; i >= 0; i-- {
+		e := Entry{Record: shown[i]}
+		if by := undone[shown[i].ID]; by != nil {
+			e.RolledBackBy = &by.ID
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
