@@ -18,7 +18,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/upshift-dev/upshift/redact"
 )
 
 // Config is a parsed connection target.
@@ -38,7 +40,7 @@ type Config struct {
 	// replaced by xxxxx, or host/port/database/user when PG* variables
 	// were used.
 	Display  string
-	redactor *Redactor
+	redactor *redact.Set
 }
 
 // ErrBadURL is wrapped by errors about the URL itself.
@@ -95,7 +97,7 @@ func Parse(raw, applicationName string) (*Config, error) {
 }
 
 // Redactor returns the redactor that knows this config's secrets.
-func (c *Config) Redactor() *Redactor { return c.redactor }
+func (c *Config) Redactor() *redact.Set { return c.redactor }
 
 // RedactURL replaces the password in a URL or key=value string with xxxxx.
 func RedactURL(raw string) string {
@@ -192,12 +194,9 @@ func conninfo(s string) []conninfoField {
 	}
 }
 
-// Redactor scrubs known secrets from text.
-type Redactor struct{ secrets []string }
-
 // NewRedactor knows the password of the given URL, if it has one.
-func NewRedactor(raw string) *Redactor {
-	r := &Redactor{}
+func NewRedactor(raw string) *redact.Set {
+	r := &redact.Set{}
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok {
 			r.Add(p)
@@ -220,81 +219,6 @@ func NewRedactor(raw string) *Redactor {
 	return r
 }
 
-// Add registers a secret. Secrets shorter than 3 characters are not
-// scrubbed by value (they would mangle ordinary words); URLs are still
-// redacted by structure.
-func (r *Redactor) Add(secret string) {
-	if r == nil || len(secret) < 3 {
-		return
-	}
-	for _, s := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
-		dup := false
-		for _, have := range r.secrets {
-			dup = dup || have == s
-		}
-		if !dup {
-			r.secrets = append(r.secrets, s)
-		}
-	}
-}
-
-// Secrets are the values it hides (for a CI runner's masks).
-func (r *Redactor) Secrets() []string {
-	if r == nil {
-		return nil
-	}
-	return append([]string(nil), r.secrets...)
-}
-
-// String returns s with every known secret replaced by xxxxx, except where
-// the same text is a name (user=…, database=…, a URL's scheme or user): a
-// password equal to the user name must not turn user=postgres into
-// user=xxxxx.
-func (r *Redactor) String(s string) string {
-	if r == nil {
-		return s
-	}
-	for _, sec := range r.secrets {
-		var b strings.Builder
-		rest := s
-		for {
-			i := strings.Index(rest, sec)
-			if i < 0 {
-				b.WriteString(rest)
-				break
-			}
-			done := s[:len(s)-len(rest)] + rest[:i]
-			b.WriteString(rest[:i])
-			if r.isName(done, rest[i+len(sec):], sec) {
-				b.WriteString(sec)
-			} else {
-				b.WriteString("xxxxx")
-			}
-			rest = rest[i+len(sec):]
-		}
-		s = b.String()
-	}
-	return s
-}
-
-// isName reports whether an occurrence of a secret, between before and
-// after, is a name that happens to be spelled the same: a user or database
-// field, a URL's scheme or user.
-func (r *Redactor) isName(before, after, sec string) bool {
-	for _, k := range []string{"user=", "database=", "dbname=", "host=", "user \"", "database \""} {
-		if strings.HasSuffix(before, k) {
-			return true
-		}
-	}
-	if strings.HasPrefix(after, "://") {
-		return true
-	}
-	if strings.HasSuffix(before, "//") && (strings.HasPrefix(after, ":") || strings.HasPrefix(after, "@")) {
-		return true
-	}
-	return false
-}
-
 // Retry configures connection attempts: transient failures are retried
 // until Window has passed since the first attempt (or Attempts were made,
 // when set), waiting Backoff, doubled after each attempt up to MaxBackoff.
@@ -306,10 +230,6 @@ type Retry struct {
 	// OnRetry is told about each failed attempt that will be retried.
 	OnRetry func(attempt int, wait time.Duration, err error)
 }
-
-// DefaultRetry tries for 30 s, long enough for a database container that is
-// still starting (or a server at max_connections) to take connections.
-var DefaultRetry = Retry{Window: 30 * time.Second, Backoff: 250 * time.Millisecond, MaxBackoff: 5 * time.Second}
 
 // ConnectError is a connection that failed for good.
 type ConnectError struct {
@@ -365,10 +285,10 @@ func Connect(ctx context.Context, c *Config, retry Retry) (*pgx.Conn, error) {
 			wait = min(wait, max(left, 0))
 		}
 		if !transient || outOfTries || ctx.Err() != nil {
-			return nil, &ConnectError{Target: c.Display, Attempts: attempt, Transient: transient, Hint: hint(err, c), Err: redactedError{msg: c.redactor.String(err.Error()), err: err}}
+			return nil, &ConnectError{Target: c.Display, Attempts: attempt, Transient: transient, Hint: hint(err, c), Err: c.redactor.Error(err)}
 		}
 		if retry.OnRetry != nil {
-			retry.OnRetry(attempt, wait, redactedError{msg: c.redactor.String(err.Error()), err: err})
+			retry.OnRetry(attempt, wait, c.redactor.Error(err))
 		}
 		select {
 		case <-ctx.Done():
@@ -497,16 +417,6 @@ func majorVersion(v string) int {
 	}
 	return n
 }
-
-// redactedError keeps the original error for errors.As (codes, net
-// errors) while its text is scrubbed.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }
 
 // Transient reports whether a connection error is worth retrying.
 func Transient(err error) bool {
