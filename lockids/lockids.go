@@ -78,7 +78,7 @@ func ForTable(schemaDotTable string) ID { return Derive("table:" + schemaDotTabl
 func For(service string) (ID, Source, error) {
 	name := strings.TrimSpace(service)
 	if name == "" {
-		return 0, "", fmt.Errorf("%w: set --service (SERVICE) to the service whose migrations these are, or --lock-id", ErrNoService)
+		return 0, "", fmt.Errorf("%w: name the service whose migrations these are", ErrNoService)
 	}
 	if id, ok := registry[name]; ok {
 		return id, FromRegistry, nil
@@ -110,4 +110,59 @@ func Lookup(id ID) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Choice is the lock a run takes, and why that one.
+type Choice struct {
+	ID     ID
+	Source Source // FromFlag, FromRegistry, Derived
+	// Service is the service it belongs to; "" when it is the migrations
+	// table's own (a run that names no service).
+	Service string
+	Table   string
+}
+
+// Choose is the policy every command shares: an explicit id, else the
+// service's, else (no service) the migrations table's own id, so that
+// everything migrating the same table still excludes each other.
+func Choose(explicit *int64, service, schemaDotTable string) Choice {
+	switch {
+	case explicit != nil:
+		return Choice{ID: ID(*explicit), Source: FromFlag, Table: schemaDotTable}
+	case strings.TrimSpace(service) != "":
+		id, src, _ := For(service)
+		return Choice{ID: id, Source: src, Service: strings.TrimSpace(service), Table: schemaDotTable}
+	}
+	return Choice{ID: ForTable(schemaDotTable), Source: Derived, Table: schemaDotTable}
+}
+
+// Row is one line of a listing: a registered service or a named one.
+type Row struct {
+	Service string `json:"service"`
+	ID      ID     `json:"id"`
+	Source  string `json:"source"`
+}
+
+// List is the registry followed by the named services not in it, each
+// listed once.
+func List(names []string) ([]Row, error) {
+	var rows []Row
+	listed := map[string]bool{}
+	for _, e := range Registry() {
+		rows = append(rows, Row{e.Service, e.ID, string(FromRegistry)})
+		listed[e.Service] = true
+	}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if listed[n] {
+			continue
+		}
+		listed[n] = true
+		id, src, err := For(n)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, Row{n, id, string(src)})
+	}
+	return rows, nil
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,7 +38,7 @@ func (f *FolderFlags) dir() string {
 
 // Load reads the folder and prints its warnings.
 func (f *FolderFlags) Load(env *Env) (*drizzle.Source, error) {
-	src, err := takePreload(f.dir())
+	src, err := drizzle.Load(f.dir())
 	if err != nil {
 		return nil, err
 	}
@@ -189,13 +188,6 @@ type early struct {
 // ConnectEarly starts one quiet connection attempt. Take it with take, or
 // let it go with drop.
 func (d *DBFlags) ConnectEarly(ctx context.Context) *early {
-	if e := takePreconnect(d.DatabaseURL, d.Service); e != nil {
-		return e
-	}
-	return d.startEarly(ctx)
-}
-
-func (d *DBFlags) startEarly(ctx context.Context) *early {
 	e := &early{done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
@@ -205,120 +197,6 @@ func (d *DBFlags) startEarly(ctx context.Context) *early {
 			e.conn, e.err = dbconn.Connect(ctx, e.cfg, dbconn.Retry{Attempts: 1})
 		}
 	}()
-	return e
-}
-
-// preloaded is the migrations folder main starts reading before the
-// command line is parsed, with preconnect and for the same commands.
-var preloaded struct {
-	sync.Mutex
-	job *loadJob
-}
-
-type loadJob struct {
-	dir  string
-	done chan struct{}
-	src  *drizzle.Source
-	err  error
-}
-
-// preload starts reading the folder the command will read: --dir as
-// given, else MIGRATIONS_DIR, else ./drizzle.
-func preload(args []string) {
-	if len(args) == 0 || args[0] != "migrate" && args[0] != "status" {
-		return
-	}
-	dir := os.Getenv("MIGRATIONS_DIR")
-	for i, a := range args[1:] {
-		switch {
-		case a == "--", a == "--help", a == "-h", a == "--config", strings.HasPrefix(a, "--config="):
-			return
-		case a == "--dir" && i+2 < len(args):
-			dir = args[i+2]
-		case strings.HasPrefix(a, "--dir="):
-			dir = strings.TrimPrefix(a, "--dir=")
-		}
-	}
-	if dir == "" {
-		// drizzle.config.* may name another folder: the command reads
-		// it once the command line is parsed.
-		if kitconfig.Find(".") != "" {
-			return
-		}
-		dir = kitconfig.DefaultDir
-	}
-	job := &loadJob{dir: dir, done: make(chan struct{})}
-	go func() {
-		defer close(job.done)
-		job.src, job.err = drizzle.Load(dir)
-	}()
-	preloaded.Lock()
-	preloaded.job = job
-	preloaded.Unlock()
-}
-
-// takePreload is drizzle.Load(dir), from main's head start when it read
-// the same folder.
-func takePreload(dir string) (*drizzle.Source, error) {
-	preloaded.Lock()
-	job := preloaded.job
-	preloaded.job = nil
-	preloaded.Unlock()
-	if job == nil || job.dir != dir {
-		return drizzle.Load(dir)
-	}
-	<-job.done
-	return job.src, job.err
-}
-
-// preconnected is the attempt main starts before the command line is
-// parsed, for the url and service it was started with.
-var preconnected struct {
-	sync.Mutex
-	e            *early
-	url, service string
-}
-
-// preconnect starts connecting before kong builds its model (about a
-// millisecond and a half), for the commands that connect first thing on
-// every deploy, when the environment alone says where to: DATABASE_URL and
-// SERVICE set, no flag on the command line that could say otherwise. It
-// reports whether it started.
-func preconnect(ctx context.Context, args []string) bool {
-	if len(args) == 0 || args[0] != "migrate" && args[0] != "status" {
-		return false
-	}
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		return false
-	}
-	for _, a := range args[1:] {
-		if a == "--" || strings.HasPrefix(a, "--database-url") || strings.HasPrefix(a, "--service") || a == "--help" || a == "-h" || a == "--create-database" {
-			return false
-		}
-	}
-	d := &DBFlags{DatabaseURL: url, Service: os.Getenv("SERVICE")}
-	preconnected.Lock()
-	defer preconnected.Unlock()
-	preconnected.e = d.startEarly(ctx)
-	preconnected.url, preconnected.service = d.DatabaseURL, d.Service
-	return true
-}
-
-// takePreconnect hands over main's attempt if it was for this database and
-// service; an attempt for anything else is let go.
-func takePreconnect(url, service string) *early {
-	preconnected.Lock()
-	defer preconnected.Unlock()
-	e := preconnected.e
-	preconnected.e = nil
-	if e == nil {
-		return nil
-	}
-	if preconnected.url != url || preconnected.service != service {
-		e.drop()
-		return nil
-	}
 	return e
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/drizzle/kitconfig"
+	"github.com/upshift-dev/upshift/internal/ghactions"
 	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/migrate"
 )
@@ -131,7 +132,7 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 	}
 	// In a workflow, annotations on the pull request's lines and a summary,
 	// whatever the format (--format github prints them already).
-	if gh := newGitHub(env.Stderr); gh.on {
+	if gh := ghactions.New(env.Stderr); gh.On {
 		if c.Format != "github" {
 			for _, f := range shown {
 				fmt.Fprintln(env.Stderr, githubAnnotation(f))
@@ -146,12 +147,12 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 				if f.File == "" {
 					where = f.Object
 				}
-				fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", mdCell(where), f.Rule, f.Severity, mdCell(f.Message))
+				fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", ghactions.Cell(where), f.Rule, f.Severity, ghactions.Cell(f.Message))
 			}
 			b.WriteString("\n")
 		}
-		gh.summarize(b.String())
-		gh.output("findings", fmt.Sprint(len(shown)), "errors", fmt.Sprint(errors))
+		gh.Summarize(b.String())
+		gh.Output("findings", fmt.Sprint(len(shown)), "errors", fmt.Sprint(errors))
 	}
 	if errors > 0 {
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%s at error level; fix them, or silence one with `-- upshift:ignore RULE_ID reason` on the line above it", plural(errors, "finding"))}
@@ -255,9 +256,9 @@ var annotationLevel = map[lint.Severity]string{lint.Error: "error", lint.Warning
 
 func githubAnnotation(f lint.Finding) string {
 	if f.File == "" { // a finding about the database: no line to annotate
-		return fmt.Sprintf("::%s title=%s::%s", annotationLevel[f.Severity], escapeProperty("upshift "+f.Rule+" ("+f.Object+")"),
-			escapeData(f.Message+"\nfix: "+f.Fix))
+		return fmt.Sprintf("::%s title=%s::%s", annotationLevel[f.Severity], ghactions.EscapeProperty("upshift "+f.Rule+" ("+f.Object+")"),
+			ghactions.EscapeData(f.Message+"\nfix: "+f.Fix))
 	}
-	return fmt.Sprintf("::%s file=%s,line=%d,col=%d,title=%s::%s", annotationLevel[f.Severity], escapeProperty(f.File), f.Line, f.Column,
-		escapeProperty("upshift "+f.Rule), escapeData(f.Message+"\nfix: "+f.Fix))
+	return fmt.Sprintf("::%s file=%s,line=%d,col=%d,title=%s::%s", annotationLevel[f.Severity], ghactions.EscapeProperty(f.File), f.Line, f.Column,
+		ghactions.EscapeProperty("upshift "+f.Rule), ghactions.EscapeData(f.Message+"\nfix: "+f.Fix))
 }

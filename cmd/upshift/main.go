@@ -128,15 +128,6 @@ func main() {
 		out.Flush()
 		os.Exit(ExitInterrupted)
 	}()
-	// migrate and status, every deploy and container start: their
-	// connection and folder are on the way while kong parses.
-	if preconnect(ctx, os.Args[1:]) {
-		// Let the connecting goroutine run now, up to its dial, rather
-		// than when the folder's readers leave a processor free: the
-		// server forks its backend meanwhile.
-		runtime.Gosched()
-	}
-	preload(os.Args[1:])
 	code := run(ctx, os.Args[1:], out, flushFirst{out, os.Stderr})
 	out.Flush()
 	os.Exit(code)

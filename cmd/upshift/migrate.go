@@ -11,14 +11,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/drizzle/kitconfig"
+	"github.com/upshift-dev/upshift/internal/ghactions"
 	"github.com/upshift-dev/upshift/internal/shell"
 	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/migrate"
 	mdoc "github.com/upshift-dev/upshift/migrate/result"
+	"github.com/upshift-dev/upshift/redact"
 )
 
 // LockFlags choose the advisory lock and how long to wait for it.
@@ -51,18 +52,16 @@ func (s *Seconds) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// lockID resolves the lock: --lock-id, the service's id, or (no service)
-// one derived from the migrations table, so that everything migrating the
-// same table still excludes each other.
-func lockID(l *LockFlags, service string, t drizzle.Table) (lockids.ID, string, error) {
-	if l.LockID != nil {
-		return lockids.ID(*l.LockID), "--lock-id", nil
+// lockID is the lock the run takes (lockids.Choose), and how to say why.
+func lockID(l *LockFlags, service string, t drizzle.Table) (lockids.ID, string) {
+	c := lockids.Choose(l.LockID, service, t.String())
+	switch {
+	case c.Source == lockids.FromFlag:
+		return c.ID, "--lock-id"
+	case c.Service != "":
+		return c.ID, fmt.Sprintf("service %s, %s", c.Service, c.Source)
 	}
-	if strings.TrimSpace(service) != "" {
-		id, src, err := lockids.For(service)
-		return id, fmt.Sprintf("service %s, %s", service, src), err
-	}
-	return lockids.ForTable(t.String()), "derived from " + t.String() + " (set --service to use the service's lock)", nil
+	return c.ID, "derived from " + c.Table + " (set --service to use the service's lock)"
 }
 
 // MigrateFlags are shared by migrate and mark-applied.
@@ -178,8 +177,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			fmt.Fprintf(env.Stdout, format+"\n", args...)
 		}
 	}
-	gh := newGitHub(env.Stderr)
-	var red *dbconn.Redactor
+	gh := ghactions.New(env.Stderr)
+	var red *redact.Set
 	finish := func(err error) error {
 		out.DurationMS = time.Since(started).Milliseconds()
 		c.github(gh, red, out, err)
@@ -203,11 +202,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		say("nothing to migrate: %s holds no migrations", src.Dir)
 		return finish(nil)
 	}
-	id, idSource, err := lockID(&c.LockFlags, c.Service, table)
-	if err != nil {
-		pending.drop()
-		return finish(&exitError{code: ExitUsage, err: err})
-	}
+	id, idSource := lockID(&c.LockFlags, c.Service, table)
 	conn, cfg, err := pending.take(ctx, &c.DBFlags, env)
 	if err != nil {
 		return finish(err)
@@ -215,7 +210,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	defer conn.Close(context.Background())
 	out.Database = cfg.Display
 	red = cfg.Redactor()
-	gh.mask(red.Secrets()...)
+	gh.Mask(red.Secrets()...)
 
 	opts.AllowOutOfOrder, opts.AllowModified = c.AllowOutOfOrder, c.AllowModified
 	linted := false
@@ -228,7 +223,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			}
 		case migrate.EventLint:
 			if !linted {
-				gh.group("lint: the pending migrations")
+				gh.Group("lint: the pending migrations")
 				linted = true
 			}
 			if !c.JSON() {
@@ -245,7 +240,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 				say("nothing to migrate: %s", e.Text)
 			}
 		case migrate.EventLocking:
-			gh.group(fmt.Sprintf("lock: advisory lock %d (%s)", id, idSource))
+			gh.Group(fmt.Sprintf("lock: advisory lock %d (%s)", id, idSource))
 			lid := strconv.FormatInt(int64(id), 10)
 			out.LockID = &lid
 			say("upshift: taking advisory lock %d (%s)", id, idSource)
@@ -260,12 +255,12 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		case migrate.EventLocked:
 			say("upshift: advisory lock acquired after %s", e.Waited.Round(time.Millisecond))
 		case migrate.EventApplying:
-			gh.group(fmt.Sprintf("apply: %s to %s", plural(len(e.Pending), "migration"), cfg.Display))
+			gh.Group(fmt.Sprintf("apply: %s to %s", plural(len(e.Pending), "migration"), cfg.Display))
 			verb := "applying"
 			if opts.MarkOnly {
 				verb = "recording as applied (not running)"
 			}
-			say("upshift: %s %s from %s (%s) to %s, %s", verb, plural(len(e.Pending), "migration"), src.Dir, src.Layout, cfg.Display, txNote(opts, len(e.Pending), e.NoTransaction))
+			say("upshift: %s %s from %s (%s) to %s, %s", verb, plural(len(e.Pending), "migration"), src.Dir, src.Layout, cfg.Display, opts.Grouping(len(e.Pending), e.NoTransaction))
 		case migrate.EventApplied:
 			r := e.Result
 			out.Applied = append(out.Applied, mdoc.Applied{Tag: r.Tag, File: r.File, Statements: r.Statements,
@@ -317,7 +312,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			}
 			return finish(&exitError{code: ExitLockTimeout, err: fmt.Errorf("%w\n  hint: %s", err, hint)})
 		case errors.As(err, &ae):
-			return finish(reportApplyError(env, c.JSON(), src, red, err, out, ctx))
+			return finish(reportApplyError(c.JSON(), src, red, err, out))
 		}
 		return finish(redactErr(red, interrupted(ctx, err, "nothing was changed")))
 	}
@@ -350,11 +345,11 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 
 // github adds the run to the job summary and the step outputs, and a failed
 // migration as an annotation on its file and line.
-func (c *MigrateFlags) github(gh *github, red *dbconn.Redactor, out *mdoc.Document, err error) {
-	if !gh.on {
+func (c *MigrateFlags) github(gh *ghactions.Workflow, red *redact.Set, out *mdoc.Document, err error) {
+	if !gh.On {
 		return
 	}
-	gh.endGroup()
+	gh.EndGroup()
 	code := exitCode(err)
 	if err != nil {
 		msg, title := err.Error(), "upshift migrate failed"
@@ -370,7 +365,7 @@ func (c *MigrateFlags) github(gh *github, red *dbconn.Redactor, out *mdoc.Docume
 			file, line, col = e.File, e.Line, e.Column
 			title = fmt.Sprintf("migration %s failed at statement %d", e.Tag, e.Statement)
 		}
-		gh.annotate("error", file, line, col, title, red.String(msg))
+		gh.Annotate("error", file, line, col, title, red.String(msg))
 	}
 	var b strings.Builder
 	state := "up to date"
@@ -382,38 +377,21 @@ func (c *MigrateFlags) github(gh *github, red *dbconn.Redactor, out *mdoc.Docume
 	case len(out.Applied) > 0:
 		state = "applied " + plural(len(out.Applied), "migration")
 	}
-	fmt.Fprintf(&b, "### upshift migrate: %s\n\n%s → %s\n\n", state, mdCell(out.Dir), mdCell(out.Database))
+	fmt.Fprintf(&b, "### upshift migrate: %s\n\n%s → %s\n\n", state, ghactions.Cell(out.Dir), ghactions.Cell(out.Database))
 	var applied []string
 	if len(out.Applied) > 0 {
 		b.WriteString("| migration | statements | duration |\n|---|---|---|\n")
 		for _, a := range out.Applied {
 			applied = append(applied, a.Tag)
-			fmt.Fprintf(&b, "| %s | %d | %.1f ms |\n", mdCell(a.Tag), a.Statements, a.DurationMS)
+			fmt.Fprintf(&b, "| %s | %d | %.1f ms |\n", ghactions.Cell(a.Tag), a.Statements, a.DurationMS)
 		}
 		b.WriteString("\n")
 	}
 	if len(out.RolledBack) > 0 {
-		fmt.Fprintf(&b, "Rolled back, not applied: %s\n\n", mdCell(strings.Join(out.RolledBack, ", ")))
+		fmt.Fprintf(&b, "Rolled back, not applied: %s\n\n", ghactions.Cell(strings.Join(out.RolledBack, ", ")))
 	}
-	gh.summarize(b.String())
-	gh.output("applied", strings.Join(applied, ","), "pending", strings.Join(out.Pending, ","), "exit-code", fmt.Sprint(code))
-}
-
-// txNote says how the pending migrations are grouped into transactions.
-func txNote(opts drizzle.Options, pending, noTx int) string {
-	switch {
-	case opts.MarkOnly:
-		return "one transaction"
-	case noTx == pending:
-		return "each statement on its own, outside a transaction"
-	case noTx > 0 && opts.TxMode == drizzle.TxEach:
-		return fmt.Sprintf("one transaction per migration, %s outside a transaction", plural(noTx, "migration"))
-	case noTx > 0:
-		return fmt.Sprintf("transactions split around %s that run outside a transaction", plural(noTx, "migration"))
-	case opts.TxMode == drizzle.TxEach:
-		return "one transaction per migration"
-	}
-	return "one transaction"
+	gh.Summarize(b.String())
+	gh.Output("applied", strings.Join(applied, ","), "pending", strings.Join(out.Pending, ","), "exit-code", fmt.Sprint(code))
 }
 
 // duration converts an optional flag value.
@@ -433,136 +411,39 @@ func interrupted(ctx context.Context, err error, what string) error {
 }
 
 // redactErr scrubs secrets from an error's text while keeping its type for
-// exit codes.
-func redactErr(r *dbconn.Redactor, err error) error {
-	if err == nil {
-		return nil
-	}
+// exit codes; usage errors carry no secret and keep their own text.
+func redactErr(r *redact.Set, err error) error {
 	var ee *exitError
-	if errors.As(err, &ee) {
-		return err
-	}
 	var ie *drizzle.InputError
-	if errors.As(err, &ie) {
+	if err == nil || errors.As(err, &ee) || errors.As(err, &ie) {
 		return err
 	}
-	return &redacted{msg: r.String(err.Error()), err: err}
+	return r.Error(err)
 }
 
-type redacted struct {
-	msg string
-	err error
-}
-
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }
-
-// reportApplyError prints a failed run: where, what the server said, what
-// was rolled back or left behind, and what to do.
-func reportApplyError(env *Env, asJSON bool, src *drizzle.Source, red *dbconn.Redactor, err error, out *mdoc.Document, ctx context.Context) error {
+// reportApplyError puts a failed run into the document, and its report
+// (drizzle.ApplyError.Report) into the error that is printed.
+func reportApplyError(asJSON bool, src *drizzle.Source, red *redact.Set, err error, out *mdoc.Document) error {
 	var ae *drizzle.ApplyError
 	if !errors.As(err, &ae) {
 		return redactErr(red, err)
 	}
-	if ae.RolledBack != nil {
-		out.RolledBack = ae.RolledBack
-	}
+	out.RolledBack = append(out.RolledBack, ae.RolledBack...)
 	for _, ix := range ae.InvalidIndexes {
 		out.InvalidIndexes = append(out.InvalidIndexes, mdoc.InvalidIndex{Name: ix.Name, Drop: ix.Drop})
 	}
-	var b strings.Builder
+	out.Error = &errorJSON{Message: red.String(ae.Err.Error())}
 	var me *drizzle.MigrationError
 	if errors.As(err, &me) {
-		ej := &errorJSON{Tag: me.Tag, File: me.File, Statement: me.Statement.Index + 1, Line: me.Line, Column: me.Column}
-		fmt.Fprintf(&b, "migration %q failed at statement %d (%s:%d:%d)\n", me.Tag, me.Statement.Index+1, me.File, me.Line, me.Column)
+		out.Error = &errorJSON{Tag: me.Tag, File: me.File, Statement: me.Statement.Index + 1, Line: me.Line, Column: me.Column, Message: red.String(me.Err.Error())}
 		if pg := me.PgErr; pg != nil {
-			ej.Code, ej.Detail, ej.Hint, ej.Message = pg.Code, pg.Detail, pg.Hint, pg.Message
-			fmt.Fprintf(&b, "  %s %s: %s\n", pg.Severity, pg.Code, pg.Message)
-			if pg.Detail != "" {
-				fmt.Fprintf(&b, "  DETAIL: %s\n", pg.Detail)
-			}
-			if pg.Hint != "" {
-				fmt.Fprintf(&b, "  HINT: %s\n", pg.Hint)
-			}
-			if pg.Code == "57014" && !ae.Canceled {
-				b.WriteString("  (statement_timeout: the statement ran longer than allowed; see --statement-timeout, or split the change into a safer shape)\n")
-			}
-			if pg.Code == "55P03" {
-				b.WriteString("  (lock_timeout: another session holds a conflicting lock on the table; retry later, or see --lock-timeout)\n")
-			}
-		} else {
-			ej.Message = me.Err.Error()
-			fmt.Fprintf(&b, "  %v\n", me.Err)
-		}
-		b.WriteString(caret(src, me))
-		if len(me.Ran) > 0 {
-			var ran []string
-			for _, i := range me.Ran {
-				ran = append(ran, fmt.Sprint(i+1))
-			}
-			fmt.Fprintf(&b, "statements of %s that ran and stay applied (it runs outside a transaction): %s; its row was not recorded, its progress is kept in %s: fix the cause and rerun, a rerun resumes at statement %d\n",
-				me.Tag, strings.Join(ran, ", "), ae.ProgressTable, me.Statement.Index+1)
-		}
-		out.Error = ej
-	} else {
-		out.Error = &errorJSON{Message: red.String(ae.Err.Error())}
-		fmt.Fprintf(&b, "%v\n", ae.Err)
-	}
-	if ae.Canceled {
-		b.WriteString("interrupted by a signal: the running statement was cancelled on the server\n")
-	}
-	if len(ae.RolledBack) > 0 {
-		fmt.Fprintf(&b, "rolled back, not applied: %s\n", strings.Join(ae.RolledBack, ", "))
-	}
-	if len(ae.Applied) > 0 {
-		fmt.Fprintf(&b, "applied and committed before the failure: %s\n", strings.Join(ae.Applied, ", "))
-	} else if len(ae.RolledBack) > 0 {
-		b.WriteString("the database is as it was before this run\n")
-	}
-	if len(ae.InvalidIndexes) > 0 {
-		b.WriteString("indexes left invalid (not used by queries, still slowing writes); a rerun of upshift drops and rebuilds those its migration creates, or drop them by hand:\n")
-		for _, ix := range ae.InvalidIndexes {
-			fmt.Fprintf(&b, "  %s\n", ix.Drop)
+			out.Error.Code, out.Error.Detail, out.Error.Hint, out.Error.Message = pg.Code, pg.Detail, pg.Hint, red.String(pg.Message)
 		}
 	}
-	msg := strings.TrimRight(red.String(b.String()), "\n")
 	if asJSON {
 		return &exitError{code: ExitFailed}
 	}
-	return &exitError{code: ExitFailed, err: errors.New(msg)}
-}
-
-// caret shows the failing line with a caret under the server's position.
-func caret(src *drizzle.Source, me *drizzle.MigrationError) string {
-	var m *drizzle.Migration
-	for _, x := range src.Migrations {
-		if x.Tag == me.Tag {
-			m = x
-		}
-	}
-	if m == nil || me.PgErr == nil || me.PgErr.Position == 0 {
-		return ""
-	}
-	lines := strings.Split(m.Text, "\n")
-	if me.Line < 1 || me.Line > len(lines) {
-		return ""
-	}
-	text := strings.TrimRight(lines[me.Line-1], "\r")
-	prefix := fmt.Sprintf("  %d | ", me.Line)
-	pad := strings.Repeat(" ", len(prefix)-2)
-	// Tabs keep their width under the caret.
-	var under strings.Builder
-	for i, r := range []rune(text) {
-		if i >= me.Column-1 {
-			break
-		}
-		if r == '\t' {
-			under.WriteRune('\t')
-		} else {
-			under.WriteByte(' ')
-		}
-	}
-	return fmt.Sprintf("%s%s\n%s| %s^\n", prefix, text, pad, under.String())
+	return &exitError{code: ExitFailed, err: errors.New(red.String(ae.Report(src)))}
 }
 
 // writeResultLine ends the human output with the run's document on one

@@ -20,27 +20,9 @@ type LockidsCmd struct {
 }
 
 func (c *LockidsCmd) Run(env *Env) error {
-	type row struct {
-		Service string     `json:"service"`
-		ID      lockids.ID `json:"id"`
-		Source  string     `json:"source"`
-	}
-	var rows []row
-	listed := map[string]bool{}
-	for _, e := range lockids.Registry() {
-		rows = append(rows, row{e.Service, e.ID, string(lockids.FromRegistry)})
-		listed[e.Service] = true
-	}
-	for _, n := range c.Names {
-		if listed[strings.TrimSpace(n)] {
-			continue // a registry service is listed once
-		}
-		listed[strings.TrimSpace(n)] = true
-		id, src, err := lockids.For(n)
-		if err != nil {
-			return &exitError{code: ExitUsage, err: err}
-		}
-		rows = append(rows, row{n, id, string(src)})
+	rows, err := lockids.List(c.Names)
+	if err != nil {
+		return &exitError{code: ExitUsage, err: fmt.Errorf("%w\n  hint: lockids takes service names", err)}
 	}
 	if c.JSON() {
 		return writeJSON(env.Stdout, rows)
@@ -223,10 +205,7 @@ func (c *UnlockCmd) Run(ctx context.Context, env *Env) error {
 	if _, err := resolveSettings(env, nil, &c.TableFlags, &c.DBFlags, c.JSON()); err != nil {
 		return err
 	}
-	id, _, err := lockID(&LockFlags{LockID: c.LockID}, c.Service, c.Table())
-	if err != nil {
-		return &exitError{code: ExitUsage, err: err}
-	}
+	id, _ := lockID(&LockFlags{LockID: c.LockID}, c.Service, c.Table())
 	conn, cfg, err := c.Connect(ctx, env)
 	if err != nil {
 		return err

@@ -6,15 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/internal/ghactions"
 	"github.com/upshift-dev/upshift/upgrade"
 )
 
@@ -74,12 +72,12 @@ type BackupFlags struct {
 	BackupVia string `name:"backup-via" enum:"container,host" default:"container" help:"container: pg_dump inside the database's container (docker compose exec); host: the host's pg_dump through the URL."`
 }
 
-func (b *BackupFlags) backup(d *deployment, setup string) (*upgrade.Backup, error) {
+func (b *BackupFlags) backup(x *upgrade.Executor, setup string) (*upgrade.Backup, error) {
 	dir := b.BackupDir
 	if dir == "" {
-		dir = filepath.Join(d.x.State.Dir, "backups")
+		dir = filepath.Join(x.State.Dir, "backups")
 	}
-	bk, err := upgrade.ResolveBackup(d.project, upgrade.Backup{Dir: dir, URL: b.BackupURL, Service: b.DBService}, setup, b.BackupVia == "host")
+	bk, err := upgrade.ResolveBackup(x.Project, upgrade.Backup{Dir: dir, URL: b.BackupURL, Service: b.DBService}, setup, b.BackupVia == "host")
 	if err != nil {
 		return nil, &exitError{code: ExitUsage, err: err}
 	}
@@ -98,21 +96,21 @@ type BackupCmd struct {
 func (c *BackupCmd) Run(ctx context.Context, env *Env) error {
 	r := newRenderer(env, c.JSON())
 	c.backupURL = c.BackupURL
-	d, err := c.deploy(ctx, env, r, c.LockWait, "")
+	x, err := c.open(ctx, env, r, c.LockWait)
 	if err != nil {
 		return r.done(emptyRecord(upgrade.KindBackup, c.ProjectName), err)
 	}
-	defer d.x.Engine.Close()
+	defer x.Engine.Close()
 	setup := c.SetupService
 	if setup == "" {
 		setup = upgrade.DefaultSetupService
 	}
-	b, err := c.backup(d, setup)
+	b, err := c.backup(x, setup)
 	if err != nil {
-		return r.done(emptyRecord(upgrade.KindBackup, d.project.Name), err)
+		return r.done(emptyRecord(upgrade.KindBackup, x.Project.Name), err)
 	}
 	r.verb = "backup"
-	rec, err := d.x.BackupOnly(ctx, *b)
+	rec, err := x.BackupOnly(ctx, *b)
 	return r.done(rec, err)
 }
 
@@ -134,58 +132,27 @@ type HistoryCmd struct {
 	Limit   int    `name:"limit" default:"20" help:"Newest runs to show (0: all)."`
 }
 
-// deployment is everything an upgrade or rollback needs.
-type deployment struct {
-	project *compose.Project
-	x       *upgrade.Executor
+func (pf *ProjectFlags) options() compose.Options {
+	return compose.Options{Files: pf.File, ProjectName: pf.ProjectName, ProjectDir: pf.ProjectDir, EnvFiles: pf.EnvFile, Profiles: pf.Profile}
 }
 
-func (pf *ProjectFlags) load(ctx context.Context) (*compose.Project, error) {
-	p, err := compose.Load(ctx, compose.Options{Files: pf.File, ProjectName: pf.ProjectName, ProjectDir: pf.ProjectDir, EnvFiles: pf.EnvFile, Profiles: pf.Profile})
-	if err != nil {
+// open is every run's preflight (upgrade.Open), its output through r.
+func (pf *ProjectFlags) open(ctx context.Context, env *Env, r *renderer, lockWait Seconds, secrets ...string) (*upgrade.Executor, error) {
+	x, err := upgrade.Open(ctx, upgrade.Options{Project: pf.options(), StateDir: pf.StateDir, LockWait: time.Duration(lockWait),
+		Secrets: append(secrets, upgrade.URLPassword(pf.backupURL)), Command: commandLine(), OnEvent: r.event})
+	var pe *compose.ProjectError
+	if errors.As(err, &pe) || errors.Is(err, compose.ErrComposeV1) {
 		return nil, &exitError{code: ExitUsage, err: err}
 	}
-	return p, nil
-}
-
-func (pf *ProjectFlags) state(project string) (*upgrade.State, error) {
-	dir := pf.StateDir
-	if dir == "" {
-		dir = upgrade.DefaultStateDir()
-	}
-	return upgrade.OpenState(dir, project)
-}
-
-func (pf *ProjectFlags) deploy(ctx context.Context, env *Env, r *renderer, lockWait Seconds, token string) (*deployment, error) {
-	p, err := pf.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r.secrets = append(slices.Clone(p.Secrets), token)
-	if pw := urlPassword(pf.backupURL); pw != "" {
-		r.secrets = append(r.secrets, pw)
-	}
-	r.redact = newSecretRedactor(r.secrets)
-	r.gh.mask(r.secrets...)
-	for _, w := range p.Warnings {
+	r.redact = x.Redact
+	r.gh.Mask(x.Secrets...)
+	for _, w := range x.Project.Warnings {
 		fmt.Fprintln(env.Stderr, "warning:", r.redact(w))
 	}
-	cli := &compose.CLI{}
-	if _, err := cli.Version(ctx); err != nil {
-		return nil, &exitError{code: ExitUsage, err: err}
-	}
-	engine, err := compose.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st, err := pf.state(p.Name)
-	if err != nil {
-		engine.Close()
-		return nil, err
-	}
-	x := &upgrade.Executor{Project: p, Engine: engine, Compose: cli, State: st, OnEvent: r.event, Redact: r.redact,
-		LockWait: time.Duration(lockWait), Me: upgrade.Me(commandLine())}
-	return &deployment{project: p, x: x}, nil
+	return x, nil
 }
 
 func commandLine() string {
@@ -199,46 +166,46 @@ func commandLine() string {
 func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	r := newRenderer(env, c.JSON())
 	c.backupURL = c.BackupURL
-	d, err := c.deploy(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
+	x, err := c.open(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
 	if err != nil {
 		return r.done(emptyRecord(upgrade.KindUpgrade, c.ProjectName), err)
 	}
-	defer d.x.Engine.Close()
-	req, err := upgrade.Resolve(d.project, c.Service, c.SetupService, c.NoSetup)
+	defer x.Engine.Close()
+	req, err := upgrade.Resolve(x.Project, c.Service, c.SetupService, c.NoSetup)
 	if err != nil {
-		return r.done(emptyRecord(upgrade.KindUpgrade, d.project.Name), &exitError{code: ExitUsage, err: err})
+		return r.done(emptyRecord(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
 	}
 	if c.Strategy == upgrade.Rolling {
-		if err := upgrade.CheckRolling(d.project, req.Services); err != nil {
-			return r.done(emptyRecord(upgrade.KindUpgrade, d.project.Name), &exitError{code: ExitUsage, err: err})
+		if err := upgrade.CheckRolling(x.Project, req.Services); err != nil {
+			return r.done(emptyRecord(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
 		}
 	}
 	req.Health = c.health()
 	req.DryRun = c.DryRun
 	req.Strategy, req.MigrateFirst, req.AllowBreaking, req.Drain = c.Strategy, c.MigrateFirst, c.AllowBreaking, time.Duration(c.Drain)
 	if c.Backup {
-		if req.Backup, err = c.backup(d, req.Setup); err != nil {
-			return r.done(emptyRecord(upgrade.KindUpgrade, d.project.Name), err)
+		if req.Backup, err = c.backup(x, req.Setup); err != nil {
+			return r.done(emptyRecord(upgrade.KindUpgrade, x.Project.Name), err)
 		}
 	}
-	r.header("upgrade", d, req.Services, req.Setup, c.DryRun)
-	rec, err := d.x.Upgrade(ctx, req)
+	r.header("upgrade", x.Project, req.Services, req.Setup, c.DryRun)
+	rec, err := x.Upgrade(ctx, req)
 	return r.done(rec, err)
 }
 
 func (c *RollbackCmd) Run(ctx context.Context, env *Env) error {
 	r := newRenderer(env, c.JSON())
-	d, err := c.deploy(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
+	x, err := c.open(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
 	if err != nil {
 		return r.done(emptyRecord(upgrade.KindRollback, c.ProjectName), err)
 	}
-	defer d.x.Engine.Close()
-	req, err := upgrade.Resolve(d.project, c.Service, "", true)
+	defer x.Engine.Close()
+	req, err := upgrade.Resolve(x.Project, c.Service, "", true)
 	if err != nil {
-		return r.done(emptyRecord(upgrade.KindRollback, d.project.Name), &exitError{code: ExitUsage, err: err})
+		return r.done(emptyRecord(upgrade.KindRollback, x.Project.Name), &exitError{code: ExitUsage, err: err})
 	}
-	r.header("rollback", d, req.Services, "", c.DryRun)
-	rec, err := d.x.Rollback(ctx, upgrade.RollbackRequest{Services: req.Services, Health: c.health(), DryRun: c.DryRun})
+	r.header("rollback", x.Project, req.Services, "", c.DryRun)
+	rec, err := x.Rollback(ctx, upgrade.RollbackRequest{Services: req.Services, Health: c.health(), DryRun: c.DryRun})
 	return r.done(rec, err)
 }
 
@@ -279,21 +246,21 @@ type renderer struct {
 	json    bool
 	redact  func(string) string
 	start   time.Time
-	gh      *github
+	gh      *ghactions.Workflow
 	verb    string
 	secrets []string
 }
 
 func newRenderer(env *Env, asJSON bool) *renderer {
-	return &renderer{env: env, json: asJSON, redact: func(s string) string { return s }, start: time.Now(), gh: newGitHub(env.Stderr)}
+	return &renderer{env: env, json: asJSON, redact: func(s string) string { return s }, start: time.Now(), gh: ghactions.New(env.Stderr)}
 }
 
-func (r *renderer) header(verb string, d *deployment, services []string, setup string, dry bool) {
+func (r *renderer) header(verb string, p *compose.Project, services []string, setup string, dry bool) {
 	r.verb = verb
 	if r.json {
 		return
 	}
-	s := fmt.Sprintf("upshift: %s %s in project %s (%s)", verb, strings.Join(services, ", "), d.project.Name, strings.Join(d.project.Files, ", "))
+	s := fmt.Sprintf("upshift: %s %s in project %s (%s)", verb, strings.Join(services, ", "), p.Name, strings.Join(p.Files, ", "))
 	if setup != "" {
 		s += ", setup service " + setup
 	}
@@ -306,9 +273,9 @@ func (r *renderer) header(verb string, d *deployment, services []string, setup s
 func (r *renderer) event(e upgrade.Event) {
 	switch e.Kind {
 	case upgrade.EventStep:
-		r.gh.group(e.Step + ": " + e.Text)
+		r.gh.Group(e.Step + ": " + e.Text)
 	case upgrade.EventStepDone:
-		r.gh.endGroup()
+		r.gh.EndGroup()
 	}
 	if r.json {
 		return
@@ -375,26 +342,26 @@ func (r *renderer) done(rec *upgrade.Record, err error) error {
 // github adds the run to the job summary and the step outputs, and turns a
 // failure into an annotation.
 func (r *renderer) github(rec *upgrade.Record, code int, msg string) {
-	if !r.gh.on {
+	if !r.gh.On {
 		return
 	}
-	r.gh.endGroup()
+	r.gh.EndGroup()
 	verb := r.verb
 	if verb == "" && rec != nil {
 		verb = string(rec.Kind)
 	}
 	if msg != "" {
-		r.gh.annotate("error", "", 0, 0, fmt.Sprintf("upshift %s failed (exit %d)", verb, code), msg)
+		r.gh.Annotate("error", "", 0, 0, fmt.Sprintf("upshift %s failed (exit %d)", verb, code), msg)
 	}
 	if rec == nil {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "### upshift %s of %s: %s\n\n", verb, mdCell(rec.Project), mdCell(describeOutcome(rec)))
+	fmt.Fprintf(&b, "### upshift %s of %s: %s\n\n", verb, ghactions.Cell(rec.Project), ghactions.Cell(describeOutcome(rec)))
 	if len(rec.Services) > 0 {
 		b.WriteString("| service | from | to | health |\n|---|---|---|---|\n")
 		for _, s := range rec.Services {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", mdCell(s.Name), mdCell(imageText(s.From)), mdCell(imageText(s.To)), mdCell(r.redact(s.Health)))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", ghactions.Cell(s.Name), ghactions.Cell(imageText(s.From)), ghactions.Cell(imageText(s.To)), ghactions.Cell(r.redact(s.Health)))
 		}
 		b.WriteString("\n")
 	}
@@ -405,17 +372,17 @@ func (r *renderer) github(rec *upgrade.Record, code int, msg string) {
 		if migrations != "" {
 			ms = "`" + strings.Join(rec.Setup.Migrations, "`, `") + "`"
 		}
-		fmt.Fprintf(&b, "Migrations applied by %s: %s\n\n", mdCell(rec.Setup.Service), ms)
+		fmt.Fprintf(&b, "Migrations applied by %s: %s\n\n", ghactions.Cell(rec.Setup.Service), ms)
 	}
 	if rb := rec.Rollback; rb != nil {
-		fmt.Fprintf(&b, "Rollback: %s %s\n\n", rb.Outcome, mdCell(r.redact(rb.Health+" "+rb.Error)))
+		fmt.Fprintf(&b, "Rollback: %s %s\n\n", rb.Outcome, ghactions.Cell(r.redact(rb.Health+" "+rb.Error)))
 	}
 	for _, n := range rec.Notes {
-		fmt.Fprintf(&b, "> %s\n\n", mdCell(r.redact(n)))
+		fmt.Fprintf(&b, "> %s\n\n", ghactions.Cell(r.redact(n)))
 	}
 	fmt.Fprintf(&b, "Run `%s`, %s, exit code %d.\n\n", rec.ID, time.Duration(rec.DurationMS)*time.Millisecond, code)
-	r.gh.summarize(b.String())
-	r.gh.output("outcome", string(rec.Outcome), "exit-code", fmt.Sprint(code), "run-id", rec.ID,
+	r.gh.Summarize(b.String())
+	r.gh.Output("outcome", string(rec.Outcome), "exit-code", fmt.Sprint(code), "run-id", rec.ID,
 		"migrations-applied", migrations, "duration-ms", fmt.Sprint(rec.DurationMS))
 }
 
@@ -489,69 +456,39 @@ func imageText(im *upgrade.Image) string {
 }
 
 func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
-	p, err := c.load(ctx)
+	p, err := compose.Load(ctx, c.options())
+	if err != nil {
+		return r0(env, c.JSON(), &exitError{code: ExitUsage, err: err})
+	}
+	dir := c.StateDir
+	if dir == "" {
+		dir = upgrade.DefaultStateDir()
+	}
+	st, err := upgrade.OpenState(dir, p.Name)
 	if err != nil {
 		return r0(env, c.JSON(), err)
 	}
-	st, err := c.state(p.Name)
+	runs, err := st.Runs(upgrade.Query{Service: c.Service, Limit: c.Limit})
 	if err != nil {
 		return r0(env, c.JSON(), err)
-	}
-	runs, err := st.History()
-	if err != nil {
-		return r0(env, c.JSON(), err)
-	}
-	unfinished, err := st.Unfinished()
-	if err != nil {
-		return r0(env, c.JSON(), err)
-	}
-	if unfinished != nil {
-		if locked, _ := st.Locked(); !locked {
-			unfinished.Outcome = upgrade.Interrupted
-			unfinished.Error = fmt.Sprintf("upshift stopped during step %q without finishing; `upshift upgrade` finishes it, `upshift rollback` puts the images from before it back", unfinished.Step)
-		}
-		runs = append(runs, unfinished)
-	}
-	undone := upgrade.UndoneBy(runs)
-	var shown []*upgrade.Record
-	for _, r := range runs {
-		if c.Service == "" || slices.Contains(r.ServiceNames(), c.Service) {
-			shown = append(shown, r)
-		}
-	}
-	if c.Limit > 0 && len(shown) > c.Limit {
-		shown = shown[len(shown)-c.Limit:]
 	}
 	if c.JSON() {
-		doc := historyJSON{Project: p.Name, StateDir: st.Dir, Runs: []historyRun{}}
-		for i := len(shown) - 1; i >= 0; i-- {
-			e := historyRun{Record: shown[i]}
-			if by := undone[shown[i].ID]; by != nil {
-				e.RolledBackBy = &by.ID
-			}
-			doc.Runs = append(doc.Runs, e)
-		}
-		return writeJSON(env.Stdout, doc)
+		return writeJSON(env.Stdout, historyJSON{Project: p.Name, StateDir: st.Dir, Runs: runs})
 	}
 	w := env.Stdout
-	if len(shown) == 0 {
+	if len(runs) == 0 {
 		fmt.Fprintf(w, "no upgrades of project %s recorded in %s\n", p.Name, st.Dir)
 		return nil
 	}
-	for i := len(shown) - 1; i >= 0; i-- {
-		r := shown[i]
-		var parts []string
-		for _, s := range r.Services {
-			parts = append(parts, fmt.Sprintf("%s %s → %s", s.Name, imageText(s.From), imageText(s.To)))
-		}
-		status := describeOutcome(r)
-		if by := undone[r.ID]; by != nil {
-			status += fmt.Sprintf(", rolled back by %s", by.ID)
+	for _, r := range runs {
+		status := describeOutcome(r.Record)
+		if r.RolledBackBy != nil {
+			status += ", rolled back by " + *r.RolledBackBy
 		}
 		fmt.Fprintf(w, "%s  %-8s %s  %s  (%s, by %s)\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), r.Kind, r.ID, status,
 			time.Duration(r.DurationMS)*time.Millisecond, holderShort(r.Holder))
-		for _, p := range parts {
-			fmt.Fprintf(w, "    %s\n", p)
+		for _, s := range r.Services {
+			fmt.Fprintf(w, "    %s %s → %s\n", s.Name, imageText(s.From), imageText(s.To))
 		}
 		if r.Setup != nil && len(r.Setup.Migrations) > 0 {
 			fmt.Fprintf(w, "    migrations applied: %s\n", strings.Join(r.Setup.Migrations, ", "))
@@ -575,48 +512,16 @@ func holderShort(h upgrade.Holder) string {
 
 // historyJSON is history's document, the same keys on every path.
 type historyJSON struct {
-	Project  string       `json:"project"`
-	StateDir string       `json:"state_dir"`
-	Runs     []historyRun `json:"runs"`
-	Err      *errorJSON   `json:"error"`
-}
-
-type historyRun struct {
-	*upgrade.Record
-	RolledBackBy *string `json:"rolled_back_by"`
+	Project  string          `json:"project"`
+	StateDir string          `json:"state_dir"`
+	Runs     []upgrade.Entry `json:"runs"`
+	Err      *errorJSON      `json:"error"`
 }
 
 // r0 reports an error of history, as its JSON document with --format json.
 func r0(env *Env, asJSON bool, err error) error {
 	if asJSON {
-		_ = writeJSON(env.Stdout, historyJSON{Runs: []historyRun{}, Err: &errorJSON{Message: err.Error()}})
+		_ = writeJSON(env.Stdout, historyJSON{Runs: []upgrade.Entry{}, Err: &errorJSON{Message: err.Error()}})
 	}
 	return err
-}
-
-// urlPassword is the password of a postgres:// URL ("" when none).
-func urlPassword(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return ""
-	}
-	pw, _ := u.User.Password()
-	return pw
-}
-
-// newSecretRedactor hides the given values wherever they appear.
-func newSecretRedactor(secrets []string) func(string) string {
-	var ss []string
-	for _, s := range secrets {
-		if len(s) >= 4 {
-			ss = append(ss, s)
-		}
-	}
-	slices.SortFunc(ss, func(a, b string) int { return len(b) - len(a) })
-	return func(s string) string {
-		for _, x := range ss {
-			s = strings.ReplaceAll(s, x, "xxxxx")
-		}
-		return s
-	}
 }
