@@ -36,16 +36,16 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# Short fuzzing of every parser (longer: make fuzz FUZZTIME=5m).
+# Short fuzzing of every fuzz target in the tree, found by go test -list
+# so that none is left out (longer: make fuzz FUZZTIME=5m).
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzParseJournal$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzDecodeText$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./drizzle -run '^$$' -fuzz '^FuzzJournalFastMatchesCareful$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pgsql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pgsql -run '^$$' -fuzz '^FuzzEach$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./lint -run '^$$' -fuzz '^FuzzLint$$' -fuzztime $(FUZZTIME)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz: $$pkg $$target"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME); \
+	  done; \
+	done
 
 # The main job end to end on a throwaway local PostgreSQL: status, migrate
 # (twice: the second run has nothing to do), status again; then, where a

@@ -43,12 +43,12 @@ func (e *ProjectError) Error() string {
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
-	if e.Hint != "" {
-		s += "\n  hint: " + e.Hint
-	}
 	return s
 }
-func (e *ProjectError) Unwrap() error { return e.Err }
+
+// ErrorHint is what to change (printed apart from the error).
+func (e *ProjectError) ErrorHint() string { return e.Hint }
+func (e *ProjectError) Unwrap() error     { return e.Err }
 
 // Service is what upshift needs to know of one service.
 type Service struct {

@@ -105,8 +105,8 @@ func TestLoadErrors(t *testing.T) {
 			if !errors.As(err, &pe) {
 				t.Fatalf("error %v is not a ProjectError", err)
 			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("%q does not mention %q", err, tc.want)
+			if !strings.Contains(err.Error()+" hint: "+pe.ErrorHint(), tc.want) {
+				t.Errorf("%q (hint %q) does not mention %q", err, pe.ErrorHint(), tc.want)
 			}
 		})
 	}
@@ -114,7 +114,8 @@ func TestLoadErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Service("apii"); err == nil || !strings.Contains(err.Error(), "api, db, db-setup, worker") {
+	var pe *compose.ProjectError
+	if _, err := p.Service("apii"); !errors.As(err, &pe) || !strings.Contains(pe.ErrorHint(), "api, db, db-setup, worker") {
 		t.Errorf("unknown service error should list the services: %v", err)
 	}
 }

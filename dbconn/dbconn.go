@@ -245,11 +245,11 @@ func (e *ConnectError) Error() string {
 	if e.Attempts > 1 {
 		msg = fmt.Sprintf("connect to %s (%d attempts): %v", e.Target, e.Attempts, e.Err)
 	}
-	if e.Hint != "" {
-		msg += "\n  hint: " + e.Hint
-	}
 	return msg
 }
+
+// ErrorHint is what to check (printed apart from the error).
+func (e *ConnectError) ErrorHint() string { return e.Hint }
 
 func (e *ConnectError) Unwrap() error { return e.Err }
 
@@ -495,4 +495,42 @@ func EnsureDatabase(ctx context.Context, c *Config, maintenance string, retry Re
 		return false, fmt.Errorf("create database %q: %w", name, err)
 	}
 	return true, nil
+}
+
+// Early is one quiet connection attempt started ahead of need: connecting
+// (a TCP handshake, a server process forked) and reading a migrations
+// folder overlap instead of adding up on every deploy.
+type Early struct {
+	done chan struct{}
+	conn *pgx.Conn
+	err  error
+}
+
+// StartEarly starts the attempt on c. Take it with Take, or let it go
+// with Drop.
+func StartEarly(ctx context.Context, c *Config) *Early {
+	e := &Early{done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		c.Predial(ctx)
+		e.conn, e.err = Connect(ctx, c, Retry{Attempts: 1})
+	}()
+	return e
+}
+
+// Take waits for the attempt: its connection, or its error (for the caller
+// to connect again with retries).
+func (e *Early) Take() (*pgx.Conn, error) {
+	<-e.done
+	return e.conn, e.err
+}
+
+// Drop closes the connection when it comes.
+func (e *Early) Drop() {
+	go func() {
+		<-e.done
+		if e.conn != nil {
+			e.conn.Close(context.Background())
+		}
+	}()
 }

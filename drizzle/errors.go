@@ -38,14 +38,13 @@ func (e *InputError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
-	if e.Hint != "" {
-		b.WriteString("\n  hint: ")
-		b.WriteString(e.Hint)
-	}
 	return b.String()
 }
 
 func (e *InputError) Unwrap() error { return e.Err }
+
+// ErrorHint is what to do about it (printed apart from the error).
+func (e *InputError) ErrorHint() string { return e.Hint }
 
 // Warning is a finding that does not stop work but that a person should see.
 type Warning struct {

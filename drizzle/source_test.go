@@ -101,7 +101,7 @@ func FuzzParseJournal(f *testing.F) {
 			if !errors.As(err, &ie) {
 				t.Fatalf("error is not an InputError: %v", err)
 			}
-			if !strings.Contains(err.Error(), "hint:") && !strings.Contains(err.Error(), "cannot") {
+			if ie.ErrorHint() == "" && !strings.Contains(err.Error(), "cannot") {
 				t.Fatalf("error without a hint: %v", err)
 			}
 			return
@@ -272,9 +272,14 @@ func TestBadFolders(t *testing.T) {
 			if !errors.As(err, &ie) {
 				t.Fatalf("Load() error = %v, want an InputError", err)
 			}
+			// As the CLI shows it: the error, then its hint.
+			shown := err.Error()
+			if h := ie.ErrorHint(); h != "" {
+				shown += "\n  hint: " + h
+			}
 			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q\ndoes not mention %q", err, w)
+				if !strings.Contains(shown, w) {
+					t.Errorf("error %q\ndoes not mention %q", shown, w)
 				}
 			}
 		})

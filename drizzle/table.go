@@ -247,5 +247,8 @@ func (e *TableError) Error() string {
 	if e.RowID != 0 {
 		where += fmt.Sprintf(", row id %d", e.RowID)
 	}
-	return fmt.Sprintf("%s: %s; refusing to plan, nothing was changed\n  hint: %s", where, e.Msg, e.Hint)
+	return fmt.Sprintf("%s: %s; refusing to plan, nothing was changed", where, e.Msg)
 }
+
+// ErrorHint is how to fix the table (printed apart from the error).
+func (e *TableError) ErrorHint() string { return e.Hint }

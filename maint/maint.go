@@ -6,6 +6,7 @@ package maint
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,24 +14,36 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Table names a table as schema.name (or name, resolved by search_path).
+// Table names a table as schema.name (or name, resolved by search_path),
+// each part as it is spelled (public.Events) or quoted as SQL quotes it
+// (public."Events", "my.schema".t).
 type Table string
 
 func (t Table) ident() (string, error) {
-	parts := strings.Split(string(t), ".")
-	if len(parts) > 2 || slicesContainsEmpty(parts) {
-		return "", fmt.Errorf("%q is not a table name (schema.table or table)", string(t))
-	}
-	return pgx.Identifier(parts).Sanitize(), nil
-}
-
-func slicesContainsEmpty(ss []string) bool {
-	for _, s := range ss {
-		if s == "" {
-			return true
+	var parts []string
+	var cur strings.Builder
+	quoted, inQuotes := false, false
+	s := string(t)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' && inQuotes && i+1 < len(s) && s[i+1] == '"':
+			cur.WriteByte('"')
+			i++
+		case c == '"':
+			inQuotes, quoted = !inQuotes, true
+		case c == '.' && !inQuotes:
+			parts = append(parts, cur.String())
+			cur.Reset()
+			quoted = false
+		default:
+			cur.WriteByte(c)
 		}
 	}
-	return false
+	parts = append(parts, cur.String())
+	if inQuotes || len(parts) > 2 || slices.Contains(parts, "") && !quoted {
+		return "", fmt.Errorf("%q is not a table name (schema.table or table)", s)
+	}
+	return pgx.Identifier(parts).Sanitize(), nil
 }
 
 // Result is one maintenance statement that ran.

@@ -112,6 +112,7 @@ type Report struct {
 	Locked   bool   // the locks were taken
 	Script   string // a dry run's exact SQL
 	UpToDate bool
+	Warnings []drizzle.Warning // about the table and the plan (the folder's are the Source's)
 }
 
 // LintError is a --strict refusal: nothing was changed.
@@ -142,9 +143,17 @@ type ReadOnlyError struct {
 
 func (e *ReadOnlyError) Error() string {
 	if e.Standby {
-		return "the database is a hot standby (pg_is_in_recovery() is true): it cannot take migrations; nothing was changed\n  hint: point --database-url (DATABASE_URL) at the primary"
+		return "the database is a hot standby (pg_is_in_recovery() is true): it cannot take migrations; nothing was changed"
 	}
-	return "the database is read-only for this session (default_transaction_read_only is on, for the database, the role or the connection): nothing was changed\n  hint: migrate as a role that can write, or `ALTER DATABASE … SET default_transaction_read_only = off` once the maintenance is over"
+	return "the database is read-only for this session (default_transaction_read_only is on, for the database, the role or the connection): nothing was changed"
+}
+
+// ErrorHint is what to do instead (printed apart from the error).
+func (e *ReadOnlyError) ErrorHint() string {
+	if e.Standby {
+		return "connect to the primary"
+	}
+	return "migrate as a role that can write, or `ALTER DATABASE … SET default_transaction_read_only = off` once the maintenance is over"
 }
 
 // Run carries the protocol out on conn, which must be idle (no transaction).
@@ -165,6 +174,7 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 	}
 	rep.Plan, rep.Run = plan, run
 	for _, w := range planWarnings(plan) {
+		rep.Warnings = append(rep.Warnings, w)
 		emit(Event{Kind: EventWarning, Warning: w})
 	}
 	if run.Empty() {

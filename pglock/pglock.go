@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -176,4 +177,46 @@ ORDER BY l.granted DESC, a.backend_start`
 		h.LockID = lockids.ID(lid)
 		return h, err
 	})
+}
+
+// Held lists the sessions that hold lock id (not those waiting for it).
+func Held(ctx context.Context, conn *pgx.Conn, id lockids.ID) ([]Holder, error) {
+	hs, err := Holders(ctx, conn, &id)
+	if err != nil {
+		return nil, err
+	}
+	held := []Holder{}
+	for _, h := range hs {
+		if h.Granted {
+			held = append(held, h)
+		}
+	}
+	return held, nil
+}
+
+// Terminate ends a session (pg_terminate_backend): its open transaction
+// rolls back and its advisory locks are released.
+func Terminate(ctx context.Context, conn *pgx.Conn, pid int) error {
+	var ok bool
+	if err := conn.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil {
+		return fmt.Errorf("terminate pid %d: %w", pid, err)
+	}
+	if !ok {
+		return fmt.Errorf("pid %d could not be terminated (already gone, or not permitted)", pid)
+	}
+	return nil
+}
+
+// Service is the service a holder migrates for: the registry's name of
+// its lock, else what upshift put in its application_name ("upshift
+// <version> <service>"); "" when neither says.
+func (h Holder) Service() string {
+	if svc, ok := lockids.Lookup(h.LockID); ok && svc != "" {
+		return svc
+	}
+	f := strings.Fields(h.ApplicationName)
+	if len(f) == 3 && f[0] == "upshift" {
+		return f[2]
+	}
+	return ""
 }

@@ -3,8 +3,11 @@ package upgrade
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
+
+	"github.com/upshift-dev/upshift/compose"
 )
 
 // Kind is what a run does.
@@ -140,4 +143,27 @@ func PinRef(project, service, id string) string {
 func PinRepository(project, service string) string {
 	ref := PinRef(project, service, "x")
 	return ref[:len(ref)-2]
+}
+
+// Describe says how the run ended, for people.
+func (r *Record) Describe() string {
+	switch r.Outcome {
+	case RolledBack:
+		return "FAILED during " + r.Step + "; the previous images run again and answer"
+	case RollbackFailed:
+		return "FAILED during " + r.Step + "; putting the previous images back FAILED too — act now"
+	case Failed:
+		return "FAILED during " + r.Step
+	case Planned:
+		return "planned (dry run)"
+	}
+	return string(r.Outcome)
+}
+
+// String is the image as people read it: its reference and short id.
+func (im *Image) String() string {
+	if im == nil {
+		return "(none)"
+	}
+	return fmt.Sprintf("%s (%s)", im.Ref, compose.ShortID(im.ID))
 }

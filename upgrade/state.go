@@ -285,3 +285,11 @@ func writeAtomic(path string, b []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// Short is who ran a run, in a few words.
+func (h Holder) Short() string {
+	if h.User == "" {
+		return fmt.Sprintf("pid %d", h.PID)
+	}
+	return fmt.Sprintf("%s, pid %d", h.User, h.PID)
+}

@@ -15,7 +15,7 @@ import (
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/drizzle/kitconfig"
-	mdoc "github.com/upshift-dev/upshift/migrate/result"
+	"github.com/upshift-dev/upshift/internal/cliutil"
 )
 
 // FolderFlags select the migrations folder.
@@ -26,19 +26,10 @@ type FolderFlags struct {
 	Dir string `kong:"-"`
 }
 
-func (f *FolderFlags) dir() string {
-	switch {
-	case f.Dir != "":
-		return f.Dir
-	case f.DirFlag != nil && *f.DirFlag != "":
-		return *f.DirFlag
-	}
-	return kitconfig.DefaultDir
-}
-
-// Load reads the folder and prints its warnings.
+// Load reads the folder (resolveSettings decided which) and prints its
+// warnings.
 func (f *FolderFlags) Load(env *Env) (*drizzle.Source, error) {
-	src, err := drizzle.Load(f.dir())
+	src, err := drizzle.Load(f.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -102,24 +93,18 @@ func resolveSettings(env *Env, folder *FolderFlags, table *TableFlags, db *DBFla
 	if db != nil {
 		g.URL = db.DatabaseURL
 	}
-	if path == "" {
-		path = kitconfig.Find(".")
-	} else if _, err := os.Stat(path); err != nil {
-		return nil, &exitError{code: ExitUsage, err: fmt.Errorf("--config %s: %w\n  hint: name drizzle-kit's config file (drizzle.config.ts), or leave --config out to use the one in the working directory", path, err)}
-	}
-	var cfg *kitconfig.Config
-	if path != "" && (g.Dir == "" || g.Schema == "" || g.Table == "" || g.NeedURL && g.URL == "") {
-		var err error
-		if cfg, err = kitconfig.Load(path); err != nil {
-			return nil, &exitError{code: ExitUsage, err: fmt.Errorf("%w\n  hint: pass --dir, --migrations-table, --migrations-schema and --database-url instead, or --config another file", err)}
-		}
-	}
-	s, err := kitconfig.Resolve(cfg, g, os.Getenv)
-	if err != nil {
-		var re *kitconfig.ResolveError
-		if errors.As(err, &re) {
-			return nil, &exitError{code: ExitUsage, err: fmt.Errorf("%s\n  hint: %s", re.Msg, re.Hint)}
-		}
+	s, err := kitconfig.Open(".", path, g, os.Getenv)
+	var me *kitconfig.MissingError
+	var ce *kitconfig.Error
+	var re *kitconfig.ResolveError
+	switch {
+	case errors.As(err, &me):
+		return nil, usage(fmt.Errorf("--config %s: %w", path, err), "name drizzle-kit's config file (drizzle.config.ts), or leave --config out to use the one in the working directory")
+	case errors.As(err, &ce):
+		return nil, usage(err, "pass --dir, --migrations-table, --migrations-schema and --database-url instead, or --config another file")
+	case errors.As(err, &re):
+		return nil, usage(re, re.Hint)
+	case err != nil:
 		return nil, err
 	}
 	if folder != nil {
@@ -139,11 +124,11 @@ func resolveSettings(env *Env, folder *FolderFlags, table *TableFlags, db *DBFla
 
 // DBFlags choose and reach the database.
 type DBFlags struct {
-	DatabaseURL    string  `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL or key=value string. Empty: libpq's PG* variables and ~/.pgpass, as psql uses."`
-	Service        string  `name:"service" env:"SERVICE" placeholder:"NAME" help:"Service whose migrations these are; names the advisory lock and the session."`
-	ConnectWindow  Seconds `name:"connect-window" env:"UPSHIFT_CONNECT_WINDOW" default:"30s" placeholder:"DURATION" help:"How long to keep retrying transient connection failures (refused, reset, timeout, DNS, 57P03 starting up, 53300 too many connections, class 08): long enough for a database container that is still starting. Default: 30s."`
-	ConnectRetries int     `name:"connect-retries" default:"0" help:"At most this many connection attempts (0: as many as --connect-window allows)."`
-	ConnectBackoff Seconds `name:"connect-backoff" default:"250ms" placeholder:"DURATION" help:"Wait before the second attempt; doubles after each, up to 5s. Default: 250ms."`
+	DatabaseURL    string          `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL or key=value string. Empty: libpq's PG* variables and ~/.pgpass, as psql uses."`
+	Service        string          `name:"service" env:"SERVICE" placeholder:"NAME" help:"Service whose migrations these are; names the advisory lock and the session."`
+	ConnectWindow  cliutil.Seconds `name:"connect-window" env:"UPSHIFT_CONNECT_WINDOW" default:"30s" placeholder:"DURATION" help:"How long to keep retrying transient connection failures (refused, reset, timeout, DNS, 57P03 starting up, 53300 too many connections, class 08): long enough for a database container that is still starting. Default: 30s."`
+	ConnectRetries int             `name:"connect-retries" default:"0" help:"At most this many connection attempts (0: as many as --connect-window allows)."`
+	ConnectBackoff cliutil.Seconds `name:"connect-backoff" default:"250ms" placeholder:"DURATION" help:"Wait before the second attempt; doubles after each, up to 5s. Default: 250ms."`
 }
 
 func (d *DBFlags) retry() dbconn.Retry {
@@ -175,49 +160,38 @@ func (d *DBFlags) Connect(ctx context.Context, env *Env) (*pgx.Conn, *dbconn.Con
 	return conn, cfg, nil
 }
 
-// early is a connection attempt started before the migrations folder is
-// read: connecting (a TCP handshake and a server process forked) and
-// reading a thousand files overlap instead of adding up on every deploy.
+// early is a connection attempt started before the folder is read
+// (dbconn.StartEarly), or the reason it could not start.
 type early struct {
-	done chan struct{}
-	conn *pgx.Conn
-	cfg  *dbconn.Config
-	err  error
+	e   *dbconn.Early
+	cfg *dbconn.Config
 }
 
 // ConnectEarly starts one quiet connection attempt. Take it with take, or
 // let it go with drop.
-func (d *DBFlags) ConnectEarly(ctx context.Context) *early {
-	e := &early{done: make(chan struct{})}
-	go func() {
-		defer close(e.done)
-		e.cfg, e.err = d.config()
-		if e.err == nil {
-			e.cfg.Predial(ctx)
-			e.conn, e.err = dbconn.Connect(ctx, e.cfg, dbconn.Retry{Attempts: 1})
-		}
-	}()
-	return e
+func (d *DBFlags) ConnectEarly(ctx context.Context) early {
+	cfg, err := d.config()
+	if err != nil {
+		return early{}
+	}
+	return early{dbconn.StartEarly(ctx, cfg), cfg}
 }
 
 // take returns the early connection, or, when that attempt failed, what
 // Connect gives with its retries and messages.
-func (e *early) take(ctx context.Context, d *DBFlags, env *Env) (*pgx.Conn, *dbconn.Config, error) {
-	<-e.done
-	if e.err == nil {
-		return e.conn, e.cfg, nil
+func (e early) take(ctx context.Context, d *DBFlags, env *Env) (*pgx.Conn, *dbconn.Config, error) {
+	if e.e != nil {
+		if conn, err := e.e.Take(); err == nil {
+			return conn, e.cfg, nil
+		}
 	}
 	return d.Connect(ctx, env)
 }
 
-// drop closes the early connection, if it came.
-func (e *early) drop() {
-	go func() {
-		<-e.done
-		if e.conn != nil {
-			e.conn.Close(context.Background())
-		}
-	}()
+func (e early) drop() {
+	if e.e != nil {
+		e.e.Drop()
+	}
 }
 
 // OutputFlags choose the output format.
@@ -254,19 +228,4 @@ func joinNonEmpty(parts ...string) string {
 		}
 	}
 	return strings.Join(out, ", ")
-}
-
-// settingsJSON is where each setting came from, for --format json.
-func settingsJSON(s *kitconfig.Settings) map[string]mdoc.Setting {
-	out := map[string]mdoc.Setting{}
-	if s == nil {
-		return out
-	}
-	out["dir"] = mdoc.Setting{Value: s.Dir.Value, From: s.Dir.From}
-	out["migrations_schema"] = mdoc.Setting{Value: s.Schema.Value, From: s.Schema.From}
-	out["migrations_table"] = mdoc.Setting{Value: s.Table.Value, From: s.Table.From}
-	if s.URL.From != "" {
-		out["database_url"] = mdoc.Setting{From: s.URL.From}
-	}
-	return out
 }

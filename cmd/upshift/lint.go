@@ -2,19 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/drizzle/kitconfig"
+	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
 	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/migrate"
+	"github.com/upshift-dev/upshift/redact"
 )
 
 // LintCmd checks migrations for statements that lock or rewrite busy
@@ -47,75 +48,48 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		for _, p := range c.Files {
 			b, err := os.ReadFile(p)
 			if err != nil {
-				return &exitError{code: ExitUsage, err: fmt.Errorf("%w\n  hint: name .sql files by a path relative to the current folder or an absolute one; without files, lint reads the migrations folder (--dir)", err)}
+				return usage(err, "name .sql files by a path relative to the current folder or an absolute one; without files, lint reads the migrations folder (--dir)")
 			}
 			files = append(files, lint.File{Path: p, Text: drizzle.OwnText(b)})
 		}
 	}
-	var opts lint.Options
-	var extra []lint.Finding
-	var src *drizzle.Source
+	req := migrate.LintRequest{Files: files, Table: c.Table(), All: c.All, MinRows: c.MinRows, Level: lint.Severity(c.Level), From: c.From, Latest: c.Latest}
+	switch {
+	case c.From != "" && c.Latest > 0:
+		return &exitError{code: ExitUsage, err: fmt.Errorf("--from and --latest both say which migrations to report: pass one")}
+	case c.Latest < 0:
+		return &exitError{code: ExitUsage, err: fmt.Errorf("--latest %d: must not be negative", c.Latest)}
+	}
+	if files == nil {
+		var err error
+		if req.Source, err = c.Load(env); err != nil {
+			return err
+		}
+	}
+	red := &redact.Set{}
 	if c.DatabaseURL != "" {
-		flags := DBFlags{DatabaseURL: c.DatabaseURL, ConnectWindow: Seconds(10 * time.Second), ConnectBackoff: Seconds(250 * time.Millisecond)}
+		flags := DBFlags{DatabaseURL: c.DatabaseURL, ConnectWindow: cliutil.Seconds(10 * time.Second), ConnectBackoff: cliutil.Seconds(250 * time.Millisecond)}
 		conn, cfg, err := flags.Connect(ctx, env)
 		if err != nil {
 			return err
 		}
 		defer conn.Close(context.Background())
-		if files == nil {
-			if src, files, err = c.folderFiles(ctx, env, conn); err != nil {
-				return redactErr(cfg.Redactor(), err)
-			}
-		}
-		files = lint.Prepare(files)
-		if opts, extra, err = dbLintOptions(ctx, conn, files, c.MinRows); err != nil {
-			return redactErr(cfg.Redactor(), err)
-		}
-	} else if files == nil {
-		var err error
-		if src, err = c.Load(env); err != nil {
-			return err
-		}
-		files = migrate.Files(src, src.Migrations)
+		req.Conn, red = conn, cfg.Redactor()
 	}
-	opts.Level = lint.Severity(c.Level)
-	// Without a database, and with --all, each migration is judged as the
-	// deploy that applied it: what the earlier ones created exists.
-	opts.PerMigration = c.DatabaseURL == "" || c.All
+	rep, err := migrate.Lint(ctx, req)
+	var ute *migrate.UnknownTagError
 	switch {
-	case c.From != "" && c.Latest > 0:
-		return &exitError{code: ExitUsage, err: fmt.Errorf("--from and --latest both say which migrations to report: pass one")}
-	case c.From != "":
-		from, err := fromIndex(src, files, c.From)
-		if err != nil {
-			return err
-		}
-		opts.From = from
-	case c.Latest < 0:
-		return &exitError{code: ExitUsage, err: fmt.Errorf("--latest %d: must not be negative", c.Latest)}
-	case c.Latest > 0:
-		opts.From = max(0, len(files)-c.Latest)
+	case errors.As(err, &ute):
+		return usage(fmt.Errorf("--from %s: %w", c.From, err), "name a migration's tag as the journal has it (`upshift status` lists them)")
+	case err != nil && c.From != "" && req.Source == nil:
+		return &exitError{code: ExitUsage, err: fmt.Errorf("--from %s: %w; name only the files to report", c.From, err)}
+	case err != nil:
+		return redactErr(red, err)
 	}
-	if c.DatabaseURL == "" {
-		files = lint.Prepare(files)
-	}
-	findings := append(extra, lint.Lint(files, opts)...)
-	var shown []lint.Finding
-	errors := 0
-	for _, f := range findings {
-		if f.Severity == lint.Error {
-			errors++
-		}
-		if f.Severity.AtLeast(lint.Severity(c.Level)) {
-			shown = append(shown, f)
-		}
-	}
+	shown, nerr := rep.Findings, rep.Errors
 	switch c.Format {
 	case "json":
-		if shown == nil {
-			shown = []lint.Finding{}
-		}
-		if err := writeJSON(env.Stdout, map[string]any{"findings": shown, "files": len(files), "errors": errors, "settings": settingsJSON(settings)}); err != nil {
+		if err := writeJSON(env.Stdout, map[string]any{"findings": shown, "files": rep.Files, "errors": nerr, "settings": migrate.Settings(settings)}); err != nil {
 			return err
 		}
 	case "github":
@@ -124,9 +98,9 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		}
 	default:
 		printFindings(env.Stdout, shown, true)
-		linted := plural(len(files), "file") + " linted"
-		if opts.From > 0 {
-			linted += fmt.Sprintf(", the last %d reported", len(files)-opts.From)
+		linted := plural(rep.Files, "file") + " linted"
+		if rep.Reported < rep.Files {
+			linted += fmt.Sprintf(", the last %d reported", rep.Reported)
 		}
 		fmt.Fprintf(env.Stdout, "%s: %s\n", linted, countBySeverity(shown))
 	}
@@ -139,7 +113,7 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 			}
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "### upshift lint: %s in %s\n\n", countBySeverity(shown), plural(len(files), "file"))
+		fmt.Fprintf(&b, "### upshift lint: %s in %s\n\n", countBySeverity(shown), plural(rep.Files, "file"))
 		if len(shown) > 0 {
 			b.WriteString("| where | rule | severity | finding |\n|---|---|---|---|\n")
 			for _, f := range shown {
@@ -152,72 +126,12 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 			b.WriteString("\n")
 		}
 		gh.Summarize(b.String())
-		gh.Output("findings", fmt.Sprint(len(shown)), "errors", fmt.Sprint(errors))
+		gh.Output("findings", fmt.Sprint(len(shown)), "errors", fmt.Sprint(nerr))
 	}
-	if errors > 0 {
-		return &exitError{code: ExitFailed, err: fmt.Errorf("%s at error level; fix them, or silence one with `-- upshift:ignore RULE_ID reason` on the line above it", plural(errors, "finding"))}
+	if nerr > 0 {
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%s at error level; fix them, or silence one with `-- upshift:ignore RULE_ID reason` on the line above it", plural(nerr, "finding"))}
 	}
 	return nil
-}
-
-// folderFiles are the pending migrations (or all, with --all).
-func (c *LintCmd) folderFiles(ctx context.Context, env *Env, conn *pgx.Conn) (*drizzle.Source, []lint.File, error) {
-	src, err := c.Load(env)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.All {
-		return src, migrate.Files(src, src.Migrations), nil
-	}
-	shape, rows, err := drizzle.ReadTable(ctx, conn, c.Table())
-	if err != nil {
-		return nil, nil, err
-	}
-	var ms []*drizzle.Migration
-	for _, e := range drizzle.NewPlan(src, c.Table(), shape, rows).Pending(true) {
-		ms = append(ms, e.Migration)
-	}
-	return src, migrate.Files(src, ms), nil
-}
-
-// fromIndex is the position of migration tag among the files linted (past
-// them all when it is applied, with --database-url: none is reported).
-func fromIndex(src *drizzle.Source, files []lint.File, tag string) (int, error) {
-	if src == nil {
-		return 0, &exitError{code: ExitUsage, err: fmt.Errorf("--from %s: --from names a migration of the folder; with .sql files as arguments, name only the files to report", tag)}
-	}
-	var tags []string
-	for _, m := range src.Migrations {
-		if m.Tag == tag {
-			for i, f := range files {
-				if f.Path == src.Path(m.File) {
-					return i, nil
-				}
-			}
-			return len(files), nil
-		}
-		tags = append(tags, m.Tag)
-	}
-	hint := "name a migration's tag as the journal has it (`upshift status` lists them)"
-	if len(tags) > 0 {
-		hint += "; the newest is " + tags[len(tags)-1]
-	}
-	return 0, &exitError{code: ExitUsage, err: fmt.Errorf("--from %s: no migration of %s has that tag\n  hint: %s", tag, src.Dir, hint)}
-}
-
-// dbLintOptions gives the linter the database's view of the touched tables
-// and reports indexes that are already invalid.
-func dbLintOptions(ctx context.Context, conn *pgx.Conn, files []lint.File, minRows float64) (lint.Options, []lint.Finding, error) {
-	opts, err := lint.Load(ctx, conn, files)
-	if err != nil {
-		return lint.Options{}, nil, err
-	}
-	invalid, err := lint.InvalidIndexes(ctx, conn)
-	if err != nil {
-		return lint.Options{}, nil, err
-	}
-	opts.MinRows = minRows
-	return opts, invalid, nil
 }
 
 func printFindings(w io.Writer, fs []lint.Finding, withFix bool) {

@@ -5,24 +5,21 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"reflect"
 	"runtime"
 	"runtime/debug"
-	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/alecthomas/kong"
 
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/internal/cliutil"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -48,10 +45,11 @@ const (
 	// 5 and 6 are upgrade's: see upgrade.go.
 )
 
-// exitError carries an explicit exit code.
+// exitError carries an explicit exit code, and what to do next.
 type exitError struct {
 	code int
 	err  error
+	hint string
 }
 
 func (e *exitError) Error() string {
@@ -61,6 +59,27 @@ func (e *exitError) Error() string {
 	return e.err.Error()
 }
 func (e *exitError) Unwrap() error { return e.err }
+
+func (e *exitError) ErrorHint() string {
+	if e.hint != "" {
+		return e.hint
+	}
+	return hintOf(e.err)
+}
+
+// hintOf is an error's advice: errors say what went wrong, and carry what
+// to do next apart (ErrorHint), for the text's "hint:" line and the JSON's
+// hint field.
+func hintOf(err error) string {
+	var h interface{ ErrorHint() string }
+	if errors.As(err, &h) {
+		return h.ErrorHint()
+	}
+	return ""
+}
+
+// usage is an exit-2 error with its hint.
+func usage(err error, hint string) error { return &exitError{code: ExitUsage, err: err, hint: hint} }
 
 // exitCode maps an error to the documented exit codes.
 func exitCode(err error) int {
@@ -113,7 +132,7 @@ func main() {
 	}
 	// Buffered, so that a status of a thousand lines is a few writes; it
 	// is flushed before any line goes to stderr to keep the order.
-	out := &lockedWriter{b: bufio.NewWriter(os.Stdout)}
+	out := cliutil.NewStdout(os.Stdout)
 	// The first SIGINT/SIGTERM cancels the context: the running statement
 	// is cancelled on the server, the transaction rolled back and the lock
 	// released. A second one ends the process at once — after flushing
@@ -128,38 +147,9 @@ func main() {
 		out.Flush()
 		os.Exit(ExitInterrupted)
 	}()
-	code := run(ctx, os.Args[1:], out, flushFirst{out, os.Stderr})
+	code := run(ctx, os.Args[1:], out, cliutil.FlushFirst{B: out, W: os.Stderr})
 	out.Flush()
 	os.Exit(code)
-}
-
-// lockedWriter is the buffered stdout, safe to flush from the signal handler.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  *bufio.Writer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) Flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_ = w.b.Flush()
-}
-
-// flushFirst writes to w after flushing the buffered stdout b.
-type flushFirst struct {
-	b *lockedWriter
-	w io.Writer
-}
-
-func (f flushFirst) Write(p []byte) (int, error) {
-	f.b.Flush()
-	return f.w.Write(p)
 }
 
 // Env is what commands print to.
@@ -174,7 +164,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// a no-op migrate's startup; a plain command line needs only its own.
 	var root any = &cli
 	var only []kong.Option
-	if name, cmd, help, ok := oneCommand(&cli, args); ok {
+	if name, cmd, help, ok := cliutil.OneCommand(&cli, args); ok {
 		root = &struct{}{}
 		only = append(only, kong.DynamicCommand(name, help, "", cmd))
 	}
@@ -185,8 +175,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		kong.UsageOnError(),
 		kong.Exit(func(code int) { exited = code; panic(exitSentinel{}) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Help(helpWithExamples),
-		kong.ValueFormatter(helpValue),
+		kong.Help(cliutil.HelpWithExamples(examples)),
+		kong.ValueFormatter(cliutil.HelpValue),
 	)...)
 	if err != nil {
 		fmt.Fprintln(stderr, "upshift:", err)
@@ -194,7 +184,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	kctx, code := parse(parser, args, &exited)
 	if kctx == nil {
-		if code == ExitUsage && argsAskJSON(args) {
+		if code == ExitUsage && cliutil.ArgsAskJSON(args) {
 			_ = writeJSON(stdout, map[string]any{"error": &errorJSON{Message: lastUsageError, Hint: "run `upshift --help` for usage", ExitCode: ExitUsage}})
 		}
 		if code != 0 {
@@ -202,60 +192,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return code
 	}
-	counted := &countingWriter{w: stdout}
+	counted := &cliutil.Counting{W: stdout}
 	env := &Env{Stdout: counted, Stderr: stderr}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(env)
 	// Asked for JSON, a command prints one document on every path: one
 	// that failed before printing anything prints its error.
-	if err != nil && counted.n == 0 && jsonRequested(kctx) {
+	if err != nil && counted.N == 0 && jsonRequested(kctx) {
 		_ = writeJSON(stdout, map[string]any{"error": newErrorJSON(err)})
 	}
 	if err != nil {
 		var ee *exitError
 		if !errors.As(err, &ee) || ee.err != nil {
 			fmt.Fprintln(stderr, "upshift:", err)
+			if h := hintOf(err); h != "" {
+				fmt.Fprintln(stderr, "  hint: "+h)
+			}
 		}
 	}
 	return exitCode(err)
-}
-
-// oneCommand finds the command args[0] names, for a parser of that command
-// alone. Help, completion and anything that is not plainly a command name
-// first get the whole tree.
-func oneCommand(cli *CLI, args []string) (name string, cmd any, help string, ok bool) {
-	if len(args) == 0 || args[0] == "completion" {
-		return "", nil, "", false
-	}
-	for _, a := range args {
-		if a == "--help" || a == "-h" || a == "--" {
-			return "", nil, "", false
-		}
-	}
-	v := reflect.ValueOf(cli).Elem()
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		n := f.Tag.Get("name")
-		if n == "" {
-			n = strings.ToLower(f.Name)
-		}
-		if n == args[0] {
-			return n, v.Field(i).Addr().Interface(), f.Tag.Get("help"), true
-		}
-	}
-	return "", nil, "", false
-}
-
-// countingWriter notes whether anything was written.
-type countingWriter struct {
-	w io.Writer
-	n int
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.n += len(p)
-	return c.w.Write(p)
 }
 
 // jsonRequested says whether the command was run with --format json.
@@ -274,20 +229,6 @@ type exitSentinel struct{}
 // lastUsageError is kong's complaint, kept for the JSON error document.
 var lastUsageError string
 
-// argsAskJSON: kong could not parse the command line, so --format is read
-// off the raw arguments.
-func argsAskJSON(args []string) bool {
-	for i, a := range args {
-		if a == "--" {
-			break
-		}
-		if a == "--format=json" || a == "--format" && i+1 < len(args) && args[i+1] == "json" {
-			return true
-		}
-	}
-	return false
-}
-
 // parse runs kong's parser, turning its exits (help, errors) into codes.
 func parse(p *kong.Kong, args []string, exited *int) (kctx *kong.Context, code int) {
 	defer func() {
@@ -298,39 +239,13 @@ func parse(p *kong.Kong, args []string, exited *int) (kctx *kong.Context, code i
 			kctx, code = nil, *exited
 		}
 	}()
-	kctx, err := p.Parse(joinNegativeValues(args))
+	kctx, err := p.Parse(cliutil.JoinNegativeValues(args))
 	if err != nil {
 		lastUsageError = err.Error()
 		fmt.Fprintln(p.Stderr, "upshift:", err)
 		return nil, ExitUsage
 	}
 	return kctx, 0
-}
-
-// joinNegativeValues rewrites "--flag -5" as "--flag=-5". kong reads a
-// value that starts with "-" as the next flag and then complains about the
-// flag's missing value; joined, the value reaches the flag's own decoder,
-// which says what is wrong with it ("must not be negative").
-func joinNegativeValues(args []string) []string {
-	out := make([]string, 0, len(args))
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			return append(out, args[i:]...)
-		}
-		if strings.HasPrefix(a, "--") && !strings.Contains(a, "=") && i+1 < len(args) && isNegativeNumber(args[i+1]) {
-			out = append(out, a+"="+args[i+1])
-			i++
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
-// isNegativeNumber: "-5", "-0.5", "-5s". No flag starts with a digit.
-func isNegativeNumber(s string) bool {
-	return len(s) >= 2 && s[0] == '-' && (s[1] >= '0' && s[1] <= '9' || s[1] == '.')
 }
 
 // VersionCmd prints the version.

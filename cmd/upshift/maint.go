@@ -67,83 +67,72 @@ func (c *DBVacuumCmd) Run(ctx context.Context, env *Env) error {
 
 func runMaint(ctx context.Context, env *Env, db *DBFlags, asJSON bool, warning string, do func(context.Context, *pgx.Conn) ([]maint.Result, error)) error {
 	doc := maintJSON{Ran: []maint.Result{}, Warning: warning}
-	fail := func(err error) error {
-		if asJSON {
-			doc.Err = &errorJSON{Message: err.Error()}
-			_ = writeJSON(env.Stdout, doc)
-		}
-		return err
-	}
 	if warning != "" && !asJSON {
 		fmt.Fprintln(env.Stderr, "warning:", warning)
 	}
-	conn, cfg, err := db.Connect(ctx, env)
-	if err != nil {
-		return fail(err)
-	}
-	defer conn.Close(context.Background())
-	doc.Database = cfg.Display
-	ran, err := do(ctx, conn)
-	doc.Ran = append(doc.Ran, ran...)
-	if !asJSON {
-		for _, r := range ran {
-			fmt.Fprintf(env.Stdout, "%-50s %s\n", r.SQL, time.Duration(r.DurationMS*float64(time.Millisecond)).Round(time.Millisecond))
+	return withDB(ctx, env, db, asJSON, &doc, &doc.Err, func(conn *pgx.Conn, display string) error {
+		doc.Database = display
+		ran, err := do(ctx, conn)
+		doc.Ran = append(doc.Ran, ran...)
+		if !asJSON {
+			for _, r := range ran {
+				fmt.Fprintf(env.Stdout, "%-50s %s\n", r.SQL, time.Duration(r.DurationMS*float64(time.Millisecond)).Round(time.Millisecond))
+			}
 		}
-	}
-	if err != nil {
-		return fail(redactErr(cfg.Redactor(), err))
+		return err
+	})
+}
+
+// withDB connects, runs fn, and ends a JSON document (doc) with its error
+// (set through errp) on every path; fn's errors are scrubbed of secrets.
+func withDB(ctx context.Context, env *Env, db *DBFlags, asJSON bool, doc any, errp **errorJSON, fn func(conn *pgx.Conn, display string) error) error {
+	conn, cfg, err := db.Connect(ctx, env)
+	if err == nil {
+		defer conn.Close(context.Background())
+		err = redactErr(cfg.Redactor(), fn(conn, cfg.Display))
 	}
 	if asJSON {
-		return writeJSON(env.Stdout, doc)
+		if err != nil {
+			*errp = newErrorJSON(err)
+		}
+		if werr := writeJSON(env.Stdout, doc); werr != nil && err == nil {
+			return werr
+		}
 	}
-	return nil
+	return err
 }
 
 func (c *DBBloatCmd) Run(ctx context.Context, env *Env) error {
-	type doc struct {
+	out := struct {
 		Database string            `json:"database"`
 		MinDead  int64             `json:"min_dead"`
 		Tables   []maint.TableStat `json:"tables"`
 		Err      *errorJSON        `json:"error"`
-	}
-	out := doc{MinDead: c.MinDead, Tables: []maint.TableStat{}}
-	fail := func(err error) error {
-		if c.JSON() {
-			out.Err = &errorJSON{Message: err.Error()}
-			_ = writeJSON(env.Stdout, out)
+	}{MinDead: c.MinDead, Tables: []maint.TableStat{}}
+	return withDB(ctx, env, &c.DBFlags, c.JSON(), &out, &out.Err, func(conn *pgx.Conn, display string) error {
+		out.Database = display
+		stats, err := maint.Bloat(ctx, conn, c.MinDead)
+		if err != nil || c.JSON() {
+			out.Tables = append(out.Tables, stats...)
+			return err
 		}
-		return err
-	}
-	conn, cfg, err := c.Connect(ctx, env)
-	if err != nil {
-		return fail(err)
-	}
-	defer conn.Close(context.Background())
-	out.Database = cfg.Display
-	stats, err := maint.Bloat(ctx, conn, c.MinDead)
-	if err != nil {
-		return fail(redactErr(cfg.Redactor(), err))
-	}
-	out.Tables = append(out.Tables, stats...)
-	if c.JSON() {
-		return writeJSON(env.Stdout, out)
-	}
-	if len(stats) == 0 {
-		fmt.Fprintf(env.Stdout, "no table of %s has %d or more dead tuples\n", cfg.Display, c.MinDead)
+		if len(stats) == 0 {
+			fmt.Fprintf(env.Stdout, "no table of %s has %d or more dead tuples\n", display, c.MinDead)
+			return nil
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "TABLE\tSIZE\tLIVE\tDEAD\tAUTOVACUUM AT\tLAST VACUUM\tLAST ANALYZE")
+		for _, s := range stats {
+			fmt.Fprintf(tw, "%s.%s\t%s\t%d\t%d (%.0f%%)\t%.0f\t%s\t%s\n", s.Schema, s.Table, s.Size, s.LiveTuples, s.DeadTuples, 100*s.DeadRatio,
+				s.VacuumThreshold, when(s.LastVacuum, s.LastAutovacuum), when(s.LastAnalyze, s.LastAutoanalyze))
+		}
+		tw.Flush()
+		fmt.Fprintln(env.Stdout)
+		for _, s := range stats {
+			fmt.Fprintf(env.Stdout, "  %s.%s: %s\n", s.Schema, s.Table, s.Suggestion)
+		}
 		return nil
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tSIZE\tLIVE\tDEAD\tAUTOVACUUM AT\tLAST VACUUM\tLAST ANALYZE")
-	for _, s := range stats {
-		fmt.Fprintf(tw, "%s.%s\t%s\t%d\t%d (%.0f%%)\t%.0f\t%s\t%s\n", s.Schema, s.Table, s.Size, s.LiveTuples, s.DeadTuples, 100*s.DeadRatio,
-			s.VacuumThreshold, when(s.LastVacuum, s.LastAutovacuum), when(s.LastAnalyze, s.LastAutoanalyze))
-	}
-	tw.Flush()
-	fmt.Fprintln(env.Stdout)
-	for _, s := range stats {
-		fmt.Fprintf(env.Stdout, "  %s.%s: %s\n", s.Schema, s.Table, s.Suggestion)
-	}
-	return nil
+	})
 }
 
 // when is the later of a manual and an automatic run, for people.

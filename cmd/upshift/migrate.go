@@ -13,9 +13,9 @@ import (
 
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/drizzle/kitconfig"
+	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
 	"github.com/upshift-dev/upshift/internal/shell"
-	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/migrate"
 	mdoc "github.com/upshift-dev/upshift/migrate/result"
@@ -24,32 +24,9 @@ import (
 
 // LockFlags choose the advisory lock and how long to wait for it.
 type LockFlags struct {
-	LockID      *int64  `name:"lock-id" placeholder:"N" help:"Advisory lock id to use instead of the service's."`
-	Timeout     Seconds `name:"timeout" env:"MIGRATION_TIMEOUT" default:"300" help:"How long to wait for the advisory locks: seconds, or a duration such as 90s or 5m."`
-	DetachAfter Seconds `name:"detach-after" default:"10s" placeholder:"DURATION" help:"After waiting this long for the lock, close the connection and check back about every second with a new one, so that a replica that only waits holds no connection slot (0: stay connected). Default: 10s."`
-}
-
-// Seconds is a duration that also accepts a bare number of seconds, as
-// MIGRATION_TIMEOUT=300 means in the Mana migrate script.
-type Seconds time.Duration
-
-func (s *Seconds) UnmarshalText(b []byte) error {
-	if n, err := strconv.ParseFloat(string(b), 64); err == nil {
-		if n < 0 {
-			return fmt.Errorf("must not be negative")
-		}
-		*s = Seconds(n * float64(time.Second))
-		return nil
-	}
-	d, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("%q is neither seconds nor a duration such as 90s", b)
-	}
-	if d < 0 {
-		return fmt.Errorf("must not be negative")
-	}
-	*s = Seconds(d)
-	return nil
+	LockID      *int64          `name:"lock-id" placeholder:"N" help:"Advisory lock id to use instead of the service's."`
+	Timeout     cliutil.Seconds `name:"timeout" env:"MIGRATION_TIMEOUT" default:"300" help:"How long to wait for the advisory locks: seconds, or a duration such as 90s or 5m."`
+	DetachAfter cliutil.Seconds `name:"detach-after" default:"10s" placeholder:"DURATION" help:"After waiting this long for the lock, close the connection and check back about every second with a new one, so that a replica that only waits holds no connection slot (0: stay connected). Default: 10s."`
 }
 
 // lockID is the lock the run takes (lockids.Choose), and how to say why.
@@ -79,15 +56,15 @@ type MigrateFlags struct {
 // MigrateCmd applies pending migrations.
 type MigrateCmd struct {
 	MigrateFlags
-	Tx               string   `name:"tx" enum:"all,each" default:"all" help:"all: every pending migration in one transaction, like drizzle-orm (the database ends at the old or the new version); each: one transaction per migration."`
-	StatementTimeout *Seconds `name:"statement-timeout" placeholder:"DURATION" help:"statement_timeout for the migrations' statements: seconds or a duration (0 lifts a role-level limit)."`
-	LockTimeout      *Seconds `name:"lock-timeout" placeholder:"DURATION" help:"lock_timeout for the migrations' statements: seconds or a duration (0 lifts a role-level limit)."`
-	DryRun           bool     `name:"dry-run" help:"Print the plan and the exact SQL; change nothing (not even the migrations table)."`
-	Strict           bool     `name:"strict" help:"Refuse to migrate when the pending migrations have error-level lint findings (they are printed as warnings otherwise)."`
-	NoLint           bool     `name:"no-lint" help:"Do not lint the pending migrations first."`
-	Wait             Seconds  `name:"wait" default:"0" placeholder:"DURATION" help:"Wait up to this long for the server to accept connections (a database container that is still starting); 0: --connect-window alone."`
-	CreateDatabase   bool     `name:"create-database" help:"Create the database the URL names when it is missing (connecting to the postgres database to do so): the whole 'Create DB (if new), then migrate' step of a CD pipeline in one command."`
-	MaintenanceDB    string   `name:"maintenance-db" default:"postgres" help:"Database to connect to while creating the database (--create-database)."`
+	Tx               string           `name:"tx" enum:"all,each" default:"all" help:"all: every pending migration in one transaction, like drizzle-orm (the database ends at the old or the new version); each: one transaction per migration."`
+	StatementTimeout *cliutil.Seconds `name:"statement-timeout" placeholder:"DURATION" help:"statement_timeout for the migrations' statements: seconds or a duration (0 lifts a role-level limit)."`
+	LockTimeout      *cliutil.Seconds `name:"lock-timeout" placeholder:"DURATION" help:"lock_timeout for the migrations' statements: seconds or a duration (0 lifts a role-level limit)."`
+	DryRun           bool             `name:"dry-run" help:"Print the plan and the exact SQL; change nothing (not even the migrations table)."`
+	Strict           bool             `name:"strict" help:"Refuse to migrate when the pending migrations have error-level lint findings (they are printed as warnings otherwise)."`
+	NoLint           bool             `name:"no-lint" help:"Do not lint the pending migrations first."`
+	Wait             cliutil.Seconds  `name:"wait" default:"0" placeholder:"DURATION" help:"Wait up to this long for the server to accept connections (a database container that is still starting); 0: --connect-window alone."`
+	CreateDatabase   bool             `name:"create-database" help:"Create the database the URL names when it is missing (connecting to the postgres database to do so): the whole 'Create DB (if new), then migrate' step of a CD pipeline in one command."`
+	MaintenanceDB    string           `name:"maintenance-db" default:"postgres" help:"Database to connect to while creating the database (--create-database)."`
 }
 
 // MarkAppliedCmd records migrations as applied without running them.
@@ -103,8 +80,7 @@ type errorJSON = mdoc.Error
 // newErrorJSON is an error as JSON: its message and hint apart, and the
 // exit code upshift ends with.
 func newErrorJSON(err error) *errorJSON {
-	msg, hint, _ := strings.Cut(err.Error(), "\n  hint: ")
-	return &errorJSON{Message: msg, Hint: hint, ExitCode: exitCode(err)}
+	return &errorJSON{Message: err.Error(), Hint: hintOf(err), ExitCode: exitCode(err)}
 }
 
 func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
@@ -123,7 +99,7 @@ func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
 		if c.JSON() {
 			out = env.Stderr // stdout carries one JSON document
 		}
-		if err := createDatabase(ctx, &Env{Stdout: out, Stderr: env.Stderr}, cfg, c.MaintenanceDB, c.retry()); err != nil {
+		if err := createDatabase(ctx, &Env{Stdout: out, Stderr: env.Stderr}, false, cfg, c.MaintenanceDB, c.retry()); err != nil {
 			return err
 		}
 	}
@@ -166,12 +142,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		return err
 	}
 	table := c.Table()
-	out := mdoc.New()
-	out.Dir, out.Layout, out.Table, out.DryRun = src.Dir, string(src.Layout), table.String(), dryRun
-	out.Settings = settingsJSON(settings)
-	for _, w := range src.Warnings {
-		out.Warnings = append(out.Warnings, resultWarning(w))
-	}
+	out := migrate.Document(src, table, dryRun)
+	out.Settings = migrate.Settings(settings)
 	say := func(format string, args ...any) {
 		if !c.JSON() {
 			fmt.Fprintf(env.Stdout, format+"\n", args...)
@@ -217,7 +189,6 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	onEvent := func(e migrate.Event) {
 		switch e.Kind {
 		case migrate.EventWarning:
-			out.Warnings = append(out.Warnings, resultWarning(e.Warning))
 			if !c.JSON() {
 				fmt.Fprintln(env.Stderr, "warning:", e.Warning)
 			}
@@ -263,8 +234,6 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			say("upshift: %s %s from %s (%s) to %s, %s", verb, plural(len(e.Pending), "migration"), src.Dir, src.Layout, cfg.Display, opts.Grouping(len(e.Pending), e.NoTransaction))
 		case migrate.EventApplied:
 			r := e.Result
-			out.Applied = append(out.Applied, mdoc.Applied{Tag: r.Tag, File: r.File, Statements: r.Statements,
-				NoTransaction: r.NoTransaction, DurationMS: float64(r.Duration.Microseconds()) / 1000})
 			if c.JSON() {
 				return
 			}
@@ -291,28 +260,22 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		Options: opts, DryRun: dryRun, Lint: lm,
 		OnEvent: onEvent,
 	})
-	if rep != nil && rep.Pending != nil {
-		out.Pending = rep.Pending
-	}
-	if rep != nil {
-		// The document has every warning- and error-level finding, each
-		// saying whether its table existed; the text shows those that do.
-		for _, f := range rep.Lint {
-			out.Lint = append(out.Lint, resultFinding(f))
-		}
-	}
+	rep.Fill(out)
 	if err != nil {
 		var le *migrate.LockError
 		var ae *drizzle.ApplyError
+		var roe *migrate.ReadOnlyError
 		switch {
 		case errors.As(err, &le):
 			hint := "another migration of this database is running or stuck; `upshift locks` shows it, `upshift unlock --service NAME --force` ends a stuck session; raise --timeout (MIGRATION_TIMEOUT) to wait longer"
 			if le.OfTable {
 				hint = "another service's migration writes " + table.String() + "; `upshift locks` shows it; raise --timeout (MIGRATION_TIMEOUT) to wait longer"
 			}
-			return finish(&exitError{code: ExitLockTimeout, err: fmt.Errorf("%w\n  hint: %s", err, hint)})
+			return finish(&exitError{code: ExitLockTimeout, err: err, hint: hint})
 		case errors.As(err, &ae):
 			return finish(reportApplyError(c.JSON(), src, red, err, out))
+		case errors.As(err, &roe) && roe.Standby:
+			return finish(&exitError{code: ExitFailed, err: err, hint: "point --database-url (DATABASE_URL) at the primary"})
 		}
 		return finish(redactErr(red, interrupted(ctx, err, "nothing was changed")))
 	}
@@ -320,7 +283,6 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		return finish(nil)
 	}
 	if dryRun {
-		out.Script = rep.Script
 		if !c.JSON() {
 			fmt.Fprintf(env.Stdout, "dry run: %s pending in %s (%s) for %s; nothing will be changed\n", plural(len(rep.Run.Pending()), "migration"), src.Dir, src.Layout, cfg.Display)
 			for _, e := range rep.Run.Pending() {
@@ -395,7 +357,7 @@ func (c *MigrateFlags) github(gh *ghactions.Workflow, red *redact.Set, out *mdoc
 }
 
 // duration converts an optional flag value.
-func duration(s *Seconds) *time.Duration {
+func duration(s *cliutil.Seconds) *time.Duration {
 	if s == nil {
 		return nil
 	}
@@ -459,16 +421,6 @@ func writeResultLine(env *Env, out *mdoc.Document, err error) {
 	if line, lerr := out.Line(); lerr == nil {
 		fmt.Fprintln(env.Stdout, line)
 	}
-}
-
-func resultWarning(w drizzle.Warning) mdoc.Warning {
-	return mdoc.Warning{Path: w.Path, Line: w.Line, Tag: w.Tag, Message: w.Msg}
-}
-
-func resultFinding(f lint.Finding) mdoc.Finding {
-	return mdoc.Finding{Rule: f.Rule, Severity: string(f.Severity), File: f.File, Line: f.Line, Column: f.Column,
-		Object: f.Object, Table: f.Table, Existing: f.Existing, Statement: f.Statement, Message: f.Message, Fix: f.Fix,
-		Breaking: lint.Breaking(f.Rule)}
 }
 
 // lintSummary is the one line a deploy prints about linting its pending

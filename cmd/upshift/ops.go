@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/dbconn"
+	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/pglock"
 )
@@ -22,7 +23,7 @@ type LockidsCmd struct {
 func (c *LockidsCmd) Run(env *Env) error {
 	rows, err := lockids.List(c.Names)
 	if err != nil {
-		return &exitError{code: ExitUsage, err: fmt.Errorf("%w\n  hint: lockids takes service names", err)}
+		return usage(err, "lockids takes service names")
 	}
 	if c.JSON() {
 		return writeJSON(env.Stdout, rows)
@@ -37,9 +38,9 @@ func (c *LockidsCmd) Run(env *Env) error {
 
 // WaitCmd blocks until the database accepts connections.
 type WaitCmd struct {
-	DatabaseURL string  `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL; empty: libpq's PG* variables."`
-	Timeout     Seconds `name:"timeout" default:"60s" placeholder:"DURATION" help:"Give up after this long: seconds, or a duration such as 90s. Default: 60s."`
-	Interval    Seconds `name:"interval" default:"250ms" placeholder:"DURATION" help:"Pause between attempts. Default: 250ms."`
+	DatabaseURL string          `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL; empty: libpq's PG* variables."`
+	Timeout     cliutil.Seconds `name:"timeout" default:"60s" placeholder:"DURATION" help:"Give up after this long: seconds, or a duration such as 90s. Default: 60s."`
+	Interval    cliutil.Seconds `name:"interval" default:"250ms" placeholder:"DURATION" help:"Pause between attempts. Default: 250ms."`
 	OutputFlags
 }
 
@@ -48,34 +49,24 @@ func (c *WaitCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout))
-	defer cancel()
 	start := time.Now()
-	var last error
-	for {
-		conn, err := dbconn.Connect(ctx, cfg, dbconn.Retry{Attempts: 1})
-		if err == nil {
-			conn.Close(context.Background())
-			if c.JSON() {
-				return writeJSON(env.Stdout, map[string]any{"database": cfg.Display, "ready": true, "waited_ms": time.Since(start).Milliseconds()})
-			}
-			fmt.Fprintf(env.Stdout, "%s accepts connections (after %s)\n", cfg.Display, time.Since(start).Round(time.Millisecond))
-			return nil
-		}
-		var ce *dbconn.ConnectError
-		if errors.As(err, &ce) && !ce.Transient {
-			return err // wrong password, missing database: waiting will not help
-		}
-		if ce != nil {
-			ce.Hint = "" // "upshift wait blocks until…": this is upshift wait
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s did not accept connections within %s: %w\n  hint: is the server running and reachable at that host and port? raise --timeout if it needs longer to start", cfg.Display, time.Duration(c.Timeout), last)
-		case <-time.After(time.Duration(c.Interval)):
-		}
+	// Transient failures are retried for the whole --timeout at a steady
+	// pace; a wrong password or a missing database ends the wait at once.
+	conn, err := dbconn.Connect(ctx, cfg, dbconn.Retry{Window: time.Duration(c.Timeout), Backoff: time.Duration(c.Interval), MaxBackoff: time.Duration(c.Interval)})
+	var ce *dbconn.ConnectError
+	if errors.As(err, &ce) && ce.Transient {
+		return &exitError{code: ExitFailed, err: fmt.Errorf("%s did not accept connections within %s: %v", cfg.Display, time.Duration(c.Timeout), ce.Err),
+			hint: "is the server running and reachable at that host and port? raise --timeout if it needs longer to start"}
 	}
+	if err != nil {
+		return err
+	}
+	conn.Close(context.Background())
+	if c.JSON() {
+		return writeJSON(env.Stdout, map[string]any{"database": cfg.Display, "ready": true, "waited_ms": time.Since(start).Milliseconds()})
+	}
+	fmt.Fprintf(env.Stdout, "%s accepts connections (after %s)\n", cfg.Display, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // DBCmd groups database-level commands.
@@ -98,31 +89,22 @@ func (c *DBCreateCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if c.JSON() {
-		created, err := dbconn.EnsureDatabase(ctx, cfg, c.Maintenance, c.retry())
-		if err != nil {
-			if errors.Is(err, dbconn.ErrNoDatabase) {
-				return &exitError{code: ExitUsage, err: err}
-			}
-			return redactErr(cfg.Redactor(), err)
-		}
-		return writeJSON(env.Stdout, map[string]any{"database": cfg.Conn.Database, "created": created})
-	}
-	return createDatabase(ctx, env, cfg, c.Maintenance, c.retry())
+	return createDatabase(ctx, env, c.JSON(), cfg, c.Maintenance, c.retry())
 }
 
 // createDatabase creates the database the URL names when it is missing.
-func createDatabase(ctx context.Context, env *Env, cfg *dbconn.Config, maintenance string, retry dbconn.Retry) error {
+func createDatabase(ctx context.Context, env *Env, asJSON bool, cfg *dbconn.Config, maintenance string, retry dbconn.Retry) error {
 	created, err := dbconn.EnsureDatabase(ctx, cfg, maintenance, retry)
-	if errors.Is(err, dbconn.ErrNoDatabase) {
+	switch {
+	case errors.Is(err, dbconn.ErrNoDatabase):
 		return &exitError{code: ExitUsage, err: err}
-	}
-	if err != nil {
+	case err != nil:
 		return redactErr(cfg.Redactor(), err)
-	}
-	if created {
+	case asJSON:
+		return writeJSON(env.Stdout, map[string]any{"database": cfg.Conn.Database, "created": created})
+	case created:
 		fmt.Fprintf(env.Stdout, "created database %q\n", cfg.Conn.Database)
-	} else {
+	default:
 		fmt.Fprintf(env.Stdout, "database %q already exists\n", cfg.Conn.Database)
 	}
 	return nil
@@ -150,11 +132,7 @@ func (c *LocksCmd) Run(ctx context.Context, env *Env) error {
 	}
 	rows := []row{}
 	for _, h := range hs {
-		svc, _ := lockids.Lookup(h.LockID)
-		if svc == "" {
-			svc = serviceFromApp(h.ApplicationName)
-		}
-		rows = append(rows, row{h, svc})
+		rows = append(rows, row{h, h.Service()})
 	}
 	if c.JSON() {
 		return writeJSON(env.Stdout, rows)
@@ -173,16 +151,6 @@ func (c *LocksCmd) Run(ctx context.Context, env *Env) error {
 		fmt.Fprintf(tw, "%d\t%s\t%v\t%d\t%s\t%s\t%s\t%s\n", r.LockID, orDash(r.Service), r.Granted, r.PID, orDash(r.ApplicationName), r.ClientAddr, since, r.State)
 	}
 	return tw.Flush()
-}
-
-// serviceFromApp reads the service out of upshift's application_name
-// ("upshift <version> <service>").
-func serviceFromApp(app string) string {
-	f := strings.Fields(app)
-	if len(f) == 3 && f[0] == "upshift" {
-		return f[2]
-	}
-	return ""
 }
 
 func orDash(s string) string {
@@ -211,15 +179,9 @@ func (c *UnlockCmd) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	hs, err := pglock.Holders(ctx, conn, &id)
+	held, err := pglock.Held(ctx, conn, id)
 	if err != nil {
 		return redactErr(cfg.Redactor(), err)
-	}
-	held := []pglock.Holder{}
-	for _, h := range hs {
-		if h.Granted {
-			held = append(held, h)
-		}
 	}
 	doc := struct {
 		LockID     lockids.ID      `json:"lock_id"`
@@ -253,12 +215,8 @@ func (c *UnlockCmd) Run(ctx context.Context, env *Env) error {
 		return done(nil)
 	}
 	for _, h := range held {
-		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_terminate_backend($1)", h.PID).Scan(&ok); err != nil {
-			return redactErr(cfg.Redactor(), fmt.Errorf("terminate pid %d: %w", h.PID, err))
-		}
-		if !ok {
-			return fmt.Errorf("pid %d could not be terminated (already gone, or not permitted)", h.PID)
+		if err := pglock.Terminate(ctx, conn, h.PID); err != nil {
+			return redactErr(cfg.Redactor(), err)
 		}
 		doc.Terminated = append(doc.Terminated, h.PID)
 		say("terminated pid %d; the lock is released", h.PID)

@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	"github.com/upshift-dev/upshift/drizzle"
-	mdoc "github.com/upshift-dev/upshift/migrate/result"
+	"github.com/upshift-dev/upshift/migrate"
 )
 
 // StatusCmd reports the state of every migration.
@@ -17,86 +16,6 @@ type StatusCmd struct {
 	DBFlags
 	OutputFlags
 	ExitCode bool `name:"exit-code" help:"Exit 4 when any migration is pending, modified, missing or out of order (a boot-time or CI gate)."`
-}
-
-// migrationJSON is one migration in --format json output.
-type migrationJSON struct {
-	Tag          string     `json:"tag"`
-	File         string     `json:"file,omitempty"`
-	CreatedAt    *int64     `json:"created_at"`
-	Created      string     `json:"created,omitempty"`
-	Hash         string     `json:"hash,omitempty"`
-	State        string     `json:"state"`
-	ID           *int64     `json:"id,omitempty"`
-	RecordedHash string     `json:"recorded_hash,omitempty"`
-	AppliedAt    *time.Time `json:"applied_at,omitempty"`
-	Note         string     `json:"note,omitempty"`
-	// Progress of a no-transaction migration that an earlier run left
-	// half done (null otherwise).
-	Progress *drizzle.Progress `json:"progress"`
-}
-
-type summaryJSON struct {
-	Applied    int  `json:"applied"`
-	Pending    int  `json:"pending"`
-	Modified   int  `json:"modified"`
-	Missing    int  `json:"missing"`
-	OutOfOrder int  `json:"out_of_order"`
-	UpToDate   bool `json:"up_to_date"`
-}
-
-type statusJSON struct {
-	Dir        string                  `json:"dir"`
-	Layout     string                  `json:"layout"`
-	Database   string                  `json:"database,omitempty"`
-	Table      string                  `json:"table"`
-	TableShape string                  `json:"table_shape,omitempty"`
-	Migrations []migrationJSON         `json:"migrations"`
-	Summary    summaryJSON             `json:"summary"`
-	Warnings   []drizzle.Warning       `json:"warnings"`
-	Settings   map[string]mdoc.Setting `json:"settings"`
-}
-
-func entryJSON(e *drizzle.Entry) migrationJSON {
-	j := migrationJSON{Tag: e.Tag(), State: string(e.State), Note: e.Note}
-	if ms, ok := e.CreatedAt(); ok {
-		j.CreatedAt = &ms
-		j.Created = time.UnixMilli(ms).UTC().Format(time.RFC3339)
-	}
-	if m := e.Migration; m != nil {
-		j.File, j.Hash = m.File, m.Hash
-	}
-	if r := e.Row; r != nil {
-		j.ID = &r.ID
-		j.AppliedAt = r.AppliedAt
-		if e.Migration == nil || r.Hash != e.Migration.Hash {
-			j.RecordedHash = r.Hash
-		}
-	}
-	return j
-}
-
-func summarize(p *drizzle.Plan) summaryJSON {
-	n := p.Count()
-	return summaryJSON{
-		Applied: n[drizzle.StateApplied], Pending: n[drizzle.StatePending], Modified: n[drizzle.StateModified],
-		Missing: n[drizzle.StateMissing], OutOfOrder: n[drizzle.StateOutOfOrder], UpToDate: p.UpToDate(),
-	}
-}
-
-func (s summaryJSON) String() string {
-	part := func(n int, label string) string {
-		if n == 0 {
-			return ""
-		}
-		return fmt.Sprintf("%d %s", n, label)
-	}
-	out := joinNonEmpty(part(s.Applied, "applied"), part(s.Pending, "pending"), part(s.Modified, "modified"),
-		part(s.Missing, "missing"), part(s.OutOfOrder, "out of order"))
-	if out == "" {
-		return "nothing applied, nothing pending"
-	}
-	return out
 }
 
 func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
@@ -114,8 +33,9 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 	if len(src.Migrations) == 0 {
 		pending.drop()
 		if c.JSON() {
-			return writeJSON(env.Stdout, statusJSON{Settings: settingsJSON(settings), Dir: src.Dir, Layout: string(src.Layout), Table: table.String(),
-				Migrations: []migrationJSON{}, Summary: summaryJSON{UpToDate: true}, Warnings: nonNil(src.Warnings)})
+			doc := (*migrate.Status)(nil).Document(src, "", table)
+			doc.Settings = migrate.Settings(settings)
+			return writeJSON(env.Stdout, doc)
 		}
 		fmt.Fprintf(env.Stdout, "%s holds no migrations\n", src.Dir)
 		return nil
@@ -125,43 +45,22 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	shape, rows, err := drizzle.ReadTable(ctx, conn, table)
+	st, err := migrate.ReadStatus(ctx, conn, src, table)
 	if err != nil {
-		return fmt.Errorf("%s", cfg.Redactor().String(err.Error()))
+		return cfg.Redactor().Error(err)
 	}
-	plan := drizzle.NewPlan(src, table, shape, rows)
-	sum := summarize(plan)
-	progress, err := drizzle.ReadProgress(ctx, conn, table)
-	if err != nil {
-		return fmt.Errorf("%s", cfg.Redactor().String(err.Error()))
-	}
-	partly := func(e *drizzle.Entry) *drizzle.Progress {
-		if e.Migration == nil || e.State == drizzle.StateApplied {
-			return nil
-		}
-		p, ok := progress[e.Migration.Tag]
-		if !ok {
-			return nil
-		}
-		p.Total = drizzle.StatementCount(e.Migration)
-		return &p
-	}
+	sum := st.Summary()
 	if c.JSON() {
-		out := statusJSON{Settings: settingsJSON(settings), Dir: src.Dir, Layout: string(src.Layout), Database: cfg.Display, Table: table.String(),
-			TableShape: string(shape), Summary: sum, Warnings: nonNil(append(src.Warnings, plan.Warnings...))}
-		for _, e := range plan.Entries {
-			j := entryJSON(e)
-			j.Progress = partly(e)
-			out.Migrations = append(out.Migrations, j)
-		}
-		if err := writeJSON(env.Stdout, out); err != nil {
+		doc := st.Document(src, cfg.Display, table)
+		doc.Settings = migrate.Settings(settings)
+		if err := writeJSON(env.Stdout, doc); err != nil {
 			return err
 		}
 	} else {
-		for _, w := range plan.Warnings {
+		for _, w := range st.Plan.Warnings {
 			fmt.Fprintln(env.Stderr, "warning:", w)
 		}
-		printStatus(env, src, cfg.Display, table, shape, plan, sum, partly)
+		printStatus(env, src, cfg.Display, table, st, sum)
 	}
 	if c.ExitCode && !sum.UpToDate {
 		return &exitError{code: ExitDrift}
@@ -169,14 +68,8 @@ func (c *StatusCmd) Run(ctx context.Context, env *Env) error {
 	return nil
 }
 
-func nonNil(w []drizzle.Warning) []drizzle.Warning {
-	if w == nil {
-		return []drizzle.Warning{}
-	}
-	return w
-}
-
-func printStatus(env *Env, src *drizzle.Source, db string, table drizzle.Table, shape drizzle.Shape, plan *drizzle.Plan, sum summaryJSON, partly func(*drizzle.Entry) *drizzle.Progress) {
+func printStatus(env *Env, src *drizzle.Source, db string, table drizzle.Table, st *migrate.Status, sum migrate.Summary) {
+	plan, shape := st.Plan, st.Shape
 	w := env.Stdout
 	fmt.Fprintf(w, "migrations  %s (%s, %s)\n", src.Dir, src.Layout, plural(len(src.Migrations), "migration"))
 	fmt.Fprintf(w, "database    %s\n", db)
@@ -209,7 +102,7 @@ func printStatus(env *Env, src *drizzle.Source, db string, table drizzle.Table, 
 				notes = append(notes, fmt.Sprintf("%s: %s", e.Tag(), e.Note))
 			}
 		}
-		if p := partly(e); p != nil {
+		if p := st.Partly(e); p != nil {
 			ran := fmt.Sprintf("statement 1 of %d ran", p.Total)
 			if p.Done > 1 {
 				ran = fmt.Sprintf("statements 1–%d of %d ran", p.Done, p.Total)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
 	"github.com/upshift-dev/upshift/upgrade"
 )
@@ -35,10 +36,10 @@ type ProjectFlags struct {
 
 // HealthFlags say how to verify a version.
 type HealthFlags struct {
-	HealthURL     string  `name:"health-url" placeholder:"URL" help:"Poll this URL until it answers 200 (e.g. http://127.0.0.1:3000/v1/health/ready). A Bearer token is taken from UPSHIFT_HEALTH_TOKEN. Without it: the containers must run, and be healthy where a compose healthcheck is defined."`
-	ExpectVersion string  `name:"expect-version" placeholder:"V" help:"The version the health URL's JSON body must report."`
-	VersionField  string  `name:"version-field" default:"version" placeholder:"PATH" help:"Dotted path of the version in the health URL's JSON body."`
-	HealthTimeout Seconds `name:"health-timeout" default:"60s" placeholder:"DURATION" help:"How long the new version has to answer: seconds, or a duration such as 90s."`
+	HealthURL     string          `name:"health-url" placeholder:"URL" help:"Poll this URL until it answers 200 (e.g. http://127.0.0.1:3000/v1/health/ready). A Bearer token is taken from UPSHIFT_HEALTH_TOKEN. Without it: the containers must run, and be healthy where a compose healthcheck is defined."`
+	ExpectVersion string          `name:"expect-version" placeholder:"V" help:"The version the health URL's JSON body must report."`
+	VersionField  string          `name:"version-field" default:"version" placeholder:"PATH" help:"Dotted path of the version in the health URL's JSON body."`
+	HealthTimeout cliutil.Seconds `name:"health-timeout" default:"60s" placeholder:"DURATION" help:"How long the new version has to answer: seconds, or a duration such as 90s."`
 }
 
 func (h *HealthFlags) health() upgrade.Health {
@@ -51,16 +52,16 @@ type UpgradeCmd struct {
 	ProjectFlags
 	HealthFlags
 	OutputFlags
-	Service       []string `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to upgrade (repeatable)."`
-	SetupService  string   `name:"setup-service" placeholder:"NAME" help:"One-shot service that migrates the database between stop and start. Default: db-setup when the project defines it (under any profile)."`
-	NoSetup       bool     `name:"no-setup" help:"Run no setup service."`
-	LockWait      Seconds  `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
-	DryRun        bool     `name:"dry-run" help:"Print the plan and the exact docker compose commands; pull, stop and lock nothing."`
-	Strategy      string   `name:"strategy" enum:"stop-start,rolling" default:"stop-start" help:"stop-start: stop, migrate, start (a short downtime). rolling: migrate while the old version serves, start new containers beside the old ones, stop the old ones once the new ones answer (no downtime behind a proxy that resolves the service name; expand-only migrations). Default: stop-start."`
-	MigrateFirst  bool     `name:"migrate-first" help:"stop-start: run the setup service while the old version still serves, so that the downtime is the container swap alone (expand-only migrations, checked as for rolling)."`
-	AllowBreaking bool     `name:"allow-breaking" help:"With rolling or --migrate-first: migrate even when the migrations drop, rename, retype or make NOT NULL what the running version uses."`
-	Drain         Seconds  `name:"drain" default:"0" placeholder:"DURATION" help:"rolling: how long the old containers keep serving after the new ones answer, before they are stopped (for proxies that hold connections)."`
-	Backup        bool     `name:"backup" help:"pg_dump -Fc the database before anything is pulled, stopped or migrated; a failed backup stops the upgrade."`
+	Service       []string        `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to upgrade (repeatable)."`
+	SetupService  string          `name:"setup-service" placeholder:"NAME" help:"One-shot service that migrates the database between stop and start. Default: db-setup when the project defines it (under any profile)."`
+	NoSetup       bool            `name:"no-setup" help:"Run no setup service."`
+	LockWait      cliutil.Seconds `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
+	DryRun        bool            `name:"dry-run" help:"Print the plan and the exact docker compose commands; pull, stop and lock nothing."`
+	Strategy      string          `name:"strategy" enum:"stop-start,rolling" default:"stop-start" help:"stop-start: stop, migrate, start (a short downtime). rolling: migrate while the old version serves, start new containers beside the old ones, stop the old ones once the new ones answer (no downtime behind a proxy that resolves the service name; expand-only migrations). Default: stop-start."`
+	MigrateFirst  bool            `name:"migrate-first" help:"stop-start: run the setup service while the old version still serves, so that the downtime is the container swap alone (expand-only migrations, checked as for rolling)."`
+	AllowBreaking bool            `name:"allow-breaking" help:"With rolling or --migrate-first: migrate even when the migrations drop, rename, retype or make NOT NULL what the running version uses."`
+	Drain         cliutil.Seconds `name:"drain" default:"0" placeholder:"DURATION" help:"rolling: how long the old containers keep serving after the new ones answer, before they are stopped (for proxies that hold connections)."`
+	Backup        bool            `name:"backup" help:"pg_dump -Fc the database before anything is pulled, stopped or migrated; a failed backup stops the upgrade."`
 	BackupFlags
 }
 
@@ -89,8 +90,8 @@ type BackupCmd struct {
 	ProjectFlags
 	OutputFlags
 	BackupFlags
-	SetupService string  `name:"setup-service" placeholder:"NAME" help:"Service whose DATABASE_URL names the database. Default: db-setup when the project defines it."`
-	LockWait     Seconds `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for an upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
+	SetupService string          `name:"setup-service" placeholder:"NAME" help:"Service whose DATABASE_URL names the database. Default: db-setup when the project defines it."`
+	LockWait     cliutil.Seconds `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for an upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
 }
 
 func (c *BackupCmd) Run(ctx context.Context, env *Env) error {
@@ -119,9 +120,9 @@ type RollbackCmd struct {
 	ProjectFlags
 	HealthFlags
 	OutputFlags
-	Service  []string `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to roll back (repeatable)."`
-	LockWait Seconds  `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
-	DryRun   bool     `name:"dry-run" help:"Print what would run; change nothing."`
+	Service  []string        `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to roll back (repeatable)."`
+	LockWait cliutil.Seconds `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
+	DryRun   bool            `name:"dry-run" help:"Print what would run; change nothing."`
 }
 
 // HistoryCmd lists past runs.
@@ -137,7 +138,7 @@ func (pf *ProjectFlags) options() compose.Options {
 }
 
 // open is every run's preflight (upgrade.Open), its output through r.
-func (pf *ProjectFlags) open(ctx context.Context, env *Env, r *renderer, lockWait Seconds, secrets ...string) (*upgrade.Executor, error) {
+func (pf *ProjectFlags) open(ctx context.Context, env *Env, r *renderer, lockWait cliutil.Seconds, secrets ...string) (*upgrade.Executor, error) {
 	x, err := upgrade.Open(ctx, upgrade.Options{Project: pf.options(), StateDir: pf.StateDir, LockWait: time.Duration(lockWait),
 		Secrets: append(secrets, upgrade.URLPassword(pf.backupURL)), Command: commandLine(), OnEvent: r.event})
 	var pe *compose.ProjectError
@@ -242,13 +243,12 @@ func upgradeExit(rec *upgrade.Record, err error) int {
 
 // renderer turns executor events into text, or collects the JSON document.
 type renderer struct {
-	env     *Env
-	json    bool
-	redact  func(string) string
-	start   time.Time
-	gh      *ghactions.Workflow
-	verb    string
-	secrets []string
+	env    *Env
+	json   bool
+	redact func(string) string
+	start  time.Time
+	gh     *ghactions.Workflow
+	verb   string
 }
 
 func newRenderer(env *Env, asJSON bool) *renderer {
@@ -322,7 +322,7 @@ func (r *renderer) done(rec *upgrade.Record, err error) error {
 	if r.json {
 		doc := upgradeJSON{Record: rec, ExitCode: code}
 		if err != nil {
-			doc.Err = &errorJSON{Message: msg}
+			doc.Err = &errorJSON{Message: msg, Hint: r.redact(hintOf(err)), ExitCode: code}
 		}
 		_ = writeJSON(r.env.Stdout, doc)
 		if err == nil {
@@ -336,7 +336,7 @@ func (r *renderer) done(rec *upgrade.Record, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &exitError{code: code, err: errors.New(msg)}
+	return &exitError{code: code, err: errors.New(msg), hint: r.redact(hintOf(err))}
 }
 
 // github adds the run to the job summary and the step outputs, and turns a
@@ -357,11 +357,11 @@ func (r *renderer) github(rec *upgrade.Record, code int, msg string) {
 		return
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "### upshift %s of %s: %s\n\n", verb, ghactions.Cell(rec.Project), ghactions.Cell(describeOutcome(rec)))
+	fmt.Fprintf(&b, "### upshift %s of %s: %s\n\n", verb, ghactions.Cell(rec.Project), ghactions.Cell(rec.Describe()))
 	if len(rec.Services) > 0 {
 		b.WriteString("| service | from | to | health |\n|---|---|---|---|\n")
 		for _, s := range rec.Services {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", ghactions.Cell(s.Name), ghactions.Cell(imageText(s.From)), ghactions.Cell(imageText(s.To)), ghactions.Cell(r.redact(s.Health)))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", ghactions.Cell(s.Name), ghactions.Cell(s.From.String()), ghactions.Cell(s.To.String()), ghactions.Cell(r.redact(s.Health)))
 		}
 		b.WriteString("\n")
 	}
@@ -388,9 +388,9 @@ func (r *renderer) github(rec *upgrade.Record, code int, msg string) {
 
 func (r *renderer) report(rec *upgrade.Record) {
 	w := r.env.Stdout
-	fmt.Fprintf(w, "\n%s %s of %s: %s in %s\n", rec.Kind, rec.ID, rec.Project, describeOutcome(rec), time.Duration(rec.DurationMS)*time.Millisecond)
+	fmt.Fprintf(w, "\n%s %s of %s: %s in %s\n", rec.Kind, rec.ID, rec.Project, rec.Describe(), time.Duration(rec.DurationMS)*time.Millisecond)
 	for _, s := range rec.Services {
-		fmt.Fprintf(w, "  %-16s %s → %s\n", s.Name, imageText(s.From), imageText(s.To))
+		fmt.Fprintf(w, "  %-16s %s → %s\n", s.Name, s.From.String(), s.To.String())
 		if s.Health != "" {
 			fmt.Fprintf(w, "  %-16s health: %s\n", "", s.Health)
 		}
@@ -434,27 +434,6 @@ func serviceFlags(rec *upgrade.Record) string {
 	return b.String()
 }
 
-func describeOutcome(rec *upgrade.Record) string {
-	switch rec.Outcome {
-	case upgrade.RolledBack:
-		return "FAILED during " + rec.Step + "; the previous images run again and answer"
-	case upgrade.RollbackFailed:
-		return "FAILED during " + rec.Step + "; putting the previous images back FAILED too — act now"
-	case upgrade.Failed:
-		return "FAILED during " + rec.Step
-	case upgrade.Planned:
-		return "planned (dry run)"
-	}
-	return string(rec.Outcome)
-}
-
-func imageText(im *upgrade.Image) string {
-	if im == nil {
-		return "(none)"
-	}
-	return fmt.Sprintf("%s (%s)", im.Ref, compose.ShortID(im.ID))
-}
-
 func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
 	p, err := compose.Load(ctx, c.options())
 	if err != nil {
@@ -481,14 +460,14 @@ func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
 		return nil
 	}
 	for _, r := range runs {
-		status := describeOutcome(r.Record)
+		status := r.Record.Describe()
 		if r.RolledBackBy != nil {
 			status += ", rolled back by " + *r.RolledBackBy
 		}
 		fmt.Fprintf(w, "%s  %-8s %s  %s  (%s, by %s)\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), r.Kind, r.ID, status,
-			time.Duration(r.DurationMS)*time.Millisecond, holderShort(r.Holder))
+			time.Duration(r.DurationMS)*time.Millisecond, r.Holder.Short())
 		for _, s := range r.Services {
-			fmt.Fprintf(w, "    %s %s → %s\n", s.Name, imageText(s.From), imageText(s.To))
+			fmt.Fprintf(w, "    %s %s → %s\n", s.Name, s.From.String(), s.To.String())
 		}
 		if r.Setup != nil && len(r.Setup.Migrations) > 0 {
 			fmt.Fprintf(w, "    migrations applied: %s\n", strings.Join(r.Setup.Migrations, ", "))
@@ -503,13 +482,6 @@ func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
 	return nil
 }
 
-func holderShort(h upgrade.Holder) string {
-	if h.User == "" {
-		return fmt.Sprintf("pid %d", h.PID)
-	}
-	return fmt.Sprintf("%s, pid %d", h.User, h.PID)
-}
-
 // historyJSON is history's document, the same keys on every path.
 type historyJSON struct {
 	Project  string          `json:"project"`
@@ -521,7 +493,7 @@ type historyJSON struct {
 // r0 reports an error of history, as its JSON document with --format json.
 func r0(env *Env, asJSON bool, err error) error {
 	if asJSON {
-		_ = writeJSON(env.Stdout, historyJSON{Runs: []upgrade.Entry{}, Err: &errorJSON{Message: err.Error()}})
+		_ = writeJSON(env.Stdout, historyJSON{Runs: []upgrade.Entry{}, Err: newErrorJSON(err)})
 	}
 	return err
 }

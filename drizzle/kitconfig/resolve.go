@@ -2,6 +2,7 @@ package kitconfig
 
 import (
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -166,4 +167,34 @@ func (s *Settings) Summary() string {
 		parts = append(parts, "database URL from "+s.URL.From)
 	}
 	return "from " + s.Config + ": " + strings.Join(parts, "; ")
+}
+
+// MissingError is a config file named explicitly that is not there.
+type MissingError struct {
+	Path string
+	Err  error
+}
+
+func (e *MissingError) Error() string { return e.Err.Error() }
+func (e *MissingError) Unwrap() error { return e.Err }
+
+// Open resolves the settings of a run in the working directory dir: the
+// config file at path (or drizzle-kit's names in dir when path is ""),
+// read only when something is not given, then Resolve. Errors are
+// *MissingError, *Error (a file that cannot be read as drizzle-kit's) and
+// *ResolveError.
+func Open(dir, path string, g Given, getenv func(string) string) (*Settings, error) {
+	if path == "" {
+		path = Find(dir)
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, &MissingError{Path: path, Err: err}
+	}
+	var cfg *Config
+	if path != "" && (g.Dir == "" || g.Schema == "" || g.Table == "" || g.NeedURL && g.URL == "") {
+		var err error
+		if cfg, err = Load(path); err != nil {
+			return nil, err
+		}
+	}
+	return Resolve(cfg, g, getenv)
 }
