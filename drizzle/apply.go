@@ -60,13 +60,22 @@ type Result struct {
 	NoTransaction string        `json:"no_transaction,omitempty"` // why it ran outside a transaction
 }
 
-// Refusal is a plan that Apply will not carry out without an override.
+// Refusal is a plan that Apply will not carry out without an override:
+// Options.AllowOutOfOrder where OutOfOrder is set, AllowModified where
+// Modified is.
 type Refusal struct {
-	Entries []*Entry
-	Msg     string
+	Entries             []*Entry
+	Msg                 string
+	Hint                string // what to do instead of overriding
+	OutOfOrder, Modified bool
+	// Together lists the tags to record at once instead (mark-applied).
+	Together []string
 }
 
 func (r *Refusal) Error() string { return r.Msg }
+
+// ErrorHint is what to do instead of overriding the refusal.
+func (r *Refusal) ErrorHint() string { return r.Hint }
 func (r *Refusal) Unwrap() error { return ErrRefused }
 
 // selectTags picks the named migrations, in plan order. A tag already
@@ -99,12 +108,15 @@ func (p *Plan) selectTags(tags []string, allowOutOfOrder bool) ([]*Entry, error)
 				for _, o := range olderPending {
 					names = append(names, o.Tag())
 				}
-				return nil, &Refusal{Entries: []*Entry{e}, Msg: fmt.Sprintf("refusing to record %q, nothing was changed: %s older and still pending, would then be out of order, and drizzle-orm 0.x would skip it forever\n  hint: record them first, or together (`upshift mark-applied %s %s`); --allow-out-of-order records it anyway",
-					e.Tag(), strings.Join(names, ", ")+map[bool]string{true: " is", false: " are"}[len(names) == 1], strings.Join(names, " "), e.Tag())}
+				return nil, &Refusal{Entries: []*Entry{e}, OutOfOrder: true, Together: append(names, e.Tag()),
+					Msg: fmt.Sprintf("refusing to record %q, nothing was changed: %s older and still pending, would then be out of order, and drizzle-orm 0.x would skip it forever",
+						e.Tag(), strings.Join(names, ", ")+map[bool]string{true: " is", false: " are"}[len(names) == 1]),
+					Hint: "record them first, or together with it"}
 			}
 		case StateOutOfOrder:
 			if !allowOutOfOrder {
-				return nil, &Refusal{Entries: []*Entry{e}, Msg: fmt.Sprintf("refusing to record %q, nothing was changed: it is older than the newest applied migration (out of order)\n  hint: add --allow-out-of-order to record it", e.Tag())}
+				return nil, &Refusal{Entries: []*Entry{e}, OutOfOrder: true,
+					Msg: fmt.Sprintf("refusing to record %q, nothing was changed: it is older than the newest applied migration (out of order)", e.Tag())}
 			}
 		case StateApplied:
 			continue // already recorded: nothing to do
@@ -128,8 +140,9 @@ func (p *Plan) Check(opts Options) error {
 			newest = e
 		}
 	}
-	var msgs []string
+	var msgs, hints []string
 	var refused []*Entry
+	outOfOrder, modified := false, false
 	for _, e := range p.Entries {
 		switch {
 		case e.State == StateOutOfOrder && !opts.AllowOutOfOrder:
@@ -138,12 +151,20 @@ func (p *Plan) Check(opts Options) error {
 			if newest != nil {
 				other = fmt.Sprintf("the already applied %q (created_at %d)", newest.Tag(), *newest.Row.CreatedAt)
 			}
-			msgs = append(msgs, fmt.Sprintf("%s: migration %q (created_at %d) is older than %s; drizzle-orm 0.x would skip it silently forever.\n  hint: check it is safe to apply after the newer one, then rerun with --allow-out-of-order (or regenerate it with a newer timestamp)",
+			msgs = append(msgs, fmt.Sprintf("%s: migration %q (created_at %d) is older than %s; drizzle-orm 0.x would skip it silently forever",
 				p.Source.Path(e.Migration.File), e.Tag(), e.Migration.CreatedAt, other))
+			if !outOfOrder {
+				hints = append(hints, "check that an out-of-order migration is safe to apply after the newer one (or regenerate it with a newer timestamp)")
+			}
+			outOfOrder = true
 		case e.State == StateModified && !opts.AllowModified:
 			refused = append(refused, e)
-			msgs = append(msgs, fmt.Sprintf("%s: migration %q was changed after it was applied (file hash %s, recorded hash %s).\n  hint: restore the applied version from version control and put the change in a new migration; --allow-modified proceeds anyway (nothing is re-run)",
+			msgs = append(msgs, fmt.Sprintf("%s: migration %q was changed after it was applied (file hash %s, recorded hash %s)",
 				p.Source.Path(e.Migration.File), e.Tag(), e.Migration.Hash, e.Row.Hash))
+			if !modified {
+				hints = append(hints, "restore a changed migration from version control and put the change in a new migration")
+			}
+			modified = true
 		}
 	}
 	if len(refused) == 0 {
@@ -153,7 +174,8 @@ func (p *Plan) Check(opts Options) error {
 	if opts.MarkOnly {
 		verb = "record"
 	}
-	return &Refusal{Entries: refused, Msg: "refusing to " + verb + ", nothing was changed:\n" + strings.Join(msgs, "\n")}
+	return &Refusal{Entries: refused, OutOfOrder: outOfOrder, Modified: modified, Hint: strings.Join(hints, "; "),
+		Msg: "refusing to " + verb + ", nothing was changed:\n  " + strings.Join(msgs, "\n  ")}
 }
 
 // op is one step of a run. The same list drives execution and --dry-run.

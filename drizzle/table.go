@@ -91,7 +91,8 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 	}
 	for _, c := range []string{"id", "hash", "created_at"} {
 		if !has[c] {
-			return "", nil, fmt.Errorf("migrations table %s has no %q column; it is not a drizzle migrations table (pick another with --migrations-table)", t, c)
+			return "", nil, &TableError{Table: t, Column: c, Msg: fmt.Sprintf("there is no %q column: it is not a drizzle migrations table", c),
+				Hint: "name the table drizzle-orm writes (its schema and name)"}
 		}
 	}
 	shape := ShapeV0

@@ -264,7 +264,7 @@ func planWarnings(plan *drizzle.Plan) []drizzle.Warning {
 		case e.State == drizzle.StatePending && e.Note != "":
 			out = append(out, drizzle.Warning{Tag: e.Tag(), Msg: e.Note})
 		case e.State == drizzle.StateModified:
-			out = append(out, drizzle.Warning{Tag: e.Tag(), Msg: "changed after it was applied (allowed by --allow-modified; not re-run)"})
+			out = append(out, drizzle.Warning{Tag: e.Tag(), Msg: "changed after it was applied (allowed; not re-run)"})
 		}
 	}
 	return out

@@ -49,7 +49,7 @@ func ResolveBackup(p *compose.Project, b Backup, setup string, viaHost bool) (Ba
 		}
 	}
 	if b.URL == "" {
-		return b, &compose.ProjectError{Msg: "--backup needs the database's URL", Hint: "pass --backup-url postgres://user@db:5432/app (the setup service has no DATABASE_URL to take it from)"}
+		return b, &compose.ProjectError{Msg: "a backup needs the database's URL", Hint: "pass --backup-url postgres://user@db:5432/app (the setup service has no DATABASE_URL to take it from)"}
 	}
 	u, err := url.Parse(b.URL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || strings.Trim(u.Path, "/") == "" {

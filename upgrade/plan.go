@@ -69,7 +69,7 @@ const DefaultSetupService = "db-setup"
 func Resolve(p *compose.Project, services []string, setup string, noSetup bool) (Request, error) {
 	req := Request{}
 	if len(services) == 0 {
-		return req, &compose.ProjectError{Msg: "name the services to upgrade with --service", Hint: "services in " + p.Name + ": " + strings.Join(p.ServiceNames(), ", ")}
+		return req, &compose.ProjectError{Msg: "no service to upgrade was named", Hint: "services in " + p.Name + ": " + strings.Join(p.ServiceNames(), ", ")}
 	}
 	seen := map[string]bool{}
 	for _, name := range services {

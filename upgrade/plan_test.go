@@ -43,7 +43,7 @@ func TestResolve(t *testing.T) {
 		{"setup that never exits", []string{"mana-auth"}, "db", false, "`restart: always`", ""},
 		{"unknown setup", []string{"mana-auth"}, "migrate", false, `setup service "migrate" is not defined`, ""},
 		{"setup upgraded as a service", []string{"db-setup"}, "", false, "is the setup service", ""},
-		{"no service", nil, "", false, "--service", ""},
+		{"no service", nil, "", false, "no service to upgrade was named", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := Resolve(project(), tc.services, tc.setup, tc.noSetup)

@@ -67,8 +67,13 @@ func (e *BreakingError) Error() string {
 	for _, f := range e.Findings {
 		fmt.Fprintf(&b, "  %s:%d:%d: %s: %s\n", f.File, f.Line, f.Column, f.Rule, oneLine(f.Statement))
 	}
-	b.WriteString("ship them as a later contract release, once no running version uses what they remove or change (expand, migrate, contract); nothing was changed; --allow-breaking migrates anyway")
+	b.WriteString("nothing was changed")
 	return b.String()
+}
+
+// ErrorHint is what to do with such a release.
+func (e *BreakingError) ErrorHint() string {
+	return "ship them as a later contract release, once no running version uses what they remove or change (expand, migrate, contract)"
 }
 
 func oneLine(s string) string {
@@ -107,7 +112,7 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 		return nil
 	}
 	if req.AllowBreaking {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("--allow-breaking: migrating %d contracting statement(s) while the old version serves", len(breaking)))
+		rec.Notes = append(rec.Notes, fmt.Sprintf("breaking allowed: migrating %d contracting statement(s) while the old version serves", len(breaking)))
 		return nil
 	}
 	return &BreakingError{Findings: breaking}

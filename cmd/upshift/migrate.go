@@ -265,6 +265,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		var le *migrate.LockError
 		var ae *drizzle.ApplyError
 		var roe *migrate.ReadOnlyError
+		var rf *drizzle.Refusal
 		switch {
 		case errors.As(err, &le):
 			hint := "another migration of this database is running or stuck; `upshift locks` shows it, `upshift unlock --service NAME --force` ends a stuck session; raise --timeout (MIGRATION_TIMEOUT) to wait longer"
@@ -274,6 +275,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			return finish(&exitError{code: ExitLockTimeout, err: err, hint: hint})
 		case errors.As(err, &ae):
 			return finish(reportApplyError(c.JSON(), src, red, err, out))
+		case errors.As(err, &rf):
+			return finish(&exitError{code: ExitFailed, err: err, hint: refusalHint(rf, opts.MarkOnly)})
 		case errors.As(err, &roe) && roe.Standby:
 			return finish(&exitError{code: ExitFailed, err: err, hint: "point --database-url (DATABASE_URL) at the primary"})
 		}
@@ -447,4 +450,26 @@ func (c *MigrateFlags) resolve(env *Env) (*kitconfig.Settings, error) {
 	s, err := resolveSettings(env, &c.FolderFlags, &c.TableFlags, &c.DBFlags, c.JSON())
 	c.settings = s
 	return s, err
+}
+
+// refusalHint is a refusal's advice with the flags that override it.
+func refusalHint(r *drizzle.Refusal, record bool) string {
+	var parts []string
+	if r.Hint != "" {
+		parts = append(parts, r.Hint)
+	}
+	if len(r.Together) > 0 {
+		parts[len(parts)-1] += " (`" + shell.Join(append([]string{"upshift", "mark-applied"}, r.Together...)...) + "`)"
+	}
+	verb := "applies"
+	if record {
+		verb = "records"
+	}
+	if r.OutOfOrder {
+		parts = append(parts, "--allow-out-of-order "+verb+" it anyway")
+	}
+	if r.Modified {
+		parts = append(parts, "--allow-modified proceeds anyway (nothing is re-run)")
+	}
+	return strings.Join(parts, "; ")
 }

@@ -314,6 +314,10 @@ type upgradeJSON struct {
 // with its exit code.
 func (r *renderer) done(rec *upgrade.Record, err error) error {
 	code := upgradeExit(rec, err)
+	hint := hintOf(err)
+	if be := (*upgrade.BreakingError)(nil); errors.As(err, &be) {
+		hint += "; --allow-breaking migrates anyway"
+	}
 	msg := ""
 	if err != nil {
 		msg = r.redact(err.Error())
@@ -322,7 +326,7 @@ func (r *renderer) done(rec *upgrade.Record, err error) error {
 	if r.json {
 		doc := upgradeJSON{Record: rec, ExitCode: code}
 		if err != nil {
-			doc.Err = &errorJSON{Message: msg, Hint: r.redact(hintOf(err)), ExitCode: code}
+			doc.Err = &errorJSON{Message: msg, Hint: r.redact(hint), ExitCode: code}
 		}
 		_ = writeJSON(r.env.Stdout, doc)
 		if err == nil {
@@ -336,7 +340,7 @@ func (r *renderer) done(rec *upgrade.Record, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &exitError{code: code, err: errors.New(msg), hint: r.redact(hintOf(err))}
+	return &exitError{code: code, err: errors.New(msg), hint: r.redact(hint)}
 }
 
 // github adds the run to the job summary and the step outputs, and turns a
