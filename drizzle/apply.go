@@ -64,9 +64,9 @@ type Result struct {
 // Options.AllowOutOfOrder where OutOfOrder is set, AllowModified where
 // Modified is.
 type Refusal struct {
-	Entries             []*Entry
-	Msg                 string
-	Hint                string // what to do instead of overriding
+	Entries              []*Entry
+	Msg                  string
+	Hint                 string // what to do instead of overriding
 	OutOfOrder, Modified bool
 	// Together lists the tags to record at once instead (mark-applied).
 	Together []string
@@ -76,7 +76,7 @@ func (r *Refusal) Error() string { return r.Msg }
 
 // ErrorHint is what to do instead of overriding the refusal.
 func (r *Refusal) ErrorHint() string { return r.Hint }
-func (r *Refusal) Unwrap() error { return ErrRefused }
+func (r *Refusal) Unwrap() error     { return ErrRefused }
 
 // selectTags picks the named migrations, in plan order. A tag already
 // recorded is nothing to do. With a journal (ordered by created_at),
