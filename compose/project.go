@@ -35,7 +35,10 @@ type Options struct {
 type ProjectError struct {
 	Msg  string
 	Hint string
-	Err  error
+	// Options are the settings the hint refers to ("setup-service"), for
+	// a caller to name as its own flags or fields.
+	Options []string
+	Err     error
 }
 
 func (e *ProjectError) Error() string {
@@ -48,7 +51,10 @@ func (e *ProjectError) Error() string {
 
 // ErrorHint is what to change (printed apart from the error).
 func (e *ProjectError) ErrorHint() string { return e.Hint }
-func (e *ProjectError) Unwrap() error     { return e.Err }
+
+// ErrorOptions are the settings the hint refers to.
+func (e *ProjectError) ErrorOptions() []string { return e.Options }
+func (e *ProjectError) Unwrap() error          { return e.Err }
 
 // Service is what upshift needs to know of one service.
 type Service struct {
@@ -138,10 +144,10 @@ func Load(ctx context.Context, o Options) (*Project, error) {
 	}
 	po, err := cli.NewProjectOptions(files, base...)
 	if err != nil {
-		return nil, &ProjectError{Msg: "compose project", Err: err, Hint: "pass the compose file with -f, or run upshift in the project's directory"}
+		return nil, &ProjectError{Msg: "compose project", Err: err, Hint: "name the compose file, or run upshift in the project's directory", Options: []string{"file"}}
 	}
 	if len(po.ConfigPaths) == 0 {
-		return nil, &ProjectError{Msg: "no compose file found in " + wd + " or its parents", Hint: "pass it with -f/--file or set COMPOSE_FILE"}
+		return nil, &ProjectError{Msg: "no compose file found in " + wd + " or its parents", Hint: "name it, or set COMPOSE_FILE", Options: []string{"file"}}
 	}
 	warnings := captureWarnings()
 	p, err := po.LoadProject(ctx)

@@ -17,7 +17,10 @@ type InputError struct {
 	Tag    string // the migration concerned, if any
 	Msg    string
 	Hint   string // what to do next
-	Err    error
+	// Options are the settings the hint refers to ("dir"), for a caller
+	// to name as its own flags or fields.
+	Options []string
+	Err     error
 }
 
 func (e *InputError) Error() string {
@@ -45,6 +48,9 @@ func (e *InputError) Unwrap() error { return e.Err }
 
 // ErrorHint is what to do about it (printed apart from the error).
 func (e *InputError) ErrorHint() string { return e.Hint }
+
+// ErrorOptions are the settings the hint refers to.
+func (e *InputError) ErrorOptions() []string { return e.Options }
 
 // Warning is a finding that does not stop work but that a person should see.
 type Warning struct {

@@ -83,13 +83,13 @@ const journalPath = "meta/_journal.json"
 func Load(dir string) (*Source, error) {
 	st, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &InputError{Path: dir, Msg: "the migrations folder does not exist", Hint: "point --dir (MIGRATIONS_DIR) at the folder drizzle-kit writes migrations to (\"out\" in drizzle.config.ts); relative paths start in " + workingDir()}
+		return nil, &InputError{Path: dir, Msg: "the migrations folder does not exist", Hint: "name the folder drizzle-kit writes migrations to (\"out\" in drizzle.config.ts); relative paths start in " + workingDir(), Options: []string{"dir"}}
 	}
 	if err != nil {
 		return nil, &InputError{Path: dir, Msg: "cannot read the migrations folder", Err: err}
 	}
 	if !st.IsDir() {
-		return nil, &InputError{Path: dir, Msg: "is not a folder", Hint: "point --dir (MIGRATIONS_DIR) at the folder drizzle-kit writes migrations to (\"out\" in drizzle.config.ts)"}
+		return nil, &InputError{Path: dir, Msg: "is not a folder", Hint: "name the folder drizzle-kit writes migrations to (\"out\" in drizzle.config.ts)", Options: []string{"dir"}}
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -186,7 +186,7 @@ func (l *loader) journal(data []byte) error {
 	jp := l.src.Path(journalPath)
 	if j.Dialect != "postgresql" && j.Dialect != "pg" {
 		return &InputError{Path: jp, Line: j.dialectLine, Msg: fmt.Sprintf("dialect %q is not supported; upshift migrates PostgreSQL only", j.Dialect),
-			Hint: "set dialect: \"postgresql\" in drizzle.config.ts and regenerate, or point --dir at the PostgreSQL migrations"}
+			Hint: "set dialect: \"postgresql\" in drizzle.config.ts and regenerate, or name the folder of the PostgreSQL migrations", Options: []string{"dir"}}
 	}
 	seenTag := make(map[string]int, len(j.Entries))
 	seenIdx := make(map[int]int, len(j.Entries))

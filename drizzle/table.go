@@ -86,13 +86,13 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
 		if want, ok := columnTypes[c.name]; ok && !slices.Contains(want, c.typ) {
 			return "", nil, &TableError{Table: t, Column: c.name,
 				Msg:  fmt.Sprintf("column %q is %s; drizzle-orm writes %s there", c.name, c.typ, want[0]),
-				Hint: "this table was not written by drizzle-orm (or was altered by hand); upshift will not guess which migrations it records: restore the table's shape, or point --migrations-schema/--migrations-table at the right table"}
+				Hint: "this table was not written by drizzle-orm (or was altered by hand); upshift will not guess which migrations it records: restore the table's shape, or name the right table", Options: []string{"migrations-schema", "migrations-table"}}
 		}
 	}
 	for _, c := range []string{"id", "hash", "created_at"} {
 		if !has[c] {
 			return "", nil, &TableError{Table: t, Column: c, Msg: fmt.Sprintf("there is no %q column: it is not a drizzle migrations table", c),
-				Hint: "name the table drizzle-orm writes (its schema and name)"}
+				Hint: "name the table drizzle-orm writes (its schema and name)", Options: []string{"migrations-schema", "migrations-table"}}
 		}
 	}
 	shape := ShapeV0
@@ -241,6 +241,8 @@ type TableError struct {
 	Column string
 	Msg    string
 	Hint   string
+	// Options are the settings the hint refers to.
+	Options []string
 }
 
 func (e *TableError) Error() string {
@@ -253,3 +255,6 @@ func (e *TableError) Error() string {
 
 // ErrorHint is how to fix the table (printed apart from the error).
 func (e *TableError) ErrorHint() string { return e.Hint }
+
+// ErrorOptions are the settings the hint refers to.
+func (e *TableError) ErrorOptions() []string { return e.Options }

@@ -123,7 +123,12 @@ func (e *LintError) Error() string {
 	if e.Errors == 1 {
 		s = "finding"
 	}
-	return fmt.Sprintf("refusing to migrate (--strict), nothing was changed: the pending migrations have %d lint %s at error level; `upshift lint` shows each with a safe rewrite, `-- upshift:ignore RULE_ID reason` silences one", e.Errors, s)
+	return fmt.Sprintf("refusing to migrate, nothing was changed: the pending migrations have %d lint %s at error level", e.Errors, s)
+}
+
+// ErrorHint is where to see them and how to silence one.
+func (e *LintError) ErrorHint() string {
+	return "`upshift lint` shows each with a safe rewrite, `-- upshift:ignore RULE_ID reason` silences one"
 }
 
 // LockError is a lock not acquired within Config.LockWait.

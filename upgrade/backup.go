@@ -49,7 +49,7 @@ func ResolveBackup(p *compose.Project, b Backup, setup string, viaHost bool) (Ba
 		}
 	}
 	if b.URL == "" {
-		return b, &compose.ProjectError{Msg: "a backup needs the database's URL", Hint: "pass --backup-url postgres://user@db:5432/app (the setup service has no DATABASE_URL to take it from)"}
+		return b, &compose.ProjectError{Msg: "a backup needs the database's URL", Hint: "name it (postgres://user@db:5432/app): the setup service has no DATABASE_URL to take it from", Options: []string{"backup-url"}}
 	}
 	u, err := url.Parse(b.URL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || strings.Trim(u.Path, "/") == "" {
@@ -64,7 +64,7 @@ func ResolveBackup(p *compose.Project, b Backup, setup string, viaHost bool) (Ba
 	}
 	if _, ok := p.Services[b.Service]; !ok {
 		return b, &compose.ProjectError{Msg: fmt.Sprintf("the database service %q (the backup URL's host) is not defined", b.Service),
-			Hint: "name it with --db-service, or dump with the host's pg_dump: --backup-via host"}
+			Hint: "name the database's service, or dump with the host's pg_dump", Options: []string{"db-service", "backup-via"}}
 	}
 	return b, nil
 }

@@ -98,7 +98,7 @@ func Resolve(p *compose.Project, services []string, setup string, noSetup bool) 
 	}
 	s, err := p.Service(setup)
 	if err != nil {
-		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q is not defined", setup), Hint: "name it with --setup-service, or pass --no-setup"}
+		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q is not defined", setup), Hint: "name the setup service, or run none", Options: []string{"setup-service", "no-setup"}}
 	}
 	if slices.Contains(req.Services, setup) {
 		return req, &compose.ProjectError{Msg: fmt.Sprintf("%q is the setup service; it runs once during the upgrade and is not upgraded as a service", setup)}
@@ -106,7 +106,7 @@ func Resolve(p *compose.Project, services []string, setup string, noSetup bool) 
 	switch s.Restart {
 	case "always", "unless-stopped", "any":
 		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q has `restart: %s`, so it never finishes: it must be a one-shot that exits 0 when the migrations are applied", setup, s.Restart),
-			Hint: "set `restart: \"no\"` (or on-failure) on it, or pass --no-setup"}
+			Hint: "set `restart: \"no\"` (or on-failure) on it, or run no setup service", Options: []string{"no-setup"}}
 	}
 	if s.Image == "" && !s.Build {
 		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q has no image", setup)}

@@ -37,7 +37,7 @@ func CheckRolling(p *compose.Project, services []string) error {
 		}
 		if s.ContainerName != "" {
 			return &compose.ProjectError{Msg: fmt.Sprintf("service %q sets container_name %q, so a second container of it cannot start beside the first: a rolling upgrade is impossible", name, s.ContainerName),
-				Hint: "remove container_name, or use the stop-start strategy (--migrate-first keeps its downtime to the swap)"}
+				Hint: "remove container_name, or use the stop-start strategy (migrating first keeps its downtime to the swap)", Options: []string{"strategy", "migrate-first"}}
 		}
 		if len(s.FixedPorts) > 0 {
 			return &compose.ProjectError{Msg: fmt.Sprintf("service %q publishes host port %s, which a second container cannot bind: a rolling upgrade is impossible", name, strings.Join(s.FixedPorts, ", ")),
@@ -97,7 +97,7 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 		if err != nil {
 			return fmt.Errorf("the setup service's dry run failed: %w", err)
 		}
-		return fmt.Errorf("the compatibility check runs `%s` and expects upshift migrate's result document from it: %v; use upshift as the setup service's entrypoint, or pass --allow-breaking to skip the check", x.Compose.Command(st.Verbs[0]), perr)
+		return fmt.Errorf("the compatibility check runs `%s` and expects upshift migrate's result document from it: %v; use upshift as the setup service's entrypoint, or allow breaking migrations to skip the check", x.Compose.Command(st.Verbs[0]), perr)
 	}
 	if doc.Error != nil && doc.Error.Message != "" {
 		return fmt.Errorf("the setup service's dry run failed: %s", doc.Error.Message)

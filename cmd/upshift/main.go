@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -64,7 +65,11 @@ func (e *exitError) ErrorHint() string {
 	if e.hint != "" {
 		return e.hint
 	}
-	return hintOf(e.err)
+	var h interface{ ErrorHint() string }
+	if errors.As(e.err, &h) {
+		return h.ErrorHint()
+	}
+	return ""
 }
 
 // hintOf is an error's advice: errors say what went wrong, and carry what
@@ -72,11 +77,31 @@ func (e *exitError) ErrorHint() string {
 // hint field.
 func hintOf(err error) string {
 	var h interface{ ErrorHint() string }
-	if errors.As(err, &h) {
-		return h.ErrorHint()
+	if !errors.As(err, &h) {
+		return ""
 	}
-	return ""
+	hint := h.ErrorHint()
+	// Libraries name the settings a hint means; here they are flags.
+	var o interface{ ErrorOptions() []string }
+	if errors.As(err, &o) && len(o.ErrorOptions()) > 0 {
+		var flags []string
+		for _, name := range o.ErrorOptions() {
+			f := "--" + name
+			if name == "file" {
+				f = "-f/--file"
+			}
+			if env := flagEnv[name]; env != "" {
+				f += "/" + env
+			}
+			flags = append(flags, f)
+		}
+		hint += " (" + strings.Join(flags, ", ") + ")"
+	}
+	return hint
 }
+
+// flagEnv are the variables that set the flags hints name.
+var flagEnv = map[string]string{"dir": "MIGRATIONS_DIR", "migrations-schema": "MIGRATIONS_SCHEMA", "migrations-table": "MIGRATIONS_TABLE", "backup-url": "UPSHIFT_BACKUP_URL"}
 
 // usage is an exit-2 error with its hint.
 func usage(err error, hint string) error { return &exitError{code: ExitUsage, err: err, hint: hint} }

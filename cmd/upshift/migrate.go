@@ -266,6 +266,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		var ae *drizzle.ApplyError
 		var roe *migrate.ReadOnlyError
 		var rf *drizzle.Refusal
+		var lerr *migrate.LintError
 		switch {
 		case errors.As(err, &le):
 			hint := "another migration of this database is running or stuck; `upshift locks` shows it, `upshift unlock --service NAME --force` ends a stuck session; raise --timeout (MIGRATION_TIMEOUT) to wait longer"
@@ -275,6 +276,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			return finish(&exitError{code: ExitLockTimeout, err: err, hint: hint})
 		case errors.As(err, &ae):
 			return finish(reportApplyError(c.JSON(), src, red, err, out))
+		case errors.As(err, &lerr):
+			return finish(&exitError{code: ExitFailed, err: fmt.Errorf("--strict: %w", err), hint: lerr.ErrorHint()})
 		case errors.As(err, &rf):
 			return finish(&exitError{code: ExitFailed, err: err, hint: refusalHint(rf, opts.MarkOnly)})
 		case errors.As(err, &roe) && roe.Standby:
