@@ -201,6 +201,25 @@ type OutputFlags struct {
 
 func (o *OutputFlags) JSON() bool { return o.Format == "json" }
 
+// endJSON is how every command that prints one JSON document ends: err
+// (if any) goes into the document's error field, unless a richer error is
+// there already, with the exit code upshift ends with; the document is
+// printed on every path.
+func endJSON(w io.Writer, doc any, slot **errorJSON, err error) error {
+	if err != nil {
+		if *slot == nil {
+			*slot = newErrorJSON(err)
+		}
+		if (*slot).ExitCode == 0 {
+			(*slot).ExitCode = exitCode(err)
+		}
+	}
+	if werr := writeJSON(w, doc); werr != nil && err == nil {
+		return werr
+	}
+	return err
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

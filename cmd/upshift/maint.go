@@ -92,12 +92,7 @@ func withDB(ctx context.Context, env *Env, db *DBFlags, asJSON bool, doc any, er
 		err = redactErr(cfg.Redactor(), fn(conn, cfg.Display))
 	}
 	if asJSON {
-		if err != nil {
-			*errp = newErrorJSON(err)
-		}
-		if werr := writeJSON(env.Stdout, doc); werr != nil && err == nil {
-			return werr
-		}
+		return endJSON(env.Stdout, doc, errp, err)
 	}
 	return err
 }

@@ -155,16 +155,9 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		out.DurationMS = time.Since(started).Milliseconds()
 		c.github(gh, red, out, err)
 		if c.JSON() {
-			if err != nil && out.Error == nil {
-				out.Error = newErrorJSON(err)
-			}
-			if out.Error != nil {
-				out.Error.ExitCode = exitCode(err)
-			}
-			if werr := writeJSON(env.Stdout, out); werr != nil && err == nil {
-				err = werr
-			}
-		} else if os.Getenv(mdoc.LineEnv) == mdoc.LineValue {
+			return endJSON(env.Stdout, out, &out.Error, err)
+		}
+		if os.Getenv(mdoc.LineEnv) == mdoc.LineValue {
 			writeResultLine(env, out, err)
 		}
 		return err

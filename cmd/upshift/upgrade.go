@@ -327,12 +327,9 @@ func (r *renderer) done(rec *upgrade.Record, err error) error {
 		doc := upgradeJSON{Record: rec, ExitCode: code}
 		if err != nil {
 			doc.Err = &errorJSON{Message: msg, Hint: r.redact(hint), ExitCode: code}
+			err = &exitError{code: code}
 		}
-		_ = writeJSON(r.env.Stdout, doc)
-		if err == nil {
-			return nil
-		}
-		return &exitError{code: code}
+		return endJSON(r.env.Stdout, &doc, &doc.Err, err)
 	}
 	if rec != nil && rec.ID != "" {
 		r.report(rec)
@@ -497,7 +494,8 @@ type historyJSON struct {
 // r0 reports an error of history, as its JSON document with --format json.
 func r0(env *Env, asJSON bool, err error) error {
 	if asJSON {
-		_ = writeJSON(env.Stdout, historyJSON{Runs: []upgrade.Entry{}, Err: newErrorJSON(err)})
+		doc := historyJSON{Runs: []upgrade.Entry{}}
+		return endJSON(env.Stdout, &doc, &doc.Err, err)
 	}
 	return err
 }
