@@ -211,3 +211,20 @@ func suggest(t TableStat, autovacuum bool) string {
 	}
 	return "autovacuum keeps up; nothing to do"
 }
+
+// Latest is the later of a manual and an automatic run, for people:
+// "2026-11-30 01:00 (auto)", or "never".
+func Latest(manual, auto *time.Time) string {
+	var t *time.Time
+	kind := ""
+	switch {
+	case manual != nil && (auto == nil || manual.After(*auto)):
+		t, kind = manual, ""
+	case auto != nil:
+		t, kind = auto, " (auto)"
+	}
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04") + kind
+}

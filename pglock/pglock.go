@@ -40,6 +40,9 @@ type Holder struct {
 	Query           string     `json:"query"`
 	LockID          lockids.ID `json:"lock_id"`
 	Granted         bool       `json:"granted"`
+	// Service is the service it migrates for ("" when nothing says):
+	// the registry's name of its lock, else upshift's application_name.
+	Service string `json:"service,omitempty"`
 }
 
 func (h Holder) String() string {
@@ -175,6 +178,7 @@ ORDER BY l.granted DESC, a.backend_start`
 		var lid int64
 		err := r.Scan(&h.PID, &h.ApplicationName, &h.ClientAddr, &h.User, &h.Database, &h.BackendStart, &h.State, &h.StateChange, &h.Query, &lid, &h.Granted)
 		h.LockID = lockids.ID(lid)
+		h.Service = serviceOf(h)
 		return h, err
 	})
 }
@@ -207,10 +211,10 @@ func Terminate(ctx context.Context, conn *pgx.Conn, pid int) error {
 	return nil
 }
 
-// Service is the service a holder migrates for: the registry's name of
+// serviceOf is the service a holder migrates for: the registry's name of
 // its lock, else what upshift put in its application_name ("upshift
 // <version> <service>"); "" when neither says.
-func (h Holder) Service() string {
+func serviceOf(h Holder) string {
 	if svc, ok := lockids.Lookup(h.LockID); ok && svc != "" {
 		return svc
 	}

@@ -30,7 +30,7 @@ func TestAcquireWaitsAndHandsOver(t *testing.T) {
 	}
 	err := pglock.Acquire(ctx, waiter, id, pglock.Wait{Timeout: 150 * time.Millisecond})
 	var te *pglock.TimeoutError
-	if !errors.As(err, &te) || !errors.Is(err, pglock.ErrTimeout) || len(te.Holders) != 1 || te.Holders[0].Service() != "mana-auth" || !strings.Contains(err.Error(), "upshift test mana-auth") {
+	if !errors.As(err, &te) || !errors.Is(err, pglock.ErrTimeout) || len(te.Holders) != 1 || te.Holders[0].Service != "mana-auth" || !strings.Contains(err.Error(), "upshift test mana-auth") {
 		t.Fatalf("%v", err)
 	}
 	held, err := pglock.Held(ctx, waiter, id)

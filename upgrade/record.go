@@ -105,6 +105,14 @@ func newRecord(kind Kind, project string, now time.Time, h Holder) *Record {
 		Services: []ServiceRecord{}, Steps: []StepRecord{}, RollsBack: []string{}, Notes: []string{}, Holder: h}
 }
 
+// NotRun is the record of a run that failed before it began (a bad
+// project, an engine that does not answer): every list empty, no id.
+func NotRun(kind Kind, project string) *Record {
+	r := newRecord(kind, project, time.Now(), Holder{})
+	r.ID, r.Outcome = "", Failed
+	return r
+}
+
 // NewID is a sortable, tag-safe run id: 20261122T171500Z-3fa2.
 func NewID(now time.Time) string {
 	b := make([]byte, 2)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -94,18 +93,8 @@ func resolveSettings(env *Env, folder *FolderFlags, table *TableFlags, db *DBFla
 		g.URL = db.DatabaseURL
 	}
 	s, err := kitconfig.Open(".", path, g, os.Getenv)
-	var me *kitconfig.MissingError
-	var ce *kitconfig.Error
-	var re *kitconfig.ResolveError
-	switch {
-	case errors.As(err, &me):
-		return nil, usage(fmt.Errorf("--config %s: %w", path, err), "name drizzle-kit's config file (drizzle.config.ts), or leave --config out to use the one in the working directory")
-	case errors.As(err, &ce):
-		return nil, usage(err, "pass --dir, --migrations-table, --migrations-schema and --database-url instead, or --config another file")
-	case errors.As(err, &re):
-		return nil, usage(re, re.Hint)
-	case err != nil:
-		return nil, err
+	if err != nil {
+		return nil, usage(err, "")
 	}
 	if folder != nil {
 		folder.Dir = s.Dir.Value
@@ -206,6 +195,11 @@ func (o *OutputFlags) JSON() bool { return o.Format == "json" }
 // there already, with the exit code upshift ends with; the document is
 // printed on every path.
 func endJSON(w io.Writer, doc any, slot **errorJSON, err error) error {
+	return endDoc(func() error { return writeJSON(w, doc) }, slot, err)
+}
+
+// endDoc fills a document's error field as endJSON does, then writes it.
+func endDoc(write func() error, slot **errorJSON, err error) error {
 	if err != nil {
 		if *slot == nil {
 			*slot = newErrorJSON(err)
@@ -214,7 +208,7 @@ func endJSON(w io.Writer, doc any, slot **errorJSON, err error) error {
 			(*slot).ExitCode = exitCode(err)
 		}
 	}
-	if werr := writeJSON(w, doc); werr != nil && err == nil {
+	if werr := write(); werr != nil && err == nil {
 		return werr
 	}
 	return err

@@ -169,10 +169,9 @@ func countPart(n int, word string) string {
 var annotationLevel = map[lint.Severity]string{lint.Error: "error", lint.Warning: "warning", lint.Info: "notice"}
 
 func githubAnnotation(f lint.Finding) string {
+	title := "upshift " + f.Rule
 	if f.File == "" { // a finding about the database: no line to annotate
-		return fmt.Sprintf("::%s title=%s::%s", annotationLevel[f.Severity], ghactions.EscapeProperty("upshift "+f.Rule+" ("+f.Object+")"),
-			ghactions.EscapeData(f.Message+"\nfix: "+f.Fix))
+		title += " (" + f.Object + ")"
 	}
-	return fmt.Sprintf("::%s file=%s,line=%d,col=%d,title=%s::%s", annotationLevel[f.Severity], ghactions.EscapeProperty(f.File), f.Line, f.Column,
-		ghactions.EscapeProperty("upshift "+f.Rule), ghactions.EscapeData(f.Message+"\nfix: "+f.Fix))
+	return ghactions.Annotation(annotationLevel[f.Severity], f.File, f.Line, f.Column, title, f.Message+"\nfix: "+f.Fix)
 }

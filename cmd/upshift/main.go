@@ -101,7 +101,8 @@ func hintOf(err error) string {
 }
 
 // flagEnv are the variables that set the flags hints name.
-var flagEnv = map[string]string{"dir": "MIGRATIONS_DIR", "migrations-schema": "MIGRATIONS_SCHEMA", "migrations-table": "MIGRATIONS_TABLE", "backup-url": "UPSHIFT_BACKUP_URL"}
+var flagEnv = map[string]string{"dir": "MIGRATIONS_DIR", "migrations-schema": "MIGRATIONS_SCHEMA", "migrations-table": "MIGRATIONS_TABLE",
+	"backup-url": "UPSHIFT_BACKUP_URL", "database-url": "DATABASE_URL"}
 
 // usage is an exit-2 error with its hint.
 func usage(err error, hint string) error { return &exitError{code: ExitUsage, err: err, hint: hint} }

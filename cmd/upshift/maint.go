@@ -119,7 +119,7 @@ func (c *DBBloatCmd) Run(ctx context.Context, env *Env) error {
 		fmt.Fprintln(tw, "TABLE\tSIZE\tLIVE\tDEAD\tAUTOVACUUM AT\tLAST VACUUM\tLAST ANALYZE")
 		for _, s := range stats {
 			fmt.Fprintf(tw, "%s.%s\t%s\t%d\t%d (%.0f%%)\t%.0f\t%s\t%s\n", s.Schema, s.Table, s.Size, s.LiveTuples, s.DeadTuples, 100*s.DeadRatio,
-				s.VacuumThreshold, when(s.LastVacuum, s.LastAutovacuum), when(s.LastAnalyze, s.LastAutoanalyze))
+				s.VacuumThreshold, maint.Latest(s.LastVacuum, s.LastAutovacuum), maint.Latest(s.LastAnalyze, s.LastAutoanalyze))
 		}
 		tw.Flush()
 		fmt.Fprintln(env.Stdout)
@@ -128,20 +128,4 @@ func (c *DBBloatCmd) Run(ctx context.Context, env *Env) error {
 		}
 		return nil
 	})
-}
-
-// when is the later of a manual and an automatic run, for people.
-func when(manual, auto *time.Time) string {
-	var t *time.Time
-	kind := ""
-	switch {
-	case manual != nil && (auto == nil || manual.After(*auto)):
-		t, kind = manual, ""
-	case auto != nil:
-		t, kind = auto, " (auto)"
-	}
-	if t == nil {
-		return "never"
-	}
-	return t.UTC().Format("2006-01-02 15:04") + kind
 }

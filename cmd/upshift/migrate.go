@@ -111,7 +111,7 @@ func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
 		mode = migrate.LintStrict
 	}
 	return c.run(ctx, env, drizzle.Options{
-		TxMode: drizzle.TxMode(c.Tx), StatementTimeout: duration(c.StatementTimeout), LockTimeout: duration(c.LockTimeout),
+		TxMode: drizzle.TxMode(c.Tx), StatementTimeout: c.StatementTimeout.Ptr(), LockTimeout: c.LockTimeout.Ptr(),
 	}, c.DryRun, mode)
 }
 
@@ -158,7 +158,15 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			return endJSON(env.Stdout, out, &out.Error, err)
 		}
 		if os.Getenv(mdoc.LineEnv) == mdoc.LineValue {
-			writeResultLine(env, out, err)
+			// The typed result `upshift upgrade` reads of its setup step,
+			// as one last line after the unchanged human output.
+			_ = endDoc(func() error {
+				line, lerr := out.Line()
+				if lerr == nil {
+					_, lerr = fmt.Fprintln(env.Stdout, line)
+				}
+				return lerr
+			}, &out.Error, err)
 		}
 		return err
 	}
@@ -355,15 +363,6 @@ func (c *MigrateFlags) github(gh *ghactions.Workflow, red *redact.Set, out *mdoc
 	gh.Output("applied", strings.Join(applied, ","), "pending", strings.Join(out.Pending, ","), "exit-code", fmt.Sprint(code))
 }
 
-// duration converts an optional flag value.
-func duration(s *cliutil.Seconds) *time.Duration {
-	if s == nil {
-		return nil
-	}
-	d := time.Duration(*s)
-	return &d
-}
-
 func interrupted(ctx context.Context, err error, what string) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %s", what)
@@ -407,21 +406,6 @@ func reportApplyError(asJSON bool, src *drizzle.Source, red *redact.Set, err err
 	return &exitError{code: ExitFailed, err: errors.New(red.String(ae.Report(src)))}
 }
 
-// writeResultLine ends the human output with the run's document on one
-// line (UPSHIFT_RESULT=line): what `upshift upgrade` reads of its setup
-// step, instead of the wording of the lines above it.
-func writeResultLine(env *Env, out *mdoc.Document, err error) {
-	if err != nil && out.Error == nil {
-		out.Error = newErrorJSON(err)
-	}
-	if out.Error != nil {
-		out.Error.ExitCode = exitCode(err)
-	}
-	if line, lerr := out.Line(); lerr == nil {
-		fmt.Fprintln(env.Stdout, line)
-	}
-}
-
 // lintSummary is the one line a deploy prints about linting its pending
 // migrations, with the command that shows the details.
 func lintSummary(s migrate.LintSummary, dir string) string {
@@ -450,22 +434,15 @@ func (c *MigrateFlags) resolve(env *Env) (*kitconfig.Settings, error) {
 
 // refusalHint is a refusal's advice with the flags that override it.
 func refusalHint(r *drizzle.Refusal, record bool) string {
-	var parts []string
-	if r.Hint != "" {
-		parts = append(parts, r.Hint)
-	}
+	parts := []string{r.Hint}
 	if len(r.Together) > 0 {
-		parts[len(parts)-1] += " (`" + shell.Join(append([]string{"upshift", "mark-applied"}, r.Together...)...) + "`)"
-	}
-	verb := "applies"
-	if record {
-		verb = "records"
+		parts[0] += " (`" + shell.Join(append([]string{"upshift", "mark-applied"}, r.Together...)...) + "`)"
 	}
 	if r.OutOfOrder {
-		parts = append(parts, "--allow-out-of-order "+verb+" it anyway")
+		parts = append(parts, "--allow-out-of-order "+map[bool]string{false: "applies", true: "records"}[record]+" it anyway")
 	}
 	if r.Modified {
 		parts = append(parts, "--allow-modified proceeds anyway (nothing is re-run)")
 	}
-	return strings.Join(parts, "; ")
+	return strings.TrimPrefix(strings.Join(parts, "; "), "; ")
 }

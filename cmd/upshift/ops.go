@@ -126,14 +126,7 @@ func (c *LocksCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return redactErr(cfg.Redactor(), err)
 	}
-	type row struct {
-		pglock.Holder
-		Service string `json:"service,omitempty"`
-	}
-	rows := []row{}
-	for _, h := range hs {
-		rows = append(rows, row{h, h.Service()})
-	}
+	rows := append([]pglock.Holder{}, hs...)
 	if c.JSON() {
 		return writeJSON(env.Stdout, rows)
 	}

@@ -99,7 +99,7 @@ func (c *BackupCmd) Run(ctx context.Context, env *Env) error {
 	c.backupURL = c.BackupURL
 	x, err := c.open(ctx, env, r, c.LockWait)
 	if err != nil {
-		return r.done(emptyRecord(upgrade.KindBackup, c.ProjectName), err)
+		return r.done(upgrade.NotRun(upgrade.KindBackup, c.ProjectName), err)
 	}
 	defer x.Engine.Close()
 	setup := c.SetupService
@@ -108,7 +108,7 @@ func (c *BackupCmd) Run(ctx context.Context, env *Env) error {
 	}
 	b, err := c.backup(x, setup)
 	if err != nil {
-		return r.done(emptyRecord(upgrade.KindBackup, x.Project.Name), err)
+		return r.done(upgrade.NotRun(upgrade.KindBackup, x.Project.Name), err)
 	}
 	r.verb = "backup"
 	rec, err := x.BackupOnly(ctx, *b)
@@ -169,16 +169,16 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	c.backupURL = c.BackupURL
 	x, err := c.open(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
 	if err != nil {
-		return r.done(emptyRecord(upgrade.KindUpgrade, c.ProjectName), err)
+		return r.done(upgrade.NotRun(upgrade.KindUpgrade, c.ProjectName), err)
 	}
 	defer x.Engine.Close()
 	req, err := upgrade.Resolve(x.Project, c.Service, c.SetupService, c.NoSetup)
 	if err != nil {
-		return r.done(emptyRecord(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
+		return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
 	}
 	if c.Strategy == upgrade.Rolling {
 		if err := upgrade.CheckRolling(x.Project, req.Services); err != nil {
-			return r.done(emptyRecord(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
+			return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
 		}
 	}
 	req.Health = c.health()
@@ -186,7 +186,7 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	req.Strategy, req.MigrateFirst, req.AllowBreaking, req.Drain = c.Strategy, c.MigrateFirst, c.AllowBreaking, time.Duration(c.Drain)
 	if c.Backup {
 		if req.Backup, err = c.backup(x, req.Setup); err != nil {
-			return r.done(emptyRecord(upgrade.KindUpgrade, x.Project.Name), err)
+			return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), err)
 		}
 	}
 	r.header("upgrade", x.Project, req.Services, req.Setup, c.DryRun)
@@ -198,21 +198,16 @@ func (c *RollbackCmd) Run(ctx context.Context, env *Env) error {
 	r := newRenderer(env, c.JSON())
 	x, err := c.open(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
 	if err != nil {
-		return r.done(emptyRecord(upgrade.KindRollback, c.ProjectName), err)
+		return r.done(upgrade.NotRun(upgrade.KindRollback, c.ProjectName), err)
 	}
 	defer x.Engine.Close()
 	req, err := upgrade.Resolve(x.Project, c.Service, "", true)
 	if err != nil {
-		return r.done(emptyRecord(upgrade.KindRollback, x.Project.Name), &exitError{code: ExitUsage, err: err})
+		return r.done(upgrade.NotRun(upgrade.KindRollback, x.Project.Name), &exitError{code: ExitUsage, err: err})
 	}
 	r.header("rollback", x.Project, req.Services, "", c.DryRun)
 	rec, err := x.Rollback(ctx, upgrade.RollbackRequest{Services: req.Services, Health: c.health(), DryRun: c.DryRun})
 	return r.done(rec, err)
-}
-
-func emptyRecord(kind upgrade.Kind, project string) *upgrade.Record {
-	return &upgrade.Record{Kind: kind, Project: project, Outcome: upgrade.Failed, Services: []upgrade.ServiceRecord{},
-		Steps: []upgrade.StepRecord{}, RollsBack: []string{}, Notes: []string{}, StartedAt: time.Now().UTC()}
 }
 
 // upgradeExit maps a run's outcome to the documented exit codes.

@@ -73,6 +73,16 @@ type Error struct {
 	Msg  string
 }
 
+// ErrorHint is the way around a file upshift cannot read.
+func (e *Error) ErrorHint() string {
+	return "give the settings directly, or name another config file"
+}
+
+// ErrorOptions are the settings the hint refers to.
+func (e *Error) ErrorOptions() []string {
+	return []string{"dir", "migrations-table", "migrations-schema", "database-url", "config"}
+}
+
 func (e *Error) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.Path, e.Line, e.Msg)

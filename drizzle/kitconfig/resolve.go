@@ -50,6 +50,9 @@ type ResolveError struct {
 
 func (e *ResolveError) Error() string { return e.Msg }
 
+// ErrorHint is the flag or variable that supplies the setting.
+func (e *ResolveError) ErrorHint() string { return e.Hint }
+
 // Resolve decides each setting: what was given, else what the config
 // states literally, else drizzle's default. cfg may be nil (no config
 // file). getenv reads the environment (variables the config names).
@@ -175,8 +178,16 @@ type MissingError struct {
 	Err  error
 }
 
-func (e *MissingError) Error() string { return e.Err.Error() }
-func (e *MissingError) Unwrap() error { return e.Err }
+func (e *MissingError) Error() string { return "config file " + e.Err.Error() }
+
+// ErrorHint says what a config file is.
+func (e *MissingError) ErrorHint() string {
+	return "name drizzle-kit's config file (drizzle.config.ts), or none to use the one in the working directory"
+}
+
+// ErrorOptions are the settings the hint refers to.
+func (e *MissingError) ErrorOptions() []string { return []string{"config"} }
+func (e *MissingError) Unwrap() error          { return e.Err }
 
 // Open resolves the settings of a run in the working directory dir: the
 // config file at path (or drizzle-kit's names in dir when path is ""),

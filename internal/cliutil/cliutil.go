@@ -132,6 +132,15 @@ func isNegativeNumber(s string) bool {
 // MIGRATION_TIMEOUT=300 means in the Mana migrate script.
 type Seconds time.Duration
 
+// Ptr is an optional flag's value: nil when the flag was not given.
+func (s *Seconds) Ptr() *time.Duration {
+	if s == nil {
+		return nil
+	}
+	d := time.Duration(*s)
+	return &d
+}
+
 func (s *Seconds) UnmarshalText(b []byte) error {
 	if n, err := strconv.ParseFloat(string(b), 64); err == nil {
 		if n < 0 {

@@ -78,6 +78,12 @@ func (g *Workflow) Annotate(level, file string, line, col int, title, msg string
 		return
 	}
 	g.EndGroup()
+	fmt.Fprintln(g.out, Annotation(level, file, line, col, title, msg))
+}
+
+// Annotation is the workflow command that shows msg on file's line (or on
+// the run, when file is ""), for printing where the runner reads it.
+func Annotation(level, file string, line, col int, title, msg string) string {
 	var props []string
 	if file != "" {
 		props = append(props, "file="+EscapeProperty(file))
@@ -95,7 +101,7 @@ func (g *Workflow) Annotate(level, file string, line, col int, title, msg string
 	if len(props) > 0 {
 		sep = " "
 	}
-	fmt.Fprintf(g.out, "::%s%s%s::%s\n", level, sep, strings.Join(props, ","), EscapeData(msg))
+	return fmt.Sprintf("::%s%s%s::%s", level, sep, strings.Join(props, ","), EscapeData(msg))
 }
 
 // Summarize appends Markdown to the job summary.
