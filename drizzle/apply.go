@@ -202,8 +202,9 @@ const (
 	opDone      // the migration is complete (for reporting)
 )
 
-// Run is a prepared migration run.
-type Run struct {
+// Prepared is a migration run made ready by Plan.Prepare: the pending
+// migrations, what runs outside a transaction, the exact statements.
+type Prepared struct {
 	plan    *Plan
 	opts    Options
 	ops     []op
@@ -216,14 +217,14 @@ type Run struct {
 // Prepare checks the plan and works out every statement Apply would send.
 // It reads the database (to find invalid indexes a rerun must drop) but
 // changes nothing.
-func (p *Plan) Prepare(ctx context.Context, q Querier, opts Options) (*Run, error) {
+func (p *Plan) Prepare(ctx context.Context, q Querier, opts Options) (*Prepared, error) {
 	if opts.TxMode == "" {
 		opts.TxMode = TxAll
 	}
 	if err := p.Check(opts); err != nil {
 		return nil, err
 	}
-	r := &Run{plan: p, opts: opts, pending: p.Pending(opts.AllowOutOfOrder), noTx: map[*Entry]string{}}
+	r := &Prepared{plan: p, opts: opts, pending: p.Pending(opts.AllowOutOfOrder), noTx: map[*Entry]string{}}
 	if opts.Only != nil {
 		pending, err := p.selectTags(opts.Only, opts.AllowOutOfOrder)
 		if err != nil {
@@ -252,18 +253,18 @@ func (p *Plan) Prepare(ctx context.Context, q Querier, opts Options) (*Run, erro
 }
 
 // SetHooks sets the progress callbacks after Prepare.
-func (r *Run) SetHooks(onApplied func(Result), onNote func(string)) {
+func (r *Prepared) SetHooks(onApplied func(Result), onNote func(string)) {
 	r.opts.OnApplied, r.opts.OnNote = onApplied, onNote
 }
 
 // Pending lists the migrations the run applies.
-func (r *Run) Pending() []*Entry { return r.pending }
+func (r *Prepared) Pending() []*Entry { return r.pending }
 
 // NoTransaction says why a pending migration runs outside a transaction.
-func (r *Run) NoTransaction(e *Entry) string { return r.noTx[e] }
+func (r *Prepared) NoTransaction(e *Entry) string { return r.noTx[e] }
 
 // Empty reports whether the run would change nothing at all.
-func (r *Run) Empty() bool {
+func (r *Prepared) Empty() bool {
 	for _, o := range r.ops {
 		if o.kind != opBegin && o.kind != opCommit {
 			return false
@@ -301,7 +302,7 @@ func findNoTransaction(m *Migration) string {
 	return ""
 }
 
-func (r *Run) build(ctx context.Context, q Querier) error {
+func (r *Prepared) build(ctx context.Context, q Querier) error {
 	p, t := r.plan, r.plan.Table
 	var setup []op
 	layoutShape := ShapeV0
@@ -448,7 +449,7 @@ func (o Options) settingsList() []string {
 	return out
 }
 
-func (r *Run) settings(prefix string) []op {
+func (r *Prepared) settings(prefix string) []op {
 	var out []op
 	for _, s := range r.opts.settingsList() {
 		out = append(out, op{kind: opSQL, sql: prefix + s})
@@ -459,7 +460,7 @@ func (r *Run) settings(prefix string) []op {
 // record inserts the rows drizzle-orm inserts: without name for journal
 // layouts (0.x), with name for folders (1.0); applied_at from its default.
 // VALUES rows are evaluated in order, so ids follow the migrations' order.
-func (r *Run) record(es ...*Entry) op {
+func (r *Prepared) record(es ...*Entry) op {
 	t := r.plan.Table
 	byName := r.plan.Source.Layout.ByName()
 	cols := ` ("hash", "created_at")`
@@ -523,7 +524,7 @@ WHERE c.relname = $1 AND NOT i.indisvalid
 }
 
 // Script renders the run as the exact SQL it sends, for --dry-run.
-func (r *Run) Script() string {
+func (r *Prepared) Script() string {
 	var b strings.Builder
 	var cur *Entry
 	for _, o := range r.ops {
@@ -597,7 +598,7 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 // Apply carries the run out on conn, which must not be inside a
 // transaction. It returns the migrations applied; on failure the error is
 // an *ApplyError.
-func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
+func (r *Prepared) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 	var (
 		results   []Result
 		inTx      []string // migrations in the open transaction
@@ -751,18 +752,18 @@ func (r *Run) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
 
 // pipelined: a migration statement inside a transaction, sent with the
 // statements around it in one round trip (see pipeline).
-func (r *Run) pipelined(o op) bool {
+func (r *Prepared) pipelined(o op) bool {
 	return o.kind == opStatement && r.noTx[o.entry] == ""
 }
 
-func (r *Run) note(s string) {
+func (r *Prepared) note(s string) {
 	if r.opts.OnNote != nil {
 		r.opts.OnNote(s)
 	}
 }
 
 // statementError locates a server error in the migration file.
-func (r *Run) statementError(o op, err error) error {
+func (r *Prepared) statementError(o op, err error) error {
 	m := o.entry.Migration
 	me := &MigrationError{Tag: m.Tag, File: r.plan.Source.Path(m.File), Statement: *o.stmt, Line: o.stmt.Line, Column: o.stmt.Column, Err: err}
 	var pg *pgconn.PgError

@@ -105,8 +105,8 @@ type LintSummary struct {
 // also when Run returns an error.
 type Report struct {
 	Plan     *drizzle.Plan
-	Run      *drizzle.Run // the prepared run (nil before planning)
-	Pending  []string     // tags pending, when known
+	Prepared *drizzle.Prepared // the prepared run (nil before planning)
+	Pending  []string          // tags pending, when known
 	Applied  []drizzle.Result
 	Lint     []lint.Finding
 	Locked   bool   // the locks were taken
@@ -177,7 +177,7 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Plan, rep.Run = plan, run
+	rep.Plan, rep.Prepared = plan, run
 	for _, w := range planWarnings(plan) {
 		rep.Warnings = append(rep.Warnings, w)
 		emit(Event{Kind: EventWarning, Warning: w})
@@ -226,7 +226,7 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Plan, rep.Run = plan, run
+	rep.Plan, rep.Prepared = plan, run
 	if run.Empty() {
 		rep.UpToDate = true
 		emit(Event{Kind: EventUpToDate, Text: "another process applied the pending migrations while this one waited"})
@@ -248,7 +248,7 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 	return rep, err
 }
 
-func prepare(ctx context.Context, conn *pgx.Conn, cfg Config) (*drizzle.Plan, *drizzle.Run, error) {
+func prepare(ctx context.Context, conn *pgx.Conn, cfg Config) (*drizzle.Plan, *drizzle.Prepared, error) {
 	shape, rows, err := drizzle.ReadTable(ctx, conn, cfg.Table)
 	if err != nil {
 		return nil, nil, err
@@ -293,7 +293,7 @@ func tags(es []*drizzle.Entry) []string {
 // lintPending lints what is about to be applied with the database's table
 // sizes. Under LintStrict an error-level finding refuses the run before any
 // lock is taken.
-func lintPending(ctx context.Context, conn *pgx.Conn, cfg Config, run *drizzle.Run, rep *Report, emit func(Event)) error {
+func lintPending(ctx context.Context, conn *pgx.Conn, cfg Config, run *drizzle.Prepared, rep *Report, emit func(Event)) error {
 	var ms []*drizzle.Migration
 	for _, e := range run.Pending() {
 		ms = append(ms, e.Migration)

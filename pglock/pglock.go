@@ -224,3 +224,12 @@ func serviceOf(h Holder) string {
 	}
 	return ""
 }
+
+// LastQuery is the holder's last query on one line, shortened.
+func (h Holder) LastQuery() string {
+	s := strings.Join(strings.Fields(h.Query), " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}

@@ -1,16 +1,11 @@
 package upgrade
 
 import (
-	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/upshift-dev/upshift/compose"
-	"github.com/upshift-dev/upshift/compose/composetest"
 	"github.com/upshift-dev/upshift/migrate/result"
 )
 
@@ -126,125 +121,6 @@ func TestVersionAt(t *testing.T) {
 		if got := versionAt([]byte(tc.body), tc.path); got != tc.want {
 			t.Errorf("versionAt(%s, %s) = %q, want %q", tc.body, tc.path, got, tc.want)
 		}
-	}
-}
-
-func TestLatestUpgrade(t *testing.T) {
-	from := &Image{Ref: "a", ID: "sha256:1"}
-	rec := func(id string, kind Kind, outcome Outcome, undo ...string) *Record {
-		return &Record{ID: id, Kind: kind, Outcome: outcome, RollsBack: undo, Services: []ServiceRecord{{Name: "api", From: from}}}
-	}
-	h := []*Record{
-		rec("1", KindUpgrade, Succeeded),
-		rec("2", KindUpgrade, Succeeded),
-		rec("3", KindUpgrade, RolledBack),
-		rec("4", KindRollback, Succeeded, "2"),
-	}
-	if got := LatestUpgrade(h, "api"); got == nil || got.ID != "1" {
-		t.Errorf("latest upgrade %v, want 1 (2 was rolled back, 3 rolled itself back)", got)
-	}
-	if got := LatestUpgrade(h, "worker"); got != nil {
-		t.Errorf("worker: %v", got)
-	}
-	if by := UndoneBy(h); by["2"] == nil || by["2"].ID != "4" {
-		t.Errorf("UndoneBy %v", by)
-	}
-}
-
-func TestDeployLock(t *testing.T) {
-	root := t.TempDir()
-	a, _ := OpenState(root, "mana")
-	b, _ := OpenState(root, "mana")
-	ctx := context.Background()
-	me := Holder{PID: 4242, User: "deploy", Host: "web-1", Command: "upshift upgrade --service mana-auth", Since: time.Now()}
-	if err := a.Lock(ctx, me, 0, time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	if locked, h := b.Locked(); !locked || h.PID != 4242 {
-		t.Errorf("Locked() = %v %v", locked, h)
-	}
-	var waits int
-	err := b.Lock(ctx, Holder{PID: 1}, 300*time.Millisecond, 100*time.Millisecond, func(Holder, time.Duration) { waits++ })
-	var le *LockedError
-	if !errors.As(err, &le) || le.Holder.PID != 4242 || !strings.Contains(err.Error(), "upshift upgrade --service mana-auth") {
-		t.Fatalf("second lock: %v", err)
-	}
-	if waits == 0 {
-		t.Errorf("the waiter never reported whom it waits for")
-	}
-	a.Unlock()
-	if err := b.Lock(ctx, Holder{PID: 2}, 0, time.Second, nil); err != nil {
-		t.Errorf("after unlock: %v", err)
-	}
-	b.Unlock()
-}
-
-func TestHistoryAndUnfinished(t *testing.T) {
-	s, err := OpenState(t.TempDir(), "mana")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRecord(KindUpgrade, "mana", time.Now(), Holder{PID: 1})
-	r.Step = StepSetup
-	if err := s.SaveRun(r); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Unfinished()
-	if err != nil || got == nil || got.ID != r.ID || got.Step != StepSetup {
-		t.Fatalf("unfinished %v %v", got, err)
-	}
-	r.Outcome = Succeeded
-	if err := s.Finish(r); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Unfinished(); got != nil {
-		t.Errorf("run.json left after Finish")
-	}
-	// A torn last line (a crash mid-append) does not hide the history.
-	f, _ := os.OpenFile(filepath.Join(s.Dir, "history.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString(`{"id":"torn`)
-	f.Close()
-	h, err := s.History()
-	if err != nil || len(h) != 1 || h[0].ID != r.ID {
-		t.Errorf("history %v %v", h, err)
-	}
-	if err := os.WriteFile(filepath.Join(s.Dir, "run.json"), []byte("{"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Unfinished(); err == nil || !strings.Contains(err.Error(), "damaged") {
-		t.Errorf("a damaged run.json: %v", err)
-	}
-}
-
-func TestRollbackNeedsARecordedUpgrade(t *testing.T) {
-	eng := composetest.New()
-	eng.AddContainer("mana", compose.Container{ID: "c1", Name: "mana-mana-auth-1", Service: "mana-auth", Image: "ghcr.io/mana/auth:latest", ImageID: "sha256:2", State: "running"})
-	st, _ := OpenState(t.TempDir(), "mana")
-	x := &Executor{Project: project(), Engine: eng, Compose: &compose.CLI{Docker: "/nonexistent/docker"}, State: st}
-	rec, err := x.Rollback(context.Background(), RollbackRequest{Services: []string{"mana-auth"}})
-	var nr *NothingToRollBackError
-	if !errors.As(err, &nr) || rec.Outcome != Failed {
-		t.Fatalf("rollback with no history: %v, outcome %s", err, rec.Outcome)
-	}
-	// A recorded upgrade whose pin is gone is refused before anything runs.
-	up := newRecord(KindUpgrade, "mana", time.Now(), Holder{})
-	up.Outcome = Succeeded
-	up.Services = []ServiceRecord{{Name: "mana-auth", From: &Image{Ref: "ghcr.io/mana/auth:latest", ID: "sha256:1", Pin: "upshift.local/mana/mana-auth:gone"}}}
-	if err := st.Finish(up); err != nil {
-		t.Fatal(err)
-	}
-	_, err = x.Rollback(context.Background(), RollbackRequest{Services: []string{"mana-auth"}})
-	if err == nil || !strings.Contains(err.Error(), "no longer on this engine") {
-		t.Errorf("missing pin: %v", err)
-	}
-	// With the pin there, a dry run names the pin and changes nothing.
-	eng.AddImage("upshift.local/mana/mana-auth:gone", "sha256:1")
-	rec, err = x.Rollback(context.Background(), RollbackRequest{Services: []string{"mana-auth"}, DryRun: true})
-	if err != nil || rec.Outcome != Planned || !strings.Contains(strings.Join(rec.Steps[0].Commands, " "), "up -d --no-deps --pull never mana-auth") {
-		t.Errorf("dry run: %v %+v", err, rec)
-	}
-	if h, _ := st.History(); len(h) != 1 {
-		t.Errorf("a dry run was recorded: %d runs", len(h))
 	}
 }
 

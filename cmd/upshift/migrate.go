@@ -291,10 +291,10 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	}
 	if dryRun {
 		if !c.JSON() {
-			fmt.Fprintf(env.Stdout, "dry run: %s pending in %s (%s) for %s; nothing will be changed\n", plural(len(rep.Run.Pending()), "migration"), src.Dir, src.Layout, cfg.Display)
-			for _, e := range rep.Run.Pending() {
+			fmt.Fprintf(env.Stdout, "dry run: %s pending in %s (%s) for %s; nothing will be changed\n", plural(len(rep.Prepared.Pending()), "migration"), src.Dir, src.Layout, cfg.Display)
+			for _, e := range rep.Prepared.Pending() {
 				line := "  " + e.Tag()
-				if why := rep.Run.NoTransaction(e); why != "" {
+				if why := rep.Prepared.NoTransaction(e); why != "" {
 					line += "  (outside a transaction: " + why + ")"
 				}
 				fmt.Fprintln(env.Stdout, line)
