@@ -34,6 +34,7 @@ lint:
 	@# Not `tee /dev/stderr`: when stderr is a log file, tee reopens and truncates it.
 	@files="$$(gofmt -s -l .)"; if [ -n "$$files" ]; then echo "$$files"; echo "gofmt -s: files above need formatting"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags migrator ./cmd/upshift
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 # Short fuzzing of every fuzz target in the tree, found by go test -list
