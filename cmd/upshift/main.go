@@ -159,6 +159,9 @@ func main() {
 	// Buffered, so that a status of a thousand lines is a few writes; it
 	// is flushed before any line goes to stderr to keep the order.
 	out := cliutil.NewStdout(os.Stdout)
+	// Commands that report as they go flush each line; the listings
+	// (status, lint, a thousand lines) are written in a few writes.
+	out.Lines = len(os.Args) < 2 || os.Args[1] != "status" && os.Args[1] != "lint"
 	// The first SIGINT/SIGTERM cancels the context: the running statement
 	// is cancelled on the server, the transaction rolled back and the lock
 	// released. A second one ends the process at once — after flushing

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/upshift-dev/upshift/internal/pgtest"
 	mdoc "github.com/upshift-dev/upshift/migrate/result"
@@ -388,5 +392,36 @@ func TestMigrateResultLine(t *testing.T) {
 	doc, err = mdoc.Find(strings.Split(strings.TrimRight(r.stdout, "\n"), "\n"))
 	if err != nil || r.code != 1 || doc.Error == nil || doc.Error.Tag != "0002_c" || doc.Error.ExitCode != 1 || len(doc.Applied) != 0 || strings.Join(doc.RolledBack, ",") != "0002_c" {
 		t.Fatalf("%+v %+v %v\n%s", doc, doc.Error, err, r)
+	}
+}
+
+// Progress reaches a pipe (a CI log) while the run is under way, not when
+// it ends: a CI job killed mid-deploy still shows how far it got.
+func TestProgressThroughAPipe(t *testing.T) {
+	db := pgtest.Shared(t).NewDB(t)
+	dir := folder(t, [2]string{"0000_a", "CREATE TABLE a (id int);"}, [2]string{"0001_slow", "SELECT pg_sleep(3);"})
+	cmd := exec.Command(binary, "migrate", "--dir", dir)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, dbEnv(db)...)
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	started := time.Now()
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "applying 2 migrations") {
+			break
+		}
+	}
+	if took := time.Since(started); took > 2500*time.Millisecond {
+		t.Errorf("the first progress line arrived after %s, with the 3 s migration, not before it", took)
+	}
+	_, _ = io.Copy(io.Discard, pipe)
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ package cliutil
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"reflect"
@@ -25,12 +26,19 @@ func NewStdout(w io.Writer) *Stdout { return &Stdout{b: bufio.NewWriter(w)} }
 type Stdout struct {
 	mu sync.Mutex
 	b  *bufio.Writer
+	// Lines flushes at the end of every line: progress reaches a pipe (a
+	// CI log) as it happens, not when the program ends.
+	Lines bool
 }
 
 func (w *Stdout) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.b.Write(p)
+	n, err := w.b.Write(p)
+	if err == nil && w.Lines && bytes.IndexByte(p, '\n') >= 0 {
+		err = w.b.Flush()
+	}
+	return n, err
 }
 
 func (w *Stdout) Flush() {
