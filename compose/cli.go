@@ -146,6 +146,10 @@ var ErrComposeV1 = errors.New("docker compose v2 or later is required")
 // ErrComposeV1 when only compose v1 (docker-compose) is there.
 func (c *CLI) Version(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, c.docker(), "compose", "version", "--short").CombinedOutput()
+	if err != nil && ctx.Err() != nil {
+		// Killed by a signal, not absent.
+		return "", fmt.Errorf("interrupted while asking docker compose for its version: %w", ctx.Err())
+	}
 	if err != nil {
 		if _, lerr := exec.LookPath("docker-compose"); lerr == nil {
 			v1, _ := exec.CommandContext(ctx, "docker-compose", "version", "--short").Output()

@@ -48,6 +48,9 @@ type Engine interface {
 	// Containers lists a service's containers (one-off `run` containers
 	// excluded), in every state, ordered by container number.
 	Containers(ctx context.Context, project, service string) ([]Container, error)
+	// OneOffs lists the one-off containers (`docker compose run`) of a
+	// service, in every state.
+	OneOffs(ctx context.Context, project, service string) ([]Container, error)
 	// Inspect returns one container's current state.
 	Inspect(ctx context.Context, id string) (Container, error)
 	// ImageID resolves an image reference to the local image's id; "" when
@@ -88,6 +91,14 @@ func Connect(ctx context.Context) (*Docker, error) {
 func (d *Docker) Close() error { return d.c.Close() }
 
 func (d *Docker) Containers(ctx context.Context, project, service string) ([]Container, error) {
+	return d.list(ctx, project, service, false)
+}
+
+func (d *Docker) OneOffs(ctx context.Context, project, service string) ([]Container, error) {
+	return d.list(ctx, project, service, true)
+}
+
+func (d *Docker) list(ctx context.Context, project, service string, oneOff bool) ([]Container, error) {
 	f := client.Filters{}.Add("label", LabelProject+"="+project, LabelService+"="+service)
 	res, err := d.c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
@@ -95,7 +106,7 @@ func (d *Docker) Containers(ctx context.Context, project, service string) ([]Con
 	}
 	var out []Container
 	for _, s := range res.Items {
-		if strings.EqualFold(s.Labels[LabelOneOff], "true") {
+		if strings.EqualFold(s.Labels[LabelOneOff], "true") != oneOff {
 			continue
 		}
 		c, err := d.Inspect(ctx, s.ID)

@@ -22,17 +22,88 @@ type Health struct {
 	VersionField  string // dotted path in the JSON body; "version" by default
 	Timeout       time.Duration
 	Token         string // sent as a Bearer token; never printed
+	// Stable is how long everything must stay good after it first is:
+	// a release that answers once and then fails, or flaps, is not
+	// healthy (0: the first good answer is enough).
+	Stable time.Duration
+}
+
+// RequestError is a request refused before anything is touched (exit 2):
+// Options name the settings at fault.
+type RequestError struct {
+	Msg     string
+	Hint    string
+	Options []string
+}
+
+func (e *RequestError) Error() string          { return e.Msg }
+func (e *RequestError) ErrorHint() string      { return e.Hint }
+func (e *RequestError) ErrorOptions() []string { return e.Options }
+
+// Check refuses a health check that cannot work, before anything is
+// pinned, pulled or stopped: a URL upshift cannot poll, a version without
+// a URL to read it from, a window longer than the timeout.
+func (h Health) Check() error {
+	bad := func(msg, hint string, opts ...string) error {
+		return &RequestError{Msg: msg + "; nothing was changed", Hint: hint, Options: opts}
+	}
+	if h.URL == "" {
+		if h.ExpectVersion != "" {
+			return bad("an expected version needs a health URL to read it from", "give the URL whose JSON body reports the version", "health-url")
+		}
+	} else {
+		u, err := url.Parse(h.URL)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "first path segment in URL cannot contain colon"):
+			return bad(fmt.Sprintf("health URL %q has no scheme", h.URL), "write it as http://"+h.URL, "health-url")
+		case err != nil:
+			return bad(fmt.Sprintf("health URL %q is not a URL: %v", h.URL, err), "write it as http://host:port/path", "health-url")
+		case u.Scheme != "http" && u.Scheme != "https":
+			hint := "write it as http://host:port/path"
+			if u.Scheme == "" && u.Host == "" {
+				hint = "write it as http://" + strings.TrimPrefix(h.URL, "//")
+			}
+			if u.Scheme == "" {
+				return bad(fmt.Sprintf("health URL %q has no scheme: upshift polls http:// and https:// URLs", h.URL), hint, "health-url")
+			}
+			return bad(fmt.Sprintf("health URL %q is %s://: upshift polls http:// and https:// URLs", h.URL, u.Scheme), hint, "health-url")
+		case u.Hostname() == "":
+			return bad(fmt.Sprintf("health URL %q names no host", h.URL), "write it as http://host:port/path", "health-url")
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return bad(fmt.Sprintf("health URL %q has port %s, outside 1-65535", h.URL, p), "fix the port", "health-url")
+			}
+		}
+	}
+	for _, part := range strings.Split(h.field(), ".") {
+		if part == "" {
+			return bad(fmt.Sprintf("version field %q has an empty part", h.field()), "name it as a dotted path such as version or build.version", "version-field")
+		}
+	}
+	if h.Stable < 0 || h.Stable >= h.timeout() {
+		return bad(fmt.Sprintf("the stability window (%s) must be shorter than the health timeout (%s)", h.Stable, h.timeout()), "shorten the window or lengthen the timeout", "health-stable", "health-timeout")
+	}
+	return nil
 }
 
 func (h Health) describe() string {
 	if h.URL == "" {
-		return "wait until the containers run (and are healthy, where a healthcheck is defined)"
+		s := "wait until the containers run (and are healthy, where a healthcheck is defined)"
+		if h.Stable > 0 {
+			s += ", then stay so for " + h.Stable.String()
+		}
+		return s
 	}
 	s := "poll " + h.URL + " until it answers 200"
 	if h.ExpectVersion != "" {
 		s += " with " + h.field() + " " + strconv.Quote(h.ExpectVersion)
 	}
-	return s + ", within " + h.timeout().String()
+	s += ", within " + h.timeout().String()
+	if h.Stable > 0 {
+		s += ", then for " + h.Stable.String() + " without a failure"
+	}
+	return s
 }
 
 func (h Health) field() string {
@@ -192,6 +263,7 @@ func (x *Executor) verify(ctx context.Context, services []string, h Health, want
 	lastState := ""
 	first := true
 	perContainer := false
+	var goodSince time.Time // the first good look; Stable is counted from it
 	for {
 		ready := true
 		for _, name := range services {
@@ -253,7 +325,13 @@ func (x *Executor) verify(ctx context.Context, services []string, h Health, want
 				lastState = probeState(h.URL, last, wantVersion)
 			}
 		}
-		if ready && !first {
+		if !ready && !goodSince.IsZero() {
+			return "", &HealthError{Msg: fmt.Sprintf("not stable: good at first, then within %s: %s", x.now().Sub(goodSince).Round(time.Millisecond), lastState)}
+		}
+		if ready && !first && h.Stable > 0 && goodSince.IsZero() {
+			goodSince = x.now()
+		}
+		if ready && !first && (h.Stable <= 0 || x.now().Sub(goodSince) >= h.Stable) {
 			switch {
 			case h.URL == "" || (!perContainer && x.namesAService(h)):
 				return "running", nil
@@ -266,18 +344,23 @@ func (x *Executor) verify(ctx context.Context, services []string, h Health, want
 		// The first round only records restart counts; a container that
 		// is up on the first look must still be up on the second.
 		first = false
-		if x.now().After(deadline) {
+		if goodSince.IsZero() && x.now().After(deadline) {
 			if lastState == "" {
 				lastState = "no answer"
 			}
 			return "", &HealthError{Msg: fmt.Sprintf("not healthy within %s: %s", h.timeout(), lastState)}
+		}
+		if !goodSince.IsZero() {
+			wait = min(wait, 250*time.Millisecond) // a flap shows between looks
 		}
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
 		case <-time.After(wait):
 		}
-		wait = min(wait*3/2, 2*time.Second)
+		if goodSince.IsZero() {
+			wait = min(wait*3/2, 2*time.Second)
+		}
 	}
 }
 

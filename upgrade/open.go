@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -30,7 +31,14 @@ type Options struct {
 // later and that the engine answers, and opens the project's state: the
 // preflight of every run, before anything is pinned, pulled or stopped.
 // The executor's Secrets are everything it hides.
-func Open(ctx context.Context, o Options) (*Executor, error) {
+func Open(ctx context.Context, o Options) (x *Executor, err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// A signal during preflight is a cancellation, whatever the
+			// step it cut short made of it.
+			err = fmt.Errorf("interrupted before anything was changed: %w", ctx.Err())
+		}
+	}()
 	p, err := compose.Load(ctx, o.Project)
 	if err != nil {
 		return nil, err
@@ -93,7 +101,8 @@ func (s *State) Runs(q Query) ([]Entry, error) {
 		return nil, err
 	}
 	if unfinished != nil {
-		if locked, _ := s.Locked(); !locked {
+		// A finished run the history could not take is shown as it ended.
+		if locked, _ := s.Locked(); !locked && unfinished.Outcome == Running {
 			unfinished.Outcome = Interrupted
 			unfinished.Error = fmt.Sprintf("upshift stopped during step %q without finishing; `upshift upgrade` finishes it, `upshift rollback` puts the images from before it back", unfinished.Step)
 		}

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,6 +28,8 @@ type Step struct {
 	Services []string
 	Verbs    []compose.Verb
 	What     string // for people
+	// run, when set, is the step's work instead of its verbs.
+	run func(context.Context) error
 }
 
 // Request is what the user asked for.

@@ -32,6 +32,23 @@ const (
 	Planned        Outcome = "planned"         // a dry run
 )
 
+// ExitCode is the documented exit code of a run that ended with o:
+// 0 succeeded (or planned), 1 failed with nothing changed, 5 rolled back,
+// 6 rollback failed; -1 for a run still under way or interrupted.
+func ExitCode(o Outcome) int {
+	switch o {
+	case Succeeded, Planned:
+		return 0
+	case Failed:
+		return 1
+	case RolledBack:
+		return 5
+	case RollbackFailed:
+		return 6
+	}
+	return -1
+}
+
 // Image is an image a service ran or runs.
 type Image struct {
 	Ref string `json:"ref"`           // as the compose file names it (or the pin)
@@ -52,12 +69,17 @@ type ServiceRecord struct {
 
 // StepRecord is one step of a run.
 type StepRecord struct {
-	Name       string    `json:"name"`
-	Status     string    `json:"status"` // ok, failed, planned
+	Name string `json:"name"`
+	// Status is running from the moment the step is journaled, before it
+	// starts, until it ends: ok or failed (planned in a dry run). A step
+	// still running in the journal of a dead run may have done part of
+	// its work.
+	Status     string    `json:"status"`
+	What       string    `json:"what"` // what it does, for people
 	StartedAt  time.Time `json:"started_at"`
 	DurationMS int64     `json:"duration_ms"`
 	Commands   []string  `json:"commands"`
-	Error      string    `json:"error,omitempty"`
+	Error      string    `json:"error"`
 }
 
 // SetupRecord is the setup (migration) service's run.
@@ -66,38 +88,56 @@ type SetupRecord struct {
 	Image      string   `json:"image"`
 	ExitCode   int      `json:"exit_code"`
 	Migrations []string `json:"migrations_applied"`
-	DurationMS int64    `json:"duration_ms"`
+	// Source says how Migrations is known: "result" (the setup step's
+	// typed result line), "table" (the migrations table read before and
+	// after the step: an interrupted or failed step, or a setup that does
+	// not run upshift), or "unknown" (neither could be read).
+	Source     string `json:"migrations_source"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// TableMark is the migrations table at one moment.
+type TableMark struct {
+	Rows   int   `json:"rows"`
+	LastID int64 `json:"last_id"`
 }
 
 // RollbackRecord is the automatic rollback after a failed upgrade.
 type RollbackRecord struct {
 	Outcome    string `json:"outcome"` // succeeded, failed
-	Error      string `json:"error,omitempty"`
+	Error      string `json:"error"`
 	Health     string `json:"health"`
 	DurationMS int64  `json:"duration_ms"`
 }
 
 // Record is one run, as the history keeps it and `--format json` prints it.
 type Record struct {
-	ID         string          `json:"id"`
-	Kind       Kind            `json:"kind"`
-	Project    string          `json:"project"`
-	Outcome    Outcome         `json:"outcome"`
-	Step       string          `json:"step"` // the step under way, or the one that failed
-	Error      string          `json:"error,omitempty"`
-	Services   []ServiceRecord `json:"services"`
-	Setup      *SetupRecord    `json:"setup"`
-	Backup     *BackupRecord   `json:"backup"`
-	Steps      []StepRecord    `json:"steps"`
-	Rollback   *RollbackRecord `json:"rollback"`
-	RollsBack  []string        `json:"rolls_back"` // rollback: the upgrades it undid
-	Resumes    string          `json:"resumes,omitempty"`
-	Notes      []string        `json:"notes"`
-	StartedAt  time.Time       `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at"`
-	DurationMS int64           `json:"duration_ms"`
-	Holder     Holder          `json:"by"`
-	DryRun     bool            `json:"dry_run"`
+	ID      string  `json:"id"`
+	Kind    Kind    `json:"kind"`
+	Project string  `json:"project"`
+	Outcome Outcome `json:"outcome"`
+	Step    string  `json:"step"` // the step under way, or the one that failed
+	Error   string  `json:"error"`
+	// ExitCode is the exit code upshift gave the run (ExitCode(Outcome));
+	// null for a run whose upshift died before it could exit.
+	ExitCode *int            `json:"exit_code"`
+	Services []ServiceRecord `json:"services"`
+	Setup    *SetupRecord    `json:"setup"`
+	// TableBefore is the migrations table before anything could migrate,
+	// journaled so that a rerun after a dead run can tell what that run
+	// applied (null: no setup step, or the table cannot be read).
+	TableBefore *TableMark      `json:"table_before"`
+	Backup      *BackupRecord   `json:"backup"`
+	Steps       []StepRecord    `json:"steps"`
+	Rollback    *RollbackRecord `json:"rollback"`
+	RollsBack   []string        `json:"rolls_back"` // rollback: the upgrades it undid
+	Resumes     string          `json:"resumes"`    // the id of the dead run this one finished
+	Notes       []string        `json:"notes"`
+	StartedAt   time.Time       `json:"started_at"`
+	FinishedAt  *time.Time      `json:"finished_at"`
+	DurationMS  int64           `json:"duration_ms"`
+	Holder      Holder          `json:"by"`
+	DryRun      bool            `json:"dry_run"`
 }
 
 func newRecord(kind Kind, project string, now time.Time, h Holder) *Record {

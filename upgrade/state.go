@@ -213,25 +213,46 @@ func (s *State) Unfinished() (*Record, error) {
 }
 
 // Finish appends a finished run to the history and forgets the run file.
+// When the history cannot take it (a full disk), the run file keeps the
+// finished record instead, so that no later run calls it interrupted; the
+// next run records it.
 func (s *State) Finish(r *Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(s.Dir, "history.jsonl"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
+	if err := s.appendHistory(append(b, '\n')); err != nil {
+		if r.Outcome != Running && r.Outcome != Interrupted {
+			if serr := s.SaveRun(r); serr == nil {
+				return fmt.Errorf("history: %w (the run is kept in %s until a later run can record it)", err, s.runPath())
+			}
+		}
 		return fmt.Errorf("history: %w", err)
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("history: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
+	if err := os.Remove(s.runPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	f.Close()
-	if err := os.Remove(s.runPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	return nil
+}
+
+// appendHistory adds one line, or nothing: a failed write is cut off, so
+// that the next line does not continue a torn one.
+func (s *State) appendHistory(line []byte) error {
+	f, err := os.OpenFile(filepath.Join(s.Dir, "history.jsonl"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(line); err != nil {
+		_ = f.Truncate(st.Size())
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Truncate(st.Size())
 		return err
 	}
 	return nil
@@ -266,18 +287,24 @@ func (s *State) WriteOverride(id string, content []byte) (string, error) {
 	return p, writeAtomic(p, content)
 }
 
-func writeAtomic(path string, b []byte) error {
+// writeAtomic replaces path with b, or leaves it as it was (and no
+// temporary file behind).
+func writeAtomic(path string, b []byte) (err error) {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
 	if _, err := f.Write(b); err != nil {
-		f.Close()
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
 		return err
 	}
 	if err := f.Close(); err != nil {
@@ -285,6 +312,52 @@ func writeAtomic(path string, b []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// SpaceProbe is the file Check writes to make sure a run can be recorded.
+const SpaceProbe = ".space-probe"
+
+// probeBytes is room for a run's journal, rewritten atomically, and its
+// history line, with margin.
+const probeBytes = 256 << 10
+
+// Check makes sure the folder takes a run's journal and history: it writes
+// and removes a file of that size.
+func (s *State) Check() error {
+	p := filepath.Join(s.Dir, SpaceProbe)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err == nil {
+		if _, err = f.Write(make([]byte, probeBytes)); err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	os.Remove(p)
+	if err != nil {
+		return &StateError{Dir: s.Dir, Err: err}
+	}
+	return nil
+}
+
+// StateError is a state folder that cannot record a run.
+type StateError struct {
+	Dir string
+	Err error
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("the state folder %s cannot record a run (%v); nothing was changed", e.Dir, e.Err)
+}
+func (e *StateError) Unwrap() error { return e.Err }
+
+// ErrorHint says what to do.
+func (e *StateError) ErrorHint() string {
+	return "free some space there (a run needs about 256 KiB) or point the state folder elsewhere"
+}
+
+// ErrorOptions names the setting.
+func (e *StateError) ErrorOptions() []string { return []string{"state-dir"} }
 
 // Short is who ran a run, in a few words.
 func (h Holder) Short() string {

@@ -58,6 +58,8 @@ type Executor struct {
 	LockWait time.Duration
 	// Me is this process as the lock holder and the history records it.
 	Me Holder
+
+	tableUnreadable string // why the migrations table cannot be read, once known
 }
 
 func (x *Executor) now() time.Time {
@@ -94,6 +96,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Upgrade runs the upgrade sequence for req. The returned record is filled
 // on every path; the error is nil only when the new images run and answer.
 func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
+	if err := x.preflight(req.Health, req.DryRun); err != nil {
+		return x.failed(NotRun(KindUpgrade, x.Project.Name), err)
+	}
 	rec, b, err := x.begin(ctx, KindUpgrade, req.Services, req.DryRun)
 	if err != nil {
 		return rec, err
@@ -101,6 +106,7 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	defer b.release()
 	unfinished, current := b.unfinished, b.current
 	if unfinished != nil {
+		x.settleSetup(ctx, rec, unfinished, req.Setup)
 		x.resume(rec, unfinished, req.DryRun)
 	}
 
@@ -108,26 +114,33 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	if req.DryRun {
 		rec.Outcome = Planned
 		for _, st := range steps {
-			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", Commands: x.commands(st), Error: ""})
+			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
 			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
 		}
 		x.finish(rec)
 		return rec, nil
 	}
 	if err := x.State.SaveRun(rec); err != nil {
-		return x.failed(rec, fmt.Errorf("record the run in %s: %w", x.State.Dir, err))
+		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})
 	}
+	x.cleanOneOffs(ctx, rec, req.Setup)
 	stopped := false
 	var rolled []string
 	for _, st := range steps {
-		rec.Step = st.Name
-		_ = x.State.SaveRun(rec)
+		switch st.Name {
+		case StepStop, StepGate, StepSetup:
+			// What the table holds before anything can migrate, so that
+			// an interrupted setup is still accounted for.
+			x.markTable(ctx, rec, req)
+		}
 		err := x.runStep(ctx, rec, st, req)
+		if st.Name == StepStop && !errors.As(err, new(*JournalError)) {
+			// A stop that began may have stopped some containers before
+			// it failed or was interrupted: it is a stop.
+			stopped = true
+		}
 		if err == nil {
-			switch st.Name {
-			case StepStop:
-				stopped = true
-			case StepRoll:
+			if st.Name == StepRoll {
 				rolled = append(rolled, st.Services[0])
 			}
 			continue
@@ -161,6 +174,19 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	return rec, nil
 }
 
+// preflight refuses, before the lock is taken or anything is touched, what
+// would fail later: a health check that cannot work, a state folder that
+// cannot record the run.
+func (x *Executor) preflight(h Health, dryRun bool) error {
+	if err := h.Check(); err != nil {
+		return err
+	}
+	if dryRun {
+		return nil
+	}
+	return x.State.Check()
+}
+
 // begun is what every run starts from.
 type begun struct {
 	unfinished *Record // a run a dead upshift left, or nil
@@ -187,6 +213,14 @@ func (x *Executor) begin(ctx context.Context, kind Kind, services []string, dryR
 	var err error
 	if b.unfinished, err = x.State.Unfinished(); err == nil {
 		b.current, err = x.observe(ctx, services)
+	}
+	if u := b.unfinished; err == nil && u != nil && u.Outcome != Running && !dryRun {
+		// It ended, but the history could not take it (a full state
+		// folder): record it now; it is not an interrupted run.
+		if ferr := x.State.Finish(u); ferr == nil {
+			x.emit(Event{Kind: EventNote, Text: fmt.Sprintf("recorded the %s %s in the history (it ended %s, but the state folder could not take it then)", u.Kind, u.ID, u.Outcome)})
+		}
+		b.unfinished = nil
 	}
 	if err != nil {
 		b.release()
@@ -222,14 +256,25 @@ func (x *Executor) resume(rec, unfinished *Record, dryRun bool) {
 		unfinished.Kind, unfinished.ID, unfinished.StartedAt.Local().Format("2006-01-02 15:04:05"), unfinished.Holder, unfinished.Step)
 	rec.Resumes = unfinished.ID
 	for i := range rec.Services {
-		if old := unfinished.service(rec.Services[i].Name); old != nil && old.From != nil {
+		old := unfinished.service(rec.Services[i].Name)
+		switch {
+		case old == nil:
+		case unfinished.Kind == KindRollback && rec.Kind == KindUpgrade && old.To != nil:
+			// The operator was leaving the version that rollback undid:
+			// what it was putting back is the one to return to.
+			rec.Services[i].From = old.To
+		case old.From != nil:
 			rec.Services[i].From = old.From
 		}
 	}
-	switch rec.Kind {
-	case KindUpgrade:
+	switch {
+	case unfinished.Kind == KindRollback && rec.Kind == KindRollback:
+		note += "; finishing it: putting back the images it was putting back"
+	case unfinished.Kind == KindRollback:
+		note += "; the images it was putting back are this upgrade's rollback target"
+	case rec.Kind == KindUpgrade:
 		note += "; finishing it: the images from before it stay the rollback target"
-	case KindRollback:
+	case rec.Kind == KindRollback:
 		note += "; putting back the images from before it"
 	}
 	rec.Notes = append(rec.Notes, note)
@@ -277,12 +322,51 @@ func (x *Executor) commands(st Step) []string {
 	return out
 }
 
+// JournalError is a step that could not be journaled before it started, so
+// it never started: the state folder is full, read-only or gone.
+type JournalError struct {
+	Dir string
+	Err error
+}
+
+func (e *JournalError) Error() string {
+	return fmt.Sprintf("could not journal the next step in %s, so it was not started: %v", e.Dir, e.Err)
+}
+func (e *JournalError) Unwrap() error { return e.Err }
+
+// ErrorHint says what to do about the state folder.
+func (e *JournalError) ErrorHint() string {
+	return "free space in (or fix the permissions of) the state folder, then rerun: the rerun finishes or rolls back this run"
+}
+
+// runStep journals the step as running — what it will do and its exact
+// commands — before it starts, runs it, and journals how it ended. A dead
+// upshift's journal thus names every step that began.
 func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Request) error {
 	started := x.now()
-	sr := StepRecord{Name: st.Name, StartedAt: started.UTC(), Commands: x.commands(st)}
-	x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: sr.Commands})
+	if rec.Rollback == nil {
+		rec.Step = st.Name // an automatic rollback keeps the step that failed
+	}
+	if st.Name == StepSetup {
+		// Journaled with the step, so that a dead run's setup is known.
+		rec.Setup = &SetupRecord{Service: req.Setup, Migrations: []string{}, Source: FromUnknown}
+		if s := x.Project.Services[req.Setup]; s != nil {
+			rec.Setup.Image = s.Image
+		}
+	}
+	rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "running", What: x.redact(st.What), StartedAt: started.UTC(), Commands: x.commands(st)})
+	i := len(rec.Steps) - 1
+	if err := x.State.SaveRun(rec); err != nil {
+		rec.Steps[i].Status, rec.Steps[i].Error = "failed", "not started: "+err.Error()
+		jerr := &JournalError{Dir: x.State.Dir, Err: err}
+		x.emit(Event{Kind: EventStepDone, Step: st.Name, Err: jerr})
+		return jerr
+	}
+	x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: rec.Steps[i].Commands})
 	err := ctx.Err()
-	if err == nil {
+	if err == nil && st.run != nil {
+		err = st.run(ctx)
+	} else if err == nil {
 		switch st.Name {
 		case StepPin:
 			err = x.pin(ctx, rec)
@@ -309,12 +393,15 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 			}
 		}
 	}
+	sr := &rec.Steps[i]
 	sr.DurationMS = x.now().Sub(started).Milliseconds()
 	sr.Status = "ok"
 	if err != nil {
 		sr.Status, sr.Error = "failed", x.redact(err.Error())
 	}
-	rec.Steps = append(rec.Steps, sr)
+	// Best effort: the journal already says the step began, which is what
+	// a rerun needs; the next step's journaling reports a full folder.
+	_ = x.State.SaveRun(rec)
 	x.emit(Event{Kind: EventStepDone, Step: st.Name, Duration: x.now().Sub(started), Err: err})
 	return err
 }
@@ -343,17 +430,13 @@ func (x *Executor) pin(ctx context.Context, rec *Record) error {
 
 func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request) error {
 	started := x.now()
-	sr := &SetupRecord{Service: req.Setup, Migrations: []string{}}
-	if s := x.Project.Services[req.Setup]; s != nil {
-		sr.Image = s.Image
-	}
-	rec.Setup = sr
+	sr := rec.Setup
 	err := compose.Do(ctx, x.Compose, st.Verbs[0], func(l string) {
 		if doc, ok, derr := result.ParseLine(l); ok {
 			// upshift migrate's result: the typed account of what it
 			// applied, never shown as output.
 			if derr == nil {
-				sr.Migrations = doc.AppliedTags()
+				sr.Migrations, sr.Source = doc.AppliedTags(), FromResult
 			} else {
 				x.emit(Event{Kind: EventNote, Text: "the setup step's result line did not parse: " + derr.Error()})
 			}
@@ -366,6 +449,13 @@ func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request)
 		x.emit(Event{Kind: EventOutput, Step: st.Name, Source: src, Text: l})
 	})
 	sr.DurationMS = x.now().Sub(started).Milliseconds()
+	if sr.Source != FromResult {
+		// Interrupted, failed before its result, or not upshift: the
+		// table says what it applied.
+		if applied, ok := x.tableDiff(ctx, rec, req.Setup); ok {
+			sr.Migrations, sr.Source = applied, FromTable
+		}
+	}
 	var ee *compose.ExitError
 	if errors.As(err, &ee) {
 		sr.ExitCode = ee.Code
@@ -499,17 +589,12 @@ func (x *Executor) putBack(ctx context.Context, rec *Record, services []string, 
 		return "", err
 	}
 	h.ExpectVersion = wantVersion // the previous version answers with its own
-	vst := Step{Name: StepVerify, Services: services, What: h.describe()}
 	var health string
-	started := x.now()
-	x.emit(Event{Kind: EventStep, Step: StepVerify, Text: vst.What})
-	health, err = x.verify(ctx, services, h, wantVersion, nil)
-	sr := StepRecord{Name: StepVerify, Status: "ok", StartedAt: started.UTC(), DurationMS: x.now().Sub(started).Milliseconds(), Commands: []string{}}
-	if err != nil {
-		sr.Status, sr.Error = "failed", x.redact(err.Error())
-	}
-	rec.Steps = append(rec.Steps, sr)
-	x.emit(Event{Kind: EventStepDone, Step: StepVerify, Duration: x.now().Sub(started), Err: err})
+	vst := Step{Name: StepVerify, Services: services, What: h.describe(), run: func(ctx context.Context) (err error) {
+		health, err = x.verify(ctx, services, h, wantVersion, nil)
+		return err
+	}}
+	err = x.runStep(ctx, rec, vst, Request{})
 	for i := range rec.Services {
 		s := &rec.Services[i]
 		cs, lerr := x.Engine.Containers(ctx, x.Project.Name, s.Name)
@@ -549,6 +634,9 @@ func (x *Executor) finish(rec *Record) {
 	t := x.now().UTC()
 	rec.FinishedAt = &t
 	rec.DurationMS = t.Sub(rec.StartedAt).Milliseconds()
+	if c := ExitCode(rec.Outcome); c >= 0 {
+		rec.ExitCode = &c
+	}
 	if rec.DryRun {
 		return
 	}
@@ -584,6 +672,9 @@ type RollbackRequest struct {
 // Rollback puts back the images that ran before the latest upgrade of each
 // service (or before an upgrade that a dead upshift left unfinished).
 func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, error) {
+	if err := x.preflight(req.Health, req.DryRun); err != nil {
+		return x.failed(NotRun(KindRollback, x.Project.Name), err)
+	}
 	rec, b, err := x.begin(ctx, KindRollback, req.Services, req.DryRun)
 	if err != nil {
 		return rec, err
@@ -595,21 +686,39 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 	targets := map[string]*Image{}
 	var undo []string
 	if unfinished != nil {
-		for _, s := range req.Services {
-			if old := unfinished.service(s); old != nil && old.From != nil {
-				targets[s] = old.From
+		if unfinished.Setup != nil {
+			x.settleSetup(ctx, rec, unfinished, unfinished.Setup.Service)
+		}
+		x.resume(rec, unfinished, req.DryRun)
+		for i := range rec.Services {
+			s := &rec.Services[i]
+			old := unfinished.service(s.Name)
+			if old == nil {
+				continue
+			}
+			if unfinished.Kind == KindRollback {
+				// A dead rollback is finished, not undone: its target was
+				// fixed and journaled when it started, and what it was
+				// leaving (its From, which resume kept) stays this one's.
+				if old.To != nil {
+					targets[s.Name] = old.To
+				}
+				continue
+			}
+			if old.From != nil {
+				targets[s.Name] = old.From
+			}
+			// The images running now are what is being rolled back.
+			if c := runningImage(current[s.Name]); c != nil {
+				s.From = &Image{Ref: c.Image, ID: c.ImageID}
+			} else {
+				s.From = nil
 			}
 		}
-		undo = append(undo, unfinished.ID)
-		x.resume(rec, unfinished, req.DryRun)
-		// resume moved the unfinished run's images into From; the images
-		// running now are what is being rolled back.
-		for i := range rec.Services {
-			if c := runningImage(current[rec.Services[i].Name]); c != nil {
-				rec.Services[i].From = &Image{Ref: c.Image, ID: c.ImageID}
-			} else {
-				rec.Services[i].From = nil
-			}
+		if unfinished.Kind == KindRollback {
+			undo = append(undo, unfinished.RollsBack...)
+		} else {
+			undo = append(undo, unfinished.ID)
 		}
 	}
 	history, err := x.State.History()
@@ -643,6 +752,14 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 		images[s] = ref
 	}
 	rec.RollsBack = undo
+	// The target is fixed now and journaled with the run, before anything
+	// changes: a rerun after a dead rollback goes to it.
+	for i := range rec.Services {
+		if img := targets[rec.Services[i].Name]; img != nil {
+			t := *img
+			rec.Services[i].To = &t
+		}
+	}
 	for _, r := range history {
 		if slices.Contains(undo, r.ID) && r.Backup != nil {
 			rec.Notes = append(rec.Notes, fmt.Sprintf("the database stays at the schema of %s; to put it back as it was before that upgrade (upshift never does): %s", r.ID, r.Backup.Restore))
@@ -651,7 +768,7 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 	if req.DryRun {
 		rec.Outcome = Planned
 		st := Step{Name: StepRollback, Services: req.Services, Verbs: []compose.Verb{StartVerb(req.Services, "<override>")}, What: "put the previous images back: " + describeImages(images)}
-		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", Commands: x.commands(st)})
+		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
 		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
 		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
 		x.finish(rec)

@@ -40,11 +40,12 @@ type HealthFlags struct {
 	ExpectVersion string          `name:"expect-version" placeholder:"V" help:"The version the health URL's JSON body must report."`
 	VersionField  string          `name:"version-field" default:"version" placeholder:"PATH" help:"Dotted path of the version in the health URL's JSON body."`
 	HealthTimeout cliutil.Seconds `name:"health-timeout" default:"60s" placeholder:"DURATION" help:"How long the new version has to answer: seconds, or a duration such as 90s."`
+	HealthStable  cliutil.Seconds `name:"health-stable" default:"3s" placeholder:"DURATION" help:"After the first good answer, how long every check must stay good (a release that answers once, then fails or flaps, is not healthy); 0: the first good answer is enough."`
 }
 
 func (h *HealthFlags) health() upgrade.Health {
 	return upgrade.Health{URL: h.HealthURL, ExpectVersion: h.ExpectVersion, VersionField: h.VersionField,
-		Timeout: time.Duration(h.HealthTimeout), Token: os.Getenv("UPSHIFT_HEALTH_TOKEN")}
+		Timeout: time.Duration(h.HealthTimeout), Stable: time.Duration(h.HealthStable), Token: os.Getenv("UPSHIFT_HEALTH_TOKEN")}
 }
 
 // UpgradeCmd moves services to new images.
@@ -222,7 +223,7 @@ func upgradeExit(rec *upgrade.Record, err error) int {
 		return ee.code
 	case errors.As(err, &le):
 		return ExitLockTimeout
-	case errors.As(err, &pe), errors.Is(err, compose.ErrComposeV1):
+	case errors.As(err, &pe), errors.Is(err, compose.ErrComposeV1), errors.As(err, new(*upgrade.RequestError)), errors.As(err, new(*upgrade.StateError)):
 		return ExitUsage
 	}
 	if rec != nil {

@@ -21,7 +21,8 @@ import (
 type Engine struct {
 	mu         sync.Mutex
 	containers map[string][]compose.Container // "project/service"
-	images     map[string]string              // reference or id → id
+	oneOffs    map[string][]compose.Container
+	images     map[string]string // reference or id → id
 }
 
 // New returns an empty engine.
@@ -53,6 +54,23 @@ func (e *Engine) Containers(_ context.Context, project, service string) ([]compo
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]compose.Container(nil), e.containers[project+"/"+service]...), nil
+}
+
+// AddOneOff puts a one-off container of project/service on the engine.
+func (e *Engine) AddOneOff(project string, c compose.Container) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.oneOffs == nil {
+		e.oneOffs = map[string][]compose.Container{}
+	}
+	k := project + "/" + c.Service
+	e.oneOffs[k] = append(e.oneOffs[k], c)
+}
+
+func (e *Engine) OneOffs(_ context.Context, project, service string) ([]compose.Container, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]compose.Container(nil), e.oneOffs[project+"/"+service]...), nil
 }
 
 func (e *Engine) Inspect(_ context.Context, id string) (compose.Container, error) {
@@ -108,11 +126,13 @@ func (e *Engine) Tags(_ context.Context, repository string) ([]string, error) {
 func (e *Engine) StopAndRemove(_ context.Context, id string, _ time.Duration) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for k, cs := range e.containers {
-		for i, c := range cs {
-			if c.ID == id {
-				e.containers[k] = append(cs[:i:i], cs[i+1:]...)
-				return nil
+	for _, m := range []map[string][]compose.Container{e.containers, e.oneOffs} {
+		for k, cs := range m {
+			for i, c := range cs {
+				if c.ID == id {
+					m[k] = append(cs[:i:i], cs[i+1:]...)
+					return nil
+				}
 			}
 		}
 	}
