@@ -6,7 +6,7 @@ MIGRATOR_BIN := bin/upshift-migrate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build build-migrator test lint demo bench fuzz clean image
+.PHONY: build build-migrator test lint demo bench fuzz faults clean image
 
 # Static, as in the image: no dynamic loader at start-up (about 1 ms of
 # every run); netgo and osusergo keep glibc's NSS out of the binary.
@@ -62,6 +62,13 @@ demo: build
 	@echo
 	@scripts/demo-upgrade $(BIN)
 
+# The orchestrator's fault-injection suite in full: kill -9 and SIGTERM at
+# every journaled step of upgrade and rollback, two offsets each (make test
+# runs a seeded sample of 6). UPSHIFT_FAULT_SEED=N for another draw.
+faults:
+	@if docker info >/dev/null 2>&1; then bash .ci/docker-env; fi
+	UPSHIFT_E2E=1 UPSHIFT_FAULT_RUNS=all $(GO) test ./upgrade -count=1 -timeout 60m -run '^TestFaultInjection$$' -v
+
 # Figures for the README: the real binary against drizzle-orm 0.45.4 (node)
 # and psql -1 -f on one throwaway server, then the Go benchmarks.
 BENCH_RUNS ?= 15
@@ -72,6 +79,8 @@ bench: build build-migrator
 	@# skipped without it). UPGRADE_ROUNDS=N for more rounds.
 	@if docker info >/dev/null 2>&1; then bash .ci/docker-env >/dev/null; fi
 	$(GO) test ./upgrade -run '^$$' -bench UpgradeDowntime -benchtime 1x -v
+	@# One compose verb on a 10 MB project: the files vs a run's resolved copy.
+	$(GO) test ./compose -run '^$$' -bench LargeComposeVerb -benchtime 3x
 
 # The container image (Dockerfile), built without pulling anything: the
 # static migrator build with cgo linked in, the host's CA bundle, FROM scratch.

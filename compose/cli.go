@@ -29,6 +29,41 @@ type CLI struct {
 	// Grace is how long a cancelled command gets after SIGINT before it is
 	// killed (compose stops what it was doing on SIGINT).
 	Grace time.Duration
+
+	resolved string // a resolved copy of the project that verbs run with
+}
+
+// ResolvedThreshold is the size of compose files above which a run's verbs
+// read a resolved copy of the services they touch instead of the files.
+const ResolvedThreshold = 256 << 10
+
+// UseResolved makes the verbs of a run on services read a resolved copy of
+// the project (written to path) when its files are large: docker compose
+// then parses a few services instead of every file, on every verb. Printed
+// commands still name the project's own files, which they are equivalent
+// to. The returned func removes the copy and goes back to the files.
+func (c *CLI) UseResolved(path string, services []string) (func(), error) {
+	if c.Project == nil || c.Project.Bytes < ResolvedThreshold {
+		return func() {}, nil
+	}
+	if err := c.Project.WriteResolved(path, services); err != nil {
+		return func() {}, err
+	}
+	c.resolved = path
+	return func() { c.resolved = ""; os.Remove(path) }, nil
+}
+
+// argv is what runs: the resolved copy in place of the files when in use.
+func (c *CLI) argv(v Verb) []string {
+	if c.resolved == "" || c.Project == nil {
+		return Argv(c.Project, v)
+	}
+	overrides, profiles := v.globals()
+	a := c.Project.args([]string{c.resolved}, nil, overrides)
+	for _, pr := range profiles {
+		a = append(a, "--profile", pr)
+	}
+	return append(a, v.args()...)
 }
 
 // ExitError is a compose command that exited non-zero.
@@ -72,11 +107,11 @@ func (c *CLI) Logs(ctx context.Context, o LogsOptions, out Output) error { retur
 // Exec passes SecretEnv through docker compose's environment, so that a
 // password is never on a command line, and streams stdout to o.Stdout.
 func (c *CLI) Exec(ctx context.Context, o ExecOptions, out Output) error {
-	return c.run(ctx, o.Stdout, o.SecretEnv, out, Argv(c.Project, o)...)
+	return c.run(ctx, o.Stdout, o.SecretEnv, out, c.argv(o)...)
 }
 
 func (c *CLI) do(ctx context.Context, v Verb, out Output) error {
-	return c.run(ctx, nil, nil, out, Argv(c.Project, v)...)
+	return c.run(ctx, nil, nil, out, c.argv(v)...)
 }
 
 // run runs the command; stdout goes to w when set, else it is read as
@@ -84,6 +119,11 @@ func (c *CLI) do(ctx context.Context, v Verb, out Output) error {
 func (c *CLI) run(ctx context.Context, w io.Writer, env []string, line Output, args ...string) error {
 	cmd := exec.CommandContext(ctx, c.docker(), append([]string{"compose"}, args...)...)
 	cmd.Env = append(append(os.Environ(), c.Env...), env...)
+	if c.resolved != "" {
+		// The copy holds the run's services only: the others are not
+		// orphans.
+		cmd.Env = append(cmd.Env, "COMPOSE_IGNORE_ORPHANS=true")
+	}
 	// Its own process group: a Ctrl-C on upshift's terminal reaches upshift,
 	// which then decides what compose is told, and when.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

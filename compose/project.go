@@ -90,6 +90,10 @@ type Project struct {
 	Secrets []string
 	// Warnings are compose-go's (a variable not set, an obsolete key).
 	Warnings []string
+	// Bytes is the size of the compose files together.
+	Bytes int64
+
+	model *types.Project // as compose-go loaded it, for a resolved copy
 }
 
 // Load reads and validates a project with compose-go, as `docker compose`
@@ -169,7 +173,34 @@ func Load(ctx context.Context, o Options) (*Project, error) {
 		out.Services[name] = service(s, active)
 	}
 	out.Secrets = secrets(p)
+	out.model = p
+	for _, f := range p.ComposeFiles {
+		if st, err := os.Stat(f); err == nil {
+			out.Bytes += st.Size()
+		}
+	}
 	return out, nil
+}
+
+// WriteResolved writes the project as compose-go resolved it — only the
+// named services and what they depend on, variables interpolated, env
+// files inlined — to path (0600: it holds the environment's values), for
+// docker compose to read instead of parsing the project's own files again
+// on every verb. Literal dollars are escaped, as `docker compose config`
+// does, so that the copy interpolates to the same values.
+func (p *Project) WriteResolved(path string, services []string) error {
+	if p.model == nil {
+		return fmt.Errorf("project %s was not loaded from files", p.Name)
+	}
+	m, err := p.model.WithSelectedServices(services)
+	if err != nil {
+		return err
+	}
+	b, err := m.WithoutUnnecessaryResources().MarshalYAML()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, bytes.ReplaceAll(b, []byte("$"), []byte("$$")), 0o600)
 }
 
 // captureWarnings collects what compose-go logs through logrus while a
@@ -314,16 +345,18 @@ func (p *Project) ServiceNames() []string {
 // Args are the global `docker compose` flags that select this very project,
 // the loaded files spelled out so that an override file can be added after
 // them. extra files (an override of upshift's own) come last.
-func (p *Project) Args(extra ...string) []string {
+func (p *Project) Args(extra ...string) []string { return p.args(p.Files, p.EnvFiles, extra) }
+
+func (p *Project) args(files, envFiles, extra []string) []string {
 	args := []string{}
-	for _, f := range p.Files {
+	for _, f := range files {
 		args = append(args, "-f", f)
 	}
 	for _, f := range extra {
 		args = append(args, "-f", f)
 	}
 	args = append(args, "-p", p.Name, "--project-directory", p.WorkingDir)
-	for _, f := range p.EnvFiles {
+	for _, f := range envFiles {
 		args = append(args, "--env-file", f)
 	}
 	return args

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -147,5 +148,61 @@ func TestShellQuotedCommand(t *testing.T) {
 	got := c.Command(compose.UpOptions{Services: []string{"api"}, NoDeps: true})
 	if got != "docker compose -f '/srv/my app/compose.yaml' -p app --project-directory '/srv/my app' up -d --no-deps --pull never api" {
 		t.Errorf("%s", got)
+	}
+}
+
+// A resolved copy of a large project holds the run's services and their
+// dependencies, with the same values (literal dollars included) when
+// docker compose reads it again, and nothing else.
+func TestResolvedCopy(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString(`services:
+  api:
+    image: registry.example.com/acme/api:${API_TAG:-1.4.0}
+    environment:
+      DATABASE_URL: postgres://app:${DB_PASSWORD}@db/app
+      PRICE: "$$5"
+    depends_on: [db]
+  db:
+    image: postgres:15
+`)
+	for i := 0; b.Len() < compose.ResolvedThreshold; i++ {
+		b.WriteString("  extra" + strconv.Itoa(i) + ":\n    image: busybox\n    profiles: [extra]\n    environment:\n      BLOB: \"" + strings.Repeat("y", 2000) + "\"\n")
+	}
+	write(t, dir, "compose.yaml", b.String())
+	write(t, dir, ".env", "API_TAG=1.5.0\nDB_PASSWORD=hunter2-pw\nCOMPOSE_PROJECT_NAME=acme\n")
+	p, err := compose.Load(context.Background(), compose.Options{WorkingDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := &compose.CLI{Project: p}
+	copyPath := filepath.Join(t.TempDir(), "resolved.yml")
+	done, err := cli.UseResolved(copyPath, []string{"api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(copyPath)
+	if err != nil || st.Mode().Perm() != 0o600 || st.Size() > 4096 {
+		t.Fatalf("resolved copy: %v %v", err, st)
+	}
+	again, err := compose.Load(context.Background(), compose.Options{Files: []string{copyPath}, ProjectName: "acme", ProjectDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.ServiceNames(); strings.Join(got, ",") != "api,db" {
+		t.Errorf("services %v", got)
+	}
+	api := again.Services["api"]
+	if api.Image != "registry.example.com/acme/api:1.5.0" || api.Env["PRICE"] != "$5" || api.Env["DATABASE_URL"] != "postgres://app:hunter2-pw@db/app" {
+		t.Errorf("api read back: %s %q %q", api.Image, api.Env["PRICE"], api.Env["DATABASE_URL"])
+	}
+	// Printed commands still name the project's own file.
+	if c := cli.Command(compose.StopOptions{Services: []string{"api"}}); !strings.Contains(c, filepath.Join(dir, "compose.yaml")) {
+		t.Errorf("printed %s", c)
+	}
+	done()
+	if _, err := os.Stat(copyPath); err == nil {
+		t.Errorf("the copy outlived the run")
 	}
 }

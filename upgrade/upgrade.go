@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -105,6 +106,17 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	}
 	defer b.release()
 	unfinished, current := b.unfinished, b.current
+	if !req.DryRun {
+		touched := append(slices.Clone(req.Services), req.Setup)
+		if req.Backup != nil {
+			touched = append(touched, req.Backup.Service)
+		}
+		if a, why := x.tableOf(req.Setup); why == "" {
+			touched = append(touched, a.db.Service)
+		}
+		defer x.resolveOnce(rec, touched)()
+		x.cleanOneOffs(ctx, rec, req.Setup)
+	}
 	if unfinished != nil {
 		x.settleSetup(ctx, rec, unfinished, req.Setup)
 		x.resume(rec, unfinished, req.DryRun)
@@ -123,7 +135,6 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	if err := x.State.SaveRun(rec); err != nil {
 		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})
 	}
-	x.cleanOneOffs(ctx, rec, req.Setup)
 	stopped := false
 	var rolled []string
 	for _, st := range steps {
@@ -185,6 +196,33 @@ func (x *Executor) preflight(h Health, dryRun bool) error {
 		return nil
 	}
 	return x.State.Check()
+}
+
+// resolveOnce has the run's compose verbs read one resolved copy of the
+// services it touches when the project's files are large, instead of
+// every verb parsing them again (compose.CLI.UseResolved); it returns the
+// cleanup.
+func (x *Executor) resolveOnce(rec *Record, services []string) func() {
+	r, ok := x.Compose.(interface {
+		UseResolved(path string, services []string) (func(), error)
+	})
+	if !ok {
+		return func() {}
+	}
+	var names []string
+	for _, s := range services {
+		if s != "" && x.Project.Services[s] != nil && !slices.Contains(names, s) {
+			names = append(names, s)
+		}
+	}
+	done, err := r.UseResolved(filepath.Join(x.State.Dir, "resolved-"+rec.ID+".yml"), names)
+	switch {
+	case err != nil:
+		x.emit(Event{Kind: EventNote, Text: "could not write a resolved copy of the project (" + err.Error() + "): every compose verb reads the files"})
+	case x.Project.Bytes >= compose.ResolvedThreshold:
+		rec.Notes = append(rec.Notes, fmt.Sprintf("the compose files hold %d KiB: every compose verb of this run read one resolved copy of %s instead", x.Project.Bytes>>10, strings.Join(names, ", ")))
+	}
+	return done
 }
 
 // begun is what every run starts from.
@@ -681,12 +719,18 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 	}
 	defer b.release()
 	unfinished, current := b.unfinished, b.current
+	if !req.DryRun {
+		defer x.resolveOnce(rec, slices.Clone(req.Services))()
+	}
 	fail := func(err error) (*Record, error) { return x.failed(rec, err) }
 	// What to return to, per service.
 	targets := map[string]*Image{}
 	var undo []string
 	if unfinished != nil {
 		if unfinished.Setup != nil {
+			if !req.DryRun {
+				x.cleanOneOffs(ctx, rec, unfinished.Setup.Service)
+			}
 			x.settleSetup(ctx, rec, unfinished, unfinished.Setup.Service)
 		}
 		x.resume(rec, unfinished, req.DryRun)

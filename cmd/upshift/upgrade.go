@@ -213,17 +213,15 @@ func (c *RollbackCmd) Run(ctx context.Context, env *Env) error {
 
 // upgradeExit maps a run's outcome to the documented exit codes.
 func upgradeExit(rec *upgrade.Record, err error) int {
-	var le *upgrade.LockedError
-	var pe *compose.ProjectError
 	var ee *exitError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &le):
+	case errors.As(err, new(*upgrade.LockedError)):
 		return ExitLockTimeout
-	case errors.As(err, &pe), errors.Is(err, compose.ErrComposeV1), errors.As(err, new(*upgrade.RequestError)), errors.As(err, new(*upgrade.StateError)):
+	case errors.As(err, new(*compose.ProjectError)), errors.Is(err, compose.ErrComposeV1), errors.As(err, new(*upgrade.RequestError)), errors.As(err, new(*upgrade.StateError)):
 		return ExitUsage
 	}
 	if rec != nil {

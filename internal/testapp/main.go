@@ -7,6 +7,7 @@
 //
 //	APP_VERSION     reported as {"version": …} by / and /health
 //	APP_MODE        ok (default) | unhealthy (health answers 500) | crash (exits 1 at start)
+//	                | flap (health answers 200, then 500, in turn)
 //	DATABASE_URL    checked on every /health when REQUIRE_COLUMN is set
 //	REQUIRE_COLUMN  table.column that must exist (the schema this version needs)
 //	LISTEN          address to serve on (default :8080)
@@ -29,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -83,8 +85,9 @@ func newApp() http.Handler {
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(v)
 	}
+	var asked atomic.Int64
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		if mode == "unhealthy" {
+		if mode == "unhealthy" || mode == "flap" && asked.Add(1)%2 == 0 {
 			reply(w, http.StatusInternalServerError, map[string]any{"status": "error", "error": "APP_MODE=unhealthy"})
 			return
 		}

@@ -1,0 +1,332 @@
+package upgrade_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/dockertest"
+)
+
+// A health URL that cannot work is refused before the lock, the pin, the
+// pull or the stop: exit 2, v1 serves on the same container.
+func TestBadHealthURLsRefusedBeforeAnyChange(t *testing.T) {
+	t.Parallel()
+	p := deployed(t)
+	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	before := p.Running("app")
+	for _, url := range []string{"not a url", strings.TrimPrefix(p.HealthURL(), "http://"), "ftp://127.0.0.1/health"} {
+		r := p.Upshift("upgrade", "--service", "app", "--health-url", url, "--expect-version", "v2", "--format", "json")
+		if r.Code != 2 {
+			t.Errorf("%q: exit %d, want 2\n%s", url, r.Code, r)
+			continue
+		}
+		if msg := decode(t, r)["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "nothing was changed") {
+			t.Errorf("%q: %s", url, msg)
+		}
+	}
+	expectServing(t, p, "v1")
+	if after := p.Running("app"); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("containers changed: %v → %v", before, after)
+	}
+	if h := history(t, p); len(h) != 1 {
+		t.Errorf("refused runs are in the history: %d runs", len(h))
+	}
+	if appliedMigrations(p) != "1" {
+		t.Errorf("migrations ran: %s", appliedMigrations(p))
+	}
+}
+
+// A release whose health answers 200 and then 500, in turn, is not kept.
+func TestFlappingReleaseIsRolledBack(t *testing.T) {
+	t.Parallel()
+	p := deployed(t)
+	p.Release(dockertest.App{Version: "v2", Mode: "flap", RequireColumn: "users.name"}, []dockertest.Migration{mUsers})
+	r := p.Upshift(upgradeArgs(p, "v2", "--format", "json")...)
+	if r.Code != 5 {
+		t.Fatalf("exit %d, want 5\n%s", r.Code, r)
+	}
+	if msg := decode(t, r)["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "not stable") && !strings.Contains(msg, "HTTP 500") {
+		t.Errorf("error %q", msg)
+	}
+	expectServing(t, p, "v1")
+}
+
+// Progress reaches a pipe as it happens: the first step's line is read
+// while upshift still runs.
+func TestProgressArrivesThroughAPipe(t *testing.T) {
+	t.Parallel()
+	p := deployed(t)
+	p.Release(v2, []dockertest.Migration{mUsers, mSlow})
+	c := p.Command(upgradeArgs(p, "v2")...)
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	sawSetup := false
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "→ setup") {
+			sawSetup = true
+			// The setup migrates for 6 s: the run cannot have ended.
+			if _, err := os.Stat(filepath.Join(p.StateDir, p.Name, "run.json")); err != nil {
+				t.Errorf("read the setup line after the run ended")
+			}
+			break
+		}
+	}
+	_, _ = io.Copy(io.Discard, out)
+	if err := c.Wait(); err != nil || !sawSetup {
+		t.Fatalf("%v, saw setup: %v", err, sawSetup)
+	}
+}
+
+// The fault-injection suite: kill -9 and SIGTERM at points chosen from the
+// journal's steps, of upgrade and of rollback, each followed by history and
+// a plain rerun; then a version answers, the app's image is the one the
+// history says, the migrations table holds what the history says was
+// applied, no lock, journal or one-off container is left, and the rerun
+// ends 0 on the expected version. Seeded (UPSHIFT_FAULT_SEED) and
+// repeatable; UPSHIFT_FAULT_RUNS=all runs every point (make faults), the
+// default a sample of a few.
+func TestFaultInjection(t *testing.T) {
+	seed, _ := strconv.ParseUint(os.Getenv("UPSHIFT_FAULT_SEED"), 10, 64)
+	if seed == 0 {
+		seed = 20
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	type point struct {
+		kind, step string
+		sig        syscall.Signal
+		offset     time.Duration
+	}
+	var points []point
+	for _, k := range []struct{ kind, steps string }{{"upgrade", "pin pull stop setup start verify"}, {"rollback", "pin rollback verify"}} {
+		for _, step := range strings.Fields(k.steps) {
+			for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+				// At the step's start, and somewhere into it (or past it).
+				points = append(points, point{k.kind, step, sig, 0},
+					point{k.kind, step, sig, time.Duration(1+rng.IntN(1500)) * time.Millisecond})
+			}
+		}
+	}
+	runs := len(points)
+	if os.Getenv("UPSHIFT_FAULT_RUNS") != "all" {
+		runs = 6
+		if n, err := strconv.Atoi(os.Getenv("UPSHIFT_FAULT_RUNS")); err == nil {
+			runs = n
+		}
+		rng.Shuffle(len(points), func(i, j int) { points[i], points[j] = points[j], points[i] })
+	}
+	t.Logf("seed %d: %d of %d points", seed, runs, len(points))
+	p := deployed(t)
+	var migrations = []dockertest.Migration{mUsers}
+	consistent := 0
+	for i, pt := range points[:runs] {
+		name := fmt.Sprintf("%02d-%s-%s-%s-%s", i, pt.kind, pt.step, strings.ToLower(pt.sig.String()), pt.offset)
+		ok := t.Run(name, func(t *testing.T) {
+			// Every upgrade brings a new migration that takes a while.
+			m := dockertest.Migration{Tag: fmt.Sprintf("%04d_fault_%d", len(migrations), i),
+				SQL: fmt.Sprintf("SELECT pg_sleep(1.5);\n--> statement-breakpoint\nALTER TABLE users ADD COLUMN IF NOT EXISTS nickname text;\n--> statement-breakpoint\nCREATE TABLE fault_%d (id int);", i)}
+			migrations = append(migrations, m)
+			p.Release(v2, migrations)
+			args := upgradeArgs(p, "v2")
+			want := "v2"
+			if pt.kind == "rollback" {
+				if r := p.Upshift(args...); r.Code != 0 {
+					t.Fatalf("the upgrade before the rollback: %s", r)
+				}
+				args = []string{"rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1", "--health-timeout", "20s"}
+				want = "v1"
+			}
+			hit := interrupt(t, p, args, pt.step, pt.sig, pt.offset)
+			t.Logf("signal landed during %q", hit)
+			if r := p.Upshift("history", "--format", "json"); r.Code != 0 {
+				t.Fatalf("history after the fault: %s", r)
+			}
+			r := p.Upshift(args...)
+			if r.Code != 0 {
+				t.Fatalf("plain rerun: %s", r)
+			}
+			expectServing(t, p, want)
+			checkConsistent(t, p, want)
+			if pt.kind == "upgrade" {
+				// Back to v1 for the next point (a recorded rollback).
+				if r := p.Upshift("rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1"); r.Code != 0 {
+					t.Fatalf("rollback to v1 for the next point: %s", r)
+				}
+			}
+		})
+		if ok {
+			consistent++
+		}
+	}
+	t.Logf("fault injection, seed %d: %d runs, %d consistent", seed, runs, consistent)
+}
+
+// interrupt starts upshift and sends sig offset after the journal first
+// shows step running (or at once when the run is past it); it returns the
+// step the journal showed when the signal landed.
+func interrupt(t *testing.T, p *dockertest.Project, args []string, step string, sig syscall.Signal, offset time.Duration) string {
+	t.Helper()
+	c := p.Command(args...)
+	c.Stdout, c.Stderr = io.Discard, io.Discard
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = c.Wait(); close(done) }()
+	journal := filepath.Join(p.StateDir, p.Name, "run.json")
+	seen := func() (string, bool) {
+		b, err := os.ReadFile(journal)
+		if err != nil {
+			return "", false
+		}
+		var r struct {
+			Step  string `json:"step"`
+			Steps []struct {
+				Name string `json:"name"`
+			} `json:"steps"`
+		}
+		if json.Unmarshal(b, &r) != nil {
+			return "", false
+		}
+		for _, s := range r.Steps {
+			if s.Name == step {
+				return r.Step, true
+			}
+		}
+		return r.Step, false
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if _, ok := seen(); ok || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-done:
+			t.Logf("the run ended before step %s began", step)
+			return "(ended)"
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	select {
+	case <-done:
+		return "(ended)"
+	case <-time.After(offset):
+	}
+	hit, _ := seen()
+	_ = c.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		_ = c.Process.Kill()
+		<-done
+		t.Errorf("upshift did not end within 3 minutes of %s", sig)
+	}
+	return hit
+}
+
+// checkConsistent compares what runs and what the database holds with the
+// history, and looks for leftovers.
+func checkConsistent(t *testing.T, p *dockertest.Project, want string) {
+	t.Helper()
+	h := history(t, p)
+	if len(h) == 0 {
+		t.Fatal("empty history")
+	}
+	newest := h[0]
+	if newest["outcome"] != "succeeded" {
+		t.Errorf("the newest run is %v", newest["outcome"])
+	}
+	to := newest["services"].([]any)[0].(map[string]any)["to"].(map[string]any)
+	if id := imageOf(t, p); to["id"] != id {
+		t.Errorf("the app runs %s, the history says %v", id, to["id"])
+	}
+	recorded := 0
+	for _, r := range h {
+		if s, ok := r["setup"].(map[string]any); ok && s != nil {
+			recorded += len(s["migrations_applied"].([]any))
+		}
+		for _, k := range []string{"exit_code", "error", "resumes", "table_before", "steps"} {
+			if _, ok := r[k]; !ok {
+				t.Errorf("run %v has no %q", r["id"], k)
+			}
+		}
+	}
+	if rows, _ := strconv.Atoi(p.SQL("SELECT count(*) FROM drizzle.__drizzle_migrations")); rows != recorded {
+		t.Errorf("the migrations table has %d rows; the history records %d applied", rows, recorded)
+	}
+	if _, err := os.Stat(filepath.Join(p.StateDir, p.Name, "run.json")); err == nil {
+		t.Errorf("run.json left behind")
+	}
+	if f, err := os.Open(filepath.Join(p.StateDir, p.Name, "deploy.lock")); err == nil {
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			t.Errorf("the deploy lock is still held")
+		}
+		f.Close()
+	}
+	if out := dockertest.Run(t, "", nil, "docker", "ps", "-a", "-q", "--filter", "label=com.docker.compose.project="+p.Name, "--filter", "label=com.docker.compose.oneoff=True"); strings.TrimSpace(out) != "" {
+		t.Errorf("one-off setup containers left: %s", out)
+	}
+	_ = want
+}
+
+// A compose file of megabytes is read once: every verb of the run reads a
+// resolved copy of the services it touches. The upgrade works, the
+// database is not recreated by the copy, printed commands name the
+// project's own file, and no copy outlives the run.
+func TestLargeComposeFileIsReadOnce(t *testing.T) {
+	t.Parallel()
+	p := deployed(t)
+	dbBefore := p.Compose("ps", "-q", "db")
+	b, err := os.ReadFile(p.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big strings.Builder
+	big.Write(b)
+	for i := 0; big.Len() < 2<<20; i++ {
+		fmt.Fprintf(&big, "  extra-%d:\n    image: busybox\n    profiles: [extra]\n    environment:\n      BLOB: %q\n", i, strings.Repeat("z", 4000))
+	}
+	if err := os.WriteFile(p.File, []byte(big.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	r := p.Upshift(upgradeArgs(p, "v2")...)
+	if r.Code != 0 {
+		t.Fatalf("%s", r)
+	}
+	expectServing(t, p, "v2")
+	if after := p.Compose("ps", "-q", "db"); after != dbBefore {
+		t.Errorf("db was recreated: %s → %s", dbBefore, after)
+	}
+	if !strings.Contains(r.Stdout, "-f "+p.File+" ") || strings.Contains(r.Stdout, "resolved-") {
+		t.Errorf("printed commands do not name the project's file:\n%s", r.Stdout)
+	}
+	if !strings.Contains(r.Stdout, "read one resolved copy of app, db-setup, db instead") {
+		t.Errorf("the run does not say it read a resolved copy:\n%s", r.Stdout)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, "orphan") {
+		t.Errorf("orphan warnings:\n%s", r)
+	}
+	left, _ := filepath.Glob(filepath.Join(p.StateDir, p.Name, "resolved-*"))
+	if len(left) != 0 {
+		t.Errorf("left %v", left)
+	}
+	if appliedMigrations(p) != "1,2" {
+		t.Errorf("migrations %s", appliedMigrations(p))
+	}
+}
