@@ -104,6 +104,9 @@ type UpOptions struct {
 	Overrides  []string
 	NoDeps     bool
 	NoRecreate bool
+	// Wait waits until the services run (healthy, where a healthcheck
+	// is defined).
+	Wait bool
 	// Scale runs this many containers of a service (rolling: twice as
 	// many, old beside new).
 	Scale map[string]int
@@ -118,6 +121,9 @@ func (o UpOptions) args() []string {
 	}
 	if o.NoRecreate {
 		a = append(a, "--no-recreate")
+	}
+	if o.Wait {
+		a = append(a, "--wait")
 	}
 	a = append(a, "--pull", "never")
 	names := make([]string, 0, len(o.Scale))

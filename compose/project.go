@@ -67,8 +67,13 @@ type Service struct {
 	Healthcheck   bool     // a healthcheck that is not disabled
 	StopGrace     time.Duration
 	Build         bool
+	PullPolicy    string // always, never, missing, build ("" when not set)
 	Scale         int
 	DependsOn     []string
+	// Completes are the services it waits for to exit 0
+	// (depends_on: condition: service_completed_successfully): one-shots
+	// such as migrations that must have run before it starts.
+	Completes []string
 	// Enabled is false for a service whose profiles are not active: it
 	// runs only when targeted with --profile.
 	Enabled bool
@@ -256,10 +261,15 @@ func service(s types.ServiceConfig, active []string) *Service {
 			svc.Env[k] = *v
 		}
 	}
-	for dep := range s.DependsOn {
+	svc.PullPolicy = s.PullPolicy
+	for dep, d := range s.DependsOn {
 		svc.DependsOn = append(svc.DependsOn, dep)
+		if d.Condition == types.ServiceConditionCompletedSuccessfully {
+			svc.Completes = append(svc.Completes, dep)
+		}
 	}
 	sort.Strings(svc.DependsOn)
+	sort.Strings(svc.Completes)
 	return svc
 }
 

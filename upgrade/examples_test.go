@@ -22,7 +22,7 @@ func TestExampleComposeProject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := Resolve(p, []string{"api", "worker"}, "", false)
+	req, err := Resolve(p, Choice{Services: []string{"api", "worker"}})
 	if err != nil || req.Setup != "db-setup" || !slices.Equal(req.SetupProfiles, []string{"setup"}) {
 		t.Fatalf("resolve: %+v %v", req, err)
 	}

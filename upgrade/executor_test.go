@@ -98,7 +98,7 @@ func newFakeDeployment(t *testing.T) *fakeDeployment {
 
 func (d *fakeDeployment) request(t *testing.T) Request {
 	t.Helper()
-	req, err := Resolve(d.x.Project, []string{"mana-auth"}, "", false)
+	req, err := Resolve(d.x.Project, Choice{Services: []string{"mana-auth"}})
 	if err != nil {
 		t.Fatal(err)
 	}

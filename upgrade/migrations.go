@@ -249,3 +249,26 @@ func article(state string) string {
 	}
 	return "a " + state
 }
+
+// stopOneOffs stops and removes the one-off containers of a setup step
+// that failed or was interrupted: docker compose does not always take its
+// container down when it is itself interrupted, and a migration that goes
+// on in the background would land after the run had read the table. The
+// container gets its stop_grace_period (30 s at least): upshift migrate
+// rolls back its transaction on SIGTERM.
+func (x *Executor) stopOneOffs(ctx context.Context, service string) {
+	ctx = context.WithoutCancel(ctx)
+	cs, err := x.Engine.OneOffs(ctx, x.Project.Name, service)
+	if err != nil {
+		return
+	}
+	grace := 30 * time.Second
+	if s := x.Project.Services[service]; s != nil && s.StopGrace > grace {
+		grace = s.StopGrace
+	}
+	for _, c := range cs {
+		if err := x.Engine.StopAndRemove(ctx, c.ID, grace); err != nil {
+			x.emit(Event{Kind: EventNote, Text: "could not stop " + c.Name + ": " + err.Error()})
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-shellwords"
+
 	"github.com/upshift-dev/upshift/compose"
 	"github.com/upshift-dev/upshift/migrate/result"
 )
@@ -15,6 +17,7 @@ import (
 const (
 	StepPin      = "pin"
 	StepPull     = "pull"
+	StepBuild    = "build"
 	StepStop     = "stop"
 	StepSetup    = "setup"
 	StepStart    = "start"
@@ -35,12 +38,24 @@ type Step struct {
 // Request is what the user asked for.
 type Request struct {
 	Services []string
-	// Setup is the one-shot service that migrates ("" for none).
+	// Setup is the one-shot service that migrates ("" for none): the
+	// first setup step, the one the gate and --migrate-first apply to.
 	Setup string
-	// SetupProfiles must be enabled to run Setup.
+	// SetupAfter are the further setup steps, in order (a seed, a config
+	// step): one-shots that run once after Setup, each on its new image.
+	SetupAfter []string
+	// SetupCommand, when set, replaces Setup's command (its entrypoint
+	// stays) and runs it without starting dependencies: migrations through
+	// the app's own image.
+	SetupCommand []string
+	// SetupProfiles must be enabled to run the setup steps.
 	SetupProfiles []string
-	Health        Health
-	DryRun        bool
+	// Pull and Build are the services (setup steps included) whose new
+	// images are pulled, and those built on this host.
+	Pull  []string
+	Build []string
+	Health Health
+	DryRun bool
 	// Strategy is StopStart (default) or Rolling.
 	Strategy string
 	// MigrateFirst runs the setup service before the stop (stop-start):
@@ -62,63 +77,184 @@ func (r Request) migratesFirst() bool {
 	return r.Setup != "" && (r.MigrateFirst || r.Strategy == Rolling)
 }
 
+// setups are every setup step, in order.
+func (r Request) setups() []string {
+	if r.Setup == "" {
+		return nil
+	}
+	return append([]string{r.Setup}, r.SetupAfter...)
+}
+
 // DefaultSetupService is the setup service used when the project defines it.
 const DefaultSetupService = "db-setup"
 
+// Choice is what the user chose on the command line.
+type Choice struct {
+	Services []string
+	// SetupServices name the setup steps in order (the first migrates);
+	// empty: the one-shots the services wait for, from the compose file.
+	SetupServices []string
+	NoSetup       bool
+	// SetupCommand replaces the first setup step's command (a shell-like
+	// string: "pnpm run db:migrate").
+	SetupCommand string
+	// Build builds every service that has a build: section; Pull pulls
+	// every service that names an image; neither: compose's pull_policy.
+	Build, Pull bool
+}
+
 // Resolve checks a request against the project before anything is touched:
-// every service exists and has an image, the setup service (named, or
-// db-setup when the project defines it, whatever its profile) is a one-shot.
-// Errors are *compose.ProjectError.
-func Resolve(p *compose.Project, services []string, setup string, noSetup bool) (Request, error) {
+// every service exists and has an image or a build, the setup steps —
+// named, or else the one-shots the services depend on with
+// service_completed_successfully (transitively, dependencies first) and
+// db-setup where the project defines it — are one-shots. Errors are
+// *compose.ProjectError.
+func Resolve(p *compose.Project, c Choice) (Request, error) {
 	req := Request{}
-	if len(services) == 0 {
+	if len(c.Services) == 0 {
 		return req, &compose.ProjectError{Msg: "no service to upgrade was named", Hint: "services in " + p.Name + ": " + strings.Join(p.ServiceNames(), ", ")}
 	}
-	seen := map[string]bool{}
-	for _, name := range services {
-		if seen[name] {
+	for _, name := range c.Services {
+		if slices.Contains(req.Services, name) {
 			continue
 		}
-		seen[name] = true
 		s, err := p.Service(name)
 		if err != nil {
 			return req, err
 		}
-		if s.Image == "" {
-			return req, &compose.ProjectError{Msg: fmt.Sprintf("service %q has no image: upshift upgrades services to new images, and a build-only service has none to pull or to roll back to", name),
-				Hint: "add `image:` naming where CI pushes it"}
+		if s.Image == "" && !s.Build {
+			return req, &compose.ProjectError{Msg: fmt.Sprintf("service %q has neither an image nor a build: there is nothing to upgrade it to", name),
+				Hint: "add `image:` naming where CI pushes it, or `build:`"}
 		}
 		req.Services = append(req.Services, name)
 	}
-	if noSetup {
-		return req, nil
+	var setups []string
+	switch {
+	case c.NoSetup && c.SetupCommand != "":
+		return req, &compose.ProjectError{Msg: "a setup command needs a setup step, and no setup was asked for", Options: []string{"no-setup", "setup-command"}}
+	case c.NoSetup:
+	case len(c.SetupServices) > 0:
+		setups = c.SetupServices
+	default:
+		setups = SetupChain(p, req.Services)
 	}
-	if setup == "" {
-		if _, ok := p.Services[DefaultSetupService]; !ok {
-			return req, nil
+	if c.SetupCommand != "" && len(setups) == 0 {
+		return req, &compose.ProjectError{Msg: "a setup command runs in a setup service, and the project names none", Hint: "name the service whose image runs it (the app's own, for migrations through the app)", Options: []string{"setup-service"}}
+	}
+	for i, name := range setups {
+		if slices.Contains(setups[:i], name) {
+			continue
 		}
-		setup = DefaultSetupService
+		s, err := p.Service(name)
+		if err != nil {
+			return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q is not defined", name), Hint: "name the setup service, or run none", Options: []string{"setup-service", "no-setup"}}
+		}
+		withCommand := i == 0 && c.SetupCommand != ""
+		if slices.Contains(req.Services, name) && !withCommand {
+			return req, &compose.ProjectError{Msg: fmt.Sprintf("%q is a setup service; it runs once during the upgrade and is not upgraded as a service", name),
+				Hint: "to run migrations through the app's own image, give the command too", Options: []string{"setup-command"}}
+		}
+		switch s.Restart {
+		case "always", "unless-stopped", "any":
+			if !withCommand {
+				return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q has `restart: %s`, so it never finishes: it must be a one-shot that exits 0 when the migrations are applied", name, s.Restart),
+					Hint: "set `restart: \"no\"` (or on-failure) on it, run a command in it instead, or run no setup service", Options: []string{"setup-command", "no-setup"}}
+			}
+		}
+		if s.Image == "" && !s.Build {
+			return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q has neither an image nor a build", name)}
+		}
+		if !s.Enabled {
+			for _, pr := range s.Profiles {
+				if !slices.Contains(req.SetupProfiles, pr) {
+					req.SetupProfiles = append(req.SetupProfiles, pr)
+				}
+			}
+		}
+		if i == 0 {
+			req.Setup = name
+		} else {
+			req.SetupAfter = append(req.SetupAfter, name)
+		}
 	}
-	s, err := p.Service(setup)
-	if err != nil {
-		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q is not defined", setup), Hint: "name the setup service, or run none", Options: []string{"setup-service", "no-setup"}}
+	if c.SetupCommand != "" {
+		words, err := shellwords.Parse(c.SetupCommand)
+		if err != nil || len(words) == 0 {
+			return req, &compose.ProjectError{Msg: fmt.Sprintf("setup command %q cannot be split into words: %v", c.SetupCommand, err), Options: []string{"setup-command"}}
+		}
+		req.SetupCommand = words
 	}
-	if slices.Contains(req.Services, setup) {
-		return req, &compose.ProjectError{Msg: fmt.Sprintf("%q is the setup service; it runs once during the upgrade and is not upgraded as a service", setup)}
-	}
-	switch s.Restart {
-	case "always", "unless-stopped", "any":
-		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q has `restart: %s`, so it never finishes: it must be a one-shot that exits 0 when the migrations are applied", setup, s.Restart),
-			Hint: "set `restart: \"no\"` (or on-failure) on it, or run no setup service", Options: []string{"no-setup"}}
-	}
-	if s.Image == "" && !s.Build {
-		return req, &compose.ProjectError{Msg: fmt.Sprintf("setup service %q has no image", setup)}
-	}
-	req.Setup = setup
-	if !s.Enabled {
-		req.SetupProfiles = s.Profiles
+	for _, name := range append(slices.Clone(req.Services), req.setups()...) {
+		if slices.Contains(req.Pull, name) || slices.Contains(req.Build, name) {
+			continue
+		}
+		switch s := p.Services[name]; newImage(s, c) {
+		case "build":
+			req.Build = append(req.Build, name)
+		case "pull":
+			req.Pull = append(req.Pull, name)
+		}
 	}
 	return req, nil
+}
+
+// newImage says how a service gets its new image, by compose's pull_policy
+// unless --build or --pull says otherwise: "build" for a service with a
+// build section (always, build, missing or none: an upgrade wants the new
+// build), "pull" for one with an image only (or pull_policy: always),
+// "" for pull_policy: never (the image is made elsewhere).
+func newImage(s *compose.Service, c Choice) string {
+	switch {
+	case c.Build && s.Build:
+		return "build"
+	case c.Pull && s.Image != "":
+		return "pull"
+	}
+	switch s.PullPolicy {
+	case "never":
+		return ""
+	case "always":
+		if s.Image != "" {
+			return "pull"
+		}
+	}
+	if s.Build {
+		return "build"
+	}
+	return "pull"
+}
+
+// SetupChain are the setup steps the compose file implies for services:
+// the one-shots they wait for with service_completed_successfully, and
+// the ones those wait for, dependencies first (migrate before seed); plus
+// db-setup, first, where the project defines it.
+func SetupChain(p *compose.Project, services []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	var visit func(name string)
+	visit = func(name string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		s := p.Services[name]
+		if s == nil {
+			return
+		}
+		for _, dep := range s.Completes {
+			visit(dep)
+			if !slices.Contains(out, dep) && !slices.Contains(services, dep) {
+				out = append(out, dep)
+			}
+		}
+	}
+	for _, s := range services {
+		visit(s)
+	}
+	if _, ok := p.Services[DefaultSetupService]; ok && !slices.Contains(out, DefaultSetupService) && !slices.Contains(services, DefaultSetupService) {
+		out = append([]string{DefaultSetupService}, out...)
+	}
+	return out
 }
 
 // Current is what runs now, per service.
@@ -126,10 +262,6 @@ type Current map[string][]compose.Container
 
 // Plan lays out an upgrade's steps with the exact compose commands.
 func Plan(p *compose.Project, current Current, req Request) []Step {
-	pull := compose.PullOptions{Services: slices.Clone(req.Services), Profiles: req.SetupProfiles}
-	if req.Setup != "" {
-		pull.Services = append(pull.Services, req.Setup)
-	}
 	var pins []string
 	for _, s := range req.Services {
 		if c := runningImage(current[s]); c != nil {
@@ -146,14 +278,20 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 		}
 		steps = append(steps, Step{Name: StepBackup, What: "dump the database with " + via + " into " + b.Dir})
 	}
-	steps = append(steps, Step{Name: StepPull, Services: req.Services, Verbs: []compose.Verb{pull}, What: "pull the new images"})
-	setup := Step{Name: StepSetup, Services: []string{req.Setup}, Verbs: []compose.Verb{SetupVerb(req)},
-		What: "run " + req.Setup + " once (migrations), then remove its container"}
+	if len(req.Pull) > 0 {
+		steps = append(steps, Step{Name: StepPull, Services: req.Pull, Verbs: []compose.Verb{compose.PullOptions{Services: req.Pull, Profiles: req.SetupProfiles}},
+			What: "pull the new images of " + strings.Join(req.Pull, ", ")})
+	}
+	if len(req.Build) > 0 {
+		steps = append(steps, Step{Name: StepBuild, Services: req.Build, Verbs: []compose.Verb{compose.BuildOptions{Services: req.Build, Profiles: req.SetupProfiles}},
+			What: "build the new images of " + strings.Join(req.Build, ", ") + " on this host while the old version serves"})
+	}
+	setup := setupSteps(p, req)
 	if req.migratesFirst() {
 		steps = append(steps, Step{Name: StepGate, Services: []string{req.Setup}, Verbs: []compose.Verb{GateVerb(req)},
 			What: "refuse migrations that drop, rename, retype or make NOT NULL what the running version uses"})
-		setup.What = "run " + req.Setup + " once while the old version serves (migrations), then remove its container"
-		steps = append(steps, setup)
+		setup[0].What = "run " + req.Setup + " once while the old version serves (migrations), then remove its container"
+		steps = append(steps, setup...)
 	}
 	if req.Strategy == Rolling {
 		for _, s := range req.Services {
@@ -169,13 +307,45 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 		return steps
 	}
 	steps = append(steps, Step{Name: StepStop, Services: req.Services, Verbs: []compose.Verb{compose.StopOptions{Services: req.Services}}, What: "stop " + strings.Join(req.Services, ", ")})
-	if req.Setup != "" && !req.migratesFirst() {
-		steps = append(steps, setup)
+	if !req.migratesFirst() {
+		steps = append(steps, setup...)
 	}
 	steps = append(steps,
 		Step{Name: StepStart, Services: req.Services, Verbs: []compose.Verb{StartVerb(req.Services)}, What: "start " + strings.Join(req.Services, ", ") + " on the new images"},
 		Step{Name: StepVerify, Services: req.Services, What: req.Health.describe()},
 	)
+	return steps
+}
+
+// setupSteps are the setup steps in order: the one that migrates, then
+// the rest of the chain, each with --no-deps (a one-shot it waits for
+// already ran as an earlier step) after its other dependencies are up.
+func setupSteps(p *compose.Project, req Request) []Step {
+	if req.Setup == "" {
+		return nil
+	}
+	what := "run " + req.Setup + " once (migrations), then remove its container"
+	if len(req.SetupCommand) > 0 {
+		what = "run `" + strings.Join(req.SetupCommand, " ") + "` once in a new " + req.Setup + " container (migrations), then remove it"
+	}
+	steps := []Step{{Name: StepSetup, Services: []string{req.Setup}, Verbs: []compose.Verb{SetupVerb(req)}, What: what}}
+	chain := req.setups()
+	for _, name := range req.SetupAfter {
+		var verbs []compose.Verb
+		if s := p.Services[name]; s != nil {
+			var deps []string
+			for _, d := range s.DependsOn {
+				if !slices.Contains(chain, d) && !slices.Contains(s.Completes, d) {
+					deps = append(deps, d)
+				}
+			}
+			if len(deps) > 0 {
+				verbs = append(verbs, compose.UpOptions{Services: deps, NoRecreate: true, Wait: true})
+			}
+		}
+		verbs = append(verbs, compose.RunOptions{Service: name, Profiles: req.SetupProfiles, NoDeps: true})
+		steps = append(steps, Step{Name: StepSetup, Services: []string{name}, Verbs: verbs, What: "run " + name + " once, then remove its container"})
+	}
 	return steps
 }
 
@@ -186,7 +356,12 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 func SetupVerb(req Request) compose.RunOptions {
 	// UPSHIFT_RESULT=line: upshift migrate ends its output with its result
 	// document, which is how the run learns what the step applied.
-	return compose.RunOptions{Service: req.Setup, Profiles: req.SetupProfiles, Env: []string{result.LineEnv + "=" + result.LineValue}}
+	v := compose.RunOptions{Service: req.Setup, Profiles: req.SetupProfiles, Env: []string{result.LineEnv + "=" + result.LineValue}}
+	if len(req.SetupCommand) > 0 {
+		// In the app's own image: its dependencies run already.
+		v.Command, v.NoDeps = req.SetupCommand, true
+	}
+	return v
 }
 
 // StartVerb starts services on the images the files (and overrides) name.

@@ -2,6 +2,7 @@ package upgrade
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ func project() *compose.Project {
 			"mana-auth": {Name: "mana-auth", Image: "ghcr.io/mana/auth:latest", Enabled: true, Scale: 1},
 			"worker":    {Name: "worker", Image: "ghcr.io/mana/worker:latest", Enabled: true, Scale: 1},
 			"builder":   {Name: "builder", Build: true, Enabled: true, Scale: 1},
+			"nothing":   {Name: "nothing", Enabled: true, Scale: 1},
 			"db":        {Name: "db", Image: "postgres:15", Restart: "always", Enabled: true, Scale: 1},
 			"db-setup":  {Name: "db-setup", Image: "ghcr.io/mana/db-setup:latest", Profiles: []string{"setup"}, Scale: 1},
 		},
@@ -34,14 +36,14 @@ func TestResolve(t *testing.T) {
 		{"default setup service under its profile", []string{"mana-auth"}, "", false, "", "db-setup"},
 		{"no setup", []string{"mana-auth", "worker"}, "", true, "", ""},
 		{"unknown service", []string{"mana-ath"}, "", false, `service "mana-ath" is not defined`, ""},
-		{"build-only service", []string{"builder"}, "", false, `service "builder" has no image`, ""},
+		{"service with neither image nor build", []string{"nothing"}, "", false, `service "nothing" has neither an image nor a build`, ""},
 		{"setup that never exits", []string{"mana-auth"}, "db", false, "`restart: always`", ""},
 		{"unknown setup", []string{"mana-auth"}, "migrate", false, `setup service "migrate" is not defined`, ""},
-		{"setup upgraded as a service", []string{"db-setup"}, "", false, "is the setup service", ""},
+		{"setup upgraded as a service", []string{"mana-auth"}, "mana-auth", false, "is a setup service", ""},
 		{"no service", nil, "", false, "no service to upgrade was named", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := Resolve(project(), tc.services, tc.setup, tc.noSetup)
+			req, err := Resolve(project(), Choice{Services: tc.services, SetupServices: nonEmpty(tc.setup), NoSetup: tc.noSetup})
 			if tc.want != "" {
 				var pe *compose.ProjectError
 				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) {
@@ -64,7 +66,7 @@ func TestResolve(t *testing.T) {
 
 func TestPlan(t *testing.T) {
 	p := project()
-	req, err := Resolve(p, []string{"mana-auth"}, "", false)
+	req, err := Resolve(p, Choice{Services: []string{"mana-auth"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,9 @@ func TestPlanStrategies(t *testing.T) {
 			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale mana-auth=4 mana-auth",
 			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale worker=2 worker",
 		}},
-		{"rolling without setup", func(r *Request) { r.Strategy, r.Setup, r.SetupProfiles = Rolling, "", nil }, []string{
+		{"rolling without setup", func(r *Request) {
+			r.Strategy, r.Setup, r.SetupProfiles, r.Pull = Rolling, "", nil, []string{"mana-auth", "worker"}
+		}, []string{
 			"pin",
 			"pull: " + base + " pull mana-auth worker",
 			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale mana-auth=4 mana-auth",
@@ -174,7 +178,7 @@ func TestPlanStrategies(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := Resolve(p, []string{"mana-auth", "worker"}, "", false)
+			req, err := Resolve(p, Choice{Services: []string{"mana-auth", "worker"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,5 +211,81 @@ func TestBreakingErrorNamesEachStatement(t *testing.T) {
 	be := &BreakingError{Findings: []result.Finding{{Rule: "drop-column", File: "/drizzle/0007_drop_legacy.sql", Line: 1, Column: 1, Statement: "ALTER TABLE users DROP COLUMN legacy", Breaking: true}}}
 	if msg := be.Error(); !strings.Contains(msg, "/drizzle/0007_drop_legacy.sql:1:1: drop-column: ALTER TABLE users DROP COLUMN legacy") {
 		t.Errorf("%s", msg)
+	}
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// The setup steps come from the compose file: the one-shots the services
+// wait for, transitively, dependencies first (hatchet's shape); the build
+// or pull of each service follows compose's pull_policy unless forced.
+func TestResolveChainsAndBuilds(t *testing.T) {
+	p := &compose.Project{Name: "hatchet", WorkingDir: "/srv/h", Files: []string{"/srv/h/compose.yaml"}, Services: map[string]*compose.Service{
+		"postgres":     {Name: "postgres", Image: "postgres:15", Restart: "always", Enabled: true},
+		"rabbitmq":     {Name: "rabbitmq", Image: "rabbitmq:3", Enabled: true},
+		"migration":    {Name: "migration", Image: "hatchet-migrate:latest", DependsOn: []string{"postgres"}, Enabled: true},
+		"setup-config": {Name: "setup-config", Image: "hatchet-admin:latest", DependsOn: []string{"migration", "postgres", "rabbitmq"}, Completes: []string{"migration"}, Enabled: true},
+		"engine":       {Name: "engine", Image: "hatchet-engine:latest", Build: true, DependsOn: []string{"migration", "setup-config"}, Completes: []string{"migration", "setup-config"}, Enabled: true},
+		"dashboard":    {Name: "dashboard", Image: "hatchet-dashboard:latest", PullPolicy: "always", Build: true, DependsOn: []string{"setup-config"}, Completes: []string{"setup-config"}, Enabled: true},
+		"local":        {Name: "local", Image: "local:dev", PullPolicy: "never", Enabled: true},
+	}}
+	for _, tc := range []struct {
+		name                      string
+		c                         Choice
+		setup, after, pull, build string
+	}{
+		{"chain from the file", Choice{Services: []string{"engine"}}, "migration", "setup-config", "migration,setup-config", "engine"},
+		{"shared chain once", Choice{Services: []string{"engine", "dashboard"}}, "migration", "setup-config", "dashboard,migration,setup-config", "engine"},
+		{"named explicitly", Choice{Services: []string{"dashboard"}, SetupServices: []string{"setup-config"}}, "setup-config", "", "dashboard,setup-config", ""},
+		{"no setup", Choice{Services: []string{"engine"}, NoSetup: true}, "", "", "", "engine"},
+		{"--pull", Choice{Services: []string{"engine"}, NoSetup: true, Pull: true}, "", "", "engine", ""},
+		{"--build", Choice{Services: []string{"dashboard"}, NoSetup: true, Build: true}, "", "", "", "dashboard"},
+		{"pull_policy never", Choice{Services: []string{"local"}, NoSetup: true}, "", "", "", ""},
+		{"migrations through the app's image", Choice{Services: []string{"engine"}, SetupServices: []string{"engine"}, SetupCommand: "/hatchet/migrate --up 'all of them'"}, "engine", "", "", "engine"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := Resolve(p, tc.c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sorted := func(s []string) string { s = slices.Clone(s); slices.Sort(s); return strings.Join(s, ",") }
+			if req.Setup != tc.setup || strings.Join(req.SetupAfter, ",") != tc.after || sorted(req.Pull) != tc.pull || sorted(req.Build) != tc.build {
+				t.Errorf("setup %q after %v pull %v build %v", req.Setup, req.SetupAfter, req.Pull, req.Build)
+			}
+		})
+	}
+	req, _ := Resolve(p, Choice{Services: []string{"engine"}})
+	got := planLines(p, Plan(p, Current{}, req))
+	base := "docker compose -f /srv/h/compose.yaml -p hatchet --project-directory /srv/h"
+	want := []string{
+		"pin",
+		"pull: " + base + " pull migration setup-config",
+		"build: " + base + " build engine",
+		"stop: " + base + " stop engine",
+		"setup: " + base + " run --rm -T -e UPSHIFT_RESULT=line migration",
+		"setup: " + base + " up -d --no-recreate --wait --pull never postgres rabbitmq: " + base + " run --rm -T --no-deps setup-config",
+		"start: " + base + " up -d --no-deps --pull never engine",
+		"verify",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("plan\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	req, _ = Resolve(p, Choice{Services: []string{"engine"}, SetupServices: []string{"engine"}, SetupCommand: "/hatchet/migrate --up 'all of them'"})
+	if v := SetupVerb(req); strings.Join(compose.Argv(nil, v), " ") != "run --rm -T --no-deps -e UPSHIFT_RESULT=line engine /hatchet/migrate --up all of them" || len(v.Command) != 3 {
+		t.Errorf("setup command: %v", compose.Argv(nil, v))
+	}
+	for _, c := range []Choice{
+		{Services: []string{"engine"}, SetupServices: []string{"engine"}},
+		{Services: []string{"engine"}, NoSetup: true, SetupCommand: "migrate"},
+		{Services: []string{"local"}, SetupServices: []string{"postgres"}},
+	} {
+		if _, err := Resolve(p, c); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
 	}
 }

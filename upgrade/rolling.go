@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,7 +52,9 @@ func CheckRolling(p *compose.Project, services []string) error {
 // prints the pending migrations and their lint findings as JSON.
 func GateVerb(req Request) compose.RunOptions {
 	v := SetupVerb(req)
-	v.Command = []string{"--dry-run", "--format", "json"}
+	// The setup command (or the image's own, upshift migrate) asked for
+	// a dry run: the gate needs upshift there.
+	v.Command = append(slices.Clone(req.SetupCommand), "--dry-run", "--format", "json")
 	return v
 }
 

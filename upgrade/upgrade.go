@@ -385,7 +385,7 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 	if rec.Rollback == nil {
 		rec.Step = st.Name // an automatic rollback keeps the step that failed
 	}
-	if st.Name == StepSetup {
+	if st.Name == StepSetup && st.Services[0] == req.Setup {
 		// Journaled with the step, so that a dead run's setup is known.
 		rec.Setup = &SetupRecord{Service: req.Setup, Migrations: []string{}, Source: FromUnknown}
 		if s := x.Project.Services[req.Setup]; s != nil {
@@ -409,7 +409,11 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 		case StepPin:
 			err = x.pin(ctx, rec)
 		case StepSetup:
-			err = x.setup(ctx, rec, st, req)
+			if st.Services[0] == req.Setup {
+				err = x.setup(ctx, rec, st, req)
+			} else {
+				err = x.setupAfter(ctx, st)
+			}
 		case StepGate:
 			err = x.gate(ctx, rec, st, req)
 		case StepBackup:
@@ -487,6 +491,9 @@ func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request)
 		x.emit(Event{Kind: EventOutput, Step: st.Name, Source: src, Text: l})
 	})
 	sr.DurationMS = x.now().Sub(started).Milliseconds()
+	if err != nil {
+		x.stopOneOffs(ctx, req.Setup)
+	}
 	if sr.Source != FromResult {
 		// Interrupted, failed before its result, or not upshift: the
 		// table says what it applied.
@@ -500,6 +507,32 @@ func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request)
 		return fmt.Errorf("setup service %s exited with code %d%s", req.Setup, ee.Code, migrationsNote(sr.Migrations))
 	}
 	return err
+}
+
+// setupAfter runs a further setup step (a seed, a config step), its
+// output under its own name.
+func (x *Executor) setupAfter(ctx context.Context, st Step) error {
+	name := st.Services[0]
+	for _, v := range st.Verbs {
+		err := compose.Do(ctx, x.Compose, v, func(l string) {
+			src := name
+			if composeProgress(l) {
+				src = ""
+			}
+			x.emit(Event{Kind: EventOutput, Step: st.Name, Source: src, Text: l})
+		})
+		if err != nil {
+			x.stopOneOffs(ctx, name)
+		}
+		var ee *compose.ExitError
+		if _, isRun := v.(compose.RunOptions); isRun && errors.As(err, &ee) {
+			return fmt.Errorf("setup service %s exited with code %d", name, ee.Code)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func composeProgress(l string) bool {
@@ -827,7 +860,14 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 		x.finish(rec)
 		return rec, &Error{Record: rec, Err: err}
 	}
-	if _, err := x.putBack(ctx, rec, req.Services, images, req.Health, req.Health.ExpectVersion); err != nil {
+	// Once containers are being replaced, a first signal does not stop
+	// the rollback half way (nothing would serve): it finishes, and says
+	// so. A second signal ends upshift at once; a rerun finishes it.
+	_, err = x.putBack(context.WithoutCancel(ctx), rec, req.Services, images, req.Health, req.Health.ExpectVersion)
+	if ctx.Err() != nil {
+		rec.Notes = append(rec.Notes, "a signal arrived during the rollback; it was finished first, since stopping it half way would leave nothing serving")
+	}
+	if err != nil {
 		rec.Outcome = RollbackFailed
 		rec.Error = x.redact(err.Error())
 		x.finish(rec)

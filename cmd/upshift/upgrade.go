@@ -54,8 +54,11 @@ type UpgradeCmd struct {
 	HealthFlags
 	OutputFlags
 	Service       []string        `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to upgrade (repeatable)."`
-	SetupService  string          `name:"setup-service" placeholder:"NAME" help:"One-shot service that migrates the database between stop and start. Default: db-setup when the project defines it (under any profile)."`
+	SetupService  []string        `name:"setup-service" placeholder:"NAME" help:"One-shot service run once between stop and start (repeatable, in order; the first migrates). Default: db-setup where the project defines it (under any profile), then the one-shots the services wait for (depends_on: condition: service_completed_successfully), dependencies first."`
+	SetupCommand  string          `name:"setup-command" placeholder:"CMD" help:"Run CMD in a new container of the (first) setup service instead of its command, its entrypoint kept and its dependencies not started: migrations through the app's own image, e.g. --setup-service api --setup-command \"pnpm run db:migrate\"."`
 	NoSetup       bool            `name:"no-setup" help:"Run no setup service."`
+	Build         bool            `name:"build" help:"Build every service that has a build: section (default: as its pull_policy says; a build: without one is built)."`
+	Pull          bool            `name:"pull" help:"Pull every service that names an image, even where it has a build: section."`
 	LockWait      cliutil.Seconds `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
 	DryRun        bool            `name:"dry-run" help:"Print the plan and the exact docker compose commands; pull, stop and lock nothing."`
 	Strategy      string          `name:"strategy" enum:"stop-start,rolling" default:"stop-start" help:"stop-start: stop, migrate, start (a short downtime). rolling: migrate while the old version serves, start new containers beside the old ones, stop the old ones once the new ones answer (no downtime behind a proxy that resolves the service name; expand-only migrations). Default: stop-start."`
@@ -173,7 +176,7 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 		return r.done(upgrade.NotRun(upgrade.KindUpgrade, c.ProjectName), err)
 	}
 	defer x.Engine.Close()
-	req, err := upgrade.Resolve(x.Project, c.Service, c.SetupService, c.NoSetup)
+	req, err := upgrade.Resolve(x.Project, upgrade.Choice{Services: c.Service, SetupServices: c.SetupService, SetupCommand: c.SetupCommand, NoSetup: c.NoSetup, Build: c.Build, Pull: c.Pull})
 	if err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
 	}
@@ -202,7 +205,7 @@ func (c *RollbackCmd) Run(ctx context.Context, env *Env) error {
 		return r.done(upgrade.NotRun(upgrade.KindRollback, c.ProjectName), err)
 	}
 	defer x.Engine.Close()
-	req, err := upgrade.Resolve(x.Project, c.Service, "", true)
+	req, err := upgrade.Resolve(x.Project, upgrade.Choice{Services: c.Service, NoSetup: true})
 	if err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindRollback, x.Project.Name), &exitError{code: ExitUsage, err: err})
 	}
