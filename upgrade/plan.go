@@ -52,8 +52,8 @@ type Request struct {
 	SetupProfiles []string
 	// Pull and Build are the services (setup steps included) whose new
 	// images are pulled, and those built on this host.
-	Pull  []string
-	Build []string
+	Pull   []string
+	Build  []string
 	Health Health
 	DryRun bool
 	// Strategy is StopStart (default) or Rolling.

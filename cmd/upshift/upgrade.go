@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,11 +107,7 @@ func (c *BackupCmd) Run(ctx context.Context, env *Env) error {
 		return r.done(upgrade.NotRun(upgrade.KindBackup, c.ProjectName), err)
 	}
 	defer x.Engine.Close()
-	setup := c.SetupService
-	if setup == "" {
-		setup = upgrade.DefaultSetupService
-	}
-	b, err := c.backup(x, setup)
+	b, err := c.backup(x, cmp.Or(c.SetupService, upgrade.DefaultSetupService))
 	if err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindBackup, x.Project.Name), err)
 	}
