@@ -26,6 +26,10 @@ type CLI struct {
 	Project *Project
 	Docker  string   // the docker binary; "docker" on PATH by default
 	Env     []string // extra environment, added to the process's
+	// Context, when set, is the docker context every verb runs on
+	// (`docker --context NAME compose …`): the engine upshift's own
+	// client was given (Endpoint.Context).
+	Context string
 	// Grace is how long a cancelled command gets after SIGINT before it is
 	// killed (compose stops what it was doing on SIGINT).
 	Grace time.Duration
@@ -92,7 +96,15 @@ func (c *CLI) docker() string {
 func (c *CLI) Command(v Verb) string { return c.command(Argv(c.Project, v)...) }
 
 func (c *CLI) command(args ...string) string {
-	return shell.Join(append([]string{c.docker(), "compose"}, args...)...)
+	return shell.Join(append(append([]string{c.docker()}, c.globals()...), args...)...)
+}
+
+// globals come before the compose arguments: the context, then "compose".
+func (c *CLI) globals() []string {
+	if c.Context != "" {
+		return []string{"--context", c.Context, "compose"}
+	}
+	return []string{"compose"}
 }
 
 func (c *CLI) Pull(ctx context.Context, o PullOptions, out Output) error   { return c.do(ctx, o, out) }
@@ -117,7 +129,7 @@ func (c *CLI) do(ctx context.Context, v Verb, out Output) error {
 // run runs the command; stdout goes to w when set, else it is read as
 // lines together with stderr.
 func (c *CLI) run(ctx context.Context, w io.Writer, env []string, line Output, args ...string) error {
-	cmd := exec.CommandContext(ctx, c.docker(), append([]string{"compose"}, args...)...)
+	cmd := exec.CommandContext(ctx, c.docker(), append(c.globals(), args...)...)
 	cmd.Env = append(append(os.Environ(), c.Env...), env...)
 	if c.resolved != "" {
 		// The copy holds the run's services only: the others are not

@@ -56,6 +56,9 @@ type Engine interface {
 	// ImageID resolves an image reference to the local image's id; "" when
 	// the engine does not have it.
 	ImageID(ctx context.Context, ref string) (string, error)
+	// ImageEntrypoint is the entrypoint of a local image (nil when the
+	// engine does not have it).
+	ImageEntrypoint(ctx context.Context, ref string) ([]string, error)
 	// Tag points target at the image source (a reference or an id).
 	Tag(ctx context.Context, source, target string) error
 	// Untag removes a tag, never the image a container uses.
@@ -74,18 +77,13 @@ type Docker struct {
 	c *client.Client
 }
 
-// Connect reaches the engine as the docker CLI does (DOCKER_HOST,
-// DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), negotiating the API version.
+// Connect reaches the engine the docker CLI would (ResolveEndpoint("")).
 func Connect(ctx context.Context) (*Docker, error) {
-	c, err := client.New(client.FromEnv)
+	ep, err := ResolveEndpoint("")
 	if err != nil {
-		return nil, fmt.Errorf("docker engine: %w", err)
+		return nil, err
 	}
-	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("docker engine at %s is not reachable: %w", c.DaemonHost(), err)
-	}
-	return &Docker{c: c}, nil
+	return ConnectTo(ctx, ep)
 }
 
 func (d *Docker) Close() error { return d.c.Close() }
@@ -160,6 +158,20 @@ func (d *Docker) ImageID(ctx context.Context, ref string) (string, error) {
 		return "", fmt.Errorf("inspect image %s: %w", ref, err)
 	}
 	return res.ID, nil
+}
+
+func (d *Docker) ImageEntrypoint(ctx context.Context, ref string) ([]string, error) {
+	res, err := d.c.ImageInspect(ctx, ref)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	if res.Config == nil {
+		return nil, nil
+	}
+	return res.Config.Entrypoint, nil
 }
 
 func (d *Docker) Tag(ctx context.Context, source, target string) error {

@@ -68,6 +68,9 @@ type Service struct {
 	StopGrace     time.Duration
 	Build         bool
 	PullPolicy    string // always, never, missing, build ("" when not set)
+	// Entrypoint and Command are the file's own (nil: the image's).
+	Entrypoint []string
+	Command    []string
 	Scale         int
 	DependsOn     []string
 	// Completes are the services it waits for to exit 0
@@ -91,8 +94,12 @@ type Project struct {
 	Profiles   []string // the active profiles
 	Services   map[string]*Service
 	// Secrets are values from the project's environment and its services'
-	// environments, to be kept out of upshift's output.
-	Secrets []string
+	// environments, to be kept out of upshift's output; SecretSources says
+	// where each comes from ("the value of POSTGRES_PASSWORD of service
+	// db"), for
+	// warnings that must not repeat the value.
+	Secrets       []string
+	SecretSources map[string]string
 	// Warnings are compose-go's (a variable not set, an obsolete key).
 	Warnings []string
 	// Bytes is the size of the compose files together.
@@ -177,7 +184,7 @@ func Load(ctx context.Context, o Options) (*Project, error) {
 	for name, s := range p.Services {
 		out.Services[name] = service(s, active)
 	}
-	out.Secrets = secrets(p)
+	out.Secrets, out.SecretSources = secrets(p)
 	out.model = p
 	for _, f := range p.ComposeFiles {
 		if st, err := os.Stat(f); err == nil {
@@ -261,7 +268,7 @@ func service(s types.ServiceConfig, active []string) *Service {
 			svc.Env[k] = *v
 		}
 	}
-	svc.PullPolicy = s.PullPolicy
+	svc.PullPolicy, svc.Entrypoint, svc.Command = s.PullPolicy, s.Entrypoint, s.Command
 	for dep, d := range s.DependsOn {
 		svc.DependsOn = append(svc.DependsOn, dep)
 		if d.Condition == types.ServiceConditionCompletedSuccessfully {
@@ -276,29 +283,41 @@ func service(s types.ServiceConfig, active []string) *Service {
 // secrets collects values that must not be echoed: the environment the
 // project was interpolated with and every service's environment, where the
 // variable's name says it is a secret or the value is a URL with a password.
-func secrets(p *types.Project) []string {
+func secrets(p *types.Project) ([]string, map[string]string) {
 	var out []string
-	add := func(k string, v *string) {
+	from := map[string]string{}
+	// A variable named as a secret names it better than a URL holding it.
+	better := func(a, b string) bool {
+		ua, ub := strings.HasPrefix(a, "the password in "), strings.HasPrefix(b, "the password in ")
+		return b == "" || ua != ub && ub || ua == ub && a < b
+	}
+	add := func(k, of string, v *string) {
 		if v == nil || len(*v) < 4 {
 			return
 		}
+		note := func(secret, where string) {
+			out = append(out, secret)
+			if better(where, from[secret]) {
+				from[secret] = where
+			}
+		}
 		if isSecretName(k) {
-			out = append(out, *v)
+			note(*v, "the value of "+k+of)
 		}
 		if pw := urlPassword(*v); pw != "" {
-			out = append(out, pw)
+			note(pw, "the password in "+k+of)
 		}
 	}
 	for k, v := range p.Environment {
-		add(k, &v)
+		add(k, " in the project's environment", &v)
 	}
 	for _, s := range p.Services {
 		for k, v := range s.Environment {
-			add(k, v)
+			add(k, " of service "+s.Name, v)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return slices.Compact(out)
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) || len(out[i]) == len(out[j]) && out[i] < out[j] })
+	return slices.Compact(out), from
 }
 
 func isSecretName(k string) bool {

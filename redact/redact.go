@@ -10,7 +10,70 @@ import (
 
 // Set is the secrets one run knows, and scrubs from text. The zero value
 // (and nil) knows none.
-type Set struct{ secrets []string }
+type Set struct {
+	secrets []string
+	// names are never cut into: a project, service, path or image whose
+	// name contains a weak secret is printed whole (Weak warns of it).
+	names []string
+}
+
+// Protect marks names (a project, its services, file paths, image
+// references) that are printed intact even where a secret is part of them:
+// a password that is also the project's name cannot be hidden by mangling
+// every command that names the project.
+func (r *Set) Protect(names ...string) {
+	if r == nil {
+		return
+	}
+	for _, n := range names {
+		if n != "" {
+			r.names = append(r.names, n)
+		}
+	}
+}
+
+// Weak returns the secrets that are part of a protected name, each with
+// the first name it is part of: they cannot be hidden, and the caller warns.
+func (r *Set) Weak(secrets ...string) map[string]string {
+	out := map[string]string{}
+	if r == nil {
+		return out
+	}
+	for _, sec := range secrets {
+		if len(sec) < 3 {
+			continue
+		}
+		for _, n := range r.names {
+			if strings.Contains(n, sec) {
+				out[sec] = n
+				break
+			}
+		}
+	}
+	return out
+}
+
+// protected reports whether s[i:j] lies within an occurrence of a
+// protected name.
+func (r *Set) protected(s string, i, j int) bool {
+	for _, n := range r.names {
+		for from := max(0, j-len(n)); from <= i && from+len(n) <= len(s); {
+			k := strings.Index(s[from:], n)
+			if k < 0 {
+				break
+			}
+			start := from + k
+			if start > i {
+				break
+			}
+			if start+len(n) >= j {
+				return true
+			}
+			from = start + 1
+		}
+	}
+	return false
+}
 
 // Of is a Set of the given secrets.
 func Of(secrets ...string) *Set {
@@ -66,7 +129,7 @@ func (r *Set) String(s string) string {
 			}
 			done := s[:len(s)-len(rest)] + rest[:i]
 			b.WriteString(rest[:i])
-			if r.isName(done, rest[i+len(sec):], sec) {
+			if at := len(done); r.isName(done, rest[i+len(sec):], sec) || r.protected(s, at, at+len(sec)) {
 				b.WriteString(sec)
 			} else {
 				b.WriteString("xxxxx")

@@ -38,3 +38,25 @@ func TestErrorKeepsTheChain(t *testing.T) {
 		t.Errorf("nil error")
 	}
 }
+
+// A weak secret that is also the project's name (Infisical's example
+// password is "infisical") leaves names, paths and commands intact, is
+// reported as weak, and is still hidden where it stands alone.
+func TestProtectedNames(t *testing.T) {
+	r := Of("infisical", "Str0ng-s3cret-value")
+	r.Protect("infisical", "/srv/infisical/docker-compose.prod.yml", "infisical-backend-1")
+	in := "docker compose -f /srv/infisical/docker-compose.prod.yml -p infisical up -d backend; container infisical-backend-1; password=infisical; token Str0ng-s3cret-value"
+	want := "docker compose -f /srv/infisical/docker-compose.prod.yml -p infisical up -d backend; container infisical-backend-1; password=infisical; token xxxxx"
+	if got := r.String(in); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// Part of a longer name only, it is hidden where it stands alone.
+	h := Of("hatchet")
+	h.Protect("prod", "hatchet-engine")
+	if got := h.String("service hatchet-engine: password=hatchet"); got != "service hatchet-engine: password=xxxxx" {
+		t.Errorf("alone: %s", got)
+	}
+	if w := r.Weak("infisical", "Str0ng-s3cret-value"); len(w) != 1 || w["infisical"] != "infisical" {
+		t.Errorf("weak %v", w)
+	}
+}

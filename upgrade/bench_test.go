@@ -109,6 +109,15 @@ func manualUpgrade(b *testing.B, p *dockertest.Project) {
 	p.Compose("up", "-d", "app")
 }
 
+// manaUpgrade is Mana's own CD sequence for a service built on the host:
+// build, apply the schema, `up -d --no-deps`.
+func manaUpgrade(b *testing.B, p *dockertest.Project) {
+	b.Helper()
+	p.Compose("build", "app")
+	p.Compose("--profile", "setup", "run", "--rm", "db-setup")
+	p.Compose("up", "-d", "--no-deps", "app")
+}
+
 // arm is one way of upgrading v1 to v2 that the benchmark measures.
 type arm struct {
 	name    string
@@ -116,8 +125,8 @@ type arm struct {
 	upgrade func(b *testing.B, p *dockertest.Project)
 }
 
-func upshiftArm(name string, args ...string) arm {
-	return arm{name: name, file: "compose.yaml", upgrade: func(b *testing.B, p *dockertest.Project) {
+func upshiftArm(name, file string, args ...string) arm {
+	return arm{name: name, file: file, upgrade: func(b *testing.B, p *dockertest.Project) {
 		b.Helper()
 		all := append([]string{"upgrade", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v2"}, args...)
 		if res := p.Upshift(all...); res.Code != 0 {
@@ -127,23 +136,27 @@ func upshiftArm(name string, args ...string) arm {
 }
 
 var arms = []arm{
-	upshiftArm("upshift"),
+	upshiftArm("upshift", "compose.yaml"),
 	{name: "manual", file: "compose.yaml", upgrade: manualUpgrade},
-	upshiftArm("upshift --migrate-first", "--migrate-first"),
+	upshiftArm("upshift --strategy stop-start", "compose.yaml", "--strategy", "stop-start"),
 	{name: "upshift --strategy rolling", file: "rolling.yaml", upgrade: func(b *testing.B, p *dockertest.Project) {
 		b.Helper()
 		if res := p.Upshift("upgrade", "--strategy", "rolling", "--service", "app", "--health-url", "http://app:8080/health", "--expect-version", "v2"); res.Code != 0 {
 			b.Fatalf("rolling upgrade: %s", res)
 		}
 	}},
+	upshiftArm("upshift (build)", "build.yaml"),
+	{name: "mana (build)", file: "build.yaml", upgrade: manaUpgrade},
 }
 
 // BenchmarkUpgradeDowntime reports, for each way of upgrading v1 to v2 (one
 // migration) on identical deployments, interleaved, the longest window in
 // which the health endpoint answered no 200 and the requests that failed,
-// probed every 20 ms: `upshift upgrade` (stop-start), the manual procedure,
-// `upshift upgrade --migrate-first`, and `--strategy rolling` behind a proxy
-// (the prober goes through the proxy there). Run with -benchtime 1x;
+// probed every 20 ms: `upshift upgrade` (the default strategy: migrate-first
+// on this fixed-port deployment), the manual procedure, `--strategy
+// stop-start`, `--strategy rolling` behind a proxy (the prober goes through
+// the proxy there), and on a service built on the host (build.yaml) the
+// default upgrade against Mana's own sequence. Run with -benchtime 1x;
 // UPGRADE_ROUNDS sets the rounds (default 3) whose median is reported.
 func BenchmarkUpgradeDowntime(b *testing.B) {
 	rounds := 3
@@ -156,7 +169,13 @@ func BenchmarkUpgradeDowntime(b *testing.B) {
 		for r := 0; r < rounds; r++ {
 			for _, a := range arms {
 				b.StopTimer()
-				p := dockertest.NewProjectFrom(b, a.file)
+				var p *dockertest.Project
+				if a.file == "build.yaml" {
+					p = buildProject(b)
+					setVersion(b, p, "v1", "users.name")
+				} else {
+					p = dockertest.NewProjectFrom(b, a.file)
+				}
 				p.Release(v1, []dockertest.Migration{mUsers})
 				health := p.HealthURL()
 				if a.file == "rolling.yaml" {
@@ -169,6 +188,9 @@ func BenchmarkUpgradeDowntime(b *testing.B) {
 					p.Compose("up", "-d", "--no-deps", "proxy")
 				}
 				p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+				if a.file == "build.yaml" {
+					setVersion(b, p, "v2", "users.nickname")
+				}
 				deadline := time.Now().Add(30 * time.Second)
 				for code, _ := p.Health(); code != 200; code, _ = p.Health() {
 					if time.Now().After(deadline) {
@@ -196,7 +218,7 @@ func BenchmarkUpgradeDowntime(b *testing.B) {
 		f := slices.Clone(failed[a.name])
 		slices.Sort(f)
 		b.Logf("median of %d rounds: %-27s longest window without a 200 %7s, failed requests %d", rounds, a.name, w[len(w)/2].Round(time.Millisecond), f[len(f)/2])
-		metric := strings.NewReplacer("upshift --strategy ", "", "upshift --", "", " ", "-").Replace(a.name)
+		metric := strings.NewReplacer("upshift --strategy ", "", "upshift --", "", " (", "-", ")", "", " ", "-").Replace(a.name)
 		b.ReportMetric(float64(w[len(w)/2].Milliseconds()), metric+"-window-ms")
 	}
 }

@@ -49,9 +49,59 @@ func deployed(t *testing.T) *dockertest.Project {
 	return p
 }
 
+// upgradeArgs upgrade with the stop-start strategy, whose every path the
+// tests below take; defaultArgs leave the strategy to upshift.
 func upgradeArgs(p *dockertest.Project, version string, extra ...string) []string {
+	return append(defaultArgs(p, version, "--strategy", "stop-start"), extra...)
+}
+
+func defaultArgs(p *dockertest.Project, version string, extra ...string) []string {
 	args := []string{"upgrade", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", version, "--health-timeout", "20s"}
 	return append(args, extra...)
+}
+
+// The default strategy on the test deployment (a fixed host port): the
+// migration runs while v1 serves, behind the gate, then the swap; the run
+// records which strategy and why. A contracting release falls back to
+// stop-start instead of failing.
+func TestDefaultStrategyIsTheLeastDowntime(t *testing.T) {
+	t.Parallel()
+	p := deployed(t)
+	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	r := p.Upshift(defaultArgs(p, "v2", "--format", "json")...)
+	if r.Code != 0 {
+		t.Fatalf("%s", r)
+	}
+	expectServing(t, p, "v2")
+	doc := decode(t, r)
+	var steps []string
+	for _, s := range doc["steps"].([]any) {
+		steps = append(steps, s.(map[string]any)["name"].(string))
+	}
+	if got := strings.Join(steps, ","); got != "pin,pull,gate,setup,stop,start,verify" {
+		t.Errorf("steps %s", got)
+	}
+	if doc["strategy"] != "migrate-first" || !strings.Contains(doc["strategy_reason"].(string), "publishes host port") {
+		t.Errorf("strategy %v: %v", doc["strategy"], doc["strategy_reason"])
+	}
+	// v3 drops what v2 reads: stop-start, and it says why.
+	drop := dockertest.Migration{Tag: "0002_drop_name", SQL: "ALTER TABLE users DROP COLUMN name;"}
+	p.Release(dockertest.App{Version: "v3", RequireColumn: "users.nickname"}, []dockertest.Migration{mUsers, mNickname, drop})
+	r = p.Upshift(defaultArgs(p, "v3", "--format", "json")...)
+	if r.Code != 0 {
+		t.Fatalf("%s", r)
+	}
+	doc = decode(t, r)
+	steps = nil
+	for _, s := range doc["steps"].([]any) {
+		steps = append(steps, s.(map[string]any)["name"].(string))
+	}
+	if got := strings.Join(steps, ","); got != "pin,pull,gate,stop,setup,start,verify" || doc["strategy"] != "stop-start" || !strings.Contains(doc["strategy_reason"].(string), "contract the schema") {
+		t.Errorf("steps %s, strategy %v: %v", got, doc["strategy"], doc["strategy_reason"])
+	}
+	if h := history(t, p); h[0]["strategy"] != "stop-start" || h[1]["strategy"] != "migrate-first" {
+		t.Errorf("history strategies %v %v", h[0]["strategy"], h[1]["strategy"])
+	}
 }
 
 func decode(t *testing.T, r dockertest.Result) map[string]any {

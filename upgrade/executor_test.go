@@ -292,3 +292,52 @@ func TestRollbackSequence(t *testing.T) {
 		t.Fatalf("%v %s %v serving %s", err, rec.Outcome, calls, d.running(t))
 	}
 }
+
+// With no strategy asked for, the least downtime the upgrade allows: a
+// service with a fixed port migrates first; one that can run twice rolls;
+// a contracting migration, found by the gate, falls back to stop-start
+// instead of failing. The record says which and why.
+func TestAutomaticStrategy(t *testing.T) {
+	p := project()
+	req, _ := Resolve(p, Choice{Services: []string{"mana-auth"}})
+	if err := Choose(p, &req, Auto); err != nil || req.Strategy != Rolling || !strings.Contains(req.Reason, "can run twice") {
+		t.Errorf("rolling: %v %s %q", err, req.Strategy, req.Reason)
+	}
+	p.Services["mana-auth"].FixedPorts = []string{"3000"}
+	if err := Choose(p, &req, Auto); err != nil || req.strategyName() != MigrateFirst || !strings.Contains(req.Reason, "publishes host port 3000") {
+		t.Errorf("migrate-first: %v %s %q", err, req.strategyName(), req.Reason)
+	}
+	if err := Choose(p, &req, Rolling); err == nil {
+		t.Errorf("a forced rolling of a fixed port is not refused")
+	}
+
+	d := newFakeDeployment(t)
+	d.x.Project.Services["mana-auth"].FixedPorts = []string{"3000"}
+	do := d.rec.Do
+	d.rec.Do = func(v compose.Verb, out compose.Output) error {
+		if r, ok := v.(compose.RunOptions); ok && len(r.Command) > 0 {
+			doc := result.New()
+			doc.DryRun, doc.Pending = true, []string{"0009_drop_legacy"}
+			doc.Lint = []result.Finding{{Rule: "drop-column", File: "0009_drop_legacy.sql", Line: 1, Column: 1, Statement: "ALTER TABLE users DROP COLUMN legacy", Breaking: true}}
+			line, _ := doc.Line()
+			out(line)
+			return nil
+		}
+		return do(v, out)
+	}
+	req = d.request(t)
+	if err := Choose(d.x.Project, &req, Auto); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := d.x.Upgrade(context.Background(), req)
+	if err != nil || rec.Outcome != Succeeded || d.running(t) != v2 {
+		t.Fatalf("%v %s", err, rec.Outcome)
+	}
+	want := []string{pullCall, setupCall + " --dry-run --format json", stopCall, setupCall, startCall}
+	if got := d.rec.Calls(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("calls\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if rec.Strategy != StopStart || !strings.Contains(rec.StrategyReason, "contract the schema") {
+		t.Errorf("strategy %s: %s", rec.Strategy, rec.StrategyReason)
+	}
+}

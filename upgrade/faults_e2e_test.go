@@ -113,7 +113,7 @@ func TestFaultInjection(t *testing.T) {
 		offset     time.Duration
 	}
 	var points []point
-	for _, k := range []struct{ kind, steps string }{{"upgrade", "pin pull stop setup start verify"}, {"rollback", "pin rollback verify"}} {
+	for _, k := range []struct{ kind, steps string }{{"upgrade", "pin pull gate setup stop start verify"}, {"rollback", "pin rollback verify"}} {
 		for _, step := range strings.Fields(k.steps) {
 			for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
 				// At the step's start, and somewhere into it (or past it).
@@ -142,7 +142,7 @@ func TestFaultInjection(t *testing.T) {
 				SQL: fmt.Sprintf("SELECT pg_sleep(1.5);\n--> statement-breakpoint\nALTER TABLE users ADD COLUMN IF NOT EXISTS nickname text;\n--> statement-breakpoint\nCREATE TABLE fault_%d (id int);", i)}
 			migrations = append(migrations, m)
 			p.Release(v2, migrations)
-			args := upgradeArgs(p, "v2")
+			args := defaultArgs(p, "v2")
 			want := "v2"
 			if pt.kind == "rollback" {
 				if r := p.Upshift(args...); r.Code != 0 {
@@ -157,8 +157,12 @@ func TestFaultInjection(t *testing.T) {
 			if r := p.Upshift("history", "--format", "json"); r.Code != 0 {
 				t.Fatalf("history after the fault: %s", r)
 			}
-			r := p.Upshift(args...)
-			if r.Code != 0 {
+			// A rollback that a SIGTERM reached finishes first (nothing
+			// would serve half way): then it is done, and a rerun would
+			// roll back one more upgrade.
+			if h := fullHistory(t, p); pt.kind == "rollback" && h[0]["kind"] == "rollback" && h[0]["outcome"] == "succeeded" && h[0]["resumes"] == "" {
+				t.Logf("the interrupted rollback finished itself: %v", h[0]["notes"])
+			} else if r := p.Upshift(args...); r.Code != 0 {
 				t.Fatalf("plain rerun: %s", r)
 			}
 			expectServing(t, p, want)

@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,9 @@ type Options struct {
 	// ("": DefaultStateDir).
 	StateDir string
 	LockWait time.Duration
+	// Context is the docker context to use ("": as the docker CLI
+	// chooses: DOCKER_HOST, DOCKER_CONTEXT, the config's current context).
+	Context string
 	// Secrets besides the project's (a health token, a backup URL's
 	// password) that nothing may print.
 	Secrets []string
@@ -44,11 +48,15 @@ func Open(ctx context.Context, o Options) (x *Executor, err error) {
 		return nil, err
 	}
 	secrets := append(slices.Clone(p.Secrets), o.Secrets...)
-	cli := &compose.CLI{Project: p}
+	ep, err := compose.ResolveEndpoint(o.Context)
+	if err != nil {
+		return nil, err
+	}
+	cli := &compose.CLI{Project: p, Context: ep.Context}
 	if _, err := cli.Version(ctx); err != nil {
 		return nil, err
 	}
-	engine, err := compose.Connect(ctx)
+	engine, err := compose.ConnectTo(ctx, ep)
 	if err != nil {
 		return nil, err
 	}
@@ -61,8 +69,31 @@ func Open(ctx context.Context, o Options) (x *Executor, err error) {
 		engine.Close()
 		return nil, err
 	}
-	return &Executor{Project: p, Engine: engine, Compose: cli, State: st, OnEvent: o.OnEvent,
-		Redact: redact.Of(secrets...).String, Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command)}, nil
+	return &Executor{Project: p, Engine: engine, Endpoint: ep.String(), Compose: cli, State: st, OnEvent: o.OnEvent,
+		Redact: redactor(p, st, secrets).String, Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command)}, nil
+}
+
+// redactor hides the secrets everywhere but inside the project's names —
+// its name, services, containers, files, images, state folder — which are
+// printed whole; a secret that is part of one is too weak to hide, and
+// gets a warning that names where it comes from, never its value.
+func redactor(p *compose.Project, st *State, secrets []string) *redact.Set {
+	set := redact.Of(secrets...)
+	names := append([]string{p.Name, p.WorkingDir, st.Dir}, p.Files...)
+	names = append(names, p.EnvFiles...)
+	for _, s := range p.Services {
+		names = append(names, s.Name, s.Image, s.ContainerName)
+	}
+	set.Protect(names...)
+	weak := set.Weak(secrets...)
+	var warnings []string
+	for sec, name := range weak {
+		where := cmp.Or(p.SecretSources[sec], "a secret")
+		warnings = append(warnings, fmt.Sprintf("%s is weak: it is part of the name %q, which upshift prints whole, so it cannot be hidden from the output; use a strong, random secret", where, name))
+	}
+	slices.Sort(warnings)
+	p.Warnings = append(p.Warnings, warnings...)
+	return set
 }
 
 // URLPassword is the password of a postgres:// URL ("" when none), for

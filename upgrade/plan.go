@@ -61,6 +61,11 @@ type Request struct {
 	// MigrateFirst runs the setup service before the stop (stop-start):
 	// the old version serves during the migration. Rolling always does.
 	MigrateFirst bool
+	// Auto: the strategy was chosen by upshift (Choose); when the gate
+	// does not clear the migrations, the run falls back to stop-start
+	// instead of failing. Reason says why it is what it is.
+	Auto   bool
+	Reason string
 	// AllowBreaking skips the compatibility gate's refusal.
 	AllowBreaking bool
 	// Drain is how long old containers keep serving after the new ones
@@ -75,6 +80,17 @@ type Request struct {
 // serves, behind the compatibility gate.
 func (r Request) migratesFirst() bool {
 	return r.Setup != "" && (r.MigrateFirst || r.Strategy == Rolling)
+}
+
+// strategyName is how the services are replaced.
+func (r Request) strategyName() string {
+	switch {
+	case r.Strategy == Rolling:
+		return Rolling
+	case r.migratesFirst():
+		return MigrateFirst
+	}
+	return StopStart
 }
 
 // setups are every setup step, in order.

@@ -120,9 +120,16 @@ type Record struct {
 	Error   string  `json:"error"`
 	// ExitCode is the exit code upshift gave the run (ExitCode(Outcome));
 	// null for a run whose upshift died before it could exit.
-	ExitCode *int            `json:"exit_code"`
-	Services []ServiceRecord `json:"services"`
-	Setup    *SetupRecord    `json:"setup"`
+	ExitCode *int `json:"exit_code"`
+	// Strategy is how the services were replaced (stop-start,
+	// migrate-first, rolling; "" for a rollback), and StrategyReason why.
+	// Engine is the Docker engine the run changed (its address, and the
+	// docker context that named it).
+	Engine         string          `json:"engine"`
+	Strategy       string          `json:"strategy"`
+	StrategyReason string          `json:"strategy_reason"`
+	Services       []ServiceRecord `json:"services"`
+	Setup          *SetupRecord    `json:"setup"`
 	// TableBefore is the migrations table before anything could migrate,
 	// journaled so that a rerun after a dead run can tell what that run
 	// applied (null: no setup step, or the table cannot be read).

@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -87,8 +88,56 @@ func oneLine(s string) string {
 	return s
 }
 
+// runsUpshift says whether the setup step's command is upshift migrate,
+// which alone answers the gate's dry run: another migrator given
+// `--dry-run --format json` might just migrate. What does not say upshift
+// in its command or entrypoint is taken as not upshift.
+func (x *Executor) runsUpshift(ctx context.Context, req Request) (bool, string) {
+	isUpshift := func(argv []string) bool {
+		return len(argv) > 0 && strings.Contains(filepath.Base(argv[0]), "upshift")
+	}
+	if len(req.SetupCommand) > 0 {
+		return isUpshift(req.SetupCommand), "`" + strings.Join(req.SetupCommand, " ") + "`"
+	}
+	s := x.Project.Services[req.Setup]
+	if s == nil {
+		return false, req.Setup
+	}
+	ep := s.Entrypoint
+	if ep == nil {
+		ep, _ = x.Engine.ImageEntrypoint(ctx, s.Image)
+	}
+	switch {
+	case isUpshift(ep):
+		return true, ""
+	case ep == nil && isUpshift(s.Command):
+		return true, ""
+	}
+	what := strings.Join(append(slices.Clone(ep), s.Command...), " ")
+	return false, "`" + cmpOr(what, "its image's command") + "`"
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 // gate runs the setup service as a dry run and refuses breaking migrations.
 func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) error {
+	if ok, runs := x.runsUpshift(ctx, req); !ok {
+		why := fmt.Errorf("the setup step %s runs %s, not upshift migrate, so whether its migrations suit the running version cannot be checked", req.Setup, runs)
+		switch {
+		case req.Auto:
+			x.gateVerdict = why
+			return nil
+		case req.AllowBreaking:
+			rec.Notes = append(rec.Notes, why.Error()+"; migrating while the old version serves anyway (breaking allowed)")
+			return nil
+		}
+		return &RequestError{Msg: why.Error() + "; nothing was changed", Hint: "migrate with the services stopped, or migrate first unchecked", Options: []string{"strategy", "allow-breaking"}}
+	}
 	var lines []string
 	err := compose.Do(ctx, x.Compose, st.Verbs[0], func(l string) {
 		if !composeProgress(l) {
@@ -96,6 +145,12 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 		}
 	})
 	doc, perr := result.Find(lines)
+	if req.Auto && perr != nil {
+		// Not upshift's result: the check cannot clear the migrations,
+		// which is no failure when upshift chose the strategy.
+		x.gateVerdict = fmt.Errorf("`%s` printed no upshift migrate result (the check needs upshift in the setup image)", x.Compose.Command(st.Verbs[0]))
+		return nil
+	}
 	if perr != nil {
 		if err != nil {
 			return fmt.Errorf("the setup service's dry run failed: %w", err)
@@ -116,6 +171,10 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 	}
 	if req.AllowBreaking {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("breaking allowed: migrating %d contracting statement(s) while the old version serves", len(breaking)))
+		return nil
+	}
+	if req.Auto {
+		x.gateVerdict = &BreakingError{Findings: breaking}
 		return nil
 	}
 	return &BreakingError{Findings: breaking}

@@ -15,7 +15,7 @@ import (
 
 // buildProject is testdata/upgrade/build.yaml with the app's build context
 // (the test service binary and its Dockerfile) at version.
-func buildProject(t *testing.T) *dockertest.Project {
+func buildProject(t testing.TB) *dockertest.Project {
 	t.Helper()
 	p := dockertest.NewProjectFrom(t, "build.yaml")
 	ctxDir := filepath.Join(p.Dir, "app")
@@ -36,7 +36,7 @@ func buildProject(t *testing.T) *dockertest.Project {
 	return p
 }
 
-func setVersion(t *testing.T, p *dockertest.Project, version, column string) {
+func setVersion(t testing.TB, p *dockertest.Project, version, column string) {
 	t.Helper()
 	env, _ := os.ReadFile(filepath.Join(p.Dir, ".env"))
 	var keep []string
@@ -70,7 +70,7 @@ func TestBuildOnTheHost(t *testing.T) {
 	if !strings.Contains(dry.Stdout, "build app") || strings.Contains(dry.Stdout, "pull app") {
 		t.Errorf("the dry run does not show the build:\n%s", dry)
 	}
-	r := p.Upshift(upgradeArgs(p, "v2", "--format", "json")...)
+	r := p.Upshift(defaultArgs(p, "v2", "--format", "json")...)
 	if r.Code != 0 {
 		t.Fatalf("upgrade: %s", r)
 	}
@@ -80,7 +80,8 @@ func TestBuildOnTheHost(t *testing.T) {
 	for _, s := range doc["steps"].([]any) {
 		names = append(names, s.(map[string]any)["name"].(string))
 	}
-	if got := strings.Join(names, " "); got != "pin pull build stop setup start verify" {
+	// container_name and a fixed port: the default migrates first.
+	if got := strings.Join(names, " "); got != "pin pull build gate setup stop start verify" {
 		t.Errorf("steps %s", got)
 	}
 	if running := p.Running("app"); len(running) != 1 || running[0] != p.Name+"-app" {

@@ -46,6 +46,8 @@ type Event struct {
 type Executor struct {
 	Project *compose.Project
 	Engine  compose.Engine
+	// Endpoint says which engine, for the record ("unix:///var/run/docker.sock").
+	Endpoint string
 	Compose compose.API
 	State   *State
 	OnEvent func(Event)
@@ -61,6 +63,7 @@ type Executor struct {
 	Me Holder
 
 	tableUnreadable string // why the migrations table cannot be read, once known
+	gateVerdict     error  // what the gate found against an automatic strategy
 }
 
 func (x *Executor) now() time.Time {
@@ -100,6 +103,7 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	if err := x.preflight(req.Health, req.DryRun); err != nil {
 		return x.failed(NotRun(KindUpgrade, x.Project.Name), err)
 	}
+	x.gateVerdict = nil
 	rec, b, err := x.begin(ctx, KindUpgrade, req.Services, req.DryRun)
 	if err != nil {
 		return rec, err
@@ -123,6 +127,10 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	}
 
 	steps := Plan(x.Project, current, req)
+	rec.Strategy, rec.StrategyReason = req.strategyName(), req.Reason
+	if req.Reason != "" {
+		x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + req.Reason})
+	}
 	if req.DryRun {
 		rec.Outcome = Planned
 		for _, st := range steps {
@@ -137,7 +145,8 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	}
 	stopped := false
 	var rolled []string
-	for _, st := range steps {
+	for i := 0; i < len(steps); i++ {
+		st := steps[i]
 		switch st.Name {
 		case StepStop, StepGate, StepSetup:
 			// What the table holds before anything can migrate, so that
@@ -149,6 +158,14 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 			// A stop that began may have stopped some containers before
 			// it failed or was interrupted: it is a stop.
 			stopped = true
+		}
+		if err == nil && st.Name == StepGate && x.gateVerdict != nil {
+			var rest []Step
+			rest, rec.StrategyReason, req = fallBack(x.Project, current, req, x.gateVerdict)
+			rec.Strategy = req.strategyName()
+			x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + rec.StrategyReason})
+			steps = append(steps[:i+1], rest...)
+			continue
 		}
 		if err == nil {
 			if st.Name == StepRoll {
@@ -236,7 +253,7 @@ type begun struct {
 // run a dead upshift may have left, and what runs now (the From images).
 func (x *Executor) begin(ctx context.Context, kind Kind, services []string, dryRun bool) (*Record, begun, error) {
 	rec := newRecord(kind, x.Project.Name, x.now(), x.Me)
-	rec.DryRun = dryRun
+	rec.DryRun, rec.Engine = dryRun, x.Endpoint
 	for _, s := range services {
 		rec.Services = append(rec.Services, ServiceRecord{Name: s, Containers: []string{}, PreviousContainers: []string{}})
 	}

@@ -31,6 +31,7 @@ type ProjectFlags struct {
 	ProjectDir  string   `name:"project-directory" placeholder:"DIR" help:"Project directory (relative paths and .env start there). Default: the first compose file's directory."`
 	EnvFile     []string `name:"env-file" placeholder:"FILE" help:"Environment file (repeatable). Default: .env in the project directory."`
 	Profile     []string `name:"profile" placeholder:"NAME" help:"Profile to enable (repeatable). Default: COMPOSE_PROFILES."`
+	Context     string   `name:"context" placeholder:"NAME" help:"Docker context of the engine, for upshift and every docker compose it runs. Default: as docker chooses (DOCKER_HOST, including ssh://user@host; DOCKER_CONTEXT; the current context)."`
 	backupURL   string   `kong:"-"`
 	StateDir    string   `name:"state-dir" env:"UPSHIFT_STATE_DIR" placeholder:"DIR" help:"Where upshift keeps history, the deploy lock and overrides, per project. Default: /var/lib/upshift for root, else ~/.local/state/upshift."`
 }
@@ -62,8 +63,8 @@ type UpgradeCmd struct {
 	Pull          bool            `name:"pull" help:"Pull every service that names an image, even where it has a build: section."`
 	LockWait      cliutil.Seconds `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
 	DryRun        bool            `name:"dry-run" help:"Print the plan and the exact docker compose commands; pull, stop and lock nothing."`
-	Strategy      string          `name:"strategy" enum:"stop-start,rolling" default:"stop-start" help:"stop-start: stop, migrate, start (a short downtime). rolling: migrate while the old version serves, start new containers beside the old ones, stop the old ones once the new ones answer (no downtime behind a proxy that resolves the service name; expand-only migrations). Default: stop-start."`
-	MigrateFirst  bool            `name:"migrate-first" help:"stop-start: run the setup service while the old version still serves, so that the downtime is the container swap alone (expand-only migrations, checked as for rolling)."`
+	Strategy      string          `name:"strategy" enum:"auto,stop-start,migrate-first,rolling" default:"auto" help:"auto: the least downtime this upgrade allows, and why (rolling where every service can run twice and the migrations are expand-only, else migrate-first where they are, else stop-start). stop-start: stop, migrate, start. migrate-first: migrate while the old version serves, then swap (expand-only migrations). rolling: also start the new containers beside the old ones and stop the old ones once the new ones answer (no downtime behind a proxy that resolves the service name)."`
+	MigrateFirst  bool            `name:"migrate-first" help:"Same as --strategy migrate-first."`
 	AllowBreaking bool            `name:"allow-breaking" help:"With rolling or --migrate-first: migrate even when the migrations drop, rename, retype or make NOT NULL what the running version uses."`
 	Drain         cliutil.Seconds `name:"drain" default:"0" placeholder:"DURATION" help:"rolling: how long the old containers keep serving after the new ones answer, before they are stopped (for proxies that hold connections)."`
 	Backup        bool            `name:"backup" help:"pg_dump -Fc the database before anything is pulled, stopped or migrated; a failed backup stops the upgrade."`
@@ -140,14 +141,10 @@ func (pf *ProjectFlags) options() compose.Options {
 
 // open is every run's preflight (upgrade.Open), its output through r.
 func (pf *ProjectFlags) open(ctx context.Context, env *Env, r *renderer, lockWait cliutil.Seconds, secrets ...string) (*upgrade.Executor, error) {
-	x, err := upgrade.Open(ctx, upgrade.Options{Project: pf.options(), StateDir: pf.StateDir, LockWait: time.Duration(lockWait),
+	x, err := upgrade.Open(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, LockWait: time.Duration(lockWait),
 		Secrets: append(secrets, upgrade.URLPassword(pf.backupURL)), Command: commandLine(), OnEvent: r.event})
-	var pe *compose.ProjectError
-	if errors.As(err, &pe) || errors.Is(err, compose.ErrComposeV1) {
-		return nil, &exitError{code: ExitUsage, err: err}
-	}
 	if err != nil {
-		return nil, err
+		return nil, err // upgradeExit gives it its code
 	}
 	r.redact = x.Redact
 	r.gh.Mask(x.Secrets...)
@@ -177,14 +174,13 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
 	}
-	if c.Strategy == upgrade.Rolling {
-		if err := upgrade.CheckRolling(x.Project, req.Services); err != nil {
-			return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
-		}
+	if c.MigrateFirst {
+		c.Strategy = upgrade.MigrateFirst
 	}
-	req.Health = c.health()
-	req.DryRun = c.DryRun
-	req.Strategy, req.MigrateFirst, req.AllowBreaking, req.Drain = c.Strategy, c.MigrateFirst, c.AllowBreaking, time.Duration(c.Drain)
+	if err := upgrade.Choose(x.Project, &req, c.Strategy); err != nil {
+		return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
+	}
+	req.Health, req.DryRun, req.AllowBreaking, req.Drain = c.health(), c.DryRun, c.AllowBreaking, time.Duration(c.Drain)
 	if c.Backup {
 		if req.Backup, err = c.backup(x, req.Setup); err != nil {
 			return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), err)
@@ -221,7 +217,7 @@ func upgradeExit(rec *upgrade.Record, err error) int {
 		return ee.code
 	case errors.As(err, new(*upgrade.LockedError)):
 		return ExitLockTimeout
-	case errors.As(err, new(*compose.ProjectError)), errors.Is(err, compose.ErrComposeV1), errors.As(err, new(*upgrade.RequestError)), errors.As(err, new(*upgrade.StateError)):
+	case errors.As(err, new(*compose.ProjectError)), errors.Is(err, compose.ErrComposeV1), errors.As(err, new(*upgrade.RequestError)), errors.As(err, new(*upgrade.StateError)), errors.As(err, new(*compose.EngineError)):
 		return ExitUsage
 	}
 	if rec != nil {

@@ -21,7 +21,8 @@ import (
 type Engine struct {
 	mu         sync.Mutex
 	containers map[string][]compose.Container // "project/service"
-	oneOffs    map[string][]compose.Container
+	oneOffs     map[string][]compose.Container
+	entrypoints map[string][]string
 	images     map[string]string // reference or id → id
 }
 
@@ -71,6 +72,27 @@ func (e *Engine) OneOffs(_ context.Context, project, service string) ([]compose.
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]compose.Container(nil), e.oneOffs[project+"/"+service]...), nil
+}
+
+// ImageEntrypoint is upshift's for every image: the fake deploys
+// db-setup images that run upshift migrate.
+func (e *Engine) ImageEntrypoint(_ context.Context, ref string) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ep, ok := e.entrypoints[ref]; ok {
+		return ep, nil
+	}
+	return []string{"/upshift", "migrate"}, nil
+}
+
+// SetEntrypoint gives an image another entrypoint.
+func (e *Engine) SetEntrypoint(ref string, ep ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.entrypoints == nil {
+		e.entrypoints = map[string][]string{}
+	}
+	e.entrypoints[ref] = ep
 }
 
 func (e *Engine) Inspect(_ context.Context, id string) (compose.Container, error) {

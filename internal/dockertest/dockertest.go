@@ -366,7 +366,15 @@ func (p *Project) Command(args ...string) *exec.Cmd {
 // Upshift runs upshift in the project's folder.
 func (p *Project) Upshift(args ...string) Result {
 	p.t.Helper()
-	cmd := p.Command(args...)
+	return RunUpshift(p.t, p.Bins, p.Dir, []string{"UPSHIFT_STATE_DIR=" + p.StateDir}, args...)
+}
+
+// RunUpshift runs upshift in dir with env added to the process's.
+func RunUpshift(t testing.TB, bins Binaries, dir string, env []string, args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(bins.Upshift, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -374,7 +382,7 @@ func (p *Project) Upshift(args ...string) Result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return Result{Code: code, Stdout: out.String(), Stderr: errb.String()}
 }

@@ -1,0 +1,96 @@
+package upgrade
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/upshift-dev/upshift/compose"
+)
+
+// The strategy that gives the least downtime this upgrade allows is the
+// default: rolling where every upgraded service can run twice side by side
+// and the migrations are expand-only; else migrate-first (the old version
+// serves while migrating, the downtime is the swap) where they are
+// expand-only; else stop-start. The compatibility gate decides the second
+// half, so an automatic choice is made in two moves: a candidate before
+// the run, confirmed or turned into stop-start by the gate.
+
+// Strategy names as the user gives them.
+const (
+	Auto         = "auto"
+	MigrateFirst = "migrate-first"
+)
+
+// Choose fills req.Strategy, MigrateFirst and Reason for strategy ("auto",
+// "stop-start", "migrate-first", "rolling"). A forced rolling that cannot
+// work is a *compose.ProjectError.
+func Choose(p *compose.Project, req *Request, strategy string) error {
+	why, err := choose(p, req, strategy)
+	req.Reason = why
+	return err
+}
+
+func choose(p *compose.Project, req *Request, strategy string) (string, error) {
+	req.MigrateFirst = false
+	switch strategy {
+	case StopStart, "":
+		req.Strategy = StopStart
+		return "asked for", nil
+	case MigrateFirst:
+		req.Strategy, req.MigrateFirst = StopStart, true
+		return "asked for", nil
+	case Rolling:
+		if err := CheckRolling(p, req.Services); err != nil {
+			return "", err
+		}
+		req.Strategy = Rolling
+		return "asked for", nil
+	case Auto:
+	default:
+		return "", &compose.ProjectError{Msg: fmt.Sprintf("unknown strategy %q", strategy), Hint: "auto, stop-start, migrate-first or rolling", Options: []string{"strategy"}}
+	}
+	req.Auto = true
+	if err := CheckRolling(p, req.Services); err != nil {
+		var pe *compose.ProjectError
+		errors.As(err, &pe)
+		req.Strategy, req.MigrateFirst = StopStart, true
+		if req.Setup == "" {
+			req.MigrateFirst = false
+			return "no setup step, so nothing to migrate first; " + firstClause(pe.Msg), nil
+		}
+		return firstClause(pe.Msg) + "; the migrations run while the old version serves, if the compatibility check passes", nil
+	}
+	req.Strategy = Rolling
+	if req.Setup == "" {
+		return "every upgraded service can run twice side by side (no container_name, no fixed host port) and there is nothing to migrate", nil
+	}
+	return "every upgraded service can run twice side by side (no container_name, no fixed host port), if the compatibility check passes", nil
+}
+
+func firstClause(s string) string {
+	if i := strings.Index(s, ": "); i > 0 {
+		return s[:i] + " (" + s[i+2:] + ")"
+	}
+	return s
+}
+
+// fallBack is the automatic choice turned into stop-start after the gate:
+// the steps still to run, and why.
+func fallBack(p *compose.Project, current Current, req Request, verdict error) ([]Step, string, Request) {
+	req.Strategy, req.MigrateFirst = StopStart, false
+	var rest []Step
+	for _, st := range Plan(p, current, req) {
+		switch st.Name {
+		case StepPin, StepBackup, StepPull, StepBuild:
+			continue // done already
+		}
+		rest = append(rest, st)
+	}
+	why := "the compatibility check could not clear the migrations to run beside the old version: " + oneLine(verdict.Error())
+	var be *BreakingError
+	if errors.As(verdict, &be) {
+		why = fmt.Sprintf("the pending migrations contract the schema the running version uses (%d statement(s)): they run with the services stopped", len(be.Findings))
+	}
+	return rest, why, req
+}
