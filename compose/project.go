@@ -71,8 +71,8 @@ type Service struct {
 	// Entrypoint and Command are the file's own (nil: the image's).
 	Entrypoint []string
 	Command    []string
-	Scale         int
-	DependsOn     []string
+	Scale      int
+	DependsOn  []string
 	// Completes are the services it waits for to exit 0
 	// (depends_on: condition: service_completed_successfully): one-shots
 	// such as migrations that must have run before it starts.

@@ -48,9 +48,9 @@ type Executor struct {
 	Engine  compose.Engine
 	// Endpoint says which engine, for the record ("unix:///var/run/docker.sock").
 	Endpoint string
-	Compose compose.API
-	State   *State
-	OnEvent func(Event)
+	Compose  compose.API
+	State    *State
+	OnEvent  func(Event)
 	// Redact scrubs secrets from every line and error it reports.
 	Redact func(string) string
 	// Secrets are the values Redact hides (for a CI runner's masks).

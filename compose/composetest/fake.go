@@ -19,11 +19,11 @@ import (
 
 // Engine holds containers per project/service and image tags.
 type Engine struct {
-	mu         sync.Mutex
-	containers map[string][]compose.Container // "project/service"
+	mu          sync.Mutex
+	containers  map[string][]compose.Container // "project/service"
 	oneOffs     map[string][]compose.Container
 	entrypoints map[string][]string
-	images     map[string]string // reference or id → id
+	images      map[string]string // reference or id → id
 }
 
 // New returns an empty engine.
