@@ -341,3 +341,49 @@ func TestAutomaticStrategy(t *testing.T) {
 		t.Errorf("strategy %s: %s", rec.Strategy, rec.StrategyReason)
 	}
 }
+
+// A chain of setup steps runs in dependency order on the fake, and a
+// failing step stops the chain and rolls back.
+func TestSetupChainOrder(t *testing.T) {
+	d := newFakeDeployment(t)
+	p := d.x.Project
+	p.Services["seed"] = &compose.Service{Name: "seed", Image: "ghcr.io/mana/seed:latest", DependsOn: []string{"db", "db-setup"}, Completes: []string{"db-setup"}, Enabled: true}
+	p.Services["warm"] = &compose.Service{Name: "warm", Image: "ghcr.io/mana/warm:latest", DependsOn: []string{"seed"}, Completes: []string{"seed"}, Enabled: true}
+	p.Services["mana-auth"].Completes = []string{"warm"}
+	p.Services["mana-auth"].DependsOn = []string{"warm"}
+	req := d.request(t)
+	if req.Setup != "db-setup" || strings.Join(req.SetupAfter, ",") != "seed,warm" {
+		t.Fatalf("chain %s then %v", req.Setup, req.SetupAfter)
+	}
+	rec, err := d.x.Upgrade(context.Background(), req)
+	if err != nil || rec.Outcome != Succeeded {
+		t.Fatal(err)
+	}
+	want := []string{"--profile setup pull mana-auth db-setup seed warm", stopCall, setupCall,
+		"up -d --no-recreate --wait --pull never db", "--profile setup run --rm -T --no-deps seed",
+		"--profile setup run --rm -T --no-deps warm", startCall}
+	if got := d.rec.Calls(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("calls\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	d = newFakeDeployment(t)
+	for k, v := range p.Services {
+		d.x.Project.Services[k] = v
+	}
+	do := d.rec.Do
+	d.rec.Do = func(v compose.Verb, out compose.Output) error {
+		if r, ok := v.(compose.RunOptions); ok && r.Service == "seed" {
+			return &compose.ExitError{Args: []string{"run"}, Code: 3}
+		}
+		return do(v, out)
+	}
+	rec, err = d.x.Upgrade(context.Background(), d.request(t))
+	if err == nil || !strings.Contains(err.Error(), "setup service seed exited with code 3") || rec.Outcome != RolledBack || d.running(t) != v1 {
+		t.Fatalf("%v %s", err, rec.Outcome)
+	}
+	for _, c := range d.rec.Calls() {
+		if strings.HasSuffix(c, " warm") && !strings.Contains(c, " pull ") {
+			t.Errorf("the chain went on after seed failed: %s", c)
+		}
+	}
+}

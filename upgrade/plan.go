@@ -317,8 +317,16 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 					n++
 				}
 			}
-			steps = append(steps, Step{Name: StepRoll, Services: []string{s}, Verbs: []compose.Verb{RollVerb(s, max(n, 1))},
-				What: fmt.Sprintf("start %d new %s container(s) beside the old, verify each, then stop the old gracefully", max(n, 1), s)})
+			what := fmt.Sprintf("start %d new %s container(s) beside the old, verify each, then stop the old gracefully", n, s)
+			fresh := n
+			if n == 0 {
+				fresh = 1
+				if svc := p.Services[s]; svc != nil {
+					fresh = max(1, svc.Scale)
+				}
+				what = fmt.Sprintf("start %d %s container(s) (none runs yet) and verify each", fresh, s)
+			}
+			steps = append(steps, Step{Name: StepRoll, Services: []string{s}, Verbs: []compose.Verb{RollVerb(s, n, fresh)}, What: what})
 		}
 		return steps
 	}

@@ -166,7 +166,7 @@ func TestPlanStrategies(t *testing.T) {
 			"gate: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run --format json",
 			"setup: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup",
 			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale mana-auth=4 mana-auth",
-			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale worker=2 worker",
+			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale worker=1 worker", // none runs: its scale, not twice it
 		}},
 		{"rolling without setup", func(r *Request) {
 			r.Strategy, r.Setup, r.SetupProfiles, r.Pull = Rolling, "", nil, []string{"mana-auth", "worker"}
@@ -174,7 +174,7 @@ func TestPlanStrategies(t *testing.T) {
 			"pin",
 			"pull: " + base + " pull mana-auth worker",
 			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale mana-auth=4 mana-auth",
-			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale worker=2 worker",
+			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale worker=1 worker", // none runs: its scale, not twice it
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,6 +274,20 @@ func TestResolveChainsAndBuilds(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("plan\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Several services built: one compose build.
+	req, _ = Resolve(p, Choice{Services: []string{"engine", "dashboard"}, NoSetup: true, Build: true})
+	builds := 0
+	for _, l := range planLines(p, Plan(p, Current{}, req)) {
+		if strings.HasPrefix(l, "build: ") {
+			builds++
+			if !strings.HasSuffix(l, " build engine dashboard") {
+				t.Errorf("build %s", l)
+			}
+		}
+	}
+	if builds != 1 {
+		t.Errorf("%d build steps", builds)
 	}
 	req, _ = Resolve(p, Choice{Services: []string{"engine"}, SetupServices: []string{"engine"}, SetupCommand: "/hatchet/migrate --up 'all of them'"})
 	if v := SetupVerb(req); strings.Join(compose.Argv(nil, v), " ") != "run --rm -T --no-deps -e UPSHIFT_RESULT=line engine /hatchet/migrate --up all of them" || len(v.Command) != 3 {

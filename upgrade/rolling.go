@@ -180,9 +180,9 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 	return &BreakingError{Findings: breaking}
 }
 
-// RollVerb starts n new containers of a service beside the n running ones.
-func RollVerb(service string, n int) compose.UpOptions {
-	return compose.UpOptions{Services: []string{service}, NoDeps: true, NoRecreate: true, Scale: map[string]int{service: 2 * n}}
+// RollVerb starts n new containers of a service beside the running ones.
+func RollVerb(service string, running, n int) compose.UpOptions {
+	return compose.UpOptions{Services: []string{service}, NoDeps: true, NoRecreate: true, Scale: map[string]int{service: running + n}}
 }
 
 // RollingError is a rolling upgrade whose new containers failed their check:
@@ -213,11 +213,12 @@ func (x *Executor) roll(ctx context.Context, rec *Record, service string, req Re
 			running = append(running, c)
 		}
 	}
+	// As many new as run now; on a first deploy, the service's scale.
 	n := len(running)
 	if n == 0 {
 		n = max(1, x.Project.Services[service].Scale)
 	}
-	up := RollVerb(service, n)
+	up := RollVerb(service, len(running), n)
 	x.emit(Event{Kind: EventOutput, Step: StepRoll, Source: "", Text: x.Compose.Command(up)})
 	if err := x.Compose.Up(ctx, up, func(l string) { x.emit(Event{Kind: EventOutput, Step: StepRoll, Text: l}) }); err != nil {
 		x.removeNew(ctx, service, old)

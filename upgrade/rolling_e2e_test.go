@@ -93,7 +93,7 @@ func TestRollingUnhealthyKeepsTheOldServing(t *testing.T) {
 	}
 	expectServing(t, p, "v1")
 	if got := strings.Join(versions(t, p), ","); got != "v1" {
-		t.Errorf("app containers run %q, want the one v1 (the failed ones removed)", got)
+		t.Errorf("app containers run %q, want the one v1 (the failed ones removed)\n%s", got, r)
 	}
 	if !strings.Contains(r.Stderr, "old ones kept serving") {
 		t.Errorf("the error does not say the old containers kept serving:\n%s", r)

@@ -94,7 +94,7 @@ func TestHelpShowsDefaultsAndEnums(t *testing.T) {
 	for cmd, wants := range map[string][]string{
 		"migrate": {"Default: ./drizzle.", "($MIGRATIONS_DIR)", "One of: all, each.", "Default: 300."},
 		"lint":    {"One of: info, warning, error.", "Default: warning."},
-		"upgrade": {"One of: stop-start, rolling.", "Default: 5m."},
+		"upgrade": {"One of: auto, stop-start, migrate-first, rolling.", "Default: auto.", "Default: 5m."},
 	} {
 		r := upshift(t, nil, cmd, "--help")
 		help := strings.Join(strings.Fields(r.stdout), " ") // unwrap
