@@ -197,7 +197,9 @@ var ErrComposeV1 = errors.New("docker compose v2 or later is required")
 // Version returns the compose plugin's version ("2.29.1"), and
 // ErrComposeV1 when only compose v1 (docker-compose) is there.
 func (c *CLI) Version(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, c.docker(), "compose", "version", "--short").CombinedOutput()
+	cmd := exec.CommandContext(ctx, c.docker(), append(c.globals(), "version", "--short")...)
+	cmd.WaitDelay = time.Second // a child holding the pipe does not hold a cancellation
+	out, err := cmd.CombinedOutput()
 	if err != nil && ctx.Err() != nil {
 		// Killed by a signal, not absent.
 		return "", fmt.Errorf("interrupted while asking docker compose for its version: %w", ctx.Err())

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/upshift-dev/upshift/compose"
 )
@@ -97,5 +98,18 @@ func TestExecSecretEnv(t *testing.T) {
 		func(l string) { lines = append(lines, l) })
 	if err != nil || stdout.String() != "s3cret" || len(lines) != 1 || strings.Contains(lines[0], "s3cret") || !strings.Contains(lines[0], "-e PGPASSWORD db pg_dump") {
 		t.Errorf("%v stdout %q lines %q", err, stdout.String(), lines)
+	}
+}
+
+// A signal while `docker compose version` runs is a cancellation, not a
+// missing compose (it was read as "not installed" before).
+func TestVersionCancelledIsNotMissing(t *testing.T) {
+	dir := t.TempDir()
+	docker := script(t, dir, "docker", "sleep 5\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := (&compose.CLI{Docker: docker}).Version(ctx)
+	if err == nil || errors.Is(err, compose.ErrComposeV1) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("%v", err)
 	}
 }
