@@ -74,11 +74,8 @@ func TestDefaultStrategyIsTheLeastDowntime(t *testing.T) {
 	}
 	expectServing(t, p, "v2")
 	doc := decode(t, r)
-	var steps []string
-	for _, s := range doc["steps"].([]any) {
-		steps = append(steps, s.(map[string]any)["name"].(string))
-	}
-	if got := strings.Join(steps, ","); got != "pin,pull,gate,setup,stop,start,verify" {
+	steps := stepNames(doc)
+	if got := strings.Join(steps, ","); got != "pin,pull,gate,setup,start,verify" {
 		t.Errorf("steps %s", got)
 	}
 	if doc["strategy"] != "migrate-first" || !strings.Contains(doc["strategy_reason"].(string), "publishes host port") {
@@ -92,16 +89,22 @@ func TestDefaultStrategyIsTheLeastDowntime(t *testing.T) {
 		t.Fatalf("%s", r)
 	}
 	doc = decode(t, r)
-	steps = nil
-	for _, s := range doc["steps"].([]any) {
-		steps = append(steps, s.(map[string]any)["name"].(string))
-	}
+	steps = stepNames(doc)
 	if got := strings.Join(steps, ","); got != "pin,pull,gate,stop,setup,start,verify" || doc["strategy"] != "stop-start" || !strings.Contains(doc["strategy_reason"].(string), "contract the schema") {
 		t.Errorf("steps %s, strategy %v: %v", got, doc["strategy"], doc["strategy_reason"])
 	}
 	if h := history(t, p); h[0]["strategy"] != "stop-start" || h[1]["strategy"] != "migrate-first" {
 		t.Errorf("history strategies %v %v", h[0]["strategy"], h[1]["strategy"])
 	}
+}
+
+// stepNames are the names of a run document's steps, in order.
+func stepNames(doc map[string]any) []string {
+	var names []string
+	for _, s := range doc["steps"].([]any) {
+		names = append(names, s.(map[string]any)["name"].(string))
+	}
+	return names
 }
 
 func decode(t *testing.T, r dockertest.Result) map[string]any {
@@ -117,9 +120,11 @@ func appliedMigrations(p *dockertest.Project) string {
 	return p.SQL("SELECT string_agg(id::text, ',' ORDER BY id) FROM drizzle.__drizzle_migrations")
 }
 
-func history(t *testing.T, p *dockertest.Project) []map[string]any {
+// history is the newest runs (20, upshift's default; extra flags such as
+// --limit 0 for all).
+func history(t *testing.T, p *dockertest.Project, extra ...string) []map[string]any {
 	t.Helper()
-	r := p.Upshift("history", "--format", "json")
+	r := p.Upshift(append([]string{"history", "--format", "json"}, extra...)...)
 	if r.Code != 0 {
 		t.Fatalf("history: %s", r)
 	}
@@ -158,10 +163,7 @@ func TestUpgradeHappyPath(t *testing.T) {
 	if pin, _ := from["pin"].(string); !strings.HasPrefix(pin, "upshift.local/"+p.Name+"/app:") {
 		t.Errorf("previous image not pinned: %v", from)
 	}
-	var steps []string
-	for _, s := range doc["steps"].([]any) {
-		steps = append(steps, s.(map[string]any)["name"].(string))
-	}
+	steps := stepNames(doc)
 	if got := strings.Join(steps, ","); got != "pin,pull,stop,setup,start,verify" {
 		t.Errorf("steps %s", got)
 	}

@@ -94,7 +94,8 @@ func TestProgressArrivesThroughAPipe(t *testing.T) {
 }
 
 // The fault-injection suite: kill -9 and SIGTERM at points chosen from the
-// journal's steps, of upgrade and of rollback, each followed by history and
+// journal's steps, of upgrade (the default strategy, and stop-start's own
+// steps) and of rollback, each followed by history and
 // a plain rerun; then a version answers, the app's image is the one the
 // history says, the migrations table holds what the history says was
 // applied, no lock, journal or one-off container is left, and the rerun
@@ -113,7 +114,9 @@ func TestFaultInjection(t *testing.T) {
 		offset     time.Duration
 	}
 	var points []point
-	for _, k := range []struct{ kind, steps string }{{"upgrade", "pin pull gate setup stop start verify"}, {"rollback", "pin rollback verify"}} {
+	// The default upgrade (migrate-first on this deployment), the
+	// stop-start one's own steps, and rollback.
+	for _, k := range []struct{ kind, steps string }{{"upgrade", "pin pull gate setup start verify"}, {"stop-start", "stop setup"}, {"rollback", "pin rollback verify"}} {
 		for _, step := range strings.Fields(k.steps) {
 			for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
 				// At the step's start, and somewhere into it (or past it).
@@ -143,6 +146,9 @@ func TestFaultInjection(t *testing.T) {
 			migrations = append(migrations, m)
 			p.Release(v2, migrations)
 			args := defaultArgs(p, "v2")
+			if pt.kind == "stop-start" {
+				args = upgradeArgs(p, "v2")
+			}
 			want := "v2"
 			if pt.kind == "rollback" {
 				if r := p.Upshift(args...); r.Code != 0 {
@@ -167,7 +173,7 @@ func TestFaultInjection(t *testing.T) {
 			}
 			expectServing(t, p, want)
 			checkConsistent(t, p, rows0, recorded0)
-			if pt.kind == "upgrade" {
+			if pt.kind != "rollback" {
 				// Back to v1 for the next point (a recorded rollback).
 				if r := p.Upshift("rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1"); r.Code != 0 {
 					t.Fatalf("rollback to v1 for the next point: %s", r)
@@ -259,14 +265,7 @@ func tally(t *testing.T, p *dockertest.Project) (rows, recorded int) {
 
 func fullHistory(t *testing.T, p *dockertest.Project) []map[string]any {
 	t.Helper()
-	r := p.Upshift("history", "--format", "json", "--limit", "0")
-	var doc struct {
-		Runs []map[string]any `json:"runs"`
-	}
-	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil || r.Code != 0 {
-		t.Fatalf("history: %v\n%s", err, r)
-	}
-	return doc.Runs
+	return history(t, p, "--limit", "0")
 }
 
 // checkConsistent compares what runs and what the database holds with the

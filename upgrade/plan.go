@@ -330,12 +330,16 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 		}
 		return steps
 	}
-	steps = append(steps, Step{Name: StepStop, Services: req.Services, Verbs: []compose.Verb{compose.StopOptions{Services: req.Services}}, What: "stop " + strings.Join(req.Services, ", ")})
-	if !req.migratesFirst() {
+	start := Step{Name: StepStart, Services: req.Services, Verbs: []compose.Verb{StartVerb(req.Services)}, What: "start " + strings.Join(req.Services, ", ") + " on the new images"}
+	if req.migratesFirst() {
+		// Migrated already: `up` replaces each container in one move
+		// (stop_grace_period, then the new one), the shortest swap.
+		start.What = "replace " + strings.Join(req.Services, ", ") + " by containers on the new images"
+	} else {
+		steps = append(steps, Step{Name: StepStop, Services: req.Services, Verbs: []compose.Verb{compose.StopOptions{Services: req.Services}}, What: "stop " + strings.Join(req.Services, ", ")})
 		steps = append(steps, setup...)
 	}
-	steps = append(steps,
-		Step{Name: StepStart, Services: req.Services, Verbs: []compose.Verb{StartVerb(req.Services)}, What: "start " + strings.Join(req.Services, ", ") + " on the new images"},
+	steps = append(steps, start,
 		Step{Name: StepVerify, Services: req.Services, What: req.Health.describe()},
 	)
 	return steps

@@ -154,9 +154,10 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 			x.markTable(ctx, rec, req)
 		}
 		err := x.runStep(ctx, rec, st, req)
-		if st.Name == StepStop && !errors.As(err, new(*JournalError)) {
-			// A stop that began may have stopped some containers before
-			// it failed or was interrupted: it is a stop.
+		if (st.Name == StepStop || st.Name == StepStart) && !errors.As(err, new(*JournalError)) {
+			// A stop (or a start that replaces containers) that began
+			// may have stopped some before it failed or was
+			// interrupted: it is a stop.
 			stopped = true
 		}
 		if err == nil && st.Name == StepGate && x.gateVerdict != nil {
