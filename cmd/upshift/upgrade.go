@@ -380,6 +380,9 @@ func (r *renderer) github(rec *upgrade.Record, code int, msg string) {
 func (r *renderer) report(rec *upgrade.Record) {
 	w := r.env.Stdout
 	fmt.Fprintf(w, "\n%s %s of %s: %s in %s\n", rec.Kind, rec.ID, rec.Project, rec.Describe(), time.Duration(rec.DurationMS)*time.Millisecond)
+	if rec.Strategy != "" {
+		fmt.Fprintf(w, "  %-16s %s: %s\n", "strategy", rec.Strategy, rec.StrategyReason)
+	}
 	for _, s := range rec.Services {
 		fmt.Fprintf(w, "  %-16s %s → %s\n", s.Name, s.From.String(), s.To.String())
 		if s.Health != "" {
@@ -387,10 +390,7 @@ func (r *renderer) report(rec *upgrade.Record) {
 		}
 	}
 	if rec.Setup != nil {
-		ms := "none"
-		if len(rec.Setup.Migrations) > 0 {
-			ms = strings.Join(rec.Setup.Migrations, ", ")
-		}
+		ms := cmp.Or(strings.Join(rec.Setup.Migrations, ", "), "none")
 		fmt.Fprintf(w, "  %-16s exit %d, migrations applied: %s\n", rec.Setup.Service, rec.Setup.ExitCode, ms)
 	}
 	if b := rec.Backup; b != nil {
@@ -462,6 +462,9 @@ func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
 		}
 		if r.Setup != nil && len(r.Setup.Migrations) > 0 {
 			fmt.Fprintf(w, "    migrations applied: %s\n", strings.Join(r.Setup.Migrations, ", "))
+		}
+		if r.Strategy != "" {
+			fmt.Fprintf(w, "    strategy: %s (%s)\n", r.Strategy, r.StrategyReason)
 		}
 		if r.Backup != nil {
 			fmt.Fprintf(w, "    backup: %s (%d bytes)\n", r.Backup.File, r.Backup.SizeBytes)
