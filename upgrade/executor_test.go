@@ -310,6 +310,17 @@ func TestAutomaticStrategy(t *testing.T) {
 	if err := Choose(p, &req, Rolling); err == nil {
 		t.Errorf("a forced rolling of a fixed port is not refused")
 	}
+	// A setup step that the compose file shows is another migrator:
+	// stop-start at once; flags alone may be an upshift entrypoint's.
+	p.Services["db-setup"].Command = []string{"npm", "run", "migration:latest"}
+	if err := Choose(p, &req, Auto); err != nil || req.strategyName() != StopStart || !strings.Contains(req.Reason, "runs `npm run migration:latest`, not upshift migrate") {
+		t.Errorf("another migrator: %s %q", req.strategyName(), req.Reason)
+	}
+	p.Services["db-setup"].Command = []string{"--dir", "/drizzle"}
+	if err := Choose(p, &req, Auto); err != nil || req.strategyName() != MigrateFirst {
+		t.Errorf("upshift flags: %s %q", req.strategyName(), req.Reason)
+	}
+	p.Services["db-setup"].Command = nil
 
 	d := newFakeDeployment(t)
 	d.x.Project.Services["mana-auth"].FixedPorts = []string{"3000"}

@@ -3,6 +3,7 @@ package upgrade
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/upshift-dev/upshift/compose"
@@ -51,6 +52,12 @@ func choose(p *compose.Project, req *Request, strategy string) (string, error) {
 		return "", &compose.ProjectError{Msg: fmt.Sprintf("unknown strategy %q", strategy), Hint: "auto, stop-start, migrate-first or rolling", Options: []string{"strategy"}}
 	}
 	req.Auto = true
+	if req.Setup != "" {
+		if runs, ok := notUpshift(p, *req); ok {
+			req.Strategy = StopStart
+			return fmt.Sprintf("the setup step %s runs %s, not upshift migrate, so whether its migrations suit the running version cannot be checked: they run with the services stopped", req.Setup, runs), nil
+		}
+	}
 	if err := CheckRolling(p, req.Services); err != nil {
 		var pe *compose.ProjectError
 		errors.As(err, &pe)
@@ -93,4 +100,29 @@ func fallBack(p *compose.Project, current Current, req Request, verdict error) (
 		why = fmt.Sprintf("the pending migrations contract the schema the running version uses (%d statement(s)): they run with the services stopped", len(be.Findings))
 	}
 	return rest, why, req
+}
+
+// notUpshift says, from the compose file alone, that the setup step's
+// command is not upshift migrate (and what it runs); false when it is, or
+// when only the image's entrypoint can tell (the gate looks then).
+func notUpshift(p *compose.Project, req Request) (string, bool) {
+	argv := req.SetupCommand
+	if len(argv) == 0 {
+		s := p.Services[req.Setup]
+		if s == nil {
+			return "", false
+		}
+		switch {
+		case len(s.Entrypoint) > 0:
+			argv = s.Entrypoint
+		case len(s.Command) > 0 && !strings.HasPrefix(s.Command[0], "-"):
+			argv = s.Command // flags could be an upshift entrypoint's
+		default:
+			return "", false
+		}
+	}
+	if strings.Contains(filepath.Base(argv[0]), "upshift") {
+		return "", false
+	}
+	return "`" + strings.Join(argv, " ") + "`", true
 }
