@@ -227,6 +227,7 @@ func TestFullStateFolder(t *testing.T) {
 func TestAppliedFromTheTableWhenTheResultNeverCame(t *testing.T) {
 	d := newFakeDeployment(t)
 	d.x.Project.Services["db-setup"].Env = map[string]string{"DATABASE_URL": "postgres://app:s3cret-pw@db:5432/app"}
+	d.eng.SetContainers("mana", "db", compose.Container{ID: "db1", Name: "mana-db-1", Service: "db", State: "running", ImageID: "sha256:db"})
 	rows := []string{`{"id": 1, "hash": "aaaa", "created_at": 1700000000000}`}
 	do := d.rec.Do
 	d.rec.Do = func(v compose.Verb, out compose.Output) error {

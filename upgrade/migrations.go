@@ -139,6 +139,9 @@ func (x *Executor) markTable(ctx context.Context, rec *Record, req Request) {
 		return
 	}
 	a, why := x.tableOf(req.Setup)
+	if why == "" && !x.runs(ctx, a.db.Service) {
+		return // not up yet (a first deploy): the setup step starts it; try again then
+	}
 	var rows []tableRow
 	var err error
 	if why == "" {
@@ -271,4 +274,18 @@ func (x *Executor) stopOneOffs(ctx context.Context, service string) {
 			x.emit(Event{Kind: EventNote, Text: "could not stop " + c.Name + ": " + err.Error()})
 		}
 	}
+}
+
+// runs says whether a container of service runs.
+func (x *Executor) runs(ctx context.Context, service string) bool {
+	cs, err := x.Engine.Containers(ctx, x.Project.Name, service)
+	if err != nil {
+		return false
+	}
+	for _, c := range cs {
+		if c.Running() {
+			return true
+		}
+	}
+	return false
 }

@@ -58,15 +58,13 @@ func choose(p *compose.Project, req *Request, strategy string) (string, error) {
 			return fmt.Sprintf("the setup step %s runs %s, not upshift migrate, so whether its migrations suit the running version cannot be checked: they run with the services stopped", req.Setup, runs), nil
 		}
 	}
-	if err := CheckRolling(p, req.Services); err != nil {
-		var pe *compose.ProjectError
-		errors.As(err, &pe)
+	if why := cannotRunTwice(p, req.Services); why != "" {
 		req.Strategy, req.MigrateFirst = StopStart, true
 		if req.Setup == "" {
 			req.MigrateFirst = false
-			return "no setup step, so nothing to migrate first; " + firstClause(pe.Msg), nil
+			return why + ", so it cannot run twice; no setup step, so nothing to migrate first", nil
 		}
-		return firstClause(pe.Msg) + "; the migrations run while the old version serves, if the compatibility check passes", nil
+		return why + ", so it cannot run twice: migrating while the old version serves, if the gate clears the migrations", nil
 	}
 	req.Strategy = Rolling
 	if req.Setup == "" {
@@ -75,11 +73,19 @@ func choose(p *compose.Project, req *Request, strategy string) (string, error) {
 	return "every upgraded service can run twice side by side (no container_name, no fixed host port), if the compatibility check passes", nil
 }
 
-func firstClause(s string) string {
-	if i := strings.Index(s, ": "); i > 0 {
-		return s[:i] + " (" + s[i+2:] + ")"
+// cannotRunTwice names what keeps a service from running twice side by
+// side ("" when nothing does).
+func cannotRunTwice(p *compose.Project, services []string) string {
+	for _, name := range services {
+		switch s := p.Services[name]; {
+		case s == nil:
+		case s.ContainerName != "":
+			return fmt.Sprintf("%s sets container_name %s", name, s.ContainerName)
+		case len(s.FixedPorts) > 0:
+			return fmt.Sprintf("%s publishes host port %s", name, strings.Join(s.FixedPorts, ", "))
+		}
 	}
-	return s
+	return ""
 }
 
 // fallBack is the automatic choice turned into stop-start after the gate:
