@@ -65,7 +65,7 @@ func TestRealDeploymentsDryRun(t *testing.T) {
 		{name: "trigger.dev", project: "trigger", files: map[string]string{"docker-compose.yml": "trigger.dev/webapp/docker-compose.yml", ".env": "trigger.dev/.env.example"},
 			env:      []string{"POSTGRES_PASSWORD=Pg-0c9f3e1a7b", "CLICKHOUSE_PASSWORD=Ch-5d2a8e4f61", "OBJECT_STORE_SECRET_ACCESS_KEY=Os-7e1b3c9d20"},
 			services: []string{"webapp"},
-			want:     []string{"strategy: stop-start", "no setup step", "publishes host port 8030", "pull webapp", "→ stop     stop webapp", "up -d --no-deps --pull never webapp"},
+			want:     []string{"strategy: stop-start", "webapp publishes host port 8030", "no setup step", "pull webapp", "→ stop     stop webapp", "up -d --no-deps --pull never webapp"},
 			strong:   "Pg-0c9f3e1a7b"},
 		{name: "langfuse", project: "langfuse", files: map[string]string{"docker-compose.yml": "langfuse/docker-compose.yml", ".env": "langfuse/.env.prod.example"},
 			services: []string{"langfuse-web", "langfuse-worker"},
