@@ -311,3 +311,50 @@ func checkConsistent(t *testing.T, p *dockertest.Project, rows0, recorded0 int) 
 		t.Errorf("one-off setup containers left: %s", out)
 	}
 }
+
+// A compose file of megabytes is read once: every verb of the run reads a
+// resolved copy of the services it touches. The upgrade works, the
+// database is not recreated by the copy, printed commands name the
+// project's own file, and no copy outlives the run.
+func TestLargeComposeFileIsReadOnce(t *testing.T) {
+	t.Parallel()
+	p := deployed(t)
+	dbBefore := p.Compose("ps", "-q", "db")
+	b, err := os.ReadFile(p.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var big strings.Builder
+	big.Write(b)
+	for i := 0; big.Len() < 2<<20; i++ {
+		fmt.Fprintf(&big, "  extra-%d:\n    image: busybox\n    profiles: [extra]\n    environment:\n      BLOB: %q\n", i, strings.Repeat("z", 4000))
+	}
+	if err := os.WriteFile(p.File, []byte(big.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	r := p.Upshift(upgradeArgs(p, "v2")...)
+	if r.Code != 0 {
+		t.Fatalf("%s", r)
+	}
+	expectServing(t, p, "v2")
+	if after := p.Compose("ps", "-q", "db"); after != dbBefore {
+		t.Errorf("db was recreated: %s → %s", dbBefore, after)
+	}
+	if !strings.Contains(r.Stdout, "-f "+p.File+" ") || strings.Contains(r.Stdout, "resolved-") {
+		t.Errorf("printed commands do not name the project's file:\n%s", r.Stdout)
+	}
+	if !strings.Contains(r.Stdout, "read one resolved copy of app, db-setup, db instead") {
+		t.Errorf("the run does not say it read a resolved copy:\n%s", r.Stdout)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, "orphan") {
+		t.Errorf("orphan warnings:\n%s", r)
+	}
+	left, _ := filepath.Glob(filepath.Join(p.StateDir, p.Name, "resolved-*"))
+	if len(left) != 0 {
+		t.Errorf("left %v", left)
+	}
+	if appliedMigrations(p) != "1,2" {
+		t.Errorf("migrations %s", appliedMigrations(p))
+	}
+}
