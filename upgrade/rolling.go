@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -114,14 +115,7 @@ func (x *Executor) runsUpshift(ctx context.Context, req Request) (bool, string) 
 		return true, ""
 	}
 	what := strings.Join(append(slices.Clone(ep), s.Command...), " ")
-	return false, "`" + cmpOr(what, "its image's command") + "`"
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return false, "`" + cmp.Or(what, "its image's command") + "`"
 }
 
 // gate runs the setup service as a dry run and refuses breaking migrations.
