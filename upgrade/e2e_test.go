@@ -68,12 +68,8 @@ func TestDefaultStrategyIsTheLeastDowntime(t *testing.T) {
 	t.Parallel()
 	p := deployed(t)
 	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
-	r := p.Upshift(defaultArgs(p, "v2", "--format", "json")...)
-	if r.Code != 0 {
-		t.Fatalf("%s", r)
-	}
+	doc := succeeded(t, p, defaultArgs(p, "v2", "--format", "json")...)
 	expectServing(t, p, "v2")
-	doc := decode(t, r)
 	steps := stepNames(doc)
 	if got := strings.Join(steps, ","); got != "pin,pull,gate,setup,start,verify" {
 		t.Errorf("steps %s", got)
@@ -84,11 +80,7 @@ func TestDefaultStrategyIsTheLeastDowntime(t *testing.T) {
 	// v3 drops what v2 reads: stop-start, and it says why.
 	drop := dockertest.Migration{Tag: "0002_drop_name", SQL: "ALTER TABLE users DROP COLUMN name;"}
 	p.Release(dockertest.App{Version: "v3", RequireColumn: "users.nickname"}, []dockertest.Migration{mUsers, mNickname, drop})
-	r = p.Upshift(defaultArgs(p, "v3", "--format", "json")...)
-	if r.Code != 0 {
-		t.Fatalf("%s", r)
-	}
-	doc = decode(t, r)
+	doc = succeeded(t, p, defaultArgs(p, "v3", "--format", "json")...)
 	steps = stepNames(doc)
 	if got := strings.Join(steps, ","); got != "pin,pull,gate,stop,setup,start,verify" || doc["strategy"] != "stop-start" || !strings.Contains(doc["strategy_reason"].(string), "contract the schema") {
 		t.Errorf("steps %s, strategy %v: %v", got, doc["strategy"], doc["strategy_reason"])
@@ -96,6 +88,17 @@ func TestDefaultStrategyIsTheLeastDowntime(t *testing.T) {
 	if h := history(t, p); h[0]["strategy"] != "stop-start" || h[1]["strategy"] != "migrate-first" {
 		t.Errorf("history strategies %v %v", h[0]["strategy"], h[1]["strategy"])
 	}
+}
+
+// succeeded runs upshift with args (a --format json run), fails the test
+// unless it exits 0, and returns its document.
+func succeeded(t *testing.T, p *dockertest.Project, args ...string) map[string]any {
+	t.Helper()
+	r := p.Upshift(args...)
+	if r.Code != 0 {
+		t.Fatalf("upshift %s: %s", strings.Join(args, " "), r)
+	}
+	return decode(t, r)
 }
 
 // stepNames are the names of a run document's steps, in order.
@@ -142,12 +145,8 @@ func TestUpgradeHappyPath(t *testing.T) {
 	p := deployed(t)
 	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
 
-	r := p.Upshift(upgradeArgs(p, "v2", "--format", "json")...)
-	if r.Code != 0 {
-		t.Fatalf("upgrade to v2: %s", r)
-	}
+	doc := succeeded(t, p, upgradeArgs(p, "v2", "--format", "json")...)
 	expectServing(t, p, "v2")
-	doc := decode(t, r)
 	if doc["outcome"] != "succeeded" || doc["exit_code"].(float64) != 0 {
 		t.Errorf("outcome %v exit_code %v", doc["outcome"], doc["exit_code"])
 	}

@@ -70,12 +70,8 @@ func TestBuildOnTheHost(t *testing.T) {
 	if !strings.Contains(dry.Stdout, "build app") || strings.Contains(dry.Stdout, "pull app") {
 		t.Errorf("the dry run does not show the build:\n%s", dry)
 	}
-	r := p.Upshift(defaultArgs(p, "v2", "--format", "json")...)
-	if r.Code != 0 {
-		t.Fatalf("upgrade: %s", r)
-	}
+	doc := succeeded(t, p, defaultArgs(p, "v2", "--format", "json")...)
 	expectServing(t, p, "v2")
-	doc := decode(t, r)
 	names := stepNames(doc)
 	// container_name and a fixed port: the default migrates first.
 	if got := strings.Join(names, " "); got != "pin pull build gate setup start verify" {
@@ -97,7 +93,7 @@ func TestBuildOnTheHost(t *testing.T) {
 	if err := os.WriteFile(df, append(good, []byte("RUN false\n")...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r = p.Upshift(upgradeArgs(p, "v2")...)
+	r := p.Upshift(upgradeArgs(p, "v2")...)
 	if r.Code != 1 || !strings.Contains(r.Stdout+r.Stderr, "nothing was stopped") {
 		t.Errorf("broken build: %s", r)
 	}
