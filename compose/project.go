@@ -83,6 +83,9 @@ type Service struct {
 	// Env is its environment as compose resolves it (secrets included:
 	// never print it).
 	Env map[string]string
+	// SwarmIgnored are the keys it sets that `docker stack deploy`
+	// ignores: they do nothing on Swarm.
+	SwarmIgnored []string
 }
 
 // Project is a loaded compose project.
@@ -277,7 +280,35 @@ func service(s types.ServiceConfig, active []string) *Service {
 	}
 	sort.Strings(svc.DependsOn)
 	sort.Strings(svc.Completes)
+	svc.SwarmIgnored = swarmIgnored(s)
 	return svc
+}
+
+// swarmIgnored names the keys of s that Swarm does not apply.
+func swarmIgnored(s types.ServiceConfig) []string {
+	var out []string
+	for _, k := range []struct {
+		key string
+		set bool
+	}{
+		{"build", s.Build != nil},
+		{"container_name", s.ContainerName != ""},
+		{"depends_on", len(s.DependsOn) > 0},
+		{"links", len(s.Links) > 0},
+		{"external_links", len(s.ExternalLinks) > 0},
+		{"network_mode", s.NetworkMode != ""},
+		{"restart (use deploy.restart_policy)", s.Restart != ""},
+		{"devices", len(s.Devices) > 0},
+		{"cgroup_parent", s.CgroupParent != ""},
+		{"userns_mode", s.UserNSMode != ""},
+		{"security_opt", len(s.SecurityOpt) > 0},
+		{"profiles", len(s.Profiles) > 0},
+	} {
+		if k.set {
+			out = append(out, k.key)
+		}
+	}
+	return out
 }
 
 // secrets collects values that must not be echoed: the environment the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"time"
 
@@ -159,3 +160,41 @@ func (s *State) Runs(q Query) ([]Entry, error) {
 	}
 	return out, nil
 }
+
+// StackState is the name of a stack's state folder: a dot can never be in
+// a compose project's name, so a stack and a project never share one.
+func StackState(stack string) string { return stack + ".stack" }
+
+// OpenStack is Open for a deployed Docker Swarm stack: the stack file
+// loads with compose-go under the stack's name, the engine must answer
+// (that it is a swarm manager is checked when a run begins), and the
+// stack's state folder opens. No docker compose CLI is involved.
+func OpenStack(ctx context.Context, o Options, stack string) (x *Stack, err error) {
+	if !validStack.MatchString(stack) {
+		return nil, &RequestError{Msg: fmt.Sprintf("%q is not a stack name (letters, digits, _ and -, starting with a letter or digit)", stack), Options: []string{"stack"}}
+	}
+	o.Project.ProjectName = stack
+	p, err := compose.Load(ctx, o.Project)
+	if err != nil {
+		return nil, err
+	}
+	secrets := append(slices.Clone(p.Secrets), o.Secrets...)
+	ep, err := compose.ResolveEndpoint(o.Context)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := compose.ConnectTo(ctx, ep)
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenState(cmp.Or(o.StateDir, DefaultStateDir()), StackState(stack))
+	if err != nil {
+		engine.Close()
+		return nil, err
+	}
+	base := &Executor{Project: p, Engine: engine, Endpoint: ep.String(), State: st, OnEvent: o.OnEvent,
+		Redact: redactor(p, st, secrets).String, Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command)}
+	return &Stack{Executor: base, Name: stack, Swarm: engine.Swarm(), At: ep}, nil
+}
+
+var validStack = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)

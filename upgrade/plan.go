@@ -31,6 +31,9 @@ type Step struct {
 	Services []string
 	Verbs    []compose.Verb
 	What     string // for people
+	// Commands are what people would type for a step with no compose
+	// verbs (a swarm step's docker service command).
+	Commands []string
 	// run, when set, is the step's work instead of its verbs.
 	run func(context.Context) error
 }

@@ -138,18 +138,24 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 			lines = append(lines, l)
 		}
 	})
+	return x.judge(rec, st, req, lines, err, x.Compose.Command(st.Verbs[0]))
+}
+
+// judge reads the gate's dry run — its output lines, its error, the
+// command that ran it — and refuses breaking migrations.
+func (x *Executor) judge(rec *Record, st Step, req Request, lines []string, err error, command string) error {
 	doc, perr := result.Find(lines)
 	if req.Auto && perr != nil {
 		// Not upshift's result: the check cannot clear the migrations,
 		// which is no failure when upshift chose the strategy.
-		x.gateVerdict = fmt.Errorf("`%s` printed no upshift migrate result (the check needs upshift in the setup image)", x.Compose.Command(st.Verbs[0]))
+		x.gateVerdict = fmt.Errorf("`%s` printed no upshift migrate result (the check needs upshift in the setup image)", command)
 		return nil
 	}
 	if perr != nil {
 		if err != nil {
 			return fmt.Errorf("the setup service's dry run failed: %w", err)
 		}
-		return fmt.Errorf("the compatibility check runs `%s` and expects upshift migrate's result document from it: %v; use upshift as the setup service's entrypoint, or allow breaking migrations to skip the check", x.Compose.Command(st.Verbs[0]), perr)
+		return fmt.Errorf("the compatibility check runs `%s` and expects upshift migrate's result document from it: %v; use upshift as the setup service's entrypoint, or allow breaking migrations to skip the check", command, perr)
 	}
 	if doc.Error != nil && doc.Error.Message != "" {
 		return fmt.Errorf("the setup service's dry run failed: %s", doc.Error.Message)

@@ -86,10 +86,24 @@ type LockedError struct {
 	Project string
 	Holder  Holder
 	Waited  time.Duration
+	// Swarm names the cluster-wide lock of a stack (a swarm config); ""
+	// for a project's lock file.
+	Swarm string
 }
 
 func (e *LockedError) Error() string {
+	if e.Swarm != "" {
+		return fmt.Sprintf("another upgrade or rollback of stack %s is running, on this or another machine: %s (waited %s; the lock is the swarm config %s)", e.Project, e.Holder, e.Waited.Round(time.Second), e.Swarm)
+	}
 	return fmt.Sprintf("another upgrade or rollback of project %s is running: %s (waited %s)", e.Project, e.Holder, e.Waited.Round(time.Second))
+}
+
+// ErrorHint says what to do about a lock held by a run that died.
+func (e *LockedError) ErrorHint() string {
+	if e.Swarm != "" {
+		return "wait for it (--lock-wait); if that upshift died on another machine, remove the lock with `docker config rm " + e.Swarm + "`"
+	}
+	return ""
 }
 
 // Me describes this process as a lock holder.

@@ -372,6 +372,9 @@ func (x *Executor) commands(st Step) []string {
 	for _, v := range st.Verbs {
 		out = append(out, x.redact(x.Compose.Command(v)))
 	}
+	for _, c := range st.Commands {
+		out = append(out, x.redact(c))
+	}
 	if out == nil {
 		out = []string{}
 	}

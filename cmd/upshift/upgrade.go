@@ -15,6 +15,7 @@ import (
 	"github.com/upshift-dev/upshift/compose"
 	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
+	"github.com/upshift-dev/upshift/internal/shell"
 	"github.com/upshift-dev/upshift/upgrade"
 )
 
@@ -53,6 +54,7 @@ func (h *HealthFlags) health() upgrade.Health {
 // UpgradeCmd moves services to new images.
 type UpgradeCmd struct {
 	ProjectFlags
+	StackFlag
 	HealthFlags
 	OutputFlags
 	Service       []string        `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to upgrade (repeatable)."`
@@ -120,6 +122,7 @@ func (c *BackupCmd) Run(ctx context.Context, env *Env) error {
 // RollbackCmd puts the previous images back.
 type RollbackCmd struct {
 	ProjectFlags
+	StackFlag
 	HealthFlags
 	OutputFlags
 	Service  []string        `name:"service" short:"s" required:"" placeholder:"NAME" help:"Service to roll back (repeatable)."`
@@ -130,6 +133,7 @@ type RollbackCmd struct {
 // HistoryCmd lists past runs.
 type HistoryCmd struct {
 	ProjectFlags
+	StackFlag
 	OutputFlags
 	Service string `name:"service" placeholder:"NAME" help:"Only runs that touched this service."`
 	Limit   int    `name:"limit" default:"20" help:"Newest runs to show (0: all)."`
@@ -163,6 +167,9 @@ func commandLine() string {
 }
 
 func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
+	if c.Stack != "" {
+		return c.runStack(ctx, env)
+	}
 	r := newRenderer(env, c.JSON())
 	c.backupURL = c.BackupURL
 	x, err := c.open(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
@@ -192,6 +199,9 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 }
 
 func (c *RollbackCmd) Run(ctx context.Context, env *Env) error {
+	if c.Stack != "" {
+		return c.runStack(ctx, env)
+	}
 	r := newRenderer(env, c.JSON())
 	x, err := c.open(ctx, env, r, c.LockWait, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
 	if err != nil {
@@ -239,6 +249,8 @@ type renderer struct {
 	start  time.Time
 	gh     *ghactions.Workflow
 	verb   string
+	stack  string   // a Docker Swarm stack's run
+	files  []string // its stack files
 }
 
 func newRenderer(env *Env, asJSON bool) *renderer {
@@ -246,11 +258,14 @@ func newRenderer(env *Env, asJSON bool) *renderer {
 }
 
 func (r *renderer) header(verb string, p *compose.Project, services []string, setup string, dry bool) {
-	r.verb = verb
+	r.verb, r.files = verb, p.Files
 	if r.json {
 		return
 	}
 	s := fmt.Sprintf("upshift: %s %s in project %s (%s)", verb, strings.Join(services, ", "), p.Name, strings.Join(p.Files, ", "))
+	if r.stack != "" {
+		s = fmt.Sprintf("upshift: %s %s in swarm stack %s (%s)", verb, strings.Join(services, ", "), r.stack, strings.Join(p.Files, ", "))
+	}
 	if setup != "" {
 		s += ", setup service " + setup
 	}
@@ -413,7 +428,14 @@ func (r *renderer) report(rec *upgrade.Record) {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 	if rec.Kind == upgrade.KindUpgrade && rec.Outcome == upgrade.Succeeded {
-		fmt.Fprintf(w, "  undo with: upshift rollback -p %s%s\n", rec.Project, serviceFlags(rec))
+		undo := "-p " + rec.Project
+		if r.stack != "" {
+			undo = "--stack " + r.stack
+			for _, f := range r.files {
+				undo += " -f " + shell.Quote(f)
+			}
+		}
+		fmt.Fprintf(w, "  undo with: upshift rollback %s%s\n", undo, serviceFlags(rec))
 	}
 }
 
@@ -426,15 +448,20 @@ func serviceFlags(rec *upgrade.Record) string {
 }
 
 func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
-	p, err := compose.Load(ctx, c.options())
-	if err != nil {
-		return r0(env, c.JSON(), &exitError{code: ExitUsage, err: err})
+	name, folder := c.Stack, upgrade.StackState(c.Stack)
+	if c.Stack == "" {
+		// A stack's history needs no stack file; a project's needs its name.
+		p, err := compose.Load(ctx, c.options())
+		if err != nil {
+			return r0(env, c.JSON(), &exitError{code: ExitUsage, err: err})
+		}
+		name, folder = p.Name, p.Name
 	}
 	dir := c.StateDir
 	if dir == "" {
 		dir = upgrade.DefaultStateDir()
 	}
-	st, err := upgrade.OpenState(dir, p.Name)
+	st, err := upgrade.OpenState(dir, folder)
 	if err != nil {
 		return r0(env, c.JSON(), err)
 	}
@@ -443,11 +470,15 @@ func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
 		return r0(env, c.JSON(), err)
 	}
 	if c.JSON() {
-		return writeJSON(env.Stdout, historyJSON{Project: p.Name, StateDir: st.Dir, Runs: runs})
+		return writeJSON(env.Stdout, historyJSON{Project: name, StateDir: st.Dir, Runs: runs})
 	}
 	w := env.Stdout
 	if len(runs) == 0 {
-		fmt.Fprintf(w, "no upgrades of project %s recorded in %s\n", p.Name, st.Dir)
+		what := "project " + name
+		if c.Stack != "" {
+			what = "stack " + name
+		}
+		fmt.Fprintf(w, "no upgrades of %s recorded in %s\n", what, st.Dir)
 		return nil
 	}
 	for _, r := range runs {

@@ -130,6 +130,7 @@ func Cleanup() {
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	leaveSwarm()
 }
 
 func moduleRoot() string {
@@ -291,6 +292,11 @@ func (p *Project) destroy() {
 		return
 	}
 	_, _ = RunErr(p.Dir, nil, "docker", "compose", "--profile", "setup", "down", "-v", "--remove-orphans", "-t", "1")
+	p.removeImages()
+}
+
+// removeImages removes the project's images and upshift's pins of them.
+func (p *Project) removeImages() {
 	out, _ := RunErr("", nil, "docker", "images", "--format", "{{.Repository}}:{{.Tag}}")
 	var refs []string
 	for _, ref := range strings.Fields(out) {

@@ -12,6 +12,7 @@
 //	REQUIRE_COLUMN  table.column that must exist (the schema this version needs)
 //	LISTEN          address to serve on (default :8080)
 //
+// With -check URL it asks URL once and exits 0 on 200 (a healthcheck).
 // With -proxy it is instead a reverse proxy: it resolves UPSTREAM's host name
 // on every request and tries the next address when a connection fails, as
 // nginx does with several upstream addresses.
@@ -39,7 +40,11 @@ import (
 
 func main() {
 	proxy := flag.Bool("proxy", false, "run as a reverse proxy to UPSTREAM (host:port)")
+	check := flag.String("check", "", "ask this URL once and exit 0 on 200, else 1: the healthcheck of an image with no curl")
 	flag.Parse()
+	if *check != "" {
+		os.Exit(healthcheck(*check))
+	}
 	listen := env("LISTEN", ":8080")
 	var h http.Handler
 	if *proxy {
@@ -65,6 +70,21 @@ func main() {
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+}
+
+func healthcheck(url string) int {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, url, "answered", resp.Status)
+		return 1
+	}
+	return 0
 }
 
 func env(k, def string) string {

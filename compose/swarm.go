@@ -1,0 +1,486 @@
+package compose
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
+)
+
+// LabelStack is the label `docker stack deploy` puts on a stack's services.
+const LabelStack = "com.docker.stack.namespace"
+
+// Swarm is the engine's swarm mode, for upgrading a deployed stack: what
+// upshift reads, the one-off jobs it runs, the service updates it makes and
+// the cluster-wide lock it takes. There is no CLI to drive here: `docker
+// stack deploy` changes every service at once and waits for none.
+type Swarm struct {
+	c *client.Client
+}
+
+// Swarm is the engine's swarm API over the same connection.
+func (d *Docker) Swarm() *Swarm { return &Swarm{c: d.c} }
+
+// SwarmInfo is what the engine says of its part in a swarm.
+type SwarmInfo struct {
+	State    string // inactive, pending, active, error, locked
+	Manager  bool   // control available: this engine can change services
+	NodeID   string
+	NodeAddr string
+	Nodes    int
+	Managers int
+	Error    string
+}
+
+// Info reads the engine's swarm state (GET /info).
+func (s *Swarm) Info(ctx context.Context) (SwarmInfo, error) {
+	res, err := s.c.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		return SwarmInfo{}, fmt.Errorf("read the engine's swarm state: %w", err)
+	}
+	i := res.Info.Swarm
+	return SwarmInfo{State: string(i.LocalNodeState), Manager: i.ControlAvailable, NodeID: i.NodeID, NodeAddr: i.NodeAddr,
+		Nodes: i.Nodes, Managers: i.Managers, Error: i.Error}, nil
+}
+
+// StackService is one service of a deployed stack.
+type StackService struct {
+	ID      string
+	Name    string // as the swarm names it: shop_api
+	Service string // as the stack file names it: api
+	Version uint64 // the spec's version, for an update that must not race another
+	// Image is the spec's image (with the digest the deploy resolved);
+	// PreviousImage that of the spec before the last update ("" when
+	// none: Swarm keeps one level).
+	Image         string
+	PreviousImage string
+	Replicas      int  // -1: global
+	Job           bool // a replicated or global job
+	// Update is the last update's state (updating, paused, completed,
+	// rollback_started, rollback_paused, rollback_completed; "" when the
+	// service was never updated) and its message.
+	Update        string
+	UpdateMessage string
+	// UpdateConfig is the update's order, failure action and monitor
+	// window as the spec has them ("" and 0 where the spec says nothing).
+	Order         string
+	FailureAction string
+	Monitor       time.Duration
+	// Entrypoint is the spec's entrypoint (nil: the image's).
+	Entrypoint []string
+	// UpdateStarted is when the last update began (zero: never).
+	UpdateStarted time.Time
+	// HealthWindow is the image's healthcheck interval × retries from the
+	// spec (0 when the spec sets none).
+	HealthWindow time.Duration
+
+	spec swarm.ServiceSpec
+}
+
+// StackServices lists a stack's services by their stack names.
+func (s *Swarm) StackServices(ctx context.Context, stack string) (map[string]StackService, error) {
+	res, err := s.c.ServiceList(ctx, client.ServiceListOptions{Filters: client.Filters{}.Add("label", LabelStack+"="+stack)})
+	if err != nil {
+		return nil, fmt.Errorf("list the services of stack %s: %w", stack, err)
+	}
+	out := map[string]StackService{}
+	for _, svc := range res.Items {
+		ss := stackService(svc)
+		out[ss.Service] = ss
+	}
+	return out, nil
+}
+
+// Service inspects one service (by id or name).
+func (s *Swarm) Service(ctx context.Context, id string) (StackService, error) {
+	res, err := s.c.ServiceInspect(ctx, id, client.ServiceInspectOptions{})
+	if err != nil {
+		return StackService{}, fmt.Errorf("inspect service %s: %w", id, err)
+	}
+	return stackService(res.Service), nil
+}
+
+func stackService(svc swarm.Service) StackService {
+	ss := StackService{ID: svc.ID, Name: svc.Spec.Name, Version: svc.Version.Index, spec: svc.Spec, Replicas: -1}
+	ss.Service = strings.TrimPrefix(svc.Spec.Name, svc.Spec.Labels[LabelStack]+"_")
+	if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
+		ss.Image, ss.Entrypoint = cs.Image, cs.Command
+		if h := cs.Healthcheck; h != nil && len(h.Test) > 0 && h.Test[0] != "NONE" {
+			interval := h.Interval
+			if interval == 0 {
+				interval = 30 * time.Second // the engine's default
+			}
+			retries := h.Retries
+			if retries == 0 {
+				retries = 3
+			}
+			ss.HealthWindow = h.StartPeriod + interval*time.Duration(retries)
+		}
+	}
+	if p := svc.PreviousSpec; p != nil && p.TaskTemplate.ContainerSpec != nil {
+		ss.PreviousImage = p.TaskTemplate.ContainerSpec.Image
+	}
+	switch m := svc.Spec.Mode; {
+	case m.Replicated != nil && m.Replicated.Replicas != nil:
+		ss.Replicas = int(*m.Replicated.Replicas)
+	case m.ReplicatedJob != nil || m.GlobalJob != nil:
+		ss.Job = true
+	}
+	if u := svc.UpdateStatus; u != nil {
+		ss.Update, ss.UpdateMessage = string(u.State), u.Message
+		if u.StartedAt != nil {
+			ss.UpdateStarted = *u.StartedAt
+		}
+	}
+	if u := svc.Spec.UpdateConfig; u != nil {
+		ss.Order, ss.FailureAction, ss.Monitor = string(u.Order), string(u.FailureAction), u.Monitor
+	}
+	return ss
+}
+
+// Task is one task of a service.
+type Task struct {
+	ID        string
+	Slot      int
+	NodeID    string
+	Image     string
+	State     string // new … running, complete, failed, shutdown, rejected
+	Desired   string
+	Err       string
+	ExitCode  int
+	Container string
+	Created   time.Time
+}
+
+// Tasks lists a service's tasks, newest first.
+func (s *Swarm) Tasks(ctx context.Context, serviceID string) ([]Task, error) {
+	res, err := s.c.TaskList(ctx, client.TaskListOptions{Filters: client.Filters{}.Add("service", serviceID)})
+	if err != nil {
+		return nil, fmt.Errorf("list the tasks of %s: %w", serviceID, err)
+	}
+	var out []Task
+	for _, t := range res.Items {
+		if t.ServiceID != serviceID {
+			continue // the filter also matches by name prefix
+		}
+		tk := Task{ID: t.ID, Slot: t.Slot, NodeID: t.NodeID, State: string(t.Status.State), Desired: string(t.DesiredState), Err: t.Status.Err, Created: t.CreatedAt}
+		if cs := t.Spec.ContainerSpec; cs != nil {
+			tk.Image = cs.Image
+		}
+		if c := t.Status.ContainerStatus; c != nil {
+			tk.ExitCode, tk.Container = c.ExitCode, c.ContainerID
+		}
+		out = append(out, tk)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// ServiceUpdateOptions is one change of a service through the swarm API.
+type ServiceUpdateOptions struct {
+	Service string // id or name
+	// Image is the new image (resolved to its digest through the
+	// registry, as `docker stack deploy` does, so that every node runs
+	// the same one).
+	Image string
+	// Rollback asks the swarm to go back to the previous spec
+	// (rollback=previous) instead; Image is ignored.
+	Rollback bool
+	// Version is the spec version read before (0: the current one). An
+	// update against a version that changed since is refused: someone
+	// else changed the service.
+	Version uint64
+	// Monitor is the least monitor window; FailureAction applies where the
+	// service's own update_config sets none.
+	Monitor       time.Duration
+	FailureAction string
+	// Force replaces the tasks even when the spec does not change (the
+	// same tag, pushed again).
+	Force bool
+}
+
+// ConflictError is an update refused because the spec changed since it was
+// read: another deploy is at work on the service.
+type ConflictError struct {
+	Service string
+	Err     error
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("service %s changed while upshift was updating it (another `docker stack deploy` or `docker service update`?): %v", e.Service, e.Err)
+}
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// UpdateService changes one service's image (or rolls it back) and returns
+// the engine's warnings; it does not wait for the new tasks.
+func (s *Swarm) UpdateService(ctx context.Context, o ServiceUpdateOptions) ([]string, error) {
+	res, err := s.c.ServiceInspect(ctx, o.Service, client.ServiceInspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("inspect service %s: %w", o.Service, err)
+	}
+	svc := res.Service
+	version := svc.Version
+	if o.Version != 0 {
+		version.Index = o.Version
+	}
+	opts := client.ServiceUpdateOptions{Version: version, Spec: svc.Spec, RegistryAuthFrom: swarm.RegistryAuthFromSpec}
+	if o.Rollback {
+		opts.Rollback = "previous"
+		opts.RegistryAuthFrom = swarm.RegistryAuthFromPreviousSpec
+	} else {
+		spec := &opts.Spec
+		spec.TaskTemplate.ContainerSpec.Image = o.Image
+		opts.QueryRegistry = true
+		u := spec.UpdateConfig
+		if u == nil {
+			u = &swarm.UpdateConfig{Parallelism: 1, Order: swarm.UpdateOrderStartFirst}
+			spec.UpdateConfig = u
+		}
+		if u.FailureAction == "" && o.FailureAction != "" {
+			u.FailureAction = swarm.FailureAction(o.FailureAction)
+		}
+		if u.Monitor < o.Monitor {
+			u.Monitor = o.Monitor
+		}
+		if o.Force {
+			spec.TaskTemplate.ForceUpdate++
+		}
+	}
+	out, err := s.c.ServiceUpdate(ctx, svc.ID, opts)
+	if err != nil {
+		if strings.Contains(err.Error(), "update out of sequence") {
+			return nil, &ConflictError{Service: svc.Spec.Name, Err: err}
+		}
+		return nil, fmt.Errorf("update service %s: %w", svc.Spec.Name, err)
+	}
+	return out.Warnings, nil
+}
+
+// JobOptions run a one-off task in a stack, shaped like one of its
+// services: its networks, environment, secrets, configs and placement.
+type JobOptions struct {
+	// From is the service whose spec the job copies (shop_migrate).
+	From string
+	// Name is the job service's name; Image its image.
+	Name  string
+	Image string
+	// Args, when set, replace the service's command (its entrypoint stays);
+	// Env adds variables.
+	Args   []string
+	Env    []string
+	Labels map[string]string
+}
+
+// JobError is a job whose task did not complete.
+type JobError struct {
+	Name     string
+	ExitCode int // -1 when it never ran (rejected, no image)
+	Err      string
+}
+
+func (e *JobError) Error() string {
+	if e.ExitCode < 0 {
+		return fmt.Sprintf("job %s did not run: %s", e.Name, e.Err)
+	}
+	return fmt.Sprintf("job %s exited with code %d", e.Name, e.ExitCode)
+}
+
+// RunJob runs one task of a service's spec as a swarm job
+// (replicated-job, never restarted), streams its output to out line by line
+// and waits for it to end; the job service is removed afterwards. A task
+// that exits non-zero is a *JobError with its exit code.
+func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) error {
+	res, err := s.c.ServiceInspect(ctx, o.From, client.ServiceInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("inspect service %s: %w", o.From, err)
+	}
+	var spec swarm.ServiceSpec
+	b, _ := json.Marshal(res.Service.Spec) // a deep copy
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return err
+	}
+	one := uint64(1)
+	spec.Name = o.Name
+	for k, v := range o.Labels {
+		if spec.Labels == nil {
+			spec.Labels = map[string]string{}
+		}
+		spec.Labels[k] = v
+	}
+	spec.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: &one, TotalCompletions: &one}}
+	spec.UpdateConfig, spec.RollbackConfig, spec.EndpointSpec = nil, nil, nil
+	spec.TaskTemplate.RestartPolicy = &swarm.RestartPolicy{Condition: swarm.RestartPolicyConditionNone}
+	cs := spec.TaskTemplate.ContainerSpec
+	cs.Image = o.Image
+	if o.Args != nil {
+		cs.Args = o.Args
+	}
+	cs.Env = append(cs.Env, o.Env...)
+	cs.Healthcheck = nil
+	created, err := s.c.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec, QueryRegistry: true})
+	if err != nil {
+		return fmt.Errorf("create job %s: %w", o.Name, err)
+	}
+	defer func() {
+		_, _ = s.c.ServiceRemove(context.WithoutCancel(ctx), created.ID, client.ServiceRemoveOptions{})
+	}()
+	logs, done := s.follow(ctx, created.ID, out)
+	defer logs()
+	for {
+		tasks, err := s.Tasks(ctx, created.ID)
+		if err != nil {
+			return err
+		}
+		if len(tasks) > 0 {
+			t := tasks[0]
+			switch t.State {
+			case string(swarm.TaskStateComplete):
+				done()
+				return nil
+			case string(swarm.TaskStateFailed):
+				done()
+				return &JobError{Name: o.Name, ExitCode: t.ExitCode, Err: t.Err}
+			case string(swarm.TaskStateRejected), string(swarm.TaskStateOrphaned), string(swarm.TaskStateRemove), string(swarm.TaskStateShutdown):
+				done()
+				return &JobError{Name: o.Name, ExitCode: -1, Err: t.State + ": " + t.Err}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// follow streams a service's output; done waits (briefly) for what the
+// ended task still has in flight, and stop ends the stream.
+func (s *Swarm) follow(ctx context.Context, id string, out func(string)) (stop, done func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		rc, err := s.c.ServiceLogs(ctx, id, client.ServiceLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+		if err != nil {
+			return
+		}
+		defer rc.Close()
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := stdcopy.StdCopy(pw, pw, rc)
+			pw.CloseWithError(err)
+		}()
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 4<<20)
+		for sc.Scan() {
+			out(sc.Text())
+		}
+	}()
+	stop = func() { cancel(); <-ended }
+	done = func() {
+		select {
+		case <-ended:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return stop, done
+}
+
+// ImageEntrypoint is an image's entrypoint, pulled onto this engine
+// first when it does not have it (the nodes pull it themselves to run it;
+// upshift needs it to know what a setup step runs).
+func (s *Swarm) ImageEntrypoint(ctx context.Context, ref string) ([]string, error) {
+	d := &Docker{c: s.c}
+	ep, err := d.ImageEntrypoint(ctx, ref)
+	if err != nil || ep != nil {
+		return ep, err
+	}
+	if id, _ := d.ImageID(ctx, ref); id != "" {
+		return nil, nil
+	}
+	pull, err := s.c.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	if err := pull.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return d.ImageEntrypoint(ctx, ref)
+}
+
+// RemoveService removes a service (a job a dead run left).
+func (s *Swarm) RemoveService(ctx context.Context, id string) error {
+	_, err := s.c.ServiceRemove(ctx, id, client.ServiceRemoveOptions{})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove service %s: %w", id, err)
+	}
+	return nil
+}
+
+// Jobs lists the services labelled label=value (the jobs of one stack
+// that upshift started).
+func (s *Swarm) Jobs(ctx context.Context, label, value string) ([]StackService, error) {
+	res, err := s.c.ServiceList(ctx, client.ServiceListOptions{Filters: client.Filters{}.Add("label", label+"="+value)})
+	if err != nil {
+		return nil, err
+	}
+	var out []StackService
+	for _, svc := range res.Items {
+		out = append(out, stackService(svc))
+	}
+	return out, nil
+}
+
+// Lock is a cluster-wide lock: a swarm config, which the managers create
+// atomically (a second create of the same name fails), holding who took it
+// in its labels.
+type Lock struct {
+	Name    string
+	Labels  map[string]string
+	Created time.Time
+}
+
+// ErrLockHeld is a lock some other run holds.
+var ErrLockHeld = errors.New("lock held")
+
+// TakeLock creates the lock; when it exists, it returns ErrLockHeld and the
+// holder's lock.
+func (s *Swarm) TakeLock(ctx context.Context, name string, labels map[string]string) (Lock, error) {
+	_, err := s.c.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: swarm.ConfigSpec{
+		Annotations: swarm.Annotations{Name: name, Labels: labels},
+		Data:        []byte("held by upshift; `docker config inspect " + name + "` says who\n"),
+	}})
+	if err == nil {
+		return Lock{Name: name, Labels: labels}, nil
+	}
+	if !cerrdefs.IsConflict(err) && !cerrdefs.IsAlreadyExists(err) && !strings.Contains(err.Error(), "already exists") {
+		return Lock{}, fmt.Errorf("take the deploy lock %s (a swarm config): %w", name, err)
+	}
+	res, ierr := s.c.ConfigInspect(ctx, name, client.ConfigInspectOptions{})
+	if ierr != nil {
+		if cerrdefs.IsNotFound(ierr) {
+			return s.TakeLock(ctx, name, labels) // released meanwhile
+		}
+		return Lock{}, fmt.Errorf("read the deploy lock %s: %w", name, ierr)
+	}
+	return Lock{Name: name, Labels: res.Config.Spec.Labels, Created: res.Config.CreatedAt}, ErrLockHeld
+}
+
+// ReleaseLock removes the lock (it is not an error when it is gone).
+func (s *Swarm) ReleaseLock(ctx context.Context, name string) error {
+	_, err := s.c.ConfigRemove(ctx, name, client.ConfigRemoveOptions{})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("release the deploy lock %s: %w", name, err)
+	}
+	return nil
+}

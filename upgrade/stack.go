@@ -1,0 +1,830 @@
+package upgrade
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-shellwords"
+	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/migrate/result"
+)
+
+// Steps of a stack run besides the compose ones.
+const (
+	StepUpdate = "update" // one service's rolling update by the swarm
+)
+
+// StrategySwarm is how a stack's services are replaced: the swarm's own
+// rolling update, old and new tasks side by side.
+const StrategySwarm = "swarm-rolling"
+
+// Label on the jobs upshift runs in a stack, so that a rerun after a dead
+// run finds them.
+const labelJobOf = "io.upshift.stack"
+
+// Stack upgrades and rolls back services of a deployed Docker Swarm stack.
+// It shares the compose executor's journal, history, events and exit codes;
+// the swarm replaces the tasks (ServiceUpdate, honouring update_config), and
+// the migration runs once, as a swarm job, before any new task starts.
+type Stack struct {
+	// Executor carries the project (the stack file, named as the stack),
+	// the state folder, the events and the redaction; its Engine is the
+	// manager's.
+	*Executor
+	Name  string
+	Swarm *compose.Swarm
+	// At is the manager's endpoint, for errors that name it.
+	At compose.Endpoint
+	// Poll is how often an update's progress is read (default 500ms).
+	Poll time.Duration
+}
+
+// StackRequest is what `upshift upgrade --stack` asks for.
+type StackRequest struct {
+	Services []string
+	// Setup is the stack's setup service ("" for none), run once as a job
+	// on its new image; SetupCommand replaces its command.
+	Setup         string
+	SetupCommand  []string
+	Health        Health
+	AllowBreaking bool
+	DryRun        bool
+}
+
+// ResolveStack checks the services against the stack file and picks the
+// setup service: the one named, else db-setup, else the file's only
+// service kept at deploy: replicas: 0 (the way PostHog keeps `migrate`).
+func ResolveStack(p *compose.Project, c Choice) (StackRequest, error) {
+	req := StackRequest{}
+	for _, s := range c.Services {
+		if p.Services[s] == nil {
+			return req, &RequestError{Msg: fmt.Sprintf("service %q is not in the stack file (%s)", s, strings.Join(p.Files, ", ")), Options: []string{"service"}}
+		}
+		if !slices.Contains(req.Services, s) {
+			req.Services = append(req.Services, s)
+		}
+	}
+	if len(c.SetupServices) > 1 {
+		return req, &RequestError{Msg: "a stack upgrade runs one setup service (" + strings.Join(c.SetupServices, ", ") + " were named)", Hint: "name the one that migrates; run the others as jobs of their own", Options: []string{"setup-service"}}
+	}
+	switch {
+	case c.NoSetup:
+	case len(c.SetupServices) == 1:
+		req.Setup = c.SetupServices[0]
+		if p.Services[req.Setup] == nil {
+			return req, &RequestError{Msg: fmt.Sprintf("setup service %q is not in the stack file", req.Setup), Options: []string{"setup-service"}}
+		}
+	case p.Services[DefaultSetupService] != nil:
+		req.Setup = DefaultSetupService
+	default:
+		var idle []string
+		for name, s := range p.Services {
+			if s.Scale == 0 && !slices.Contains(req.Services, name) {
+				idle = append(idle, name)
+			}
+		}
+		if len(idle) == 1 {
+			req.Setup = idle[0]
+		}
+	}
+	if c.SetupCommand != "" {
+		if req.Setup == "" {
+			return req, &RequestError{Msg: "--setup-command needs a setup service: the stack file has no db-setup and no single service at deploy: replicas: 0", Options: []string{"setup-service"}}
+		}
+		words, err := shellwords.Parse(c.SetupCommand)
+		if err != nil || len(words) == 0 {
+			return req, &RequestError{Msg: fmt.Sprintf("setup command %q cannot be split into words: %v", c.SetupCommand, err), Options: []string{"setup-command"}}
+		}
+		req.SetupCommand = words
+	}
+	return req, nil
+}
+
+// SwarmWarnings name what `docker stack deploy` ignores in the services a
+// run touches: they do nothing on Swarm.
+func SwarmWarnings(p *compose.Project, services ...string) []string {
+	var out []string
+	for _, name := range services {
+		if s := p.Services[name]; s != nil && len(s.SwarmIgnored) > 0 {
+			out = append(out, fmt.Sprintf("service %s sets %s, which Swarm ignores (docker stack deploy drops them)", name, strings.Join(s.SwarmIgnored, ", ")))
+		}
+	}
+	return out
+}
+
+func (x *Stack) poll() time.Duration { return cmp.Or(x.Poll, 500*time.Millisecond) }
+
+// manager refuses an engine that cannot change the swarm's services.
+func (x *Stack) manager(ctx context.Context) (compose.SwarmInfo, error) {
+	info, err := x.Swarm.Info(ctx)
+	if err != nil {
+		return info, &compose.EngineError{Endpoint: x.At, Err: err}
+	}
+	switch {
+	case info.State != "active":
+		return info, &RequestError{Msg: fmt.Sprintf("the engine at %s is not part of an active swarm (its swarm state is %q%s), so it has no stack %s", x.Endpoint, cmp.Or(info.State, "inactive"), errNote(info.Error), x.Name),
+			Hint: "point upshift at a manager of the swarm (--context, DOCKER_HOST), or upgrade a compose project without --stack", Options: []string{"context"}}
+	case !info.Manager:
+		return info, &RequestError{Msg: fmt.Sprintf("the engine at %s is a swarm worker: only a manager can update services", x.Endpoint),
+			Hint: "point upshift at a manager (`docker node ls` on one lists them)", Options: []string{"context"}}
+	}
+	return info, nil
+}
+
+func errNote(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+// deployed reads the stack's services and checks that every one named runs.
+func (x *Stack) deployed(ctx context.Context, names ...string) (map[string]compose.StackService, error) {
+	svcs, err := x.Swarm.StackServices(ctx, x.Name)
+	if err != nil {
+		return nil, &compose.EngineError{Endpoint: x.At, Err: err}
+	}
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if _, ok := svcs[n]; !ok {
+			msg := fmt.Sprintf("stack %s has no service %s deployed", x.Name, n)
+			if len(svcs) == 0 {
+				msg = fmt.Sprintf("no stack %s is deployed on this swarm (no service is labelled %s=%s)", x.Name, compose.LabelStack, x.Name)
+			}
+			return nil, &RequestError{Msg: msg, Hint: fmt.Sprintf("deploy it once with `docker stack deploy -c %s %s` (upshift upgrades a deployed stack)", strings.Join(x.Project.Files, " -c "), x.Name)}
+		}
+	}
+	return svcs, nil
+}
+
+// digest is the image's digest in a swarm image reference ("" when the
+// spec names a tag only).
+func digest(ref string) string {
+	if _, d, ok := strings.Cut(ref, "@"); ok {
+		return d
+	}
+	return ""
+}
+
+// stackImage is a service's image as the record keeps it.
+func stackImage(ref string) *Image {
+	if ref == "" {
+		return nil
+	}
+	return &Image{Ref: ref, ID: digest(ref)}
+}
+
+// beginStack opens a stack run: the record, both locks, the run a dead
+// upshift left, what runs now.
+func (x *Stack) beginStack(ctx context.Context, kind Kind, services []string, setup string, dryRun bool) (*Record, map[string]compose.StackService, *Record, func(), error) {
+	rec := newRecord(kind, x.Name, x.now(), x.Me)
+	rec.DryRun = dryRun
+	info, err := x.manager(ctx)
+	if err != nil {
+		_, err = x.failed(rec, err)
+		rec.ID = ""
+		return rec, nil, nil, func() {}, err
+	}
+	rec.Engine = fmt.Sprintf("%s (swarm manager %s, %d node(s))", x.Endpoint, compose.ShortID(info.NodeID), info.Nodes)
+	for _, s := range services {
+		rec.Services = append(rec.Services, ServiceRecord{Name: s, Containers: []string{}, PreviousContainers: []string{}})
+	}
+	svcs, err := x.deployed(ctx, append(slices.Clone(services), setup)...)
+	if err != nil {
+		_, err = x.failed(rec, err)
+		rec.ID = ""
+		return rec, nil, nil, func() {}, err
+	}
+	release := func() {}
+	if !dryRun {
+		if release, err = x.lockStack(ctx, rec); err != nil {
+			_, err = x.failed(rec, err)
+			return rec, nil, nil, func() {}, err
+		}
+	}
+	unfinished, err := x.State.Unfinished()
+	if err != nil {
+		release()
+		_, err = x.failed(rec, err)
+		return rec, nil, nil, func() {}, err
+	}
+	for i := range rec.Services {
+		s := &rec.Services[i]
+		s.From = stackImage(svcs[s.Name].Image)
+		s.PreviousContainers = x.running(ctx, svcs[s.Name].ID, "")
+	}
+	return rec, svcs, unfinished, release, nil
+}
+
+// lockStack takes the state folder's lock and then the stack's
+// cluster-wide one: a swarm config named upshift-lock-<stack>, which the
+// managers create atomically, so that two runners on two machines never
+// interleave. A lock whose holder is a dead process on this machine is
+// taken over; one held from another machine stays until it is released
+// (`docker config rm`), since nothing here can tell it is dead.
+func (x *Stack) lockStack(ctx context.Context, rec *Record) (func(), error) {
+	if err := x.lock(ctx, rec); err != nil {
+		return nil, err
+	}
+	name := "upshift-lock-" + x.Name
+	me, _ := json.Marshal(x.Me)
+	labels := map[string]string{"io.upshift.holder": string(me), "io.upshift.run": rec.ID}
+	start := x.now()
+	var reported time.Time
+	for {
+		l, err := x.Swarm.TakeLock(ctx, name, labels)
+		if err == nil {
+			release := func() {
+				_ = x.Swarm.ReleaseLock(context.WithoutCancel(ctx), name)
+				x.State.Unlock()
+			}
+			return release, nil
+		}
+		if !errors.Is(err, compose.ErrLockHeld) {
+			x.State.Unlock()
+			return nil, &compose.EngineError{Endpoint: x.At, Err: err}
+		}
+		var h Holder
+		_ = json.Unmarshal([]byte(l.Labels["io.upshift.holder"]), &h)
+		if host, _ := os.Hostname(); h.Host == host && h.PID > 0 && !alive(h.PID) {
+			note := fmt.Sprintf("took over the deploy lock %s from a dead upshift on this machine (%s)", name, h)
+			rec.Notes = append(rec.Notes, note)
+			x.emit(Event{Kind: EventNote, Text: note})
+			_ = x.Swarm.ReleaseLock(ctx, name)
+			continue
+		}
+		waited := x.now().Sub(start)
+		if waited >= x.LockWait {
+			x.State.Unlock()
+			return nil, &LockedError{Project: x.Name, Holder: h, Waited: waited, Swarm: name}
+		}
+		if x.now().Sub(reported) >= 5*time.Second {
+			reported = x.now()
+			x.emit(Event{Kind: EventWaiting, Text: fmt.Sprintf("waiting for the deploy lock of stack %s (%s so far), held by %s", x.Name, waited.Round(time.Second), h)})
+		}
+		select {
+		case <-ctx.Done():
+			x.State.Unlock()
+			return nil, ctx.Err()
+		case <-time.After(min(time.Second, x.LockWait-waited)):
+		}
+	}
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// running lists a service's running tasks (short ids), those on image only
+// when image is set.
+func (x *Stack) running(ctx context.Context, id, image string) []string {
+	out := []string{}
+	tasks, err := x.Swarm.Tasks(ctx, id)
+	if err != nil {
+		return out
+	}
+	for _, t := range tasks {
+		if t.State == "running" && t.Desired == "running" && (image == "" || t.Image == image) {
+			out = append(out, compose.ShortID(t.ID))
+		}
+	}
+	return out
+}
+
+// cleanJobs waits for, then removes, the jobs a dead run of this stack
+// left: a migration still running finishes before anything else starts.
+func (x *Stack) cleanJobs(ctx context.Context, rec *Record) {
+	jobs, err := x.Swarm.Jobs(ctx, labelJobOf, x.Name)
+	if err != nil {
+		return
+	}
+	for _, j := range jobs {
+		for len(x.running(ctx, j.ID, "")) > 0 && ctx.Err() == nil {
+			x.emit(Event{Kind: EventNote, Text: "waiting for " + j.Name + ", a job a dead run started, to end before anything else runs"})
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+		if x.Swarm.RemoveService(ctx, j.ID) == nil {
+			rec.Notes = append(rec.Notes, "removed "+j.Name+", a job a dead run left")
+		}
+	}
+}
+
+// Upgrade runs the stack sequence: gate, setup job, one rolling update per
+// service, verify; on failure the updated services go back to what ran.
+func (x *Stack) Upgrade(ctx context.Context, req StackRequest) (*Record, error) {
+	if err := x.preflight(req.Health, req.DryRun); err != nil {
+		return x.failed(NotRun(KindUpgrade, x.Name), err)
+	}
+	rec, svcs, unfinished, release, err := x.beginStack(ctx, KindUpgrade, req.Services, req.Setup, req.DryRun)
+	if err != nil {
+		return rec, err
+	}
+	defer release()
+	if !req.DryRun {
+		x.cleanJobs(ctx, rec)
+	}
+	if unfinished != nil {
+		x.resume(rec, unfinished, req.DryRun)
+	}
+	rec.Strategy = StrategySwarm
+	rec.StrategyReason = "Swarm runs old and new tasks side by side as it replaces them (update_config of each service); the migration runs first, behind the compatibility check"
+	x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + rec.StrategyReason})
+	steps := x.planStack(rec, svcs, req)
+	if req.DryRun {
+		rec.Outcome = Planned
+		for _, st := range steps {
+			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
+			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
+		}
+		x.finish(rec)
+		return rec, nil
+	}
+	if err := x.State.SaveRun(rec); err != nil {
+		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})
+	}
+	var updated []string
+	for _, st := range steps {
+		err := x.runStep(ctx, rec, st, Request{Setup: req.Setup})
+		if err == nil {
+			if st.Name == StepUpdate {
+				updated = append(updated, st.Services[0])
+			}
+			continue
+		}
+		if st.Name == StepUpdate {
+			updated = append(updated, st.Services[0]) // it may have replaced some tasks
+		}
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted during %s: %w", st.Name, err)
+		}
+		rec.Error = x.redact(err.Error())
+		if len(updated) == 0 {
+			rec.Outcome = Failed
+			rec.Notes = append(rec.Notes, "no service was updated: the stack runs as before")
+			if rec.Setup != nil && st.Name != StepSetup && len(rec.Setup.Migrations) > 0 {
+				rec.Notes = append(rec.Notes, "migrations applied before the failure stay applied: "+strings.Join(rec.Setup.Migrations, ", "))
+			}
+		} else {
+			x.stackRollback(context.WithoutCancel(ctx), rec, req, updated)
+		}
+		x.finish(rec)
+		return rec, &Error{Record: rec, Err: err}
+	}
+	rec.Outcome = Succeeded
+	x.finish(rec)
+	return rec, nil
+}
+
+// planStack lays out the steps; each runs through runStep, so the journal
+// names every step that began.
+func (x *Stack) planStack(rec *Record, svcs map[string]compose.StackService, req StackRequest) []Step {
+	var steps []Step
+	if req.Setup != "" {
+		from := svcs[req.Setup]
+		image := x.Project.Services[req.Setup].Image
+		steps = append(steps,
+			Step{Name: StepGate, Services: []string{req.Setup}, What: fmt.Sprintf("check the pending migrations against the running version: %s as a swarm job on %s, dry run", req.Setup, image),
+				run: func(ctx context.Context) error { return x.stackGate(ctx, rec, from, image, req) }},
+			Step{Name: StepSetup, Services: []string{req.Setup}, What: fmt.Sprintf("run %s once on %s as a swarm job (replicated-job, never restarted) on the stack's networks; no task is updated before it exits 0", req.Setup, image),
+				run: func(ctx context.Context) error { return x.stackSetup(ctx, rec, from, image, req) }})
+	}
+	for _, name := range req.Services {
+		s, image := svcs[name], x.Project.Services[name].Image
+		monitor := max(s.Monitor, s.HealthWindow, 5*time.Second)
+		action := cmp.Or(s.FailureAction, "rollback")
+		cmdline := fmt.Sprintf("docker service update --image %s --update-monitor %s --update-failure-action %s %s", image, monitor, action, s.Name)
+		steps = append(steps, Step{Name: StepUpdate, Services: []string{name}, Commands: []string{cmdline},
+			What: fmt.Sprintf("%s → %s: the swarm's rolling update (order %s, failure action %s, monitor %s), followed to completed", name, image, cmp.Or(s.Order, "as the service says"), action, monitor),
+			run: func(ctx context.Context) error {
+				return x.update(ctx, rec, name, compose.ServiceUpdateOptions{Service: s.ID, Image: image, Version: s.Version, Monitor: monitor, FailureAction: "rollback"}, req.Health)
+			}})
+	}
+	var health string
+	steps = append(steps, Step{Name: StepVerify, Services: req.Services, What: req.Health.describe(), run: func(ctx context.Context) (err error) {
+		health, err = x.verifyStack(ctx, req.Services, req.Health, req.Health.ExpectVersion)
+		x.recordStack(ctx, rec, health, err, false)
+		return err
+	}})
+	return steps
+}
+
+// stackRunsUpshift says whether the setup step runs upshift migrate (only
+// then may the gate hand it --dry-run).
+func (x *Stack) stackRunsUpshift(ctx context.Context, from compose.StackService, image string, req StackRequest) (bool, string) {
+	isUpshift := func(argv []string) bool {
+		return len(argv) > 0 && strings.Contains(argv[0][strings.LastIndex(argv[0], "/")+1:], "upshift")
+	}
+	if len(req.SetupCommand) > 0 {
+		return isUpshift(req.SetupCommand), "`" + strings.Join(req.SetupCommand, " ") + "`"
+	}
+	ep := from.Entrypoint
+	if ep == nil {
+		ep, _ = x.Swarm.ImageEntrypoint(ctx, image)
+	}
+	if isUpshift(ep) {
+		return true, ""
+	}
+	return false, "`" + cmp.Or(strings.Join(ep, " "), "its image's command") + "`"
+}
+
+func (x *Stack) jobName(setup, what string, rec *Record) string {
+	// Service names: 63 characters at most.
+	n := fmt.Sprintf("%s_%s-upshift-%s-%s", x.Name, setup, what, strings.ToLower(rec.ID[len(rec.ID)-4:]))
+	if len(n) > 63 {
+		n = n[:63]
+	}
+	return n
+}
+
+func (x *Stack) stackGate(ctx context.Context, rec *Record, from compose.StackService, image string, req StackRequest) error {
+	st := Step{Name: StepGate}
+	r := Request{Setup: req.Setup, SetupCommand: req.SetupCommand, AllowBreaking: req.AllowBreaking}
+	if ok, runs := x.stackRunsUpshift(ctx, from, image, req); !ok {
+		why := fmt.Errorf("the setup service %s runs %s, not upshift migrate, so whether its migrations suit the running version cannot be checked", req.Setup, runs)
+		if req.AllowBreaking {
+			rec.Notes = append(rec.Notes, why.Error()+"; migrating while the old version serves anyway (breaking allowed)")
+			return nil
+		}
+		return &RequestError{Msg: why.Error() + "; on Swarm the old version serves during the migration, so nothing was changed", Hint: "use upshift migrate as the setup service's entrypoint, or migrate unchecked", Options: []string{"allow-breaking"}}
+	}
+	var lines []string
+	name := x.jobName(req.Setup, "gate", rec)
+	args := append(slices.Clone(req.SetupCommand), "--dry-run", "--format", "json")
+	err := x.Swarm.RunJob(ctx, compose.JobOptions{From: from.ID, Name: name, Image: image, Args: args, Labels: map[string]string{labelJobOf: x.Name}},
+		func(l string) { lines = append(lines, l) })
+	return x.judge(rec, st, r, lines, err, fmt.Sprintf("%s %s (swarm job %s)", image, strings.Join(args, " "), name))
+}
+
+func (x *Stack) stackSetup(ctx context.Context, rec *Record, from compose.StackService, image string, req StackRequest) error {
+	started := x.now()
+	sr := rec.Setup
+	sr.Image = image
+	name := x.jobName(req.Setup, "setup", rec)
+	err := x.Swarm.RunJob(ctx, compose.JobOptions{From: from.ID, Name: name, Image: image, Args: req.SetupCommand,
+		Env: []string{result.LineEnv + "=" + result.LineValue}, Labels: map[string]string{labelJobOf: x.Name}},
+		func(l string) {
+			if doc, ok, derr := result.ParseLine(l); ok {
+				if derr == nil {
+					sr.Migrations, sr.Source = doc.AppliedTags(), FromResult
+				}
+				return
+			}
+			x.emit(Event{Kind: EventOutput, Step: StepSetup, Source: req.Setup, Text: l})
+		})
+	sr.DurationMS = x.now().Sub(started).Milliseconds()
+	var je *compose.JobError
+	if errors.As(err, &je) {
+		sr.ExitCode = je.ExitCode
+		if je.ExitCode < 0 {
+			return fmt.Errorf("setup service %s did not run: %s", req.Setup, je.Err)
+		}
+		return fmt.Errorf("setup service %s exited with code %d%s", req.Setup, je.ExitCode, migrationsNote(sr.Migrations))
+	}
+	return err
+}
+
+// UpdateError is a service update the swarm did not complete: it paused,
+// rolled back (also when the service is healthy again), or took too long.
+type UpdateError struct {
+	Service string
+	State   string
+	Message string
+}
+
+func (e *UpdateError) Error() string {
+	return fmt.Sprintf("the swarm's update of %s ended %s%s", e.Service, e.State, errNote(e.Message))
+}
+
+// update makes one service update and follows it to its end.
+func (x *Stack) update(ctx context.Context, rec *Record, name string, o compose.ServiceUpdateOptions, h Health) error {
+	before, err := x.Swarm.Service(ctx, o.Service)
+	if err != nil {
+		return err
+	}
+	warnings, err := x.Swarm.UpdateService(ctx, o)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		x.emit(Event{Kind: EventNote, Text: name + ": " + w})
+	}
+	return x.follow(ctx, name, before, h, false)
+}
+
+// follow waits for the update that began after before to end: completed,
+// or rollback_completed for a rollback that was asked for.
+func (x *Stack) follow(ctx context.Context, name string, before compose.StackService, h Health, rollback bool) error {
+	now, err := x.Swarm.Service(ctx, before.ID)
+	if err != nil {
+		return err
+	}
+	if now.Image == before.Image && now.Update == before.Update && now.UpdateStarted.Equal(before.UpdateStarted) {
+		x.emit(Event{Kind: EventOutput, Step: StepUpdate, Source: name, Text: "already runs " + now.Image + ": the swarm has nothing to replace"})
+		return nil
+	}
+	replicas := max(now.Replicas, 1)
+	// Every task gets its monitor window and a start; a swarm that does
+	// nothing for this long has stalled.
+	deadline := x.now().Add(h.timeout() + 2*time.Minute + time.Duration(replicas)*(now.Monitor+30*time.Second))
+	last := ""
+	for {
+		now, err = x.Swarm.Service(ctx, before.ID)
+		if err != nil {
+			return err
+		}
+		started := now.UpdateStarted.After(before.UpdateStarted)
+		if started {
+			onNew := len(x.running(ctx, now.ID, now.Image))
+			progress := fmt.Sprintf("%s: %d of %d task(s) run %s", now.Update, onNew, replicas, now.Image)
+			if progress != last {
+				last = progress
+				x.emit(Event{Kind: EventOutput, Step: StepUpdate, Source: name, Text: progress})
+			}
+			switch {
+			case now.Update == "completed" && !rollback, now.Update == "rollback_completed" && rollback:
+				return nil
+			case now.Update == "rollback_started" && rollback:
+			case now.Update == "paused", strings.HasPrefix(now.Update, "rollback_"):
+				return &UpdateError{Service: now.Name, State: now.Update, Message: now.UpdateMessage}
+			}
+		}
+		if x.now().After(deadline) {
+			return &UpdateError{Service: now.Name, State: "stalled", Message: fmt.Sprintf("not completed within %s (state %q)", deadline.Sub(x.now()).Round(time.Second), now.Update)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(x.poll()):
+		}
+	}
+}
+
+// settle waits for a swarm rollback under way to end and says where the
+// service is.
+func (x *Stack) settle(ctx context.Context, id string) (compose.StackService, error) {
+	deadline := x.now().Add(10 * time.Minute)
+	for {
+		s, err := x.Swarm.Service(ctx, id)
+		if err != nil || (s.Update != "rollback_started" && s.Update != "updating") || x.now().After(deadline) {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-time.After(x.poll()):
+		}
+	}
+}
+
+// stackRollback puts the services this run updated back on the images
+// they ran: Swarm's rollback=previous where the previous spec is that
+// image (the swarm may have rolled back by itself already), else an update
+// to the recorded image by digest; then it verifies them.
+func (x *Stack) stackRollback(ctx context.Context, rec *Record, req StackRequest, updated []string) {
+	started := x.now()
+	rb := &RollbackRecord{}
+	rec.Rollback = rb
+	rec.Step = rec.Step + " → " + StepRollback
+	h := req.Health
+	h.ExpectVersion = "" // the previous version answers with its own
+	err := x.putBackStack(ctx, rec, updated, func(s *ServiceRecord) *Image { return s.From }, h, rb)
+	rb.DurationMS = x.now().Sub(started).Milliseconds()
+	if err != nil {
+		rb.Outcome, rb.Error = "failed", x.redact(err.Error())
+		rec.Outcome = RollbackFailed
+	} else {
+		rb.Outcome = "succeeded"
+		rec.Outcome = RolledBack
+	}
+	if rec.Setup != nil && len(rec.Setup.Migrations) > 0 {
+		rec.Notes = append(rec.Notes, fmt.Sprintf("migrations are not reverted: %s stay applied (they passed the compatibility check, so the old version runs on them)", strings.Join(rec.Setup.Migrations, ", ")))
+	}
+}
+
+// putBackStack moves each service to target(service) and verifies them.
+func (x *Stack) putBackStack(ctx context.Context, rec *Record, services []string, target func(*ServiceRecord) *Image, h Health, rb *RollbackRecord) error {
+	var steps []Step
+	for _, name := range services {
+		s := rec.service(name)
+		to := target(s)
+		if to == nil {
+			return fmt.Errorf("no previous image of %s is recorded (nothing ran before)", name)
+		}
+		steps = append(steps, Step{Name: StepRollback, Services: []string{name}, What: fmt.Sprintf("%s → %s", name, to.Ref),
+			run: func(ctx context.Context) error {
+				cur, err := x.settle(ctx, x.stackID(ctx, name))
+				if err != nil {
+					return err
+				}
+				if cur.Image == to.Ref {
+					x.emit(Event{Kind: EventOutput, Step: StepRollback, Source: name, Text: "runs " + to.Ref + " again (" + cmp.Or(cur.Update, "no update") + ")"})
+					return nil
+				}
+				o := compose.ServiceUpdateOptions{Service: cur.ID, Image: to.Ref, Version: cur.Version}
+				if cur.PreviousImage == to.Ref {
+					o.Rollback = true
+				}
+				before := cur
+				if _, err := x.Swarm.UpdateService(ctx, o); err != nil {
+					return err
+				}
+				return x.follow(ctx, name, before, h, o.Rollback)
+			}})
+	}
+	for _, st := range steps {
+		if err := x.runStep(ctx, rec, st, Request{}); err != nil {
+			return err
+		}
+	}
+	var health string
+	err := x.runStep(ctx, rec, Step{Name: StepVerify, Services: services, What: h.describe(), run: func(ctx context.Context) (err error) {
+		health, err = x.verifyStack(ctx, services, h, h.ExpectVersion)
+		return err
+	}}, Request{})
+	if rb != nil {
+		rb.Health = health
+	}
+	x.recordStack(ctx, rec, health, err, rb != nil)
+	return err
+}
+
+func (x *Stack) stackID(ctx context.Context, name string) string {
+	svcs, err := x.Swarm.StackServices(ctx, x.Name)
+	if err != nil {
+		return x.Name + "_" + name
+	}
+	return cmp.Or(svcs[name].ID, x.Name+"_"+name)
+}
+
+// verifyStack waits until every replica of the services runs the spec's
+// image and the health URL answers 200 (with wantVersion when set), and
+// stays so for h.Stable.
+func (x *Stack) verifyStack(ctx context.Context, services []string, h Health, wantVersion string) (string, error) {
+	deadline := x.now().Add(h.timeout())
+	var goodSince time.Time
+	state := ""
+	for {
+		ready := true
+		for _, name := range services {
+			s, err := x.Swarm.Service(ctx, x.stackID(ctx, name))
+			if err != nil {
+				return "", err
+			}
+			n := len(x.running(ctx, s.ID, s.Image))
+			if s.Replicas >= 0 && n < s.Replicas {
+				ready = false
+				state = fmt.Sprintf("%d of %d task(s) of %s run %s", n, s.Replicas, name, s.Image)
+			}
+		}
+		var p probe
+		if ready && h.URL != "" {
+			p = h.probe(ctx, x.httpClient(), wantVersion)
+			if !p.ok {
+				ready = false
+				state = probeState(h.URL, p, wantVersion)
+			}
+		}
+		switch {
+		case !ready && !goodSince.IsZero():
+			return "", &HealthError{Msg: fmt.Sprintf("not stable: good at first, then within %s: %s", x.now().Sub(goodSince).Round(time.Millisecond), state)}
+		case ready && goodSince.IsZero():
+			goodSince = x.now()
+		}
+		if ready && x.now().Sub(goodSince) >= h.Stable {
+			switch {
+			case h.URL == "":
+				return "running", nil
+			case p.version != "":
+				return fmt.Sprintf("%s: 200, version %s", h.URL, p.version), nil
+			}
+			return h.URL + ": 200", nil
+		}
+		if goodSince.IsZero() && x.now().After(deadline) {
+			return "", &HealthError{Msg: fmt.Sprintf("not healthy within %s: %s", h.timeout(), cmp.Or(state, "no answer"))}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// recordStack notes what each service runs now; a rollback's record keeps
+// what it put back as "to".
+func (x *Stack) recordStack(ctx context.Context, rec *Record, health string, err error, isRollback bool) {
+	svcs, lerr := x.Swarm.StackServices(ctx, x.Name)
+	if lerr != nil {
+		return
+	}
+	for i := range rec.Services {
+		s := &rec.Services[i]
+		cur, ok := svcs[s.Name]
+		if !ok {
+			continue
+		}
+		s.Containers = x.running(ctx, cur.ID, "")
+		if isRollback {
+			continue // the upgrade's own to and health stay
+		}
+		s.To = stackImage(cur.Image)
+		s.Health = health
+		if err != nil {
+			s.Health = "failed: " + x.redact(err.Error())
+		}
+	}
+}
+
+// StackRollbackRequest is what `upshift rollback --stack` asks for.
+type StackRollbackRequest struct {
+	Services []string
+	Health   Health
+	DryRun   bool
+}
+
+// Rollback puts back, by digest, the images that ran before the latest
+// upgrade of each service that no rollback undid: further back than
+// Swarm's one level, one upgrade per rollback.
+func (x *Stack) Rollback(ctx context.Context, req StackRollbackRequest) (*Record, error) {
+	if err := x.preflight(req.Health, req.DryRun); err != nil {
+		return x.failed(NotRun(KindRollback, x.Name), err)
+	}
+	rec, _, unfinished, release, err := x.beginStack(ctx, KindRollback, req.Services, "", req.DryRun)
+	if err != nil {
+		return rec, err
+	}
+	defer release()
+	if unfinished != nil {
+		x.resume(rec, unfinished, req.DryRun)
+	}
+	history, err := x.State.History()
+	if err != nil {
+		return x.failed(rec, err)
+	}
+	var undo []string
+	for i := range rec.Services {
+		s := &rec.Services[i]
+		if u := unfinished; u != nil && u.Kind == KindRollback && u.service(s.Name) != nil && u.service(s.Name).To != nil {
+			s.To = u.service(s.Name).To // a dead rollback is finished, not undone
+			undo = append(undo, u.RollsBack...)
+			continue
+		}
+		up := LatestUpgrade(history, s.Name)
+		if up == nil {
+			return x.failed(rec, &NothingToRollBackError{Service: s.Name, StateDir: x.State.Dir})
+		}
+		t := *up.service(s.Name).From
+		s.To = &t
+		if !slices.Contains(undo, up.ID) {
+			undo = append(undo, up.ID)
+		}
+	}
+	rec.RollsBack = undo
+	if req.DryRun {
+		rec.Outcome = Planned
+		for _, s := range rec.Services {
+			st := Step{Name: StepRollback, Services: []string{s.Name}, What: fmt.Sprintf("%s → %s", s.Name, s.To.Ref),
+				Commands: []string{fmt.Sprintf("docker service update --image %s %s_%s", s.To.Ref, x.Name, s.Name)}}
+			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
+			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
+		}
+		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
+		x.finish(rec)
+		return rec, nil
+	}
+	if err := x.State.SaveRun(rec); err != nil {
+		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})
+	}
+	targets := map[string]*Image{}
+	for _, s := range rec.Services {
+		targets[s.Name] = s.To
+	}
+	// Once services are being replaced, a first signal does not stop the
+	// rollback half way; it finishes, and says so.
+	err = x.putBackStack(context.WithoutCancel(ctx), rec, req.Services, func(s *ServiceRecord) *Image { return targets[s.Name] }, req.Health, nil)
+	if ctx.Err() != nil {
+		rec.Notes = append(rec.Notes, "a signal arrived during the rollback; it was finished first, since stopping it half way leaves the stack half rolled back")
+	}
+	if err != nil {
+		rec.Outcome, rec.Error = RollbackFailed, x.redact(err.Error())
+		x.finish(rec)
+		return rec, &Error{Record: rec, Err: err}
+	}
+	rec.Outcome = Succeeded
+	x.finish(rec)
+	return rec, nil
+}

@@ -1,0 +1,168 @@
+package upgrade_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/dockertest"
+)
+
+// End-to-end on a real swarm: the test engine made a single-node swarm
+// manager (and left again when the tests end), the stack of
+// testdata/upgrade/stack.yaml deployed with `docker stack deploy`, its images
+// in the real registry, and the upshift binary run against it.
+
+// deployedStack deploys the stack with v1 and has upshift run its first
+// migration (the deploy leaves db-setup at replicas: 0, so app waits for its
+// schema until then).
+func deployedStack(t *testing.T) *dockertest.Stack {
+	t.Helper()
+	s := dockertest.NewStack(t)
+	s.Release(v1, []dockertest.Migration{mUsers})
+	s.Deploy()
+	doc := stackSucceeded(t, s, stackArgs(s, "v1", "--format", "json")...)
+	if got := doc["setup"].(map[string]any)["migrations_applied"]; len(got.([]any)) != 1 {
+		t.Fatalf("first run applied %v", got)
+	}
+	waitFor(t, 30*time.Second, func() bool { code, v := s.Health(); return code == 200 && v == "v1" })
+	return s
+}
+
+func stackArgs(s *dockertest.Stack, version string, extra ...string) []string {
+	args := []string{"upgrade", "--stack", s.Name, "-f", s.File, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", version, "--health-timeout", "90s"}
+	return append(args, extra...)
+}
+
+func stackSucceeded(t *testing.T, s *dockertest.Stack, args ...string) map[string]any {
+	t.Helper()
+	r := s.Upshift(args...)
+	if r.Code != 0 {
+		t.Fatalf("upshift %s: %s", strings.Join(args, " "), r)
+	}
+	return decode(t, r)
+}
+
+// stackTasks are the running tasks of a stack service: their creation time
+// and image.
+func stackTasks(t *testing.T, s *dockertest.Stack, service string) map[string]time.Time {
+	t.Helper()
+	ids := strings.Fields(dockertest.Run(t, "", nil, "docker", "service", "ps", "-q", "--filter", "desired-state=running", s.Service(service)))
+	out := map[string]time.Time{}
+	for _, id := range ids {
+		f := strings.Fields(dockertest.Run(t, "", nil, "docker", "inspect", "--format", "{{.CreatedAt.Format \"2006-01-02T15:04:05.999999999Z07:00\"}} {{.Spec.ContainerSpec.Image}}", id))
+		created, err := time.Parse(time.RFC3339Nano, f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f[1]+" "+id] = created
+	}
+	return out
+}
+
+// specImage is the image the service's spec names now.
+func specImage(t *testing.T, s *dockertest.Stack, service string) string {
+	t.Helper()
+	return strings.TrimSpace(dockertest.Run(t, "", nil, "docker", "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", s.Service(service)))
+}
+
+// v1 → v2 on Swarm: no request through the proxy fails, the migration ran
+// (once, as a job) before any v2 task was created, the record keeps both
+// digests; then rollback by the recorded digest, and the history.
+func TestStackUpgradeRollbackHistory(t *testing.T) {
+	t.Parallel()
+	s := deployedStack(t)
+	v1Image := specImage(t, s, "app")
+	s.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	pr := startProber(s.HealthURL(), "v2")
+	r := s.Upshift(stackArgs(s, "v2", "--format", "json")...)
+	window, failed, total := pr.finish()
+	if r.Code != 0 {
+		t.Fatalf("stack upgrade: %s", r)
+	}
+	t.Logf("prober: %d requests, %d failed, longest window without a 200: %s", total, failed, window)
+	if failed != 0 {
+		t.Errorf("%d of %d requests through the proxy failed during the swarm upgrade", failed, total)
+	}
+	doc := decode(t, r)
+	if got := strings.Join(stepNames(doc), ","); got != "gate,setup,update,verify" {
+		t.Errorf("steps %s", got)
+	}
+	if doc["strategy"] != "swarm-rolling" || !strings.Contains(doc["engine"].(string), "swarm manager") {
+		t.Errorf("strategy %v, engine %v", doc["strategy"], doc["engine"])
+	}
+	svc := doc["services"].([]any)[0].(map[string]any)
+	from, to := svc["from"].(map[string]any), svc["to"].(map[string]any)
+	if from["ref"] != v1Image || !strings.HasPrefix(from["id"].(string), "sha256:") || !strings.HasPrefix(to["id"].(string), "sha256:") || from["id"] == to["id"] {
+		t.Errorf("from %v to %v (v1 ran %s)", from, to, v1Image)
+	}
+	if got := s.SQL("SELECT string_agg(id::text, ',' ORDER BY id) FROM drizzle.__drizzle_migrations"); got != "1,2" {
+		t.Errorf("migration rows %q", got)
+	}
+	setup := doc["setup"].(map[string]any)
+	if ms := setup["migrations_applied"].([]any); len(ms) != 1 || ms[0] != "0001_nickname" || setup["migrations_source"] != "result" {
+		t.Errorf("setup %v", setup)
+	}
+	// The setup job ended before any v2 task was created.
+	var setupEnd time.Time
+	for _, st := range doc["steps"].([]any) {
+		if m := st.(map[string]any); m["name"] == "setup" {
+			started, _ := time.Parse(time.RFC3339Nano, m["started_at"].(string))
+			setupEnd = started.Add(time.Duration(m["duration_ms"].(float64)) * time.Millisecond)
+		}
+	}
+	tasks := stackTasks(t, s, "app")
+	if len(tasks) != 2 {
+		t.Errorf("app runs %d tasks, want 2: %v", len(tasks), tasks)
+	}
+	for task, created := range tasks {
+		if !strings.HasPrefix(task, to["ref"].(string)+" ") {
+			t.Errorf("task %s does not run %s", task, to["ref"])
+		}
+		if created.Before(setupEnd) {
+			t.Errorf("task %s was created at %s, before the migration ended (%s)", task, created, setupEnd)
+		}
+	}
+	if out, _ := exec.Command("docker", "service", "ls", "-q", "--filter", "label=io.upshift.stack="+s.Name).Output(); strings.TrimSpace(string(out)) != "" {
+		t.Errorf("the setup jobs were left behind: %s", out)
+	}
+
+	// Rollback: back to v1 by the digest the upgrade recorded.
+	rb := s.Upshift("rollback", "--stack", s.Name, "-f", s.File, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", "v1", "--format", "json")
+	if rb.Code != 0 {
+		t.Fatalf("stack rollback: %s", rb)
+	}
+	if got := specImage(t, s, "app"); got != v1Image {
+		t.Errorf("after rollback app's spec names %s, want %s", got, v1Image)
+	}
+	if code, v := s.Health(); code != 200 || v != "v1" {
+		t.Errorf("after rollback the proxy answers %d %q", code, v)
+	}
+	rbDoc := decode(t, rb)
+	if rbDoc["rolls_back"].([]any)[0] != doc["id"] {
+		t.Errorf("rollback undid %v, want %v", rbDoc["rolls_back"], doc["id"])
+	}
+
+	// history --stack needs no stack file.
+	h := dockertest.RunUpshift(t, s.Bins, t.TempDir(), []string{"UPSHIFT_STATE_DIR=" + s.StateDir}, "history", "--stack", s.Name, "--format", "json")
+	if h.Code != 0 {
+		t.Fatalf("history: %s", h)
+	}
+	runs := decode(t, h)["runs"].([]any)
+	if len(runs) != 3 {
+		t.Fatalf("history has %d runs, want 3 (v1, v2, rollback): %s", len(runs), h.Stdout)
+	}
+	if r0 := runs[0].(map[string]any); r0["kind"] != "rollback" || r0["project"] != s.Name {
+		t.Errorf("newest run %v %v", r0["kind"], r0["project"])
+	}
+	if r1 := runs[1].(map[string]any); r1["rolled_back_by"] != rbDoc["id"] {
+		t.Errorf("the v2 upgrade is not shown as rolled back: %v", r1["rolled_back_by"])
+	}
+	text := dockertest.RunUpshift(t, s.Bins, s.Dir, []string{"UPSHIFT_STATE_DIR=" + s.StateDir}, "history", "--stack", s.Name)
+	for _, want := range []string{"rolled back by " + rbDoc["id"].(string), "strategy: swarm-rolling", "migrations applied: 0001_nickname"} {
+		if !strings.Contains(text.Stdout, want) {
+			t.Errorf("history lacks %q:\n%s", want, text.Stdout)
+		}
+	}
+}
