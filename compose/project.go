@@ -83,6 +83,12 @@ type Service struct {
 	// Env is its environment as compose resolves it (secrets included:
 	// never print it).
 	Env map[string]string
+	// UpdateOrder, UpdateFailureAction and UpdateMonitor are the file's
+	// deploy.update_config ("" and 0 where it says nothing: docker stack
+	// deploy fills in the engine's defaults, pause among them).
+	UpdateOrder         string
+	UpdateFailureAction string
+	UpdateMonitor       time.Duration
 	// SwarmIgnored are the keys it sets that `docker stack deploy`
 	// ignores: they do nothing on Swarm.
 	SwarmIgnored []string
@@ -281,6 +287,10 @@ func service(s types.ServiceConfig, active []string) *Service {
 	sort.Strings(svc.DependsOn)
 	sort.Strings(svc.Completes)
 	svc.SwarmIgnored = swarmIgnored(s)
+	if s.Deploy != nil && s.Deploy.UpdateConfig != nil {
+		u := s.Deploy.UpdateConfig
+		svc.UpdateOrder, svc.UpdateFailureAction, svc.UpdateMonitor = u.Order, u.FailureAction, time.Duration(u.Monitor)
+	}
 	return svc
 }
 

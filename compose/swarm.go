@@ -200,8 +200,9 @@ type ServiceUpdateOptions struct {
 	// update against a version that changed since is refused: someone
 	// else changed the service.
 	Version uint64
-	// Monitor is the least monitor window; FailureAction applies where the
-	// service's own update_config sets none.
+	// Monitor is the least monitor window; FailureAction, when set,
+	// replaces the spec's (which docker stack deploy fills with the
+	// engine's default, pause, when the file names none).
 	Monitor       time.Duration
 	FailureAction string
 	// Force replaces the tasks even when the spec does not change (the
@@ -246,7 +247,7 @@ func (s *Swarm) UpdateService(ctx context.Context, o ServiceUpdateOptions) ([]st
 			u = &swarm.UpdateConfig{Parallelism: 1, Order: swarm.UpdateOrderStartFirst}
 			spec.UpdateConfig = u
 		}
-		if u.FailureAction == "" && o.FailureAction != "" {
+		if o.FailureAction != "" {
 			u.FailureAction = swarm.FailureAction(o.FailureAction)
 		}
 		if u.Monitor < o.Monitor {

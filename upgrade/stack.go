@@ -199,18 +199,21 @@ func (x *Stack) beginStack(ctx context.Context, kind Kind, services []string, se
 	for _, s := range services {
 		rec.Services = append(rec.Services, ServiceRecord{Name: s, Containers: []string{}, PreviousContainers: []string{}})
 	}
-	svcs, err := x.deployed(ctx, append(slices.Clone(services), setup)...)
-	if err != nil {
-		_, err = x.failed(rec, err)
-		rec.ID = ""
-		return rec, nil, nil, func() {}, err
-	}
 	release := func() {}
 	if !dryRun {
 		if release, err = x.lockStack(ctx, rec); err != nil {
 			_, err = x.failed(rec, err)
 			return rec, nil, nil, func() {}, err
 		}
+	}
+	// Read under the lock: the spec versions the updates are made against
+	// are those no other run of upshift can change any more.
+	svcs, err := x.deployed(ctx, append(slices.Clone(services), setup)...)
+	if err != nil {
+		release()
+		_, err = x.failed(rec, err)
+		rec.ID = ""
+		return rec, nil, nil, func() {}, err
 	}
 	unfinished, err := x.State.Unfinished()
 	if err != nil {
@@ -403,14 +406,18 @@ func (x *Stack) planStack(rec *Record, svcs map[string]compose.StackService, req
 				run: func(ctx context.Context) error { return x.stackSetup(ctx, rec, from, image, req) }})
 	}
 	for _, name := range req.Services {
-		s, image := svcs[name], x.Project.Services[name].Image
-		monitor := max(s.Monitor, s.HealthWindow, 5*time.Second)
-		action := cmp.Or(s.FailureAction, "rollback")
+		s, file := svcs[name], x.Project.Services[name]
+		image := file.Image
+		// The file's update_config rules; where it names no failure
+		// action, a failed task rolls the service back (not the engine's
+		// pause), and the monitor window covers the healthcheck's.
+		monitor := max(file.UpdateMonitor, s.Monitor, s.HealthWindow, 5*time.Second)
+		action := cmp.Or(file.UpdateFailureAction, "rollback")
 		cmdline := fmt.Sprintf("docker service update --image %s --update-monitor %s --update-failure-action %s %s", image, monitor, action, s.Name)
 		steps = append(steps, Step{Name: StepUpdate, Services: []string{name}, Commands: []string{cmdline},
 			What: fmt.Sprintf("%s → %s: the swarm's rolling update (order %s, failure action %s, monitor %s), followed to completed", name, image, cmp.Or(s.Order, "as the service says"), action, monitor),
 			run: func(ctx context.Context) error {
-				return x.update(ctx, rec, name, compose.ServiceUpdateOptions{Service: s.ID, Image: image, Version: s.Version, Monitor: monitor, FailureAction: "rollback"}, req.Health)
+				return x.update(ctx, rec, name, compose.ServiceUpdateOptions{Service: s.ID, Image: image, Version: s.Version, Monitor: monitor, FailureAction: action}, req.Health)
 			}})
 	}
 	var health string
@@ -522,6 +529,9 @@ func (x *Stack) update(ctx context.Context, rec *Record, name string, o compose.
 	for _, w := range warnings {
 		x.emit(Event{Kind: EventNote, Text: name + ": " + w})
 	}
+	if now, err := x.Swarm.Service(ctx, o.Service); err == nil {
+		rec.service(name).To = stackImage(now.Image) // the digest the swarm resolved
+	}
 	return x.follow(ctx, name, before, h, false)
 }
 
@@ -532,14 +542,17 @@ func (x *Stack) follow(ctx context.Context, name string, before compose.StackSer
 	if err != nil {
 		return err
 	}
-	if now.Image == before.Image && now.Update == before.Update && now.UpdateStarted.Equal(before.UpdateStarted) {
+	if now.Image == before.Image && !rollback {
+		// The same digest: the swarm replaces no task (and may just drop
+		// the last update's status).
 		x.emit(Event{Kind: EventOutput, Step: StepUpdate, Source: name, Text: "already runs " + now.Image + ": the swarm has nothing to replace"})
 		return nil
 	}
 	replicas := max(now.Replicas, 1)
 	// Every task gets its monitor window and a start; a swarm that does
 	// nothing for this long has stalled.
-	deadline := x.now().Add(h.timeout() + 2*time.Minute + time.Duration(replicas)*(now.Monitor+30*time.Second))
+	limit := h.timeout() + 2*time.Minute + time.Duration(replicas)*(now.Monitor+30*time.Second)
+	deadline := x.now().Add(limit)
 	last := ""
 	for {
 		now, err = x.Swarm.Service(ctx, before.ID)
@@ -563,7 +576,7 @@ func (x *Stack) follow(ctx context.Context, name string, before compose.StackSer
 			}
 		}
 		if x.now().After(deadline) {
-			return &UpdateError{Service: now.Name, State: "stalled", Message: fmt.Sprintf("not completed within %s (state %q)", deadline.Sub(x.now()).Round(time.Second), now.Update)}
+			return &UpdateError{Service: now.Name, State: "stalled", Message: fmt.Sprintf("not completed within %s (state %q)", limit, cmp.Or(now.Update, "none"))}
 		}
 		select {
 		case <-ctx.Done():

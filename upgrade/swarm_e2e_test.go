@@ -166,3 +166,115 @@ func TestStackUpgradeRollbackHistory(t *testing.T) {
 		}
 	}
 }
+
+// What fails on a stack, and where each failure leaves it: a stack that is
+// not deployed (exit 2), a migration that fails (exit 1, nothing updated),
+// a release the swarm's own monitor finds unhealthy (the swarm rolls back;
+// exit 5), and one that answers with the wrong version (upshift rolls back
+// with rollback=previous; exit 5).
+func TestStackFailures(t *testing.T) {
+	t.Parallel()
+	s := deployedStack(t)
+	v1Image := specImage(t, s, "app")
+	expectV1 := func(what string) {
+		t.Helper()
+		if got := specImage(t, s, "app"); got != v1Image {
+			t.Errorf("%s: app's spec names %s, want %s", what, got, v1Image)
+		}
+		waitFor(t, 30*time.Second, func() bool { code, v := s.Health(); return code == 200 && v == "v1" })
+	}
+
+	r := s.Upshift("upgrade", "--stack", s.Name+"-none", "-f", s.File, "--service", "app")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "no stack "+s.Name+"-none is deployed") || !strings.Contains(r.Stderr, "docker stack deploy -c "+s.File+" "+s.Name+"-none") {
+		t.Errorf("a stack that is not deployed: %s", r)
+	}
+
+	// A failing migration updates nothing.
+	s.Release(v2, []dockertest.Migration{mUsers, mBroken})
+	r = s.Upshift(stackArgs(s, "v2", "--format", "json")...)
+	doc := decode(t, r)
+	if r.Code != 1 || doc["outcome"] != "failed" || doc["step"] != "setup" || !strings.Contains(r.Stdout, "no service was updated") {
+		t.Errorf("failing migration: %s", r)
+	}
+	if setup := doc["setup"].(map[string]any); setup["exit_code"].(float64) == 0 {
+		t.Errorf("setup exit code %v", setup["exit_code"])
+	}
+	expectV1("after a failed migration")
+	if got := s.SQL("SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'"); got != "0" {
+		t.Errorf("the failed migration left its column (%s)", got)
+	}
+
+	// The swarm's monitor: v2's tasks never turn healthy; the swarm
+	// rolls back by itself (failure_action rollback, upshift's default),
+	// and upshift reports it as the failure it is.
+	s.Release(dockertest.App{Version: "v2", Mode: "unhealthy"}, []dockertest.Migration{mUsers})
+	r = s.Upshift(stackArgs(s, "v2", "--format", "json")...)
+	doc = decode(t, r)
+	if r.Code != 5 || doc["outcome"] != "rolled-back" || !strings.Contains(doc["error"].(map[string]any)["message"].(string), "rollback") {
+		t.Errorf("unhealthy release: %s", r)
+	}
+	expectV1("after the swarm's own rollback")
+
+	// upshift's version check: v3 runs and answers, but not the version
+	// expected; upshift rolls the service back.
+	s.Release(dockertest.App{Version: "v3", RequireColumn: "users.name"}, []dockertest.Migration{mUsers})
+	r = s.Upshift(stackArgs(s, "v4", "--format", "json", "--health-timeout", "8s")...)
+	doc = decode(t, r)
+	if r.Code != 5 || doc["outcome"] != "rolled-back" || doc["step"] != "verify → rollback" || !strings.Contains(r.Stdout, `expected \"v4\"`) {
+		t.Errorf("wrong version: %s", r)
+	}
+	if rb := doc["rollback"].(map[string]any); rb["outcome"] != "succeeded" {
+		t.Errorf("rollback %v", rb)
+	}
+	expectV1("after upshift's rollback")
+}
+
+// Two runs at once from two state folders (two CD runners): the swarm
+// config lock lets one through; the other exits 3 naming it, or waits for
+// it. A lock a dead upshift on this machine left is taken over.
+func TestStackLock(t *testing.T) {
+	t.Parallel()
+	s := deployedStack(t)
+	s.Release(v2, []dockertest.Migration{mUsers, mSlow})
+	first := s.Command(stackArgs(s, "v2")...)
+	var out1 strings.Builder
+	first.Stdout, first.Stderr = &out1, &out1
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lock := "upshift-lock-" + s.Name
+	waitFor(t, 30*time.Second, func() bool { return exec.Command("docker", "config", "inspect", lock).Run() == nil })
+
+	other := func(extra ...string) dockertest.Result {
+		return dockertest.RunUpshift(t, s.Bins, s.Dir, append([]string{"UPSHIFT_STATE_DIR=" + t.TempDir()}, s.Env...), append(stackArgs(s, "v2"), extra...)...)
+	}
+	done := make(chan dockertest.Result, 1)
+	go func() { done <- other("--lock-wait", "3m") }()
+	r := other("--lock-wait", "0")
+	if r.Code != 3 || !strings.Contains(r.Stderr, "another upgrade or rollback of stack "+s.Name) || !strings.Contains(r.Stderr, "docker config rm "+lock) {
+		t.Errorf("second runner: %s", r)
+	}
+	if err := first.Wait(); err != nil {
+		t.Fatalf("first runner: %v\n%s", err, out1.String())
+	}
+	waited := <-done
+	if waited.Code != 0 || !strings.Contains(waited.Stderr, "waiting for the deploy lock of stack "+s.Name) {
+		t.Errorf("the runner that waited: %s", waited)
+	}
+	if exec.Command("docker", "config", "inspect", lock).Run() == nil {
+		t.Errorf("the lock %s was left behind", lock)
+	}
+
+	// A dead upshift on this machine left its lock.
+	host, _ := exec.Command("hostname").Output()
+	holder := `io.upshift.holder={"pid":999999,"host":"` + strings.TrimSpace(string(host)) + `","user":"ci","command":"upshift upgrade"}`
+	cfg := exec.Command("docker", "config", "create", "--label", holder, lock, "-")
+	cfg.Stdin = strings.NewReader("x")
+	if out, err := cfg.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	doc := stackSucceeded(t, s, stackArgs(s, "v2", "--format", "json", "--lock-wait", "0")...)
+	if notes := doc["notes"].([]any); len(notes) == 0 || !strings.Contains(notes[0].(string), "took over the deploy lock "+lock+" from a dead upshift") {
+		t.Errorf("notes %v", notes)
+	}
+}
