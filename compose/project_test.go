@@ -206,3 +206,47 @@ func TestResolvedCopy(t *testing.T) {
 		t.Errorf("the copy outlived the run")
 	}
 }
+
+// What a stack file's services set that Swarm ignores, and their
+// update_config as the file (not docker stack deploy's defaults) has it.
+func TestSwarmKeysOfAStackFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "stack.yml", `services:
+  api:
+    image: registry.example.com/shop/api:2.0
+    container_name: shop-api
+    restart: always
+    depends_on: [db]
+    deploy:
+      update_config:
+        order: start-first
+        failure_action: pause
+        monitor: 30s
+  db:
+    image: postgres:16
+    deploy:
+      update_config:
+        parallelism: 1
+  migrate:
+    image: registry.example.com/shop/api:2.0
+    deploy:
+      replicas: 0
+`)
+	p, err := compose.Load(context.Background(), compose.Options{WorkingDir: dir, Files: []string{"stack.yml"}, ProjectName: "shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, db, migrate := p.Services["api"], p.Services["db"], p.Services["migrate"]
+	if got := strings.Join(api.SwarmIgnored, ","); got != "container_name,depends_on,restart (use deploy.restart_policy)" {
+		t.Errorf("api: %s", got)
+	}
+	if api.UpdateOrder != "start-first" || api.UpdateFailureAction != "pause" || api.UpdateMonitor.String() != "30s" {
+		t.Errorf("api update_config %q %q %s", api.UpdateOrder, api.UpdateFailureAction, api.UpdateMonitor)
+	}
+	if len(db.SwarmIgnored) != 0 || db.UpdateFailureAction != "" || db.UpdateMonitor != 0 {
+		t.Errorf("db: %v %q %s", db.SwarmIgnored, db.UpdateFailureAction, db.UpdateMonitor)
+	}
+	if migrate.Scale != 0 {
+		t.Errorf("migrate scale %d", migrate.Scale)
+	}
+}

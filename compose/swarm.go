@@ -9,6 +9,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -364,37 +365,71 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) erro
 	}
 }
 
-// follow streams a service's output; done waits (briefly) for what the
-// ended task still has in flight, and stop ends the stream.
+// follow streams a service's output as it comes; done, once the task
+// ended, stops the stream and prints what it had not delivered yet from a
+// complete (not followed) read of the output — a followed stream does not
+// end with the task, and waiting for its last lines would cost seconds.
 func (s *Swarm) follow(ctx context.Context, id string, out func(string)) (stop, done func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	fctx, cancel := context.WithCancel(ctx)
 	ended := make(chan struct{})
+	var mu sync.Mutex
+	seen := 0
+	emit := func(l string) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen++
+		out(l)
+	}
 	go func() {
 		defer close(ended)
-		rc, err := s.c.ServiceLogs(ctx, id, client.ServiceLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-		if err != nil {
-			return
-		}
-		defer rc.Close()
-		pr, pw := io.Pipe()
-		go func() {
-			_, err := stdcopy.StdCopy(pw, pw, rc)
-			pw.CloseWithError(err)
-		}()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 4<<20)
-		for sc.Scan() {
-			out(sc.Text())
-		}
+		_ = s.lines(fctx, id, true, emit)
 	}()
 	stop = func() { cancel(); <-ended }
 	done = func() {
-		select {
-		case <-ended:
-		case <-time.After(2 * time.Second):
-		}
+		stop()
+		mu.Lock()
+		skip := seen
+		mu.Unlock()
+		n := 0
+		_ = s.lines(ctx, id, false, func(l string) {
+			if n++; n > skip {
+				emit(l)
+			}
+		})
 	}
 	return stop, done
+}
+
+// lines reads a service's output (stdout and stderr, demultiplexed) line
+// by line.
+func (s *Swarm) lines(ctx context.Context, id string, follow bool, out func(string)) error {
+	rc, err := s.c.ServiceLogs(ctx, id, client.ServiceLogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := stdcopy.StdCopy(pw, pw, rc)
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	r := bufio.NewReaderSize(pr, 64*1024)
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			// A followed stream ends when it is stopped, maybe inside a
+			// line, which the complete read delivers whole instead.
+			if l != "" && !follow {
+				out(l)
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		out(strings.TrimSuffix(strings.TrimSuffix(l, "\n"), "\r"))
+	}
 }
 
 // ImageEntrypoint is an image's entrypoint, pulled onto this engine

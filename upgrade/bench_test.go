@@ -159,10 +159,7 @@ var arms = []arm{
 // default upgrade against Mana's own sequence. Run with -benchtime 1x;
 // UPGRADE_ROUNDS sets the rounds (default 3) whose median is reported.
 func BenchmarkUpgradeDowntime(b *testing.B) {
-	rounds := 3
-	if n, err := fmt.Sscan(os.Getenv("UPGRADE_ROUNDS"), &rounds); n != 1 || err != nil {
-		rounds = 3
-	}
+	rounds := upgradeRounds()
 	windows := map[string][]time.Duration{}
 	failed := map[string][]int{}
 	for range b.N {
@@ -221,4 +218,14 @@ func BenchmarkUpgradeDowntime(b *testing.B) {
 		metric := strings.NewReplacer("upshift --strategy ", "", "upshift --", "", " (", "-", ")", "", " ", "-").Replace(a.name)
 		b.ReportMetric(float64(w[len(w)/2].Milliseconds()), metric+"-window-ms")
 	}
+}
+
+// upgradeRounds is UPGRADE_ROUNDS, the rounds a downtime benchmark
+// reports the median of (default 3).
+func upgradeRounds() int {
+	rounds := 3
+	if n, err := fmt.Sscan(os.Getenv("UPGRADE_ROUNDS"), &rounds); n != 1 || err != nil || rounds < 1 {
+		rounds = 3
+	}
+	return rounds
 }

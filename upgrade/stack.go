@@ -64,6 +64,9 @@ type StackRequest struct {
 // service kept at deploy: replicas: 0 (the way PostHog keeps `migrate`).
 func ResolveStack(p *compose.Project, c Choice) (StackRequest, error) {
 	req := StackRequest{}
+	if len(c.Services) == 0 {
+		return req, &RequestError{Msg: "no service to upgrade was named", Options: []string{"service"}}
+	}
 	for _, s := range c.Services {
 		if p.Services[s] == nil {
 			return req, &RequestError{Msg: fmt.Sprintf("service %q is not in the stack file (%s)", s, strings.Join(p.Files, ", ")), Options: []string{"service"}}
@@ -94,6 +97,9 @@ func ResolveStack(p *compose.Project, c Choice) (StackRequest, error) {
 		if len(idle) == 1 {
 			req.Setup = idle[0]
 		}
+	}
+	if slices.Contains(req.Services, req.Setup) && c.SetupCommand == "" {
+		return req, &RequestError{Msg: fmt.Sprintf("%s is both a service to upgrade and the setup service", req.Setup), Hint: "to migrate through the app's own image, add --setup-command", Options: []string{"setup-service"}}
 	}
 	if c.SetupCommand != "" {
 		if req.Setup == "" {

@@ -75,9 +75,21 @@ func TestStackUpgradeRollbackHistory(t *testing.T) {
 	s := deployedStack(t)
 	v1Image := specImage(t, s, "app")
 	s.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	dry := s.Upshift(stackArgs(s, "v2", "--dry-run")...)
+	for _, want := range []string{"in swarm stack " + s.Name, "→ gate", "→ setup", "$ docker service update --image " + s.Repo + "/app:latest --update-monitor 5s --update-failure-action rollback " + s.Service("app"), "→ verify"} {
+		if dry.Code != 0 || !strings.Contains(dry.Stdout, want) {
+			t.Errorf("dry run lacks %q: %s", want, dry)
+		}
+	}
+	if got := specImage(t, s, "app"); got != v1Image || s.SQL("SELECT count(*) FROM drizzle.__drizzle_migrations") != "1" {
+		t.Fatalf("the dry run changed the stack: app runs %s", got)
+	}
 	pr := startProber(s.HealthURL(), "v2")
 	r := s.Upshift(stackArgs(s, "v2", "--format", "json")...)
 	window, failed, total := pr.finish()
+	if strings.Contains(r.Stdout+r.Stderr+dry.Stdout+dry.Stderr, "e2e-session-secret-never-printed") {
+		t.Errorf("a secret of the stack file was printed")
+	}
 	if r.Code != 0 {
 		t.Fatalf("stack upgrade: %s", r)
 	}

@@ -133,7 +133,7 @@ type CLI struct {
 	Locks       LocksCmd       `cmd:"" help:"List the advisory locks held in the database, with their holders."`
 	Unlock      UnlockCmd      `cmd:"" help:"Show the session holding a service's lock; --force ends it."`
 	Lockids     LockidsCmd     `cmd:"" help:"Print the advisory lock registry and the derived id of given services."`
-	Upgrade     UpgradeCmd     `cmd:"" help:"Move compose services to new images: pin the running ones, pull, stop, run the setup service, start, verify; put the previous images back by itself on failure."`
+	Upgrade     UpgradeCmd     `cmd:"" help:"Move compose services (or, with --stack, a Swarm stack's) to new images: pin the running ones, pull, stop, run the setup service, start, verify; put the previous images back by itself on failure."`
 	Rollback    RollbackCmd    `cmd:"" help:"Put back the images that ran before the latest upgrade of the services, and verify them."`
 	History     HistoryCmd     `cmd:"" help:"List the upgrades and rollbacks of the compose project, and how each ended."`
 	Backup      BackupCmd      `cmd:"" help:"pg_dump -Fc the compose project's database into a file (through its container, so versions match), recorded in the history."`

@@ -15,10 +15,10 @@ import (
 
 // StackFlag points a run at a deployed Docker Swarm stack.
 type StackFlag struct {
-	Stack string `name:"stack" placeholder:"NAME" help:"A deployed Docker Swarm stack (as docker stack deploy named it) instead of a compose project: -f is its stack file with the new release, the engine a swarm manager. Services are replaced by the swarm's rolling update, after the setup service ran once as a swarm job."`
+	Stack string `name:"stack" placeholder:"NAME" help:"A deployed Docker Swarm stack (as docker stack deploy named it) instead of a compose project: -f is then its stack file (the new release), and the engine must be a swarm manager."`
 }
 
-// stackOnly are the flags that mean nothing to a stack run, set or not.
+// stackRefuses names the flags that mean nothing to a stack run.
 func stackRefuses(set map[string]bool) error {
 	var bad []string
 	for _, f := range []string{"build", "pull", "backup", "drain", "project-name"} {

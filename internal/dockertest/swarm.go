@@ -75,7 +75,8 @@ func leaveSwarm() {
 // ends.
 type Stack struct {
 	*Project
-	Env []string
+	Env  []string
+	once sync.Once
 }
 
 // NewStack makes a stack's folder and release namespace; Deploy deploys it.
@@ -94,7 +95,7 @@ func NewStack(t testing.TB) *Stack {
 		t.Fatal(err)
 	}
 	s := &Stack{Project: p, Env: []string{"APP_REPO=" + p.Repo, fmt.Sprintf("APP_PORT=%d", p.Port)}}
-	t.Cleanup(s.destroy)
+	t.Cleanup(s.Destroy)
 	return s
 }
 
@@ -148,6 +149,10 @@ func (s *Stack) WaitDB() {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// Destroy removes the stack now (a benchmark's rounds must not leave
+// idle stacks beside the next one); it runs at most once.
+func (s *Stack) Destroy() { s.once.Do(s.destroy) }
 
 func (s *Stack) destroy() {
 	if os.Getenv("UPSHIFT_E2E_KEEP") != "" {
