@@ -299,17 +299,19 @@ func (e *JobError) Error() string {
 
 // RunJob runs one task of a service's spec as a swarm job
 // (replicated-job, never restarted), streams its output to out line by line
-// and waits for it to end; the job service is removed afterwards. A task
-// that exits non-zero is a *JobError with its exit code.
-func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) error {
+// as it comes, waits for it to end and returns its whole output as the
+// engine kept it (what callers parse: a followed stream may lose or reorder
+// lines of a task on another node); the job service is removed afterwards.
+// A task that exits non-zero is a *JobError with its exit code.
+func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) ([]string, error) {
 	res, err := s.c.ServiceInspect(ctx, o.From, client.ServiceInspectOptions{})
 	if err != nil {
-		return fmt.Errorf("inspect service %s: %w", o.From, err)
+		return nil, fmt.Errorf("inspect service %s: %w", o.From, err)
 	}
 	var spec swarm.ServiceSpec
 	b, _ := json.Marshal(res.Service.Spec) // a deep copy
 	if err := json.Unmarshal(b, &spec); err != nil {
-		return err
+		return nil, err
 	}
 	one := uint64(1)
 	spec.Name = o.Name
@@ -331,7 +333,7 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) erro
 	cs.Healthcheck = nil
 	created, err := s.c.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec, QueryRegistry: true})
 	if err != nil {
-		return fmt.Errorf("create job %s: %w", o.Name, err)
+		return nil, fmt.Errorf("create job %s: %w", o.Name, err)
 	}
 	defer func() {
 		_, _ = s.c.ServiceRemove(context.WithoutCancel(ctx), created.ID, client.ServiceRemoveOptions{})
@@ -341,61 +343,55 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) erro
 	for {
 		tasks, err := s.Tasks(ctx, created.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(tasks) > 0 {
 			t := tasks[0]
 			switch t.State {
 			case string(swarm.TaskStateComplete):
-				done()
-				return nil
+				return done(), nil
 			case string(swarm.TaskStateFailed):
-				done()
-				return &JobError{Name: o.Name, ExitCode: t.ExitCode, Err: t.Err}
+				return done(), &JobError{Name: o.Name, ExitCode: t.ExitCode, Err: t.Err}
 			case string(swarm.TaskStateRejected), string(swarm.TaskStateOrphaned), string(swarm.TaskStateRemove), string(swarm.TaskStateShutdown):
-				done()
-				return &JobError{Name: o.Name, ExitCode: -1, Err: t.State + ": " + t.Err}
+				return done(), &JobError{Name: o.Name, ExitCode: -1, Err: t.State + ": " + t.Err}
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
 
-// follow streams a service's output as it comes; done, once the task
-// ended, stops the stream and prints what it had not delivered yet from a
-// complete (not followed) read of the output — a followed stream does not
-// end with the task, and waiting for its last lines would cost seconds.
-func (s *Swarm) follow(ctx context.Context, id string, out func(string)) (stop, done func()) {
+// follow streams a service's output to out as it comes; done, once the
+// task ended, stops the stream, reads the whole output (a followed stream
+// does not end with the task, and waiting for its last lines would cost
+// seconds), hands out the lines it had not delivered yet and returns them
+// all.
+func (s *Swarm) follow(ctx context.Context, id string, out func(string)) (stop func(), done func() []string) {
 	fctx, cancel := context.WithCancel(ctx)
 	ended := make(chan struct{})
 	var mu sync.Mutex
 	seen := 0
-	emit := func(l string) {
-		mu.Lock()
-		defer mu.Unlock()
-		seen++
-		out(l)
-	}
 	go func() {
 		defer close(ended)
-		_ = s.lines(fctx, id, true, emit)
+		_ = s.lines(fctx, id, true, func(l string) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen++
+			out(l)
+		})
 	}()
 	stop = func() { cancel(); <-ended }
-	done = func() {
+	done = func() []string {
 		stop()
-		mu.Lock()
-		skip := seen
-		mu.Unlock()
-		n := 0
-		_ = s.lines(ctx, id, false, func(l string) {
-			if n++; n > skip {
-				emit(l)
-			}
-		})
+		var all []string
+		_ = s.lines(ctx, id, false, func(l string) { all = append(all, l) })
+		for _, l := range all[min(seen, len(all)):] {
+			out(l)
+		}
+		return all
 	}
 	return stop, done
 }

@@ -153,7 +153,7 @@ func (x *Executor) judge(rec *Record, st Step, req Request, lines []string, err 
 	}
 	if perr != nil {
 		if err != nil {
-			return fmt.Errorf("the setup service's dry run failed: %w", err)
+			return fmt.Errorf("the setup service's dry run failed: %w%s", err, lastLines(lines, 5))
 		}
 		return fmt.Errorf("the compatibility check runs `%s` and expects upshift migrate's result document from it: %v; use upshift as the setup service's entrypoint, or allow breaking migrations to skip the check", command, perr)
 	}
@@ -271,4 +271,12 @@ func (x *Executor) removeNew(ctx context.Context, service string, old map[string
 			}
 		}
 	}
+}
+
+// lastLines quotes the last n lines a step printed, for its error.
+func lastLines(lines []string, n int) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return "; its last output: " + strings.Join(lines[max(0, len(lines)-n):], " / ")
 }

@@ -474,11 +474,10 @@ func (x *Stack) stackGate(ctx context.Context, rec *Record, from compose.StackSe
 		}
 		return &RequestError{Msg: why.Error() + "; on Swarm the old version serves during the migration, so nothing was changed", Hint: "use upshift migrate as the setup service's entrypoint, or migrate unchecked", Options: []string{"allow-breaking"}}
 	}
-	var lines []string
 	name := x.jobName(req.Setup, "gate", rec)
 	args := append(slices.Clone(req.SetupCommand), "--dry-run", "--format", "json")
-	err := x.Swarm.RunJob(ctx, compose.JobOptions{From: from.ID, Name: name, Image: image, Args: args, Labels: map[string]string{labelJobOf: x.Name}},
-		func(l string) { lines = append(lines, l) })
+	lines, err := x.Swarm.RunJob(ctx, compose.JobOptions{From: from.ID, Name: name, Image: image, Args: args, Labels: map[string]string{labelJobOf: x.Name}},
+		func(string) {})
 	return x.judge(rec, st, r, lines, err, fmt.Sprintf("%s %s (swarm job %s)", image, strings.Join(args, " "), name))
 }
 
@@ -487,17 +486,20 @@ func (x *Stack) stackSetup(ctx context.Context, rec *Record, from compose.StackS
 	sr := rec.Setup
 	sr.Image = image
 	name := x.jobName(req.Setup, "setup", rec)
-	err := x.Swarm.RunJob(ctx, compose.JobOptions{From: from.ID, Name: name, Image: image, Args: req.SetupCommand,
+	lines, err := x.Swarm.RunJob(ctx, compose.JobOptions{From: from.ID, Name: name, Image: image, Args: req.SetupCommand,
 		Env: []string{result.LineEnv + "=" + result.LineValue}, Labels: map[string]string{labelJobOf: x.Name}},
 		func(l string) {
-			if doc, ok, derr := result.ParseLine(l); ok {
-				if derr == nil {
-					sr.Migrations, sr.Source = doc.AppliedTags(), FromResult
-				}
-				return
+			if _, ok, _ := result.ParseLine(l); !ok {
+				x.emit(Event{Kind: EventOutput, Step: StepSetup, Source: req.Setup, Text: l})
 			}
-			x.emit(Event{Kind: EventOutput, Step: StepSetup, Source: req.Setup, Text: l})
 		})
+	// upshift migrate's result: the typed account of what it applied,
+	// read from the whole output the engine kept.
+	for _, l := range lines {
+		if doc, ok, derr := result.ParseLine(l); ok && derr == nil {
+			sr.Migrations, sr.Source = doc.AppliedTags(), FromResult
+		}
+	}
 	sr.DurationMS = x.now().Sub(started).Milliseconds()
 	var je *compose.JobError
 	if errors.As(err, &je) {

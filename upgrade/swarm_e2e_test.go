@@ -48,10 +48,10 @@ func stackSucceeded(t *testing.T, s *dockertest.Stack, args ...string) map[strin
 // and image.
 func stackTasks(t *testing.T, s *dockertest.Stack, service string) map[string]time.Time {
 	t.Helper()
-	ids := strings.Fields(dockertest.Run(t, "", nil, "docker", "service", "ps", "-q", "--filter", "desired-state=running", s.Service(service)))
+	ids := strings.Fields(s.Docker("service", "ps", "-q", "--filter", "desired-state=running", s.Service(service)))
 	out := map[string]time.Time{}
 	for _, id := range ids {
-		f := strings.Fields(dockertest.Run(t, "", nil, "docker", "inspect", "--format", "{{.CreatedAt.Format \"2006-01-02T15:04:05.999999999Z07:00\"}} {{.Spec.ContainerSpec.Image}}", id))
+		f := strings.Fields(s.Docker("inspect", "--format", "{{.CreatedAt.Format \"2006-01-02T15:04:05.999999999Z07:00\"}} {{.Spec.ContainerSpec.Image}}", id))
 		created, err := time.Parse(time.RFC3339Nano, f[0])
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +64,7 @@ func stackTasks(t *testing.T, s *dockertest.Stack, service string) map[string]ti
 // specImage is the image the service's spec names now.
 func specImage(t *testing.T, s *dockertest.Stack, service string) string {
 	t.Helper()
-	return strings.TrimSpace(dockertest.Run(t, "", nil, "docker", "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", s.Service(service)))
+	return strings.TrimSpace(s.Docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", s.Service(service)))
 }
 
 // v1 → v2 on Swarm: no request through the proxy fails, the migration ran
@@ -288,5 +288,63 @@ func TestStackLock(t *testing.T) {
 	doc := stackSucceeded(t, s, stackArgs(s, "v2", "--format", "json", "--lock-wait", "0")...)
 	if notes := doc["notes"].([]any); len(notes) == 0 || !strings.Contains(notes[0].(string), "took over the deploy lock "+lock+" from a dead upshift") {
 		t.Errorf("notes %v", notes)
+	}
+}
+
+// The same on a swarm of two engines (dockerd from Debian's docker.io in
+// containers, vxlan between them): app's tasks on both nodes, the setup
+// job wherever the swarm puts it, v1 → v2 through the proxy with no
+// failed request, then rollback, every task back on v1.
+func TestStackOnTwoNodes(t *testing.T) {
+	t.Parallel()
+	c := dockertest.NewCluster(t, 2)
+	s := c.Stack()
+	s.Release(v1, []dockertest.Migration{mUsers})
+	s.Deploy()
+	// The manager pulls the database's image (hundreds of MB) first.
+	s.WaitDB()
+	stackSucceeded(t, s, stackArgs(s, "v1", "--format", "json")...)
+	v1Image := specImage(t, s, "app")
+	nodes := func() map[string]string {
+		out := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(s.Docker("service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.ID}} {{.Node}}", s.Service("app"))), "\n") {
+			if f := strings.Fields(l); len(f) == 2 {
+				out[f[1]] = strings.TrimSpace(s.Docker("inspect", "--format", "{{.Spec.ContainerSpec.Image}}", f[0]))
+			}
+		}
+		return out
+	}
+	if n := nodes(); len(n) != 2 {
+		t.Fatalf("app's tasks run on %v, want both nodes", n)
+	}
+	s.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	pr := startProber(s.HealthURL(), "v2")
+	doc := stackSucceeded(t, s, stackArgs(s, "v2", "--format", "json")...)
+	window, failed, total := pr.finish()
+	t.Logf("prober: %d requests, %d failed, longest window without a 200: %s", total, failed, window)
+	if failed != 0 {
+		t.Errorf("%d of %d requests through the proxy failed during the upgrade on two nodes", failed, total)
+	}
+	if !strings.Contains(doc["engine"].(string), "2 node(s)") {
+		t.Errorf("engine %v", doc["engine"])
+	}
+	to := doc["services"].([]any)[0].(map[string]any)["to"].(map[string]any)["ref"].(string)
+	for node, image := range nodes() {
+		if image != to {
+			t.Errorf("%s runs %s, want %s", node, image, to)
+		}
+	}
+	if got := s.SQL("SELECT count(*) FROM drizzle.__drizzle_migrations"); got != "2" {
+		t.Errorf("%s migration rows", got)
+	}
+	rb := s.Upshift("rollback", "--stack", s.Name, "-f", s.File, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", "v1")
+	if rb.Code != 0 {
+		t.Fatalf("rollback: %s", rb)
+	}
+	if got := specImage(t, s, "app"); got != v1Image {
+		t.Errorf("after rollback app's spec names %s, want %s", got, v1Image)
+	}
+	if n := nodes(); len(n) != 2 {
+		t.Errorf("after rollback app's tasks run on %v", n)
 	}
 }

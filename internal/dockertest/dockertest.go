@@ -250,6 +250,7 @@ type Project struct {
 	File     string
 	Repo     string // registry namespace of its images
 	Port     int
+	Host     string // where Port is published ("": 127.0.0.1)
 	StateDir string
 	Bins     Binaries
 }
@@ -395,7 +396,13 @@ func RunUpshift(t testing.TB, bins Binaries, dir string, env []string, args ...s
 
 // HealthURL is the app's health endpoint on the host (through the proxy
 // in rolling.yaml).
-func (p *Project) HealthURL() string { return fmt.Sprintf("http://127.0.0.1:%d/health", p.Port) }
+func (p *Project) HealthURL() string {
+	host := p.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return fmt.Sprintf("http://%s:%d/health", host, p.Port)
+}
 
 // Health asks the app's health endpoint once.
 func (p *Project) Health() (int, string) {

@@ -79,10 +79,16 @@ type Stack struct {
 	once sync.Once
 }
 
-// NewStack makes a stack's folder and release namespace; Deploy deploys it.
+// NewStack makes a stack's folder and release namespace on the test
+// engine, made a single-node swarm; Deploy deploys it.
 func NewStack(t testing.TB) *Stack {
 	t.Helper()
 	RequireSwarm(t)
+	return newStack(t)
+}
+
+func newStack(t testing.TB) *Stack {
+	t.Helper()
 	p := &Project{t: t, Name: RandomName("st"), Dir: t.TempDir(), Port: FreePort(t), Bins: Build(t)}
 	p.Repo = Registry + "/" + p.Name
 	p.StateDir = filepath.Join(p.Dir, ".upshift-state")
@@ -121,30 +127,36 @@ func (s *Stack) Upshift(args ...string) Result {
 	return RunUpshift(s.t, s.Bins, s.Dir, append([]string{"UPSHIFT_STATE_DIR=" + s.StateDir}, s.Env...), args...)
 }
 
+// Docker runs the docker CLI against the stack's engine.
+func (s *Stack) Docker(args ...string) string {
+	s.t.Helper()
+	return Run(s.t, "", s.Env, "docker", args...)
+}
+
 // Service is a service's name in the swarm.
 func (s *Stack) Service(name string) string { return s.Name + "_" + name }
 
 // SQL runs a query in the stack's database.
 func (s *Stack) SQL(query string) string {
 	s.t.Helper()
-	id := strings.TrimSpace(Run(s.t, "", nil, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+s.Service("db")))
+	id := strings.TrimSpace(Run(s.t, "", s.Env, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+s.Service("db")))
 	if id == "" {
 		s.t.Fatal("no db container of stack " + s.Name)
 	}
-	return strings.TrimSpace(Run(s.t, "", nil, "docker", "exec", strings.Fields(id)[0], "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", query))
+	return strings.TrimSpace(Run(s.t, "", s.Env, "docker", "exec", strings.Fields(id)[0], "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", query))
 }
 
 // WaitDB waits until the stack's database answers.
 func (s *Stack) WaitDB() {
 	s.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(4 * time.Minute)
 	for {
-		id, _ := RunErr("", nil, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+s.Service("db"), "--filter", "health=healthy")
+		id, _ := RunErr("", s.Env, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+s.Service("db"), "--filter", "health=healthy")
 		if strings.TrimSpace(id) != "" {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("the database of stack %s is not healthy within 90s", s.Name)
+			s.t.Fatalf("the database of stack %s is not healthy within 4 minutes", s.Name)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -159,17 +171,17 @@ func (s *Stack) destroy() {
 		s.t.Logf("keeping stack %s in %s", s.Name, s.Dir)
 		return
 	}
-	_, _ = RunErr("", nil, "docker", "stack", "rm", s.Name)
-	_, _ = RunErr("", nil, "docker", "config", "rm", "upshift-lock-"+s.Name)
+	_, _ = RunErr("", s.Env, "docker", "stack", "rm", s.Name)
+	_, _ = RunErr("", s.Env, "docker", "config", "rm", "upshift-lock-"+s.Name)
 	// docker stack rm returns before the tasks and the network are gone.
 	for i := 0; i < 150; i++ {
-		out, _ := RunErr("", nil, "docker", "ps", "-aq", "--filter", "label=com.docker.stack.namespace="+s.Name)
-		nets, _ := RunErr("", nil, "docker", "network", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+s.Name)
+		out, _ := RunErr("", s.Env, "docker", "ps", "-aq", "--filter", "label=com.docker.stack.namespace="+s.Name)
+		nets, _ := RunErr("", s.Env, "docker", "network", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+s.Name)
 		if strings.TrimSpace(out+nets) == "" {
 			break
 		}
 		if i%10 == 9 {
-			_, _ = RunErr("", nil, "docker", "network", "rm", s.Name+"_default")
+			_, _ = RunErr("", s.Env, "docker", "network", "rm", s.Name+"_default")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
