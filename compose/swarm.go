@@ -240,6 +240,11 @@ func (s *Swarm) UpdateService(ctx context.Context, o ServiceUpdateOptions) ([]st
 		opts.Rollback = "previous"
 		opts.RegistryAuthFrom = swarm.RegistryAuthFromPreviousSpec
 	} else {
+		if auth := RegistryAuth(o.Image); auth != "" {
+			// This machine's login for the registry, as --with-registry-auth
+			// sends it (else the one the spec was deployed with).
+			opts.EncodedRegistryAuth, opts.RegistryAuthFrom = auth, ""
+		}
 		spec := &opts.Spec
 		spec.TaskTemplate.ContainerSpec.Image = o.Image
 		opts.QueryRegistry = true
@@ -331,7 +336,7 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) ([]s
 	}
 	cs.Env = append(cs.Env, o.Env...)
 	cs.Healthcheck = nil
-	created, err := s.c.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec, QueryRegistry: true})
+	created, err := s.c.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec, QueryRegistry: true, EncodedRegistryAuth: RegistryAuth(o.Image)})
 	if err != nil {
 		return nil, fmt.Errorf("create job %s: %w", o.Name, err)
 	}
@@ -440,7 +445,7 @@ func (s *Swarm) ImageEntrypoint(ctx context.Context, ref string) ([]string, erro
 	if id, _ := d.ImageID(ctx, ref); id != "" {
 		return nil, nil
 	}
-	pull, err := s.c.ImagePull(ctx, ref, client.ImagePullOptions{})
+	pull, err := s.c.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: RegistryAuth(ref)})
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
