@@ -87,10 +87,12 @@ func TestBuildOnTheHost(t *testing.T) {
 	expectServing(t, p, "v1")
 
 	// A Dockerfile that does not build: exit 1 before anything stopped.
+	// (It fails at a COPY: a failed RUN leaves the classic builder's
+	// container behind on the engine.)
 	before := imageOf(t, p)
 	df := filepath.Join(p.Dir, "app", "Dockerfile")
 	good, _ := os.ReadFile(df)
-	if err := os.WriteFile(df, append(good, []byte("RUN false\n")...), 0o644); err != nil {
+	if err := os.WriteFile(df, append(good, []byte("COPY no-such-file /no-such-file\n")...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := p.Upshift(upgradeArgs(p, "v2")...)

@@ -241,19 +241,27 @@ func TestStackFailures(t *testing.T) {
 	expectV1("after upshift's rollback")
 }
 
+// startSlowUpgrade starts, in the background, an upgrade to a v2 whose
+// migration takes seconds; its output goes to the builder.
+func startSlowUpgrade(t *testing.T, s *dockertest.Stack) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
+	s.Release(v2, []dockertest.Migration{mUsers, mSlow})
+	c := s.Command(stackArgs(s, "v2")...)
+	out := &strings.Builder{}
+	c.Stdout, c.Stderr = out, out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c, out
+}
+
 // Two runs at once from two state folders (two CD runners): the swarm
 // config lock lets one through; the other exits 3 naming it, or waits for
 // it. A lock a dead upshift on this machine left is taken over.
 func TestStackLock(t *testing.T) {
 	t.Parallel()
 	s := deployedStack(t)
-	s.Release(v2, []dockertest.Migration{mUsers, mSlow})
-	first := s.Command(stackArgs(s, "v2")...)
-	var out1 strings.Builder
-	first.Stdout, first.Stderr = &out1, &out1
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
+	first, out1 := startSlowUpgrade(t, s)
 	lock := "upshift-lock-" + s.Name
 	waitFor(t, 30*time.Second, func() bool { return exec.Command("docker", "config", "inspect", lock).Run() == nil })
 
@@ -346,5 +354,42 @@ func TestStackOnTwoNodes(t *testing.T) {
 	}
 	if n := nodes(); len(n) != 2 {
 		t.Errorf("after rollback app's tasks run on %v", n)
+	}
+}
+
+// upshift killed (kill -9) while its setup job migrates: the job goes on
+// in the swarm; the rerun takes over the dead run's lock, waits for and
+// removes its job, finishes the upgrade, and the history shows both runs.
+func TestStackRerunAfterKill(t *testing.T) {
+	t.Parallel()
+	s := deployedStack(t)
+	first, out := startSlowUpgrade(t, s)
+	waitFor(t, 60*time.Second, func() bool {
+		return strings.Contains(s.Docker("service", "ls", "--format", "{{.Name}}"), "-upshift-setup-")
+	})
+	time.Sleep(time.Second)
+	_ = first.Process.Kill()
+	_ = first.Wait()
+
+	doc := stackSucceeded(t, s, stackArgs(s, "v2", "--format", "json", "--lock-wait", "0")...)
+	notes := strings.Join(func() []string {
+		var n []string
+		for _, x := range doc["notes"].([]any) {
+			n = append(n, x.(string))
+		}
+		return n
+	}(), "\n")
+	for _, want := range []string{"took over the deploy lock upshift-lock-" + s.Name, "-upshift-setup-", "a job a dead run left", "found an unfinished upgrade"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s\n(killed run: %s)", want, notes, out.String())
+		}
+	}
+	if got := s.SQL("SELECT count(*) FROM drizzle.__drizzle_migrations"); got != "2" {
+		t.Errorf("%s migration rows, want 2 (the dead run's job finished its migration, once)", got)
+	}
+	waitFor(t, 30*time.Second, func() bool { code, v := s.Health(); return code == 200 && v == "v2" })
+	runs := history(t, s.Project, "--stack", s.Name)
+	if len(runs) < 2 || runs[1]["outcome"] != "interrupted" || runs[0]["resumes"] != runs[1]["id"] {
+		t.Errorf("history: %v / %v", runs[0], runs[1])
 	}
 }
