@@ -1,8 +1,10 @@
 package upgrade_test
 
 import (
+	"encoding/json"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -391,5 +393,44 @@ func TestStackRerunAfterKill(t *testing.T) {
 	runs := history(t, s.Project, "--stack", s.Name)
 	if len(runs) < 2 || runs[1]["outcome"] != "interrupted" || runs[0]["resumes"] != runs[1]["id"] {
 		t.Errorf("history: %v / %v", runs[0], runs[1])
+	}
+}
+
+// A SIGTERM while the swarm replaces the tasks: the run stops following
+// the update, and puts the service back (the swarm's update is let to
+// settle first) — exit 5, v1 serving on every task.
+func TestStackSIGTERMDuringUpdateRollsBack(t *testing.T) {
+	t.Parallel()
+	s := deployedStack(t)
+	v1Image := specImage(t, s, "app")
+	s.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	c := s.Command(stackArgs(s, "v2", "--format", "json")...)
+	var out, errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, func() bool {
+		state, _ := dockertest.RunErr("", s.Env, "docker", "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", s.Service("app"))
+		return strings.TrimSpace(state) == "updating"
+	})
+	_ = c.Process.Signal(syscall.SIGTERM)
+	err := c.Wait()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	var doc map[string]any
+	if jerr := json.Unmarshal([]byte(out.String()), &doc); jerr != nil || code != 5 || doc["outcome"] != "rolled-back" || !strings.Contains(doc["error"].(map[string]any)["message"].(string), "interrupted during update") {
+		t.Fatalf("SIGTERM during the update: exit %d, %v\n%s\n%s", code, jerr, out.String(), errb.String())
+	}
+	if got := specImage(t, s, "app"); got != v1Image {
+		t.Errorf("app's spec names %s, want %s", got, v1Image)
+	}
+	waitFor(t, 30*time.Second, func() bool { code, v := s.Health(); return code == 200 && v == "v1" })
+	for task := range stackTasks(t, s, "app") {
+		if !strings.HasPrefix(task, v1Image+" ") {
+			t.Errorf("task %s does not run v1", task)
+		}
 	}
 }
