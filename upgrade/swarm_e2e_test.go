@@ -367,7 +367,8 @@ func TestStackRerunAfterKill(t *testing.T) {
 	s := deployedStack(t)
 	first, out := startSlowUpgrade(t, s)
 	waitFor(t, 60*time.Second, func() bool {
-		return strings.Contains(s.Docker("service", "ls", "--format", "{{.Name}}"), "-upshift-setup-")
+		// This stack's job only: other tests' stacks run beside it.
+		return strings.Contains(s.Docker("service", "ls", "--filter", "label=io.upshift.stack="+s.Name, "--format", "{{.Name}}"), "-upshift-setup-")
 	})
 	time.Sleep(time.Second)
 	_ = first.Process.Kill()
