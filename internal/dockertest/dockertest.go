@@ -338,7 +338,7 @@ func (p *Project) Release(app App, migrations []Migration) {
 	}
 	files["drizzle/meta/_journal.json:inline"] = `{"version":"7","dialect":"postgresql","entries":[` + strings.Join(entries, ",") + `]}`
 	setupTag := "upshift-e2e/setup:" + p.Name + "-" + app.Version + "-" + RandomName("")
-	BuildImage(t, setupTag, "setup.Dockerfile", files)
+	BuildImage(t, setupTag, "setup.Dockerfile", files, "BUILD_ID="+setupTag)
 	for _, tag := range []string{"latest", app.Version} {
 		Push(t, appTag, p.Repo+"/app:"+tag)
 		Push(t, setupTag, p.Repo+"/setup:"+tag)
