@@ -354,13 +354,7 @@ func (x *Stack) Upgrade(ctx context.Context, req StackRequest) (*Record, error) 
 	x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + rec.StrategyReason})
 	steps := x.planStack(rec, svcs, req)
 	if req.DryRun {
-		rec.Outcome = Planned
-		for _, st := range steps {
-			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
-			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
-		}
-		x.finish(rec)
-		return rec, nil
+		return x.planned(rec, steps), nil
 	}
 	if err := x.State.SaveRun(rec); err != nil {
 		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})

@@ -132,13 +132,7 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 		x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + req.Reason})
 	}
 	if req.DryRun {
-		rec.Outcome = Planned
-		for _, st := range steps {
-			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
-			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
-		}
-		x.finish(rec)
-		return rec, nil
+		return x.planned(rec, steps), nil
 	}
 	if err := x.State.SaveRun(rec); err != nil {
 		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})
@@ -201,6 +195,18 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	x.finish(rec)
 	x.prunePins(context.WithoutCancel(ctx), rec)
 	return rec, nil
+}
+
+// planned ends a dry run: the steps as the record and the events show
+// them, nothing run.
+func (x *Executor) planned(rec *Record, steps []Step) *Record {
+	rec.Outcome = Planned
+	for _, st := range steps {
+		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
+		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
+	}
+	x.finish(rec)
+	return rec
 }
 
 // preflight refuses, before the lock is taken or anything is touched, what
