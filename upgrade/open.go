@@ -44,12 +44,7 @@ func Open(ctx context.Context, o Options) (x *Executor, err error) {
 			err = fmt.Errorf("interrupted before anything was changed: %w", ctx.Err())
 		}
 	}()
-	p, err := compose.Load(ctx, o.Project)
-	if err != nil {
-		return nil, err
-	}
-	secrets := append(slices.Clone(p.Secrets), o.Secrets...)
-	ep, err := compose.ResolveEndpoint(o.Context)
+	p, secrets, ep, err := load(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +67,20 @@ func Open(ctx context.Context, o Options) (x *Executor, err error) {
 	}
 	return &Executor{Project: p, Engine: engine, Endpoint: ep.String(), Compose: cli, State: st, OnEvent: o.OnEvent,
 		Redact: redactor(p, st, secrets).String, Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command)}, nil
+}
+
+// load is where every run's preflight starts: the project (or stack file),
+// every secret it and the options hold, and the engine's endpoint.
+func load(ctx context.Context, o Options) (*compose.Project, []string, compose.Endpoint, error) {
+	p, err := compose.Load(ctx, o.Project)
+	if err != nil {
+		return nil, nil, compose.Endpoint{}, err
+	}
+	ep, err := compose.ResolveEndpoint(o.Context)
+	if err != nil {
+		return nil, nil, compose.Endpoint{}, err
+	}
+	return p, append(slices.Clone(p.Secrets), o.Secrets...), ep, nil
 }
 
 // redactor hides the secrets everywhere but inside the project's names —
@@ -174,12 +183,7 @@ func OpenStack(ctx context.Context, o Options, stack string) (x *Stack, err erro
 		return nil, &RequestError{Msg: fmt.Sprintf("%q is not a stack name (letters, digits, _ and -, starting with a letter or digit)", stack), Options: []string{"stack"}}
 	}
 	o.Project.ProjectName = stack
-	p, err := compose.Load(ctx, o.Project)
-	if err != nil {
-		return nil, err
-	}
-	secrets := append(slices.Clone(p.Secrets), o.Secrets...)
-	ep, err := compose.ResolveEndpoint(o.Context)
+	p, secrets, ep, err := load(ctx, o)
 	if err != nil {
 		return nil, err
 	}
