@@ -6,7 +6,8 @@ import (
 	"errors"
 	"io/fs"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // readBufs are the buffers files are first read into: an array on the
@@ -24,7 +25,7 @@ type plainDir struct {
 }
 
 func openPlainDir(path string) *plainDir {
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &plainDir{fd: -1}
 	}
@@ -33,7 +34,7 @@ func openPlainDir(path string) *plainDir {
 
 func (d *plainDir) Close() {
 	if d.fd >= 0 {
-		syscall.Close(d.fd)
+		unix.Close(d.fd)
 	}
 }
 
@@ -49,14 +50,14 @@ func readPlain(dir *plainDir, name string) (b []byte, ok bool, err error) {
 		return nil, false, nil
 	}
 	// O_NONBLOCK: a FIFO under a migration's name must not hang the open.
-	fd, err := syscall.Openat(dir.fd, name, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+	fd, err := unix.Openat(dir.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
-		if errors.Is(err, syscall.ENOENT) {
+		if errors.Is(err, unix.ENOENT) {
 			return nil, false, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
 		return nil, false, nil // a symlink (ELOOP), permissions: os.Root decides
 	}
-	defer syscall.Close(fd)
+	defer unix.Close(fd)
 	// Most migrations fit the buffer: a second read that returns nothing
 	// confirms the end where the file system may return short reads. Only
 	// a larger file, or an empty one, needs a stat.
@@ -66,7 +67,7 @@ func readPlain(dir *plainDir, name string) (b []byte, ok bool, err error) {
 	n, end := 0, false
 	for !end && n < len(small) {
 		m, err := readFull(fd, small[n:])
-		if err == syscall.EAGAIN { // a FIFO with a writer
+		if err == unix.EAGAIN { // a FIFO with a writer
 			return nil, false, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
 		}
 		if err != nil {
@@ -75,11 +76,11 @@ func readPlain(dir *plainDir, name string) (b []byte, ok bool, err error) {
 		n, end = n+m, m == 0 || dir.shortIsEOF && m < len(small)-n
 	}
 	if n == 0 || !end {
-		var st syscall.Stat_t
-		if err := syscall.Fstat(fd, &st); err != nil {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
 			return nil, false, nil
 		}
-		if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
 			return nil, false, &fs.PathError{Op: "read", Path: name, Err: errNotRegular}
 		}
 		if n == 0 {
@@ -109,8 +110,8 @@ var errNotRegular = errors.New("not a regular file")
 // readFull is one read, retried on EINTR.
 func readFull(fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Read(fd, p)
-		if err == syscall.EINTR {
+		n, err := unix.Read(fd, p)
+		if err == unix.EINTR {
 			continue
 		}
 		return n, err

@@ -7,6 +7,8 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/upshift-dev/upshift/pgsql"
 )
 
 // Fixes are built from the statement that was found: its own table,
@@ -21,7 +23,7 @@ const batch = 10000
 // treeVersion is the parse tree version the deparser expects: the one the
 // parser writes.
 var treeVersion = sync.OnceValue(func() int32 {
-	tree, err := pg_query.Parse("SELECT")
+	tree, err := pgsql.ParseTree("SELECT")
 	if err != nil {
 		return 0
 	}
@@ -29,7 +31,7 @@ var treeVersion = sync.OnceValue(func() int32 {
 })
 
 func deparse(n *pg_query.Node) string {
-	s, err := pg_query.Deparse(&pg_query.ParseResult{Version: treeVersion(), Stmts: []*pg_query.RawStmt{{Stmt: n}}})
+	s, err := pgsql.Deparse(&pg_query.ParseResult{Version: treeVersion(), Stmts: []*pg_query.RawStmt{{Stmt: n}}})
 	if err != nil {
 		return ""
 	}
@@ -491,7 +493,7 @@ func fixNotNullNoDefault(rv *pg_query.RangeVar, cd *pg_query.ColumnDef) string {
 }
 
 func mustExpr(sql string) *pg_query.Node {
-	tree, err := pg_query.Parse("SELECT " + sql)
+	tree, err := pgsql.ParseTree("SELECT " + sql)
 	if err != nil {
 		return nil
 	}

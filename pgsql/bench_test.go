@@ -3,8 +3,6 @@ package pgsql_test
 import (
 	"testing"
 
-	pg_query "github.com/pganalyze/pg_query_go/v6"
-
 	"github.com/upshift-dev/upshift/pgsql"
 )
 
@@ -20,7 +18,7 @@ func BenchmarkParse(b *testing.B) {
 
 func BenchmarkScan(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		if _, err := pg_query.Scan(benchStmt); err != nil {
+		if _, err := pgsql.Scan(benchStmt); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,8 +11,13 @@ import (
 	"unsafe"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
-	"github.com/pganalyze/pg_query_go/v6/parser"
 )
+
+// ParseTree parses input into PostgreSQL's parse tree, whole.
+func ParseTree(input string) (*pg_query.ParseResult, error) { return parseTree(input) }
+
+// Deparse turns a parse tree back into SQL with PostgreSQL's deparser.
+func Deparse(tree *pg_query.ParseResult) (string, error) { return deparseTree(tree) }
 
 // Stmt is one parsed statement and where it stands in the input.
 type Stmt struct {
@@ -35,14 +40,13 @@ func (e *ParseError) Error() string { return e.Msg }
 
 // Parse splits input into statements with PostgreSQL's grammar.
 func Parse(input string) ([]Stmt, error) {
-	tree, err := pg_query.Parse(input)
+	tree, err := parseTree(input)
 	if err != nil {
 		pe := &ParseError{Msg: err.Error(), Offset: -1}
-		var e *parser.Error
-		if errors.As(err, &e) {
-			pe.Msg = e.Message
-			if e.Cursorpos > 0 {
-				pe.Offset = RuneToByte(input, e.Cursorpos-1)
+		if msg, cursor, ok := parserError(err); ok {
+			pe.Msg = msg
+			if cursor > 0 {
+				pe.Offset = RuneToByte(input, cursor-1)
 			}
 		}
 		return nil, pe
@@ -141,7 +145,7 @@ func EachText(input string, text func(off int, s string) error) error {
 			}
 		}
 		chunk := input[pos:end]
-		pieces, err := pg_query.SplitWithScanner(chunk, false)
+		pieces, err := splitWithScanner(chunk)
 		if err != nil {
 			if end == len(input) {
 				return &Rest{Offset: pos}
@@ -440,7 +444,7 @@ func IsDML(text string) bool {
 	if i := strings.IndexAny(head, "'\"$"); i >= 0 {
 		head = head[:i]
 	}
-	res, err := pg_query.Scan(head)
+	res, err := scan(head)
 	if err != nil {
 		return false
 	}
