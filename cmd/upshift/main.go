@@ -21,19 +21,38 @@ import (
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/internal/cliutil"
+	"github.com/upshift-dev/upshift/internal/dockerplugin"
+	"github.com/upshift-dev/upshift/pgsql"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
+// version, commit and date are set at release time with -ldflags
+// "-X main.version=v0.9.0 -X main.commit=… -X main.date=…" (make release).
+var version, commit, date = "", "", ""
 
 func buildVersion() string {
 	if version != "" {
 		return version
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+		return bi.Main.Version // go install …@vX.Y.Z
 	}
 	return "dev"
+}
+
+// buildCommit is the commit the binary was built from: stamped by make
+// release, else what the go command recorded of the checkout.
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }
 
 // Exit codes. They are documented in the README and stable.
@@ -159,9 +178,24 @@ func main() {
 	// Buffered, so that a status of a thousand lines is a few writes; it
 	// is flushed before any line goes to stderr to keep the order.
 	out := cliutil.NewStdout(os.Stdout)
+	// The same binary is the docker CLI plugin docker-upshift.
+	inv, err := dockerplugin.Parse(os.Args[0], os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "upshift:", err)
+		os.Exit(ExitUsage)
+	}
+	if inv.Metadata {
+		os.Stdout.Write(dockerplugin.Metadata(buildVersion()))
+		os.Exit(ExitOK)
+	}
+	for _, kv := range inv.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	args := inv.Args
 	// Commands that report as they go flush each line; the listings
 	// (status, lint, a thousand lines) are written in a few writes.
-	out.Lines = len(os.Args) < 2 || os.Args[1] != "status" && os.Args[1] != "lint"
+	out.Lines = len(args) < 1 || args[0] != "status" && args[0] != "lint"
 	// The first SIGINT/SIGTERM cancels the context: the running statement
 	// is cancelled on the server, the transaction rolled back and the lock
 	// released. A second one ends the process at once — after flushing
@@ -176,7 +210,7 @@ func main() {
 		out.Flush()
 		os.Exit(ExitInterrupted)
 	}()
-	code := run(ctx, os.Args[1:], out, cliutil.FlushFirst{B: out, W: os.Stderr})
+	code := run(ctx, args, out, cliutil.FlushFirst{B: out, W: os.Stderr})
 	out.Flush()
 	os.Exit(code)
 }
@@ -283,9 +317,16 @@ type VersionCmd struct {
 }
 
 func (c VersionCmd) Run(env *Env) error {
+	v := map[string]string{"version": buildVersion(), "commit": buildCommit(), "date": date, "go": runtime.Version(),
+		"platform": runtime.GOOS + "/" + runtime.GOARCH, "parser": pgsql.Backend}
 	if c.JSON() {
-		return writeJSON(env.Stdout, map[string]string{"version": buildVersion(), "go": runtime.Version()})
+		return writeJSON(env.Stdout, v)
 	}
-	fmt.Fprintln(env.Stdout, "upshift", buildVersion())
+	fmt.Fprintln(env.Stdout, "upshift", v["version"])
+	for _, k := range []string{"commit", "date", "platform", "go", "parser"} {
+		if v[k] != "" {
+			fmt.Fprintf(env.Stdout, "  %-9s %s\n", k+":", v[k])
+		}
+	}
 	return nil
 }
