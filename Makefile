@@ -4,9 +4,10 @@ GO      ?= go
 BIN     := bin/upshift
 MIGRATOR_BIN := bin/upshift-migrate
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build build-migrator test lint demo bench fuzz faults clean image
+.PHONY: build build-migrator test lint demo bench fuzz faults clean image release release-test
 
 # Static, as in the image: no dynamic loader at start-up (about 1 ms of
 # every run); netgo and osusergo keep glibc's NSS out of the binary.
@@ -95,5 +96,24 @@ image:
 	DOCKER_BUILDKIT=0 docker build -q --build-arg VERSION=$(VERSION) -t $(IMAGE) bin/image
 	@echo "image: $(IMAGE)"
 
+# Every release artifact into $(DIST): the archives for linux and darwin on
+# amd64 and arm64, the npm packages, install.sh and checksums.txt
+# (scripts/release says how each is built). Needs gcc, Debian's
+# crossbuild-essential-arm64 and npm; no network but the Go module proxy.
+DIST ?= dist
+release:
+	@case "$(VERSION)" in v[0-9]*.[0-9]*.[0-9]*) ;; *) echo "release: say which: make release VERSION=vX.Y.Z (not $(VERSION))"; exit 2 ;; esac
+	scripts/release $(VERSION) $(DIST)
+
+# A release built and checked as users install it: every archive and its
+# checksum, the arm64 binary under qemu-user, the npm packages installed
+# offline into a fresh Node project that migrates a real PostgreSQL, the
+# docker CLI plugin, install.sh and the Action's steps against a local
+# server (internal/release). .ci/run calls it.
+RELEASE_TEST_VERSION ?= v0.0.0-test
+release-test:
+	scripts/release $(RELEASE_TEST_VERSION) $(DIST)
+	UPSHIFT_DIST=$(abspath $(DIST)) UPSHIFT_DIST_VERSION=$(RELEASE_TEST_VERSION) $(GO) test ./internal/release -count=1 -timeout 20m $(TESTFLAGS)
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
