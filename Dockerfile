@@ -29,9 +29,12 @@
 #   CMD ["migrate", "--wait", "60s", "--create-database"]
 FROM scratch
 ARG VERSION=dev
+ARG COMMIT=
 LABEL org.opencontainers.image.title="upshift" \
       org.opencontainers.image.description="Ship Drizzle migrations and new service versions safely" \
       org.opencontainers.image.version="$VERSION" \
+      org.opencontainers.image.revision="$COMMIT" \
+      org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/upshift-dev/upshift"
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY upshift /usr/local/bin/upshift

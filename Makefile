@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build build-migrator test lint demo bench fuzz faults clean image release release-test
+.PHONY: build build-migrator test lint demo bench fuzz faults clean image image-migrator image-compose release release-test
 
 # Static, as in the image: no dynamic loader at start-up (about 1 ms of
 # every run); netgo and osusergo keep glibc's NSS out of the binary.
@@ -83,18 +83,43 @@ bench: build build-migrator
 	@# One compose verb on a 10 MB project: the files vs a run's resolved copy.
 	$(GO) test ./compose -run '^$$' -bench LargeComposeVerb -benchtime 3x
 
-# The container image (Dockerfile), built without pulling anything: the
-# static migrator build with cgo linked in, the host's CA bundle, FROM scratch.
-IMAGE ?= upshift:$(VERSION)
+# The container images, built without pulling anything (make image
+# VERSION=v0.9.0 tags upshift:0.9.0 and upshift:0.9.0-compose):
+#   image-migrator  Dockerfile: the static migrator build with cgo linked in,
+#                   the host's CA bundle, FROM scratch; the base of db-setup images.
+#   image-compose   compose.Dockerfile: the full static binary with the docker
+#                   CLI and the compose plugin (static binaries; the ones on this
+#                   host by default), FROM scratch; runs upgrade and rollback.
+IMAGE ?= upshift:$(patsubst v%,%,$(VERSION))
+COMPOSE_IMAGE ?= $(IMAGE)-compose
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
-image:
+DOCKER_CLI ?= $(shell command -v docker)
+COMPOSE_PLUGIN ?= $(firstword $(wildcard $(HOME)/.docker/cli-plugins/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose /usr/libexec/docker/cli-plugins/docker-compose /usr/lib/docker/cli-plugins/docker-compose))
+image: image-migrator image-compose
+
+image-migrator:
 	@test -s $(CA_BUNDLE) || (echo "image: no CA bundle at $(CA_BUNDLE) (apt-get install -y ca-certificates)" && exit 1)
 	rm -rf bin/image && mkdir -p bin/image
 	$(STATIC) -tags netgo,osusergo,migrator -o bin/image/upshift ./cmd/upshift
 	cp $(CA_BUNDLE) bin/image/ca-certificates.crt
 	cp Dockerfile bin/image/Dockerfile
-	DOCKER_BUILDKIT=0 docker build -q --build-arg VERSION=$(VERSION) -t $(IMAGE) bin/image
+	DOCKER_BUILDKIT=0 docker build -q --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) bin/image
 	@echo "image: $(IMAGE)"
+
+image-compose:
+	@test -s $(CA_BUNDLE) || (echo "image: no CA bundle at $(CA_BUNDLE) (apt-get install -y ca-certificates)" && exit 1)
+	@for f in "$(DOCKER_CLI)" "$(COMPOSE_PLUGIN)"; do \
+	  test -x "$$f" || { echo "image-compose: no docker CLI or compose plugin at '$$f' (set DOCKER_CLI, COMPOSE_PLUGIN; .ci/docker-env builds the plugin)"; exit 1; }; \
+	  if readelf -l "$$f" 2>/dev/null | grep -q INTERP; then echo "image-compose: $$f is dynamically linked; FROM scratch needs a static one (set DOCKER_CLI / COMPOSE_PLUGIN)"; exit 1; fi; \
+	done
+	rm -rf bin/image-compose && mkdir -p bin/image-compose/tmp && chmod 1777 bin/image-compose/tmp
+	$(STATIC) -tags netgo,osusergo -o bin/image-compose/upshift ./cmd/upshift
+	cp $(CA_BUNDLE) bin/image-compose/ca-certificates.crt
+	cp -L $(DOCKER_CLI) bin/image-compose/docker
+	cp -L $(COMPOSE_PLUGIN) bin/image-compose/docker-compose
+	cp compose.Dockerfile bin/image-compose/Dockerfile
+	DOCKER_BUILDKIT=0 docker build -q --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(COMPOSE_IMAGE) bin/image-compose
+	@echo "image: $(COMPOSE_IMAGE)"
 
 # Every release artifact into $(DIST): the archives for linux and darwin on
 # amd64 and arm64, the npm packages, install.sh and checksums.txt

@@ -20,7 +20,7 @@ func TestImageCreatesAndMigrates(t *testing.T) {
 	name := dockertest.RandomName("img")
 	image := "upshift-e2e/upshift:" + name
 	root, _ := filepath.Abs("../..")
-	dockertest.Run(t, root, nil, "make", "--no-print-directory", "image", "IMAGE="+image)
+	dockertest.Run(t, root, nil, "make", "--no-print-directory", "image-migrator", "IMAGE="+image)
 	t.Cleanup(func() { _, _ = dockertest.RunErr("", nil, "docker", "rmi", "-f", "--no-prune", image, image+"-setup") })
 
 	// What the image is: non-root, labelled, nothing but upshift and CA certificates.

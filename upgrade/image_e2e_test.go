@@ -1,0 +1,80 @@
+package upgrade_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/upshift-dev/upshift/internal/dockertest"
+)
+
+var (
+	composeImageOnce sync.Once
+	composeImage     string
+)
+
+// buildComposeImage builds upshift:…-compose with `make image-compose`, as
+// a release does, once for the package's tests.
+func buildComposeImage(t *testing.T) string {
+	t.Helper()
+	composeImageOnce.Do(func() {
+		tag := "upshift-e2e/upshift:" + dockertest.RandomName("img") + "-compose"
+		root, _ := filepath.Abs("..")
+		if out, err := dockertest.RunErr(root, nil, "make", "--no-print-directory", "image-compose", "COMPOSE_IMAGE="+tag); err != nil {
+			t.Fatalf("make image-compose: %v\n%s", err, out)
+		}
+		composeImage = tag
+	})
+	if composeImage == "" {
+		t.Fatal("make image-compose failed in an earlier test")
+	}
+	t.Cleanup(func() { _, _ = dockertest.RunErr("", nil, "docker", "rmi", "-f", "--no-prune", composeImage) })
+	return composeImage
+}
+
+// TestUpgradeAndRollbackFromTheComposeImage: a host with nothing but the
+// engine upgrades and rolls back with `docker run … upshift:X-compose`, the
+// documented command line: the socket, the project's folder at the same
+// path, the host's network for the health check.
+func TestUpgradeAndRollbackFromTheComposeImage(t *testing.T) {
+	p := deployed(t)
+	image := buildComposeImage(t)
+	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	inImage := func(args ...string) dockertest.Result {
+		t.Helper()
+		run := append([]string{"run", "--rm", "--network", "host", "-v", "/var/run/docker.sock:/var/run/docker.sock",
+			"-v", p.Dir + ":" + p.Dir, "-w", p.Dir, "-e", "UPSHIFT_STATE_DIR=" + p.StateDir, image}, args...)
+		cmd := exec.Command("docker", run...)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return dockertest.Result{Code: code, Stdout: out.String(), Stderr: errb.String()}
+	}
+
+	if r := inImage(upgradeArgs(p, "v2")...); r.Code != 0 {
+		t.Fatalf("upgrade from the image: %s", r)
+	}
+	expectServing(t, p, "v2")
+	if got := appliedMigrations(p); got != "1,2" {
+		t.Errorf("migrations after the upgrade: %q, want 1,2", got)
+	}
+	if r := inImage("rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1", "--health-timeout", "20s"); r.Code != 0 {
+		t.Fatalf("rollback from the image: %s", r)
+	}
+	expectServing(t, p, "v1")
+
+	// The runs the image made are in the project's history, read by the
+	// host's upshift: the same state folder, the same project.
+	runs := history(t, p)
+	if len(runs) < 3 || runs[0]["kind"] != "rollback" || runs[1]["outcome"] != "succeeded" {
+		t.Fatalf("history after upgrade and rollback from the image: %v", runs)
+	}
+}
