@@ -154,3 +154,29 @@ func TestAction(t *testing.T) {
 		t.Fatalf("tampered archive: err %v, PATH %q\n%s", err, path, log)
 	}
 }
+
+// TestWorkflows: the workflows parse, CI runs .ci/run (what CI here runs),
+// and a tag's release builds with make release and publishes what it wrote.
+func TestWorkflows(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("../../.github/workflows", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return string(b)
+	}
+	if ci := read("ci.yml"); !strings.Contains(ci, "bash .ci/run") {
+		t.Error("ci.yml does not run .ci/run")
+	}
+	rel := read("release.yml")
+	for _, want := range []string{"bash .ci/run", "make release VERSION=${{ github.ref_name }}", "sha256sum --strict -c checksums.txt",
+		"dist/checksums.txt", "npm publish --provenance", "linux/$arch", "imagetools create"} {
+		if !strings.Contains(rel, want) {
+			t.Errorf("release.yml lacks %q", want)
+		}
+	}
+}
