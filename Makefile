@@ -72,9 +72,17 @@ faults:
 
 # Figures for the README: the real binary against drizzle-orm 0.45.4 (node)
 # and psql -1 -f on one throwaway server, then the Go benchmarks.
+# The binary measured is the released one: make release into bin/bench-dist
+# (needs what make release needs), its linux/amd64 archive and npm packages.
 BENCH_RUNS ?= 15
-bench: build build-migrator
-	$(GO) run ./internal/bench -upshift $(BIN) -migrator $(MIGRATOR_BIN) -runs $(BENCH_RUNS)
+BENCH_DIST := bin/bench-dist
+SIM_HISTORY ?= ../shared/realworld/drizzle/sim
+bench: build-migrator
+	scripts/release v0.0.0-bench $(BENCH_DIST) >/dev/null
+	tar -xzf $(BENCH_DIST)/upshift_0.0.0-bench_linux_amd64.tar.gz -C $(BENCH_DIST) upshift
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/upshift-purego ./cmd/upshift
+	$(GO) run ./internal/bench -upshift $(BENCH_DIST)/upshift -migrator $(MIGRATOR_BIN) -runs $(BENCH_RUNS) \
+	  -npm $(BENCH_DIST)/npm $(if $(wildcard $(SIM_HISTORY)),-pure-go bin/upshift-purego -lint-history $(SIM_HISTORY))
 	$(GO) test ./drizzle ./pgsql ./lint -run '^$$' -bench . -benchtime 10x
 	@# Downtime of an upgrade, upshift vs the manual procedure (needs Docker;
 	@# skipped without it). UPGRADE_ROUNDS=N for more rounds.

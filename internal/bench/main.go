@@ -38,7 +38,10 @@ var (
 	upshiftBin  = flag.String("upshift", "bin/upshift", "upshift binary to measure")
 	migratorBin = flag.String("migrator", "bin/upshift-migrate", "the migrator build (db-setup images) for the no-op row; the full binary is measured beside it")
 	runs        = flag.Int("runs", 15, "timed runs per measurement (the median is reported)")
-	only        = flag.String("only", "", "comma-separated measurements to run (status, noop, apply, handover, lint, backfill); all when empty")
+	only        = flag.String("only", "", "comma-separated measurements to run (status, noop, npm, apply, handover, lint, backfill); all when empty")
+	pureGoBin   = flag.String("pure-go", "", "a CGO_ENABLED=0 build (WebAssembly parser), linted against -upshift on -lint-history")
+	lintHistory = flag.String("lint-history", "", "a real drizzle-kit folder for the parser row (sim's, in ../shared/realworld)")
+	npmDir      = flag.String("npm", "", "a release's npm folder (make release writes dist/npm): the npm package's no-op against drizzle-orm's script")
 )
 
 func main() {
@@ -126,6 +129,16 @@ func run() error {
 			return fmt.Errorf("%s: build it first (make build-migrator)", mbin)
 		}
 		if err := noopBench(s, mbin, bin, dir500); err != nil {
+			return err
+		}
+	}
+	if want("parser") && *pureGoBin != "" && *lintHistory != "" {
+		if err := parserBench(bin, *pureGoBin, *lintHistory); err != nil {
+			return err
+		}
+	}
+	if want("npm") && *npmDir != "" {
+		if err := npmBench(s, *npmDir, work, dir500); err != nil {
 			return err
 		}
 	}
