@@ -3,7 +3,6 @@ package upgrade_test
 import (
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -46,17 +45,7 @@ func TestUpgradeAndRollbackFromTheComposeImage(t *testing.T) {
 		t.Helper()
 		run := append([]string{"run", "--rm", "--network", "host", "-v", "/var/run/docker.sock:/var/run/docker.sock",
 			"-v", p.Dir + ":" + p.Dir, "-w", p.Dir, "-e", "UPSHIFT_STATE_DIR=" + p.StateDir, image}, args...)
-		cmd := exec.Command("docker", run...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return dockertest.Result{Code: code, Stdout: out.String(), Stderr: errb.String()}
+		return dockertest.Capture(t, exec.Command("docker", run...))
 	}
 
 	if r := inImage(upgradeArgs(p, "v2")...); r.Code != 0 {

@@ -382,6 +382,13 @@ func RunUpshift(t testing.TB, bins Binaries, dir string, env []string, args ...s
 	cmd := exec.Command(bins.Upshift, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
+	return Capture(t, cmd)
+}
+
+// Capture runs cmd and returns its exit code and output; it fails the test
+// only when cmd cannot run at all.
+func Capture(t testing.TB, cmd *exec.Cmd) Result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
