@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/upshift-dev/upshift/pgsql"
+	"github.com/upshift-dev/upshift/pgwatch"
 )
 
 // TxMode chooses how migrations are grouped into transactions.
@@ -49,6 +50,12 @@ type Options struct {
 	// OnNote receives progress a person should see (rolled back, invalid
 	// index dropped before a rerun, ...).
 	OnNote func(string)
+	// OnActivity, when set, receives what PostgreSQL says of a statement
+	// that has run for over WatchAfter (2s): its progress, the lock it
+	// waits for and who holds it (package pgwatch, from a second
+	// connection opened only then).
+	OnActivity func(Activity)
+	WatchAfter time.Duration
 }
 
 // Result describes one applied migration.
@@ -255,6 +262,47 @@ func (p *Plan) Prepare(ctx context.Context, q Querier, opts Options) (*Prepared,
 // SetHooks sets the progress callbacks after Prepare.
 func (r *Prepared) SetHooks(onApplied func(Result), onNote func(string)) {
 	r.opts.OnApplied, r.opts.OnNote = onApplied, onNote
+}
+
+// SetActivityHook sets OnActivity after Prepare.
+func (r *Prepared) SetActivityHook(fn func(Activity)) { r.opts.OnActivity = fn }
+
+// watch follows conn's backend from a second connection while Apply runs,
+// until stop is called; nothing connects before WatchAfter.
+func (r *Prepared) watch(ctx context.Context, conn *pgx.Conn) (stop func()) {
+	if r.opts.OnActivity == nil {
+		return func() {}
+	}
+	var lt time.Duration
+	if r.opts.LockTimeout != nil {
+		lt = *r.opts.LockTimeout
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = pgwatch.Watch(wctx, pgwatch.Config{Conn: conn.Config(), PID: conn.PgConn().PID(), After: r.opts.WatchAfter, LockTimeout: lt},
+			func(rep pgwatch.Report) { r.opts.OnActivity(r.activity(rep)) })
+	}()
+	return func() { cancel(); <-done }
+}
+
+// activity names the statement the server is running: the server keeps
+// the start of its text (track_activity_query_size), which is the start of
+// exactly one piece the run sends, as a rule.
+func (r *Prepared) activity(rep pgwatch.Report) Activity {
+	a := Activity{Report: rep}
+	if rep.Query == "" {
+		return a
+	}
+	for _, o := range r.ops {
+		if o.kind == opStatement && strings.HasPrefix(o.sql, rep.Query) {
+			a.Tag, a.File = o.entry.Tag(), r.plan.Source.Path(o.entry.Migration.File)
+			a.Statement, a.Line = o.stmt.Index+1, o.stmt.Line
+			break
+		}
+	}
+	return a
 }
 
 // Pending lists the migrations the run applies.
@@ -599,6 +647,7 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 // transaction. It returns the migrations applied; on failure the error is
 // an *ApplyError.
 func (r *Prepared) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
+	defer r.watch(ctx, conn)()
 	var (
 		results   []Result
 		inTx      []string // migrations in the open transaction

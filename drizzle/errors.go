@@ -102,3 +102,10 @@ func (e *MigrationError) Error() string {
 }
 
 func (e *MigrationError) Unwrap() error { return e.Err }
+
+// IsLockTimeout reports whether err is PostgreSQL ending a lock wait
+// (lock_timeout, or NOWAIT): SQLSTATE 55P03.
+func IsLockTimeout(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "55P03"
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +57,10 @@ type Config struct {
 	Lint    LintMode
 	// OnEvent receives progress; it may be nil.
 	OnEvent func(Event)
+	// Watch reports statements that run for over Options.WatchAfter (2s)
+	// as EventActivity: PostgreSQL's progress of them and the sessions
+	// they wait for, read from a second connection opened only then.
+	Watch bool
 }
 
 // EventKind tells events apart.
@@ -72,6 +77,7 @@ const (
 	EventApplying                     // Pending, NoTransaction: about to apply (or record, with MarkOnly) these
 	EventApplied                      // Result: one migration applied (or recorded)
 	EventNote                         // Text: progress a person should see (resuming, dropping an invalid index)
+	EventActivity                     // Activity: a statement running for over 2s: its progress, the lock it waits for
 )
 
 // Event is what Run reports as it goes.
@@ -89,6 +95,7 @@ type Event struct {
 	Result        drizzle.Result
 	Text          string
 	Lint          LintSummary
+	Activity      drizzle.Activity
 }
 
 // LintSummary is what linting the pending migrations found.
@@ -163,8 +170,13 @@ func (e *ReadOnlyError) ErrorHint() string {
 
 // Run carries the protocol out on conn, which must be idle (no transaction).
 func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
+	// The watcher reports from its own goroutine: events reach OnEvent one
+	// at a time.
+	var emitMu sync.Mutex
 	emit := func(e Event) {
 		if cfg.OnEvent != nil {
+			emitMu.Lock()
+			defer emitMu.Unlock()
 			cfg.OnEvent(e)
 		}
 	}
@@ -244,6 +256,9 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 		rep.Applied = append(rep.Applied, r)
 		emit(Event{Kind: EventApplied, Result: r})
 	}, func(note string) { emit(Event{Kind: EventNote, Text: note}) })
+	if cfg.Watch {
+		run.SetActivityHook(func(a drizzle.Activity) { emit(Event{Kind: EventActivity, Activity: a}) })
+	}
 	_, err = run.Apply(ctx, conn)
 	return rep, err
 }
