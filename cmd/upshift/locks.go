@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/pglock"
+	"github.com/upshift-dev/upshift/pgwatch"
 )
 
 // LockidsCmd prints the lock registry and derived ids.
@@ -47,7 +49,26 @@ func (c *LocksCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return redactErr(cfg.Redactor(), err)
 	}
-	rows := append([]pglock.Holder{}, hs...)
+	// What each holder is running now, as a migration's watcher sees it:
+	// the statement, its progress, and who it waits for.
+	type row struct {
+		pglock.Holder
+		Running *drizzle.ActivityEvent `json:"running,omitempty"`
+	}
+	rows := make([]row, 0, len(hs))
+	var running []drizzle.Activity
+	for _, h := range hs {
+		r := row{Holder: h}
+		if h.Granted && h.State == "active" {
+			if rep, err := pgwatch.Look(ctx, conn, uint32(h.PID)); err == nil && rep != nil {
+				a := drizzle.Activity{Report: *rep}
+				ev := a.Event()
+				r.Running = &ev
+				running = append(running, a)
+			}
+		}
+		rows = append(rows, r)
+	}
 	if c.JSON() {
 		return writeJSON(env.Stdout, rows)
 	}
@@ -64,7 +85,13 @@ func (c *LocksCmd) Run(ctx context.Context, env *Env) error {
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%v\t%d\t%s\t%s\t%s\t%s\n", r.LockID, orDash(r.Service), r.Granted, r.PID, orDash(r.ApplicationName), r.ClientAddr, since, r.State)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, a := range running {
+		fmt.Fprintf(env.Stdout, "\npid %d: %s\n", a.PID, a.String())
+	}
+	return nil
 }
 
 func orDash(s string) string {

@@ -13,10 +13,12 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/term"
 
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
@@ -210,7 +212,7 @@ func main() {
 		out.Flush()
 		os.Exit(ExitInterrupted)
 	}()
-	code := run(ctx, args, out, cliutil.FlushFirst{B: out, W: os.Stderr})
+	code := run(ctx, args, out, cliutil.FlushFirst{B: out, W: os.Stderr}, stdoutTerminal())
 	out.Flush()
 	os.Exit(code)
 }
@@ -218,9 +220,30 @@ func main() {
 // Env is what commands print to.
 type Env struct {
 	Stdout, Stderr io.Writer
+	// Terminal: stdout is a terminal Width characters wide (live lines).
+	Terminal bool
+	Width    int
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// terminal is whether stdout is a terminal, and its width.
+type terminal struct {
+	on    bool
+	width int
+}
+
+func stdoutTerminal() terminal {
+	fd := int(os.Stdout.Fd())
+	if !term.IsTerminal(fd) || os.Getenv("TERM") == "dumb" {
+		return terminal{}
+	}
+	w, _, err := term.GetSize(fd)
+	if err != nil || w <= 0 {
+		w, _ = strconv.Atoi(os.Getenv("COLUMNS"))
+	}
+	return terminal{on: true, width: w}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty terminal) int {
 	var cli CLI
 	exited := -1
 	// Building kong's model of every command costs more than the rest of
@@ -256,7 +279,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	counted := &cliutil.Counting{W: stdout}
-	env := &Env{Stdout: counted, Stderr: stderr}
+	env := &Env{Stdout: counted, Stderr: stderr, Terminal: tty.on, Width: tty.width}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	err = kctx.Run(env)
 	// Asked for JSON, a command prints one document on every path: one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -51,6 +52,7 @@ type MigrateFlags struct {
 	AllowOutOfOrder bool `name:"allow-out-of-order" help:"Apply (or record) journal migrations older than the newest applied one; drizzle-orm 0.x would skip them silently."`
 	AllowModified   bool `name:"allow-modified" help:"Proceed although applied migrations were changed since (nothing is re-run)."`
 	settings        *kitconfig.Settings
+	watch           bool // report long statements (migrate, unless --no-watch)
 }
 
 // MigrateCmd applies pending migrations.
@@ -62,6 +64,7 @@ type MigrateCmd struct {
 	DryRun           bool             `name:"dry-run" help:"Print the plan and the exact SQL; change nothing (not even the migrations table)."`
 	Strict           bool             `name:"strict" help:"Refuse to migrate when the pending migrations have error-level lint findings (they are printed as warnings otherwise)."`
 	NoLint           bool             `name:"no-lint" help:"Do not lint the pending migrations first."`
+	NoWatch          bool             `name:"no-watch" help:"Do not report statements that run over 2 s (their progress, the sessions they wait for) from a second connection."`
 	Wait             cliutil.Seconds  `name:"wait" default:"0" placeholder:"DURATION" help:"Wait up to this long for the server to accept connections (a database container that is still starting); 0: --connect-window alone."`
 	CreateDatabase   bool             `name:"create-database" help:"Create the database the URL names when it is missing (connecting to the postgres database to do so): the whole 'Create DB (if new), then migrate' step of a CD pipeline in one command."`
 	MaintenanceDB    string           `name:"maintenance-db" default:"postgres" help:"Database to connect to while creating the database (--create-database)."`
@@ -110,6 +113,7 @@ func (c *MigrateCmd) Run(ctx context.Context, env *Env) error {
 	case c.Strict:
 		mode = migrate.LintStrict
 	}
+	c.watch = !c.NoWatch
 	return c.run(ctx, env, drizzle.Options{
 		TxMode: drizzle.TxMode(c.Tx), StatementTimeout: c.StatementTimeout.Ptr(), LockTimeout: c.LockTimeout.Ptr(),
 	}, c.DryRun, mode)
@@ -151,9 +155,10 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	}
 	gh := ghactions.New(env.Stderr)
 	var red *redact.Set
+	slowest := "" // the job summary's table of statements that ran long
 	finish := func(err error) error {
 		out.DurationMS = time.Since(started).Milliseconds()
-		c.github(gh, red, out, err)
+		c.github(gh, red, out, err, slowest)
 		if c.JSON() {
 			return endJSON(env.Stdout, out, &out.Error, err)
 		}
@@ -187,8 +192,18 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 
 	opts.AllowOutOfOrder, opts.AllowModified = c.AllowOutOfOrder, c.AllowModified
 	linted := false
+	var events io.Writer
+	if c.JSON() {
+		events = env.Stderr
+	}
+	activity := newActivityPrinter(env.Stdout, events, env.Terminal && !c.JSON(), env.Width)
 	onEvent := func(e migrate.Event) {
+		if e.Kind != migrate.EventActivity {
+			activity.clear()
+		}
 		switch e.Kind {
+		case migrate.EventActivity:
+			activity.show(e.Activity)
 		case migrate.EventWarning:
 			if !c.JSON() {
 				fmt.Fprintln(env.Stderr, "warning:", e.Warning)
@@ -259,8 +274,10 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			return conn, err
 		},
 		Options: opts, DryRun: dryRun, Lint: lm,
-		OnEvent: onEvent,
+		OnEvent: onEvent, Watch: c.watch && !dryRun,
 	})
+	activity.clear()
+	slowest = activity.summary()
 	rep.Fill(out)
 	if err != nil {
 		var le *migrate.LockError
@@ -276,7 +293,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			}
 			return finish(&exitError{code: ExitLockTimeout, err: err, hint: hint})
 		case errors.As(err, &ae):
-			return finish(reportApplyError(c.JSON(), src, red, err, out))
+			return finish(reportApplyError(c.JSON(), src, red, err, out, activity.heldBy(err)))
 		case errors.As(err, &lerr):
 			return finish(&exitError{code: ExitFailed, err: fmt.Errorf("--strict: %w", err), hint: lerr.ErrorHint()})
 		case errors.As(err, &rf):
@@ -314,7 +331,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 
 // github adds the run to the job summary and the step outputs, and a failed
 // migration as an annotation on its file and line.
-func (c *MigrateFlags) github(gh *ghactions.Workflow, red *redact.Set, out *mdoc.Document, err error) {
+func (c *MigrateFlags) github(gh *ghactions.Workflow, red *redact.Set, out *mdoc.Document, err error, slowest string) {
 	if !gh.On {
 		return
 	}
@@ -359,6 +376,7 @@ func (c *MigrateFlags) github(gh *ghactions.Workflow, red *redact.Set, out *mdoc
 	if len(out.RolledBack) > 0 {
 		fmt.Fprintf(&b, "Rolled back, not applied: %s\n\n", ghactions.Cell(strings.Join(out.RolledBack, ", ")))
 	}
+	b.WriteString(red.String(slowest))
 	gh.Summarize(b.String())
 	gh.Output("applied", strings.Join(applied, ","), "pending", strings.Join(out.Pending, ","), "exit-code", fmt.Sprint(code))
 }
@@ -383,7 +401,7 @@ func redactErr(r *redact.Set, err error) error {
 
 // reportApplyError puts a failed run into the document, and its report
 // (drizzle.ApplyError.Report) into the error that is printed.
-func reportApplyError(asJSON bool, src *drizzle.Source, red *redact.Set, err error, out *mdoc.Document) error {
+func reportApplyError(asJSON bool, src *drizzle.Source, red *redact.Set, err error, out *mdoc.Document, heldBy string) error {
 	var ae *drizzle.ApplyError
 	if !errors.As(err, &ae) {
 		return redactErr(red, err)
@@ -403,7 +421,11 @@ func reportApplyError(asJSON bool, src *drizzle.Source, red *redact.Set, err err
 	if asJSON {
 		return &exitError{code: ExitFailed}
 	}
-	return &exitError{code: ExitFailed, err: errors.New(red.String(ae.Report(src)))}
+	report := ae.Report(src)
+	if heldBy != "" {
+		report += "\n" + heldBy
+	}
+	return &exitError{code: ExitFailed, err: errors.New(red.String(report))}
 }
 
 // lintSummary is the one line a deploy prints about linting its pending

@@ -96,6 +96,13 @@ func (c *Counting) Write(p []byte) (int, error) {
 	return c.W.Write(p)
 }
 
+// Flush flushes W when it buffers (a line drawn in place has no newline).
+func (c *Counting) Flush() {
+	if f, ok := c.W.(interface{ Flush() }); ok {
+		f.Flush()
+	}
+}
+
 // ArgsAskJSON: kong could not parse the command line, so --format is read
 // off the raw arguments.
 func ArgsAskJSON(args []string) bool {
