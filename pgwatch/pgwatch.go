@@ -297,12 +297,10 @@ FROM (
     CASE WHEN phase LIKE 'waiting for%' AND lockers_total > 0 THEN ARRAY[lockers_done, lockers_total]
          WHEN phase = 'building index: loading tuples in tree' AND tuples_total > 0 THEN ARRAY[tuples_done, tuples_total]
          WHEN (phase LIKE 'building index%' OR phase LIKE 'index validation: scanning%') AND blocks_total > 0 AND blocks_done < blocks_total THEN ARRAY[blocks_done, blocks_total]
-         WHEN phase LIKE 'building index%' AND tuples_total > 0 AND tuples_done < tuples_total THEN ARRAY[tuples_done, tuples_total]
          WHEN partitions_total > 0 THEN ARRAY[partitions_done, partitions_total] END AS counter,
     CASE WHEN phase LIKE 'waiting for%' AND lockers_total > 0 THEN 'lockers'
          WHEN phase = 'building index: loading tuples in tree' AND tuples_total > 0 THEN 'tuples'
          WHEN (phase LIKE 'building index%' OR phase LIKE 'index validation: scanning%') AND blocks_total > 0 AND blocks_done < blocks_total THEN 'blocks'
-         WHEN phase LIKE 'building index%' AND tuples_total > 0 AND tuples_done < tuples_total THEN 'tuples'
          WHEN partitions_total > 0 THEN 'partitions' END AS unit
   FROM pg_stat_progress_create_index WHERE pid = $1
   UNION ALL
