@@ -76,20 +76,30 @@ func TestProgressArrivesThroughAPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(out)
-	sawSetup := false
+	sawSetup, watched, applied := false, false, false
+	var lines []string
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "→ setup") {
+		line := sc.Text()
+		lines = append(lines, line)
+		if strings.HasPrefix(line, "→ setup") && !sawSetup {
 			sawSetup = true
 			// The setup migrates for 6 s: the run cannot have ended.
 			if _, err := os.Stat(filepath.Join(p.StateDir, p.Name, "run.json")); err != nil {
 				t.Errorf("read the setup line after the run ended")
 			}
-			break
+		}
+		// The migrator in the setup container says what its long
+		// statement is doing, and it streams through before it ends.
+		if strings.Contains(line, "db-setup | upshift: 0001_nickname statement 1 (") && strings.Contains(line, "running for") && !applied {
+			watched = true
+		}
+		if strings.Contains(line, "db-setup | applied   0001_nickname") {
+			applied = true
 		}
 	}
 	_, _ = io.Copy(io.Discard, out)
-	if err := c.Wait(); err != nil || !sawSetup {
-		t.Fatalf("%v, saw setup: %v", err, sawSetup)
+	if err := c.Wait(); err != nil || !sawSetup || !watched || !applied {
+		t.Fatalf("%v, saw setup: %v, the long statement reported before it was applied: %v, applied: %v\n%s", err, sawSetup, watched, applied, strings.Join(lines, "\n"))
 	}
 }
 
