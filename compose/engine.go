@@ -37,6 +37,9 @@ type Container struct {
 	// IPs are its addresses on its networks, for checking one container
 	// of several behind a service name.
 	IPs []string `json:"ips,omitempty"`
+	// TCPPorts are the TCP ports it exposes (its image's EXPOSE, the
+	// file's expose and ports targets), to reach it on its own address.
+	TCPPorts []int `json:"tcp_ports,omitempty"`
 }
 
 // Running says whether the container is up (not restarting, not exited).
@@ -131,6 +134,12 @@ func (d *Docker) Inspect(ctx context.Context, id string) (Container, error) {
 		c.Image = r.Config.Image
 		c.Service = r.Config.Labels[LabelService]
 		c.Number, _ = strconv.Atoi(r.Config.Labels[LabelNumber])
+		for p := range r.Config.ExposedPorts {
+			if p.Proto() == "tcp" {
+				c.TCPPorts = append(c.TCPPorts, int(p.Num()))
+			}
+		}
+		sort.Ints(c.TCPPorts)
 	}
 	if ns := r.NetworkSettings; ns != nil {
 		for _, n := range ns.Networks {

@@ -4,8 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -186,13 +189,20 @@ func RollVerb(service string, running, n int) compose.UpOptions {
 }
 
 // RollingError is a rolling upgrade whose new containers failed their check:
-// they were removed and the old ones kept serving throughout.
+// they were removed and the old ones kept serving throughout — or, with
+// Retired, the new ones passed on their own but the health URL did not
+// answer the new version once the old ones were retired, so the previous
+// images are to be put back.
 type RollingError struct {
 	Service string
 	Err     error
+	Retired bool
 }
 
 func (e *RollingError) Error() string {
+	if e.Retired {
+		return fmt.Sprintf("the new containers of %s answered on their own, but after the old ones were retired: %v", e.Service, e.Err)
+	}
 	return fmt.Sprintf("the new containers of %s failed their check and were removed; the old ones kept serving: %v", e.Service, e.Err)
 }
 func (e *RollingError) Unwrap() error { return e.Err }
@@ -225,7 +235,12 @@ func (x *Executor) roll(ctx context.Context, rec *Record, service string, req Re
 		return &RollingError{Service: service, Err: err}
 	}
 	isNew := func(c compose.Container) bool { return !old[c.ID] }
-	health, err := x.verify(ctx, []string{service}, req.Health, req.Health.ExpectVersion, isNew)
+	// While the old containers serve, a URL that reaches the service
+	// through something else (a proxy, the host's published port) may
+	// answer from an old one: each new container is judged on its own.
+	each, how := x.eachNew(ctx, service, req.Health, old)
+	x.emit(Event{Kind: EventOutput, Step: StepRoll, Source: "check", Text: how})
+	health, err := x.verify(ctx, []string{service}, each, req.Health.ExpectVersion, isNew)
 	if err != nil {
 		x.removeNew(context.WithoutCancel(ctx), service, old)
 		return &RollingError{Service: service, Err: err}
@@ -244,6 +259,16 @@ func (x *Executor) roll(ctx context.Context, rec *Record, service string, req Re
 			return fmt.Errorf("the new containers of %s serve, but retiring old container %s failed: %w", service, c.Name, err)
 		}
 	}
+	if each.URL != req.Health.URL {
+		// Only the new version serves now: the URL itself must answer it,
+		// and keep answering it for the stability window.
+		x.emit(Event{Kind: EventOutput, Step: StepRoll, Source: "check", Text: "the old containers are retired: " + req.Health.URL + " must answer " + cmp.Or(req.Health.ExpectVersion, "200") + " now"})
+		h, err := x.verify(ctx, []string{service}, req.Health, req.Health.ExpectVersion, nil)
+		if err != nil {
+			return &RollingError{Service: service, Err: err, Retired: true}
+		}
+		health = h
+	}
 	after, _ := x.Engine.Containers(ctx, x.Project.Name, service)
 	if s := rec.service(service); s != nil {
 		s.Health = health
@@ -256,6 +281,52 @@ func (x *Executor) roll(ctx context.Context, rec *Record, service string, req Re
 		}
 	}
 	return nil
+}
+
+// eachNew is how each new container of a roll is judged while the old
+// ones still serve, and a line that says so. A health URL naming the
+// service is already checked per container. Any other (the proxy's, a
+// published port) is asked of each new container at its own address, on
+// the port it exposes (the one of the URL's when it exposes several);
+// without one, its healthcheck decides, else only that it runs. The URL
+// itself is checked once the old containers are retired.
+func (x *Executor) eachNew(ctx context.Context, service string, h Health, old map[string]bool) (Health, string) {
+	if h.URL == "" || h.targets(service) {
+		return h, "each new container: " + h.describe()
+	}
+	u, err := url.Parse(h.URL)
+	if err != nil {
+		return h, "each new container: " + h.describe()
+	}
+	ports := map[int]bool{}
+	cs, _ := x.Engine.Containers(ctx, x.Project.Name, service)
+	for _, c := range cs {
+		if !old[c.ID] {
+			for _, p := range c.TCPPorts {
+				ports[p] = true
+			}
+		}
+	}
+	port := 0
+	if want, _ := strconv.Atoi(u.Port()); ports[want] {
+		port = want
+	} else if len(ports) == 1 {
+		for p := range ports {
+			port = p
+		}
+	}
+	then := "; " + h.URL + " once the old ones are retired"
+	if port != 0 {
+		each := h
+		each.URL = (&url.URL{Scheme: u.Scheme, Host: net.JoinHostPort(service, strconv.Itoa(port)), Path: u.Path, RawQuery: u.RawQuery}).String()
+		return each, fmt.Sprintf("each new container at its own address, on the port it exposes: %s%s", each.URL, then)
+	}
+	each := h
+	each.URL = ""
+	if svc := x.Project.Services[service]; svc != nil && svc.Healthcheck {
+		return each, "each new container by its healthcheck (it exposes no single port to ask " + u.Path + " of)" + then
+	}
+	return each, "each new container only by running (it has no healthcheck and exposes no single port: add `expose:` or a healthcheck to check it on its own)" + then
 }
 
 // removeNew removes the containers of service that were not there before.

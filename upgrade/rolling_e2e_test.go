@@ -142,3 +142,34 @@ func TestRollingRefusesServicesThatCannotRunTwice(t *testing.T) {
 		t.Errorf("error %q", msg)
 	}
 }
+
+// TestRollingBehindTheProxyWithThePublicURL: the health URL is the proxy's
+// public one, which answers from old and new containers alike during the
+// roll. Each new container is judged on its own (the port it exposes), and
+// the public URL must answer the new version, for the stability window,
+// once the old ones are retired; no request through the proxy fails.
+func TestRollingBehindTheProxyWithThePublicURL(t *testing.T) {
+	t.Parallel()
+	p := behindProxy(t, 2)
+	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	pr := startProber(p.HealthURL(), "v2")
+	r := p.Upshift("upgrade", "--strategy", "rolling", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v2", "--health-timeout", "20s", "--drain", "1s")
+	window, failed, total := pr.finish()
+	if r.Code != 0 {
+		t.Fatalf("rolling upgrade checked through the proxy: %s", r)
+	}
+	t.Logf("prober: %d requests, %d failed, longest window without a 200: %s", total, failed, window)
+	if failed != 0 {
+		t.Errorf("%d of %d requests through the proxy failed", failed, total)
+	}
+	expectServing(t, p, "v2")
+	if got := strings.Join(versions(t, p), ","); got != "v2,v2" {
+		t.Errorf("app containers run %q, want two v2", got)
+	}
+	for _, want := range []string{"each new container at its own address, on the port it exposes: http://app:8080/health",
+		"the old containers are retired: " + p.HealthURL() + " must answer v2 now", "✓ roll"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+}

@@ -175,6 +175,9 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 		var re *RollingError
 		switch {
 		case errors.As(err, &re):
+			if re.Retired {
+				rolled = append(rolled, re.Service) // its old containers are gone: put its previous image back
+			}
 			x.afterRollingFailure(context.WithoutCancel(ctx), rec, req, rolled)
 		case !stopped:
 			rec.Outcome = Failed
