@@ -45,8 +45,10 @@ type Container struct {
 // Running says whether the container is up (not restarting, not exited).
 func (c Container) Running() bool { return c.State == "running" }
 
-// Engine is what upshift reads from, and pins on, the Docker engine. Every
-// change to containers goes through the compose CLI instead.
+// Engine is what upshift reads from the Docker engine, and the few changes
+// it makes there itself: tags that pin images, and stopping and removing
+// single containers (a rolling upgrade's old ones, a dead run's one-offs).
+// Creating and replacing containers goes through the compose CLI.
 type Engine interface {
 	// Containers lists a service's containers (one-off `run` containers
 	// excluded), in every state, ordered by container number.

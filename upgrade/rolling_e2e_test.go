@@ -45,12 +45,13 @@ func versions(t *testing.T, p *dockertest.Project) []string {
 	return out
 }
 
-func TestRollingUpgradeZeroFailedRequests(t *testing.T) {
-	t.Parallel()
-	p := behindProxy(t, 2)
-	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+// rollProbed runs a rolling upgrade of the two-replica proxy deployment to
+// v2 while a prober asks through the proxy: exit 0, no failed request, two
+// v2 containers.
+func rollProbed(t *testing.T, p *dockertest.Project, args ...string) dockertest.Result {
+	t.Helper()
 	pr := startProber(p.HealthURL(), "v2")
-	r := p.Upshift(rollingArgs("v2", "--drain", "1s")...)
+	r := p.Upshift(args...)
 	window, failed, total := pr.finish()
 	if r.Code != 0 {
 		t.Fatalf("rolling upgrade: %s", r)
@@ -63,6 +64,14 @@ func TestRollingUpgradeZeroFailedRequests(t *testing.T) {
 	if got := strings.Join(versions(t, p), ","); got != "v2,v2" {
 		t.Errorf("app containers run %q, want two v2 (the service keeps its scale)", got)
 	}
+	return r
+}
+
+func TestRollingUpgradeZeroFailedRequests(t *testing.T) {
+	t.Parallel()
+	p := behindProxy(t, 2)
+	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+	r := rollProbed(t, p, rollingArgs("v2", "--drain", "1s")...)
 	if got := appliedMigrations(p); got != "1,2" {
 		t.Errorf("migration rows %q", got)
 	}
@@ -152,20 +161,7 @@ func TestRollingBehindTheProxyWithThePublicURL(t *testing.T) {
 	t.Parallel()
 	p := behindProxy(t, 2)
 	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
-	pr := startProber(p.HealthURL(), "v2")
-	r := p.Upshift("upgrade", "--strategy", "rolling", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v2", "--health-timeout", "20s", "--drain", "1s")
-	window, failed, total := pr.finish()
-	if r.Code != 0 {
-		t.Fatalf("rolling upgrade checked through the proxy: %s", r)
-	}
-	t.Logf("prober: %d requests, %d failed, longest window without a 200: %s", total, failed, window)
-	if failed != 0 {
-		t.Errorf("%d of %d requests through the proxy failed", failed, total)
-	}
-	expectServing(t, p, "v2")
-	if got := strings.Join(versions(t, p), ","); got != "v2,v2" {
-		t.Errorf("app containers run %q, want two v2", got)
-	}
+	r := rollProbed(t, p, "upgrade", "--strategy", "rolling", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v2", "--health-timeout", "20s", "--drain", "1s")
 	for _, want := range []string{"each new container at its own address, on the port it exposes: http://app:8080/health",
 		"the old containers are retired: " + p.HealthURL() + " must answer v2 now", "✓ roll"} {
 		if !strings.Contains(r.Stdout, want) {

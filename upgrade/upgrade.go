@@ -1,9 +1,12 @@
 // Package upgrade moves a docker compose deployment to new images the way
 // the documented procedure does — pin, pull, stop, run the setup service,
 // start, verify — and puts the previous images back by itself when the new
-// version does not answer. It observes through compose.Engine, changes
-// things only through the compose CLI (compose.Runner) and reports through
-// events, so that the CLI, CI and library users see the same protocol.
+// version does not answer. It observes through compose.Engine, which also
+// pins images and retires single containers (a rolling upgrade's old ones,
+// a dead run's one-offs); every compose verb (pull, build, stop, run, up)
+// goes through the user's compose CLI (compose.API); and it reports through
+// events, so that the CLI, CI and library users see the same protocol. A
+// Swarm stack (Stack) goes through the engine's API alone.
 package upgrade
 
 import (
