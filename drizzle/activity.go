@@ -84,10 +84,14 @@ func (a Activity) String() string {
 			b.WriteString("; to end the holder (its transaction rolls back): " + strings.Join(ends, "; "))
 		}
 		if l.LockTimeout > 0 {
+			warn := ""
+			if l.Left <= max(l.LockTimeout/4, 2*time.Second) {
+				warn = "warning: "
+			}
 			if l.Left > 0 {
-				fmt.Fprintf(&b, "; lock_timeout (%s) ends the wait in %s", dur(l.LockTimeout), dur(l.Left))
+				fmt.Fprintf(&b, "; %slock_timeout (%s) ends the wait in %s", warn, dur(l.LockTimeout), dur(l.Left))
 			} else {
-				fmt.Fprintf(&b, "; lock_timeout (%s) is ending the wait", dur(l.LockTimeout))
+				fmt.Fprintf(&b, "; %slock_timeout (%s) is ending the wait", warn, dur(l.LockTimeout))
 			}
 		}
 	case a.Progress != nil:

@@ -71,3 +71,20 @@ func TestActivityTerminalAndJSON(t *testing.T) {
 		t.Errorf("event %+v", e)
 	}
 }
+
+// TestLockWaitLine: the holder, the queue, the SQL that ends it, and a
+// warning once little of lock_timeout is left.
+func TestLockWaitLine(t *testing.T) {
+	a := drizzle.Activity{Tag: "0008_orders_note", File: "drizzle/0008_orders_note.sql", Statement: 1, Line: 1,
+		Report: pgwatch.Report{Running: 8 * time.Second, Lock: &pgwatch.LockWait{Relation: "orders", Mode: "AccessExclusiveLock",
+			Blockers: []pgwatch.Session{{PID: 4242, ApplicationName: "billing-worker", ClientAddr: "10.0.0.5", State: "idle in transaction", StateFor: 252 * time.Second}},
+			Queued:   3, QueuedFor: 5 * time.Second, LockTimeout: 10 * time.Second, Left: 2 * time.Second}}}
+	want := "0008_orders_note statement 1 (drizzle/0008_orders_note.sql:1) has waited 8s for AccessExclusiveLock on orders, held by pid 4242 (billing-worker, 10.0.0.5), idle in transaction for 4m12s; 3 sessions are queued behind it (the oldest for 5s); to end the holder (its transaction rolls back): SELECT pg_terminate_backend(4242); warning: lock_timeout (10s) ends the wait in 2s"
+	if got := a.String(); got != want {
+		t.Errorf("line:\n%s\nwant:\n%s", got, want)
+	}
+	a.Lock.Left = 8 * time.Second
+	if got := a.String(); strings.Contains(got, "warning") {
+		t.Errorf("a warning with most of lock_timeout left: %s", got)
+	}
+}

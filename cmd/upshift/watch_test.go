@@ -283,6 +283,19 @@ func TestIndexBuildProgress(t *testing.T) {
 		}
 	})
 
+	t.Run("ANALYZE", func(t *testing.T) {
+		// A high statistics target samples 1.5 million rows: seconds.
+		dir := folder(t, [2]string{"0000_events_stats", "ALTER TABLE events ALTER COLUMN name SET STATISTICS 5000;\n--> statement-breakpoint\nANALYZE events;"})
+		r := upshift(t, dbEnv(db), "migrate", "--dir", dir, "--migrations-table", "m_analyze")
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "0000_events_stats statement 2 (") || !strings.Contains(r.stdout, ": ANALYZE, ") ||
+			!(strings.Contains(r.stdout, "acquiring sample rows") || strings.Contains(r.stdout, "computing statistics")) {
+			t.Fatalf("no progress of ANALYZE:\n%s", r.stdout)
+		}
+	})
+
 	t.Run("a rewrite: VACUUM FULL", func(t *testing.T) {
 		dir := folder(t, [2]string{"0000_events_vacuum_full", "VACUUM FULL events;"})
 		r := upshift(t, dbEnv(db), "migrate", "--dir", dir, "--migrations-table", "m_vacuum")
