@@ -180,10 +180,10 @@ func (x *Executor) BackupOnly(ctx context.Context, b Backup) (*Record, error) {
 	st := Step{Name: StepBackup, What: "pg_dump -Fc of the database into " + b.Dir}
 	if err := x.runStep(ctx, rec, st, Request{Backup: &b}); err != nil {
 		rec.Outcome, rec.Error = Failed, x.redact(err.Error())
-		x.finish(rec)
+		x.finish(rec, err)
 		return rec, &Error{Record: rec, Err: err}
 	}
 	rec.Outcome = Succeeded
-	x.finish(rec)
+	x.finish(rec, nil)
 	return rec, nil
 }

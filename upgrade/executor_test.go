@@ -398,3 +398,46 @@ func TestSetupChainOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedByRequestIsRecordedAsExit2: a forced migrate-first whose setup
+// step is not upshift is refused at the gate, after the run's record was
+// opened: the run's exit code is 2 in the record and in the history, as on
+// screen, and nothing was stopped.
+func TestRefusedByRequestIsRecordedAsExit2(t *testing.T) {
+	d := newFakeDeployment(t)
+	d.eng.SetEntrypoint("ghcr.io/mana/db-setup:latest", "/app/migrate.sh")
+	req := d.request(t)
+	if err := Choose(d.x.Project, &req, MigrateFirst); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := d.x.Upgrade(context.Background(), req)
+	if !errors.As(err, new(*RequestError)) {
+		t.Fatalf("error %v, want the gate's refusal", err)
+	}
+	if rec.ExitCode == nil || *rec.ExitCode != 2 || ExitCodeOf(rec.Outcome, err) != 2 {
+		t.Fatalf("the run's exit code: %v, want 2", rec.ExitCode)
+	}
+	runs, herr := d.x.State.History()
+	if herr != nil || len(runs) != 1 || runs[0].ExitCode == nil || *runs[0].ExitCode != 2 {
+		t.Fatalf("history: %v %v, want one run with exit code 2", runs, herr)
+	}
+	if got := d.running(t); got != v1 {
+		t.Errorf("serving %s, want v1 untouched", got)
+	}
+}
+
+func TestExitCodeOf(t *testing.T) {
+	for _, tc := range []struct {
+		o    Outcome
+		err  error
+		want int
+	}{
+		{Succeeded, nil, 0}, {Planned, nil, 0}, {Failed, errors.New("pull failed"), 1}, {RolledBack, errors.New("unhealthy"), 5},
+		{RollbackFailed, errors.New("x"), 6}, {Failed, &RequestError{Msg: "no"}, 2}, {Failed, &LockedError{}, 3},
+		{Failed, &compose.ProjectError{}, 2}, {Interrupted, &RequestError{}, -1},
+	} {
+		if got := ExitCodeOf(tc.o, tc.err); got != tc.want {
+			t.Errorf("ExitCodeOf(%s, %v) = %d, want %d", tc.o, tc.err, got, tc.want)
+		}
+	}
+}

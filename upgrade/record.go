@@ -3,6 +3,7 @@ package upgrade
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -47,6 +48,24 @@ func ExitCode(o Outcome) int {
 		return 6
 	}
 	return -1
+}
+
+// ExitCodeOf is the documented exit code of a run that ended with o and
+// err, decided here once, stored in the record, printed by the CLI: 2 for a
+// request refused (what was asked cannot work: the flags, the project, the
+// engine, the state folder), 3 when another run holds the deploy lock,
+// else ExitCode(o).
+func ExitCodeOf(o Outcome, err error) int {
+	if err != nil && o != Interrupted && o != "" {
+		switch {
+		case errors.As(err, new(*RequestError)), errors.As(err, new(*StateError)), errors.As(err, new(*compose.ProjectError)),
+			errors.As(err, new(*compose.EngineError)), errors.Is(err, compose.ErrComposeV1):
+			return 2
+		case errors.As(err, new(*LockedError)):
+			return 3
+		}
+	}
+	return ExitCode(o)
 }
 
 // Image is an image a service ran or runs.

@@ -384,11 +384,11 @@ func (x *Stack) Upgrade(ctx context.Context, req StackRequest) (*Record, error) 
 		} else {
 			x.stackRollback(context.WithoutCancel(ctx), rec, req, updated)
 		}
-		x.finish(rec)
+		x.finish(rec, err)
 		return rec, &Error{Record: rec, Err: err}
 	}
 	rec.Outcome = Succeeded
-	x.finish(rec)
+	x.finish(rec, nil)
 	return rec, nil
 }
 
@@ -818,7 +818,7 @@ func (x *Stack) Rollback(ctx context.Context, req StackRollbackRequest) (*Record
 			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
 		}
 		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
-		x.finish(rec)
+		x.finish(rec, nil)
 		return rec, nil
 	}
 	if err := x.State.SaveRun(rec); err != nil {
@@ -836,10 +836,10 @@ func (x *Stack) Rollback(ctx context.Context, req StackRollbackRequest) (*Record
 	}
 	if err != nil {
 		rec.Outcome, rec.Error = RollbackFailed, x.redact(err.Error())
-		x.finish(rec)
+		x.finish(rec, err)
 		return rec, &Error{Record: rec, Err: err}
 	}
 	rec.Outcome = Succeeded
-	x.finish(rec)
+	x.finish(rec, nil)
 	return rec, nil
 }

@@ -194,11 +194,11 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 		if rec.Backup != nil && rec.Outcome != Failed {
 			rec.Notes = append(rec.Notes, "to put the database back as it was before this upgrade (upshift never does): "+rec.Backup.Restore)
 		}
-		x.finish(rec)
+		x.finish(rec, err)
 		return rec, &Error{Record: rec, Err: err}
 	}
 	rec.Outcome = Succeeded
-	x.finish(rec)
+	x.finish(rec, nil)
 	x.prunePins(context.WithoutCancel(ctx), rec)
 	return rec, nil
 }
@@ -211,7 +211,7 @@ func (x *Executor) planned(rec *Record, steps []Step) *Record {
 		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
 		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
 	}
-	x.finish(rec)
+	x.finish(rec, nil)
 	return rec
 }
 
@@ -734,11 +734,13 @@ func describeImages(images map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
-func (x *Executor) finish(rec *Record) {
+// finish ends the run: its exit code, decided here (ExitCodeOf), goes into
+// the record the history keeps and the CLI prints.
+func (x *Executor) finish(rec *Record, err error) {
 	t := x.now().UTC()
 	rec.FinishedAt = &t
 	rec.DurationMS = t.Sub(rec.StartedAt).Milliseconds()
-	if c := ExitCode(rec.Outcome); c >= 0 {
+	if c := ExitCodeOf(rec.Outcome, err); c >= 0 {
 		rec.ExitCode = &c
 	}
 	if rec.DryRun {
@@ -881,7 +883,7 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
 		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
 		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
-		x.finish(rec)
+		x.finish(rec, nil)
 		return rec, nil
 	}
 	if err := x.State.SaveRun(rec); err != nil {
@@ -890,7 +892,7 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 	// Keep what runs now too, so that the rollback can itself be undone.
 	if err := x.runStep(ctx, rec, Step{Name: StepPin, Services: req.Services, What: "keep the images running now under a tag of upshift's own"}, Request{}); err != nil {
 		rec.Outcome, rec.Error = Failed, x.redact(err.Error())
-		x.finish(rec)
+		x.finish(rec, err)
 		return rec, &Error{Record: rec, Err: err}
 	}
 	// Once containers are being replaced, a first signal does not stop
@@ -903,11 +905,11 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 	if err != nil {
 		rec.Outcome = RollbackFailed
 		rec.Error = x.redact(err.Error())
-		x.finish(rec)
+		x.finish(rec, err)
 		return rec, &Error{Record: rec, Err: err}
 	}
 	rec.Outcome = Succeeded
-	x.finish(rec)
+	x.finish(rec, nil)
 	return rec, nil
 }
 

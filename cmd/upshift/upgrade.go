@@ -225,20 +225,15 @@ func upgradeExit(rec *upgrade.Record, err error) int {
 		return ExitOK
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, new(*upgrade.LockedError)):
-		return ExitLockTimeout
-	case errors.As(err, new(*compose.ProjectError)), errors.Is(err, compose.ErrComposeV1), errors.As(err, new(*upgrade.RequestError)), errors.As(err, new(*upgrade.StateError)), errors.As(err, new(*compose.EngineError)):
-		return ExitUsage
+	case rec != nil && rec.ExitCode != nil:
+		return *rec.ExitCode // decided by upgrade when the run ended, as its history keeps it
 	}
-	if rec != nil {
-		switch rec.Outcome {
-		case upgrade.RolledBack:
-			return ExitRolledBack
-		case upgrade.RollbackFailed:
-			return ExitRollbackFailed
-		}
+	// Refused before a run was recorded: the same rule.
+	o := upgrade.Failed
+	if rec != nil && (rec.Outcome == upgrade.RolledBack || rec.Outcome == upgrade.RollbackFailed) {
+		o = rec.Outcome
 	}
-	return ExitFailed
+	return upgrade.ExitCodeOf(o, err)
 }
 
 // renderer turns executor events into text, or collects the JSON document.
