@@ -84,9 +84,16 @@ SET lock_timeout = '5s';`
 	if !strings.Contains(f.Message, "unnecessary") || !strings.Contains(f.Message, "harmless") || strings.Contains(f.Message, "cannot run it at all") {
 		t.Errorf("message: %s", f.Message)
 	}
-	split := "UPDATE events SET n = 1;\n--> statement-breakpoint\nCOMMIT;\n--> statement-breakpoint\nALTER TABLE events VALIDATE CONSTRAINT c;"
+	split := "UPDATE events SET n = 1;\n--> statement-breakpoint\nCOMMIT;\n--> statement-breakpoint\nUPDATE events SET n = 2;"
 	if f := find(lint.Lint(files(split), lint.Options{}), "transaction-control"); f == nil || f.Severity != lint.Error {
 		t.Errorf("a COMMIT that splits a transactional migration: %+v", f)
+	}
+	// The same way out of the transaction for a VALIDATE CONSTRAINT scan
+	// (sim 0276): a warning that says what it costs, not an error.
+	validate := "UPDATE events SET n = 1;\n--> statement-breakpoint\nCOMMIT;\n--> statement-breakpoint\nALTER TABLE events VALIDATE CONSTRAINT c;"
+	fs = lint.Lint(files(validate), lint.Options{})
+	if f := find(fs, "commit-before-validate"); f == nil || f.Severity != lint.Warning || find(fs, "transaction-control") != nil {
+		t.Errorf("COMMIT before VALIDATE CONSTRAINT: %+v (all: %v)", f, rulesOf(fs))
 	}
 }
 

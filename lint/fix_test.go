@@ -117,6 +117,7 @@ func TestFixesAreTheUsersOwn(t *testing.T) {
 		{"transaction-control", "BEGIN;\nUPDATE \"credits\" SET \"amount\" = 0;\nCOMMIT;", []string{"BEGIN"}, "", true},
 		{"enum-value-same-transaction", "ALTER TYPE \"credit_kind\" ADD VALUE 'refund';\n--> statement-breakpoint\nALTER TABLE \"credits\" ADD COLUMN \"kind\" \"credit_kind\" DEFAULT 'refund';", []string{"credit_kind", "'refund'"}, "", true},
 		{"commit-before-concurrently", "COMMIT;\n--> statement-breakpoint\nCREATE INDEX CONCURRENTLY \"credits_wallet_idx\" ON \"credits\" (\"wallet_id\");", nil, "", true},
+		{"commit-before-validate", "ALTER TABLE \"credits\" ADD CONSTRAINT \"credits_amount_positive\" CHECK (\"amount\" > 0) NOT VALID;\n--> statement-breakpoint\nCOMMIT;\n--> statement-breakpoint\nALTER TABLE \"credits\" VALIDATE CONSTRAINT \"credits_amount_positive\";", nil, "", true},
 		{"missing-lock-timeout", `ALTER TABLE "credits" ADD COLUMN "memo" text;`, []string{"credits"}, "", false},
 	} {
 		covered[tc.rule] = true

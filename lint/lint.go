@@ -262,7 +262,7 @@ func (l *linter) file(f File) {
 	// statement that must run outside a transaction is drizzle-orm's way
 	// out of its transaction, not a split of the migration.
 	var commits []pgsql.Stmt
-	noTxAfterCommit := false
+	noTxAfterCommit, validateAfterCommit := false, false
 	hasLockTimeout := false
 	err := eachStatement(f, func(st pgsql.Stmt) {
 		l.stmt = st
@@ -271,6 +271,9 @@ func (l *linter) file(f File) {
 			commits = append(commits, st)
 			clear(l.enumAdded) // committed: usable from here on
 			return
+		}
+		if len(commits) > 0 && validatesConstraint(n) {
+			validateAfterCommit = true
 		}
 		if pgsql.NoTransaction(n) != "" {
 			noTx++
@@ -306,9 +309,12 @@ func (l *linter) file(f File) {
 	}
 	for _, st := range commits {
 		l.stmt = st
-		if noTxAfterCommit {
+		switch {
+		case noTxAfterCommit:
 			l.add("commit-before-concurrently", "", fmt.Sprintf("COMMIT before %s in %s", plural(noTx, "statement that must run outside a transaction"), f.Path), "")
-		} else {
+		case validateAfterCommit:
+			l.add("commit-before-validate", "", "COMMIT before VALIDATE CONSTRAINT in "+f.Path, "")
+		default:
 			l.add("transaction-control", "", "COMMIT in a migration", "delete this COMMIT; for statements that cannot run in a transaction, upshift already runs them outside one")
 		}
 	}
@@ -891,9 +897,25 @@ func (l *linter) addAt(rule string, sev Severity, table, msg, fix string) {
 	}
 }
 
+// validatesConstraint: ALTER TABLE … VALIDATE CONSTRAINT, the scan a
+// migration may deliberately run after a COMMIT so that it holds none of
+// the transaction's locks.
+func validatesConstraint(n *pg_query.Node) bool {
+	at := n.GetAlterTableStmt()
+	if at == nil {
+		return false
+	}
+	for _, c := range at.Cmds {
+		if cmd := c.GetAlterTableCmd(); cmd != nil && cmd.Subtype == pg_query.AlterTableType_AT_ValidateConstraint {
+			return true
+		}
+	}
+	return false
+}
+
 // aboutNoTable are the rules whose findings are about the migration, not
 // about a table's data.
-var aboutNoTable = map[string]bool{"parse-error": true, "transaction-control": true, "commit-before-concurrently": true,
+var aboutNoTable = map[string]bool{"parse-error": true, "transaction-control": true, "commit-before-concurrently": true, "commit-before-validate": true,
 	"enum-value-same-transaction": true, "concurrently-mixed": true, "prefer-identity": true, "ignore-unknown-rule": true}
 
 func (l *linter) suppressed(f Finding) bool {
