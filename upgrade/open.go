@@ -3,11 +3,11 @@ package upgrade
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
@@ -32,18 +32,21 @@ type Options struct {
 	OnEvent func(Event)
 }
 
+// preflightInterrupted makes the error of a preflight that a signal cut
+// short say so: it is a cancellation, whatever the step it cut short made
+// of it, and nothing was changed yet.
+func preflightInterrupted(ctx context.Context, err *error) {
+	if *err != nil && ctx.Err() != nil && !strings.HasPrefix((*err).Error(), "interrupted") {
+		*err = fmt.Errorf("interrupted before anything was changed: %w", ctx.Err())
+	}
+}
+
 // Open loads the project, checks that the user's docker compose is v2 or
 // later and that the engine answers, and opens the project's state: the
 // preflight of every run, before anything is pinned, pulled or stopped.
 // The executor's Secrets are everything it hides.
 func Open(ctx context.Context, o Options) (x *Executor, err error) {
-	defer func() {
-		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			// A signal during preflight is a cancellation, whatever the
-			// step it cut short made of it.
-			err = fmt.Errorf("interrupted before anything was changed: %w", ctx.Err())
-		}
-	}()
+	defer preflightInterrupted(ctx, &err)
 	p, secrets, ep, err := load(ctx, o)
 	if err != nil {
 		return nil, err
@@ -179,6 +182,7 @@ func StackState(stack string) string { return stack + ".stack" }
 // (that it is a swarm manager is checked when a run begins), and the
 // stack's state folder opens. No docker compose CLI is involved.
 func OpenStack(ctx context.Context, o Options, stack string) (x *Stack, err error) {
+	defer preflightInterrupted(ctx, &err)
 	if !validStack.MatchString(stack) {
 		return nil, &RequestError{Msg: fmt.Sprintf("%q is not a stack name (letters, digits, _ and -, starting with a letter or digit)", stack), Options: []string{"stack"}}
 	}
