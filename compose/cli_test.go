@@ -70,7 +70,7 @@ func TestVerbArgv(t *testing.T) {
 		{compose.StopOptions{Services: []string{"api"}}, "stop api"},
 		{compose.UpOptions{Services: []string{"api"}, NoDeps: true}, "up -d --no-deps --pull never api"},
 		{compose.UpOptions{Services: []string{"api"}, NoDeps: true, NoRecreate: true, Scale: map[string]int{"api": 4}}, "up -d --no-deps --no-recreate --pull never --scale api=4 api"},
-		{compose.RunOptions{Service: "db-setup", Profiles: []string{"setup"}, Env: []string{"UPSHIFT_RESULT=line"}, Command: []string{"--dry-run", "--format", "json"}}, "--profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run --format json"},
+		{compose.RunOptions{Service: "db-setup", Profiles: []string{"setup"}, Env: []string{"UPSHIFT_RESULT=line"}, Command: []string{"--dry-run"}}, "--profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run"},
 		{compose.RunOptions{Service: "mana-auth", NoDeps: true, Command: []string{"pnpm", "run", "db:migrate"}}, "run --rm -T --no-deps mana-auth pnpm run db:migrate"},
 		{compose.ExecOptions{Service: "db", SecretEnv: []string{"PGPASSWORD=s3cret"}, Command: []string{"pg_dump", "-Fc"}}, "exec -T -e PGPASSWORD db pg_dump -Fc"},
 		{compose.LogsOptions{Services: []string{"api"}, Tail: 5}, "logs --no-color --no-log-prefix --tail 5 api"},

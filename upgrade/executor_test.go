@@ -267,7 +267,7 @@ func TestGateRefusesBeforeAnyChange(t *testing.T) {
 	if !errors.As(err, &be) || rec.Outcome != Failed || d.running(t) != v1 {
 		t.Fatalf("%v %s %s", err, rec.Outcome, d.running(t))
 	}
-	if got := strings.Join(d.rec.Calls(), "\n"); got != pullCall+"\n"+setupCall+" --dry-run --format json" {
+	if got := strings.Join(d.rec.Calls(), "\n"); got != pullCall+"\n"+setupCall+" --dry-run" {
 		t.Errorf("calls\n%s", got)
 	}
 }
@@ -344,7 +344,7 @@ func TestAutomaticStrategy(t *testing.T) {
 	if err != nil || rec.Outcome != Succeeded || d.running(t) != v2 {
 		t.Fatalf("%v %s", err, rec.Outcome)
 	}
-	want := []string{pullCall, setupCall + " --dry-run --format json", stopCall, setupCall, startCall}
+	want := []string{pullCall, setupCall + " --dry-run", stopCall, setupCall, startCall}
 	if got := d.rec.Calls(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

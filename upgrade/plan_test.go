@@ -154,7 +154,7 @@ func TestPlanStrategies(t *testing.T) {
 		{"migrate first", func(r *Request) { r.MigrateFirst = true }, []string{
 			"pin",
 			"pull: " + base + " --profile setup pull mana-auth worker db-setup",
-			"gate: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run --format json",
+			"gate: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run",
 			"setup: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup",
 			// Migrated already: up replaces the containers in one move.
 			"start: " + base + " up -d --no-deps --pull never mana-auth worker",
@@ -163,7 +163,7 @@ func TestPlanStrategies(t *testing.T) {
 		{"rolling", func(r *Request) { r.Strategy = Rolling }, []string{
 			"pin",
 			"pull: " + base + " --profile setup pull mana-auth worker db-setup",
-			"gate: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run --format json",
+			"gate: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run",
 			"setup: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup",
 			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale mana-auth=4 mana-auth",
 			"roll: " + base + " up -d --no-deps --no-recreate --pull never --scale worker=1 worker", // none runs: its scale, not twice it

@@ -59,7 +59,9 @@ func GateVerb(req Request) compose.RunOptions {
 	v := SetupVerb(req)
 	// The setup command (or the image's own, upshift migrate) asked for
 	// a dry run: the gate needs upshift there.
-	v.Command = append(slices.Clone(req.SetupCommand), "--dry-run", "--format", "json")
+	// Its result arrives as the typed line (SetupVerb asks for it), the
+	// one document the gate reads.
+	v.Command = append(slices.Clone(req.SetupCommand), "--dry-run")
 	return v
 }
 
@@ -94,7 +96,7 @@ func oneLine(s string) string {
 
 // runsUpshift says whether the setup step's command is upshift migrate,
 // which alone answers the gate's dry run: another migrator given
-// `--dry-run --format json` might just migrate. What does not say upshift
+// `--dry-run` might just migrate. What does not say upshift
 // in its command or entrypoint is taken as not upshift.
 func (x *Executor) runsUpshift(ctx context.Context, req Request) (bool, string) {
 	isUpshift := func(argv []string) bool {

@@ -469,8 +469,9 @@ func (x *Stack) stackGate(ctx context.Context, rec *Record, from compose.StackSe
 		return &RequestError{Msg: why.Error() + "; on Swarm the old version serves during the migration, so nothing was changed", Hint: "use upshift migrate as the setup service's entrypoint, or migrate unchecked", Options: []string{"allow-breaking"}}
 	}
 	name := x.jobName(req.Setup, "gate", rec)
-	args := append(slices.Clone(req.SetupCommand), "--dry-run", "--format", "json")
-	lines, err := x.Swarm.RunJob(ctx, compose.JobOptions{From: from.ID, Name: name, Image: image, Args: args, Labels: map[string]string{labelJobOf: x.Name}},
+	args := append(slices.Clone(req.SetupCommand), "--dry-run")
+	lines, err := x.Swarm.RunJob(ctx, compose.JobOptions{From: from.ID, Name: name, Image: image, Args: args,
+		Env: []string{result.LineEnv + "=" + result.LineValue}, Labels: map[string]string{labelJobOf: x.Name}},
 		func(string) {})
 	return x.judge(rec, st, r, lines, err, fmt.Sprintf("%s %s (swarm job %s)", image, strings.Join(args, " "), name))
 }

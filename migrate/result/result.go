@@ -185,27 +185,14 @@ func Decode(b []byte) (*Document, error) {
 	return &doc, nil
 }
 
-// Find picks the document out of a command's output lines: a result line
-// if there is one (the last wins), else a --format json document printed
-// whole among other lines (a container's stderr and compose's own lines
-// are interleaved with it).
+// Find picks the result line out of a command's output lines (a
+// container's stderr and compose's own lines are interleaved with it); the
+// last one wins.
 func Find(lines []string) (*Document, error) {
 	for i := len(lines) - 1; i >= 0; i-- {
 		if doc, ok, err := ParseLine(lines[i]); ok {
 			return doc, err
 		}
 	}
-	start, end := -1, -1
-	for i, l := range lines {
-		if start < 0 && l == "{" {
-			start = i
-		}
-		if l == "}" {
-			end = i
-		}
-	}
-	if start < 0 || end < start {
-		return nil, ErrNoDocument
-	}
-	return Decode([]byte(strings.Join(lines[start:end+1], "\n")))
+	return nil, ErrNoDocument
 }

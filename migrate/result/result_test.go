@@ -29,7 +29,9 @@ func TestFind(t *testing.T) {
 	}{
 		{"result line after human output", []string{" Container mana-db-1 Running", "applied   0007_drop_legacy  1 statement  3ms", line}, "0007_drop_legacy", nil},
 		{"result line with a log prefix's spaces", []string{"  " + line + "  "}, "0007_drop_legacy", nil},
-		{"--format json among stderr lines", append([]string{"warning: something on stderr"}, pretty...), "", nil},
+		// Only the typed line is read: a --format json document among other
+		// lines is not guessed at.
+		{"--format json among stderr lines", append([]string{"warning: something on stderr"}, pretty...), "", ErrNoDocument},
 		{"human output only: nothing is guessed from it", []string{"applied   0007_drop_legacy  1 statement  3ms", "done: 1 migration applied in 40ms"}, "", ErrNoDocument},
 		{"another program", []string{"node dist/scripts/migrate.js --dry-run", "unknown option"}, "", ErrNoDocument},
 	}
