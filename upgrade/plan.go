@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -44,6 +45,10 @@ type Request struct {
 	// Setup is the one-shot service that migrates ("" for none): the
 	// first setup step, the one the gate and --migrate-first apply to.
 	Setup string
+	// Warnings are what the plan tells before anything runs: a one-shot
+	// that plainly migrates but that no upgraded service waits for, so
+	// that it is not run unless named.
+	Warnings []string
 	// SetupAfter are the further setup steps, in order (a seed, a config
 	// step): one-shots that run once after Setup, each on its new image.
 	SetupAfter []string
@@ -156,6 +161,7 @@ func Resolve(p *compose.Project, c Choice) (Request, error) {
 		setups = c.SetupServices
 	default:
 		setups = SetupChain(p, req.Services)
+		req.Warnings = unchainedMigrations(p, req.Services, setups)
 	}
 	if c.SetupCommand != "" && len(setups) == 0 {
 		return req, &compose.ProjectError{Msg: "a setup command runs in a setup service, and the project names none", Hint: "name the service whose image runs it (the app's own, for migrations through the app)", Options: []string{"setup-service"}}
@@ -276,6 +282,47 @@ func SetupChain(p *compose.Project, services []string) []string {
 	return out
 }
 
+// migrates says why a service plainly is a migration step ("" when it is
+// not): its name or its command says so, or it is the default setup
+// service.
+func migrates(s *compose.Service, command []string) string {
+	if s == nil {
+		return ""
+	}
+	if s.Name == DefaultSetupService {
+		return "the default setup service"
+	}
+	if strings.Contains(strings.ToLower(s.Name), "migrat") {
+		return "its name"
+	}
+	for _, w := range append(append(slices.Clone(command), s.Entrypoint...), s.Command...) {
+		if strings.Contains(strings.ToLower(w), "migrat") || strings.Contains(strings.ToLower(filepath.Base(w)), "upshift") {
+			return "its command `" + strings.Join(append(slices.Clone(s.Entrypoint), s.Command...), " ") + "`"
+		}
+	}
+	return ""
+}
+
+// unchainedMigrations: one-shots that plainly migrate (ory/kratos's
+// kratos-migrate under a plain depends_on, Kong's kong-migrations behind a
+// profile) but that the upgrade would not run, since no upgraded service
+// waits for them to finish.
+func unchainedMigrations(p *compose.Project, services, setups []string) []string {
+	var out []string
+	for _, name := range p.ServiceNames() {
+		s := p.Services[name]
+		if slices.Contains(services, name) || slices.Contains(setups, name) || s.Restart == "always" || s.Restart == "unless-stopped" {
+			continue
+		}
+		why := migrates(s, nil)
+		if why == "" {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s looks like a migration step (%s), but no service being upgraded waits for it to finish (depends_on with condition: service_completed_successfully), so this upgrade does not run it; to run it as the setup step: --setup-service %s", name, why, name))
+	}
+	return out
+}
+
 // Current is what runs now, per service.
 type Current map[string][]compose.Container
 
@@ -309,7 +356,7 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 	if req.migratesFirst() {
 		steps = append(steps, Step{Name: StepGate, Services: []string{req.Setup}, Verbs: []compose.Verb{GateVerb(req)},
 			What: "refuse migrations that drop, rename, retype or make NOT NULL what the running version uses"})
-		setup[0].What = "run " + req.Setup + " once while the old version serves (migrations), then remove its container"
+		setup[0].What = "run " + req.Setup + " once while the old version serves" + migrationsWord(p, req) + ", then remove its container"
 		steps = append(steps, setup...)
 	}
 	if req.Strategy == Rolling {
@@ -349,15 +396,24 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 }
 
 // setupSteps are the setup steps in order: the one that migrates, then
+// migrationsWord labels the first setup step " (migrations)" when it plainly
+// migrates; a one-shot that only prepares (a chown, a config) is not called so.
+func migrationsWord(p *compose.Project, req Request) string {
+	if migrates(p.Services[req.Setup], req.SetupCommand) != "" {
+		return " (migrations)"
+	}
+	return ""
+}
+
 // the rest of the chain, each with --no-deps (a one-shot it waits for
 // already ran as an earlier step) after its other dependencies are up.
 func setupSteps(p *compose.Project, req Request) []Step {
 	if req.Setup == "" {
 		return nil
 	}
-	what := "run " + req.Setup + " once (migrations), then remove its container"
+	what := "run " + req.Setup + " once" + migrationsWord(p, req) + ", then remove its container"
 	if len(req.SetupCommand) > 0 {
-		what = "run `" + strings.Join(req.SetupCommand, " ") + "` once in a new " + req.Setup + " container (migrations), then remove it"
+		what = "run `" + strings.Join(req.SetupCommand, " ") + "` once in a new " + req.Setup + " container" + migrationsWord(p, req) + ", then remove it"
 	}
 	steps := []Step{{Name: StepSetup, Services: []string{req.Setup}, Verbs: []compose.Verb{SetupVerb(req)}, What: what}}
 	chain := req.setups()

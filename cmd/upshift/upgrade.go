@@ -181,6 +181,9 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
 	}
+	for _, w := range req.Warnings {
+		fmt.Fprintln(env.Stderr, "warning:", r.redact(w))
+	}
 	if c.MigrateFirst {
 		c.Strategy = upgrade.MigrateFirst
 	}
