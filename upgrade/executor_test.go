@@ -200,6 +200,10 @@ func TestExecutorSequences(t *testing.T) {
 			}
 			if h, _ := d.x.State.History(); len(h) != 1 || h[0].Outcome != tc.outcome {
 				t.Errorf("history %+v", h)
+			} else if want := ExitCodeOf(rec.Outcome, err); rec.ExitCode == nil || *rec.ExitCode != want || h[0].ExitCode == nil || *h[0].ExitCode != want || want != ExitCode(tc.outcome) {
+				// One exit code per run: the record's (what the CLI prints),
+				// the history's and the documented one of the outcome.
+				t.Errorf("exit codes: record %v, history %v, rule %d, outcome %s", rec.ExitCode, h[0].ExitCode, want, tc.outcome)
 			}
 			if u, _ := d.x.State.Unfinished(); u != nil {
 				t.Errorf("run.json left behind")

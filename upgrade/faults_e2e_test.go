@@ -178,8 +178,10 @@ func TestFaultInjection(t *testing.T) {
 			// roll back one more upgrade.
 			if h := fullHistory(t, p); pt.kind == "rollback" && h[0]["kind"] == "rollback" && h[0]["outcome"] == "succeeded" && h[0]["resumes"] == "" {
 				t.Logf("the interrupted rollback finished itself: %v", h[0]["notes"])
-			} else if r := p.Upshift(args...); r.Code != 0 {
+			} else if r := p.Upshift(append(args, "--format", "json")...); r.Code != 0 {
 				t.Fatalf("plain rerun: %s", r)
+			} else {
+				exitCodesAgree(t, p, r)
 			}
 			expectServing(t, p, want)
 			checkConsistent(t, p, rows0, recorded0)
@@ -366,5 +368,19 @@ func TestLargeComposeFileIsReadOnce(t *testing.T) {
 	}
 	if appliedMigrations(p) != "1,2" {
 		t.Errorf("migrations %s", appliedMigrations(p))
+	}
+}
+
+// exitCodesAgree: a run's process exit code is the one its JSON document
+// and its history record give.
+func exitCodesAgree(t *testing.T, p *dockertest.Project, r dockertest.Result) {
+	t.Helper()
+	doc := decode(t, r)
+	h := fullHistory(t, p)
+	if code, ok := doc["exit_code"].(float64); !ok || int(code) != r.Code {
+		t.Errorf("exit %d, the JSON document says %v", r.Code, doc["exit_code"])
+	}
+	if len(h) == 0 || h[0]["exit_code"] == nil || int(h[0]["exit_code"].(float64)) != r.Code {
+		t.Errorf("exit %d, the history's newest run says %v", r.Code, h[0]["exit_code"])
 	}
 }
