@@ -163,12 +163,7 @@ func (a Activity) Short() string {
 	return "running " + dur(a.Running) + " · " + which
 }
 
-func dur(d time.Duration) string {
-	if d >= 10*time.Second {
-		return d.Round(time.Second).String()
-	}
-	return d.Round(100 * time.Millisecond).String()
-}
+func dur(d time.Duration) string { return pgwatch.Human(d) }
 
 func orWord(s, or string) string {
 	if s == "" {

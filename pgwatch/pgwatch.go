@@ -126,9 +126,9 @@ func (s Session) Describe() string {
 	}
 	d += ", " + s.State
 	if s.State == "idle in transaction" || s.State == "idle in transaction (aborted)" {
-		d += " for " + round(s.StateFor)
+		d += " for " + Human(s.StateFor)
 	} else if s.InTransaction > 0 {
-		d += ", in a transaction for " + round(s.InTransaction)
+		d += ", in a transaction for " + Human(s.InTransaction)
 	}
 	if q := strings.TrimRight(strings.TrimSpace(s.Query), "; "); q != "" {
 		d += ": " + q
@@ -139,15 +139,13 @@ func (s Session) Describe() string {
 // Terminate is the SQL that ends the session (its transaction rolls back).
 func (s Session) Terminate() string { return fmt.Sprintf("SELECT pg_terminate_backend(%d)", s.PID) }
 
-func round(d time.Duration) string {
-	switch {
-	case d >= time.Minute:
+// Human is a duration as the reports print it: tenths of a second below
+// 10 s, whole seconds above.
+func Human(d time.Duration) string {
+	if d >= 10*time.Second {
 		return d.Round(time.Second).String()
-	case d >= 10*time.Second:
-		return d.Round(time.Second).String()
-	default:
-		return d.Round(100 * time.Millisecond).String()
 	}
+	return d.Round(100 * time.Millisecond).String()
 }
 
 // Watch watches cfg.PID until ctx ends, calling report with each look

@@ -186,10 +186,7 @@ func TestIndexBuildProgress(t *testing.T) {
 	}
 
 	t.Run("through a pipe", func(t *testing.T) {
-		r := upshift(t, dbEnv(db), "migrate", "--dir", cic("events_name_a"), "--migrations-table", "m_pipe")
-		if r.code != 0 {
-			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
-		}
+		r := migrateOK(t, db, cic("events_name_a"), "m_pipe")
 		var progress []string
 		applied := false
 		for _, line := range strings.Split(r.stdout, "\n") {
@@ -286,10 +283,7 @@ func TestIndexBuildProgress(t *testing.T) {
 	t.Run("ANALYZE", func(t *testing.T) {
 		// A high statistics target samples 1.5 million rows: seconds.
 		dir := folder(t, [2]string{"0000_events_stats", "ALTER TABLE events ALTER COLUMN name SET STATISTICS 5000;\n--> statement-breakpoint\nANALYZE events;"})
-		r := upshift(t, dbEnv(db), "migrate", "--dir", dir, "--migrations-table", "m_analyze")
-		if r.code != 0 {
-			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
-		}
+		r := migrateOK(t, db, dir, "m_analyze")
 		if !strings.Contains(r.stdout, "0000_events_stats statement 2 (") || !strings.Contains(r.stdout, ": ANALYZE, ") ||
 			!(strings.Contains(r.stdout, "acquiring sample rows") || strings.Contains(r.stdout, "computing statistics")) {
 			t.Fatalf("no progress of ANALYZE:\n%s", r.stdout)
@@ -298,10 +292,7 @@ func TestIndexBuildProgress(t *testing.T) {
 
 	t.Run("a rewrite: VACUUM FULL", func(t *testing.T) {
 		dir := folder(t, [2]string{"0000_events_vacuum_full", "VACUUM FULL events;"})
-		r := upshift(t, dbEnv(db), "migrate", "--dir", dir, "--migrations-table", "m_vacuum")
-		if r.code != 0 {
-			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
-		}
+		r := migrateOK(t, db, dir, "m_vacuum")
 		// pg_stat_progress_cluster: the command and its phases by
 		// PostgreSQL's names, the heap scan with a percentage.
 		if !strings.Contains(r.stdout, "0000_events_vacuum_full statement 1 (") || !strings.Contains(r.stdout, ": VACUUM FULL, ") ||
@@ -309,6 +300,17 @@ func TestIndexBuildProgress(t *testing.T) {
 			t.Fatalf("no progress of the rewrite:\n%s", r.stdout)
 		}
 	})
+}
+
+// migrateOK migrates dir into db, recording in its own migrations table,
+// and requires exit 0.
+func migrateOK(t *testing.T, db *pgtest.DB, dir, table string) result {
+	t.Helper()
+	r := upshift(t, dbEnv(db), "migrate", "--dir", dir, "--migrations-table", table)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	return r
 }
 
 // regexpCleared: the clear sequence comes right before the applied line,
