@@ -1,11 +1,15 @@
 package drizzle
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/upshift-dev/upshift/pglock"
 	"github.com/upshift-dev/upshift/pgwatch"
 )
 
@@ -264,4 +268,35 @@ func thousands(n int64) string {
 		s = "-" + s
 	}
 	return s
+}
+
+// LockHolder is a session in the advisory lock table with what it runs
+// now, as a migration's watcher would see it (Running nil: idle, waiting
+// for the lock, or already gone).
+type LockHolder struct {
+	pglock.Holder
+	Running  *ActivityEvent `json:"running,omitempty"`
+	Activity *Activity      `json:"-"`
+}
+
+// LockHolders lists the advisory locks' sessions (`upshift locks`), with
+// the statement each lock holder runs, its progress and whom it waits for.
+func LockHolders(ctx context.Context, conn *pgx.Conn) ([]LockHolder, error) {
+	hs, err := pglock.Holders(ctx, conn, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LockHolder, 0, len(hs))
+	for _, h := range hs {
+		r := LockHolder{Holder: h}
+		if h.Granted && h.State == "active" {
+			if rep, err := pgwatch.Look(ctx, conn, uint32(h.PID)); err == nil && rep != nil {
+				a := Activity{Report: *rep}
+				ev := a.Event()
+				r.Running, r.Activity = &ev, &a
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/upshift-dev/upshift/internal/shell"
 	"github.com/upshift-dev/upshift/pgsql"
 	"github.com/upshift-dev/upshift/pgwatch"
 )
@@ -84,6 +85,22 @@ func (r *Refusal) Error() string { return r.Msg }
 // ErrorHint is what to do instead of overriding the refusal.
 func (r *Refusal) ErrorHint() string { return r.Hint }
 func (r *Refusal) Unwrap() error     { return ErrRefused }
+
+// Advice is the hint with the flags that override the refusal; record says
+// the run records (mark-applied) rather than applies.
+func (r *Refusal) Advice(record bool) string {
+	parts := []string{r.Hint}
+	if len(r.Together) > 0 {
+		parts[0] += " (`" + shell.Join(append([]string{"upshift", "mark-applied"}, r.Together...)...) + "`)"
+	}
+	if r.OutOfOrder {
+		parts = append(parts, "--allow-out-of-order "+map[bool]string{false: "applies", true: "records"}[record]+" it anyway")
+	}
+	if r.Modified {
+		parts = append(parts, "--allow-modified proceeds anyway (nothing is re-run)")
+	}
+	return strings.TrimPrefix(strings.Join(parts, "; "), "; ")
+}
 
 // selectTags picks the named migrations, in plan order. A tag already
 // recorded is nothing to do. With a journal (ordered by created_at),

@@ -15,12 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/internal/shell"
 	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/pglock"
@@ -462,4 +464,34 @@ func writable(ctx context.Context, conn *pgx.Conn) error {
 		return &ReadOnlyError{}
 	}
 	return nil
+}
+
+// Line is the one line a deploy prints about linting its pending
+// migrations in dir, with the command that shows the details.
+func (s LintSummary) Line(dir string) string {
+	details := shell.Join("upshift", "lint", "--dir", dir) + ` --database-url "$DATABASE_URL"`
+	checked := count(s.Checked, "pending migration")
+	if s.Shown == 0 {
+		line := checked + " checked: none locks or rewrites a table that holds data"
+		if s.Advice > 0 {
+			line += fmt.Sprintf(" (%s about the tables they create: %s)", count(s.Advice, "note"), details)
+		}
+		return line
+	}
+	var kinds []string
+	if s.Errors > 0 {
+		kinds = append(kinds, count(s.Errors, "error"))
+	}
+	if s.Warnings > 0 {
+		kinds = append(kinds, count(s.Warnings, "warning"))
+	}
+	return fmt.Sprintf("%s about tables that hold data (%s) in %s; the safe way to write each: %s",
+		count(s.Shown, "finding"), strings.Join(kinds, ", "), checked, details)
+}
+
+func count(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

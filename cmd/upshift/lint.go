@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -94,26 +93,26 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		}
 	case "github":
 		for _, f := range shown {
-			fmt.Fprintln(env.Stdout, githubAnnotation(f))
+			fmt.Fprintln(env.Stdout, f.Annotation())
 		}
 	default:
-		printFindings(env.Stdout, shown, true)
+		lint.WriteFindings(env.Stdout, shown, true)
 		linted := plural(rep.Files, "file") + " linted"
 		if rep.Reported < rep.Files {
 			linted += fmt.Sprintf(", the last %d reported", rep.Reported)
 		}
-		fmt.Fprintf(env.Stdout, "%s: %s\n", linted, countBySeverity(shown))
+		fmt.Fprintf(env.Stdout, "%s: %s\n", linted, lint.Count(shown))
 	}
 	// In a workflow, annotations on the pull request's lines and a summary,
 	// whatever the format (--format github prints them already).
 	if gh := ghactions.New(env.Stderr); gh.On {
 		if c.Format != "github" {
 			for _, f := range shown {
-				fmt.Fprintln(env.Stderr, githubAnnotation(f))
+				fmt.Fprintln(env.Stderr, f.Annotation())
 			}
 		}
 		var b strings.Builder
-		fmt.Fprintf(&b, "### upshift lint: %s in %s\n\n", countBySeverity(shown), plural(rep.Files, "file"))
+		fmt.Fprintf(&b, "### upshift lint: %s in %s\n\n", lint.Count(shown), plural(rep.Files, "file"))
 		if len(shown) > 0 {
 			b.WriteString("| where | rule | severity | finding |\n|---|---|---|---|\n")
 			for _, f := range shown {
@@ -132,46 +131,4 @@ func (c *LintCmd) Run(ctx context.Context, env *Env) error {
 		return &exitError{code: ExitFailed, err: fmt.Errorf("%s at error level; fix them, or silence one with `-- upshift:ignore RULE_ID reason` on the line above it", plural(nerr, "finding"))}
 	}
 	return nil
-}
-
-func printFindings(w io.Writer, fs []lint.Finding, withFix bool) {
-	for _, f := range fs {
-		fmt.Fprintln(w, f)
-		if withFix && f.Fix != "" {
-			for _, l := range strings.Split("fix: "+f.Fix, "\n") {
-				fmt.Fprintln(w, "    "+l)
-			}
-		}
-	}
-}
-
-func countBySeverity(fs []lint.Finding) string {
-	n := map[lint.Severity]int{}
-	for _, f := range fs {
-		n[f.Severity]++
-	}
-	out := joinNonEmpty(countPart(n[lint.Error], "error"), countPart(n[lint.Warning], "warning"), countPart(n[lint.Info], "info"))
-	if out == "" {
-		return "no findings"
-	}
-	return out
-}
-
-func countPart(n int, word string) string {
-	if n == 0 {
-		return ""
-	}
-	return plural(n, word)
-}
-
-// githubAnnotation is a workflow command that GitHub shows on the pull
-// request's diff.
-var annotationLevel = map[lint.Severity]string{lint.Error: "error", lint.Warning: "warning", lint.Info: "notice"}
-
-func githubAnnotation(f lint.Finding) string {
-	title := "upshift " + f.Rule
-	if f.File == "" { // a finding about the database: no line to annotate
-		title += " (" + f.Object + ")"
-	}
-	return ghactions.Annotation(annotationLevel[f.Severity], f.File, f.Line, f.Column, title, f.Message+"\nfix: "+f.Fix)
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/pglock"
-	"github.com/upshift-dev/upshift/pgwatch"
 )
 
 // LockidsCmd prints the lock registry and derived ids.
@@ -45,29 +44,9 @@ func (c *LocksCmd) Run(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	hs, err := pglock.Holders(ctx, conn, nil)
+	rows, err := drizzle.LockHolders(ctx, conn)
 	if err != nil {
 		return redactErr(cfg.Redactor(), err)
-	}
-	// What each holder is running now, as a migration's watcher sees it:
-	// the statement, its progress, and who it waits for.
-	type row struct {
-		pglock.Holder
-		Running *drizzle.ActivityEvent `json:"running,omitempty"`
-	}
-	rows := make([]row, 0, len(hs))
-	var running []drizzle.Activity
-	for _, h := range hs {
-		r := row{Holder: h}
-		if h.Granted && h.State == "active" {
-			if rep, err := pgwatch.Look(ctx, conn, uint32(h.PID)); err == nil && rep != nil {
-				a := drizzle.Activity{Report: *rep}
-				ev := a.Event()
-				r.Running = &ev
-				running = append(running, a)
-			}
-		}
-		rows = append(rows, r)
 	}
 	if c.JSON() {
 		return writeJSON(env.Stdout, rows)
@@ -88,8 +67,10 @@ func (c *LocksCmd) Run(ctx context.Context, env *Env) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, a := range running {
-		fmt.Fprintf(env.Stdout, "\npid %d: %s\n", a.PID, a.String())
+	for _, r := range rows {
+		if r.Activity != nil {
+			fmt.Fprintf(env.Stdout, "\npid %d: %s\n", r.PID, r.Activity.String())
+		}
 	}
 	return nil
 }

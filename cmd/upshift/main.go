@@ -22,6 +22,7 @@ import (
 
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/internal/buildinfo"
 	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/dockerplugin"
 	"github.com/upshift-dev/upshift/pgsql"
@@ -31,31 +32,8 @@ import (
 // "-X main.version=v0.9.0 -X main.commit=… -X main.date=…" (make release).
 var version, commit, date = "", "", ""
 
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version // go install …@vX.Y.Z
-	}
-	return "dev"
-}
-
-// buildCommit is the commit the binary was built from: stamped by make
-// release, else what the go command recorded of the checkout.
-func buildCommit() string {
-	if commit != "" {
-		return commit
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
-	}
-	return ""
-}
+func buildVersion() string { return buildinfo.Version(version) }
+func buildCommit() string  { return buildinfo.Commit(commit) }
 
 // Exit codes. They are documented in the README and stable.
 const (

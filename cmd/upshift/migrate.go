@@ -16,7 +16,7 @@ import (
 	"github.com/upshift-dev/upshift/drizzle/kitconfig"
 	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
-	"github.com/upshift-dev/upshift/internal/shell"
+	"github.com/upshift-dev/upshift/internal/watchtext"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/migrate"
 	mdoc "github.com/upshift-dev/upshift/migrate/result"
@@ -196,14 +196,14 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 	if c.JSON() {
 		events = env.Stderr
 	}
-	activity := newActivityPrinter(env.Stdout, events, env.Terminal && !c.JSON(), env.Width)
+	activity := watchtext.New(env.Stdout, events, env.Terminal && !c.JSON(), env.Width)
 	onEvent := func(e migrate.Event) {
 		if e.Kind != migrate.EventActivity {
-			activity.clear()
+			activity.Clear()
 		}
 		switch e.Kind {
 		case migrate.EventActivity:
-			activity.show(e.Activity)
+			activity.Show(e.Activity)
 		case migrate.EventWarning:
 			if !c.JSON() {
 				fmt.Fprintln(env.Stderr, "warning:", e.Warning)
@@ -218,7 +218,7 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			}
 		case migrate.EventLintChecked:
 			if !c.JSON() {
-				fmt.Fprintln(env.Stderr, "lint:", lintSummary(e.Lint, src.Dir))
+				fmt.Fprintln(env.Stderr, "lint:", e.Lint.Line(src.Dir))
 			}
 		case migrate.EventUpToDate:
 			if opts.MarkOnly {
@@ -276,8 +276,8 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 		Options: opts, DryRun: dryRun, Lint: lm,
 		OnEvent: onEvent, Watch: c.watch && !dryRun,
 	})
-	activity.clear()
-	slowest = activity.summary()
+	activity.Clear()
+	slowest = activity.Summary()
 	rep.Fill(out)
 	if err != nil {
 		var le *migrate.LockError
@@ -293,11 +293,11 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 			}
 			return finish(&exitError{code: ExitLockTimeout, err: err, hint: hint})
 		case errors.As(err, &ae):
-			return finish(reportApplyError(c.JSON(), src, red, err, out, activity.heldBy(err)))
+			return finish(reportApplyError(c.JSON(), src, red, err, out, activity.HeldBy(err)))
 		case errors.As(err, &lerr):
 			return finish(&exitError{code: ExitFailed, err: fmt.Errorf("--strict: %w", err), hint: lerr.ErrorHint()})
 		case errors.As(err, &rf):
-			return finish(&exitError{code: ExitFailed, err: err, hint: refusalHint(rf, opts.MarkOnly)})
+			return finish(&exitError{code: ExitFailed, err: err, hint: rf.Advice(opts.MarkOnly)})
 		case errors.As(err, &roe) && roe.Standby:
 			return finish(&exitError{code: ExitFailed, err: err, hint: "point --database-url (DATABASE_URL) at the primary"})
 		}
@@ -353,32 +353,8 @@ func (c *MigrateFlags) github(gh *ghactions.Workflow, red *redact.Set, out *mdoc
 		}
 		gh.Annotate("error", file, line, col, title, red.String(msg))
 	}
-	var b strings.Builder
-	state := "up to date"
-	switch {
-	case err != nil:
-		state = fmt.Sprintf("failed (exit %d)", code)
-	case out.DryRun:
-		state = "dry run"
-	case len(out.Applied) > 0:
-		state = "applied " + plural(len(out.Applied), "migration")
-	}
-	fmt.Fprintf(&b, "### upshift migrate: %s\n\n%s → %s\n\n", state, ghactions.Cell(out.Dir), ghactions.Cell(out.Database))
-	var applied []string
-	if len(out.Applied) > 0 {
-		b.WriteString("| migration | statements | duration |\n|---|---|---|\n")
-		for _, a := range out.Applied {
-			applied = append(applied, a.Tag)
-			fmt.Fprintf(&b, "| %s | %d | %.1f ms |\n", ghactions.Cell(a.Tag), a.Statements, a.DurationMS)
-		}
-		b.WriteString("\n")
-	}
-	if len(out.RolledBack) > 0 {
-		fmt.Fprintf(&b, "Rolled back, not applied: %s\n\n", ghactions.Cell(strings.Join(out.RolledBack, ", ")))
-	}
-	b.WriteString(red.String(slowest))
-	gh.Summarize(b.String())
-	gh.Output("applied", strings.Join(applied, ","), "pending", strings.Join(out.Pending, ","), "exit-code", fmt.Sprint(code))
+	gh.Summarize(out.Summary(code, err != nil) + red.String(slowest))
+	gh.Output("applied", strings.Join(out.AppliedTags(), ","), "pending", strings.Join(out.Pending, ","), "exit-code", fmt.Sprint(code))
 }
 
 func interrupted(ctx context.Context, err error, what string) error {
@@ -428,22 +404,6 @@ func reportApplyError(asJSON bool, src *drizzle.Source, red *redact.Set, err err
 	return &exitError{code: ExitFailed, err: errors.New(red.String(report))}
 }
 
-// lintSummary is the one line a deploy prints about linting its pending
-// migrations, with the command that shows the details.
-func lintSummary(s migrate.LintSummary, dir string) string {
-	details := shell.Join("upshift", "lint", "--dir", dir) + ` --database-url "$DATABASE_URL"`
-	checked := plural(s.Checked, "pending migration")
-	if s.Shown == 0 {
-		line := checked + " checked: none locks or rewrites a table that holds data"
-		if s.Advice > 0 {
-			line += fmt.Sprintf(" (%s about the tables they create: %s)", plural(s.Advice, "note"), details)
-		}
-		return line
-	}
-	return fmt.Sprintf("%s about tables that hold data (%s) in %s; the safe way to write each: %s",
-		plural(s.Shown, "finding"), joinNonEmpty(countPart(s.Errors, "error"), countPart(s.Warnings, "warning")), checked, details)
-}
-
 // resolve decides the folder, table and database once (resolveSettings).
 func (c *MigrateFlags) resolve(env *Env) (*kitconfig.Settings, error) {
 	if c.settings != nil {
@@ -452,19 +412,4 @@ func (c *MigrateFlags) resolve(env *Env) (*kitconfig.Settings, error) {
 	s, err := resolveSettings(env, &c.FolderFlags, &c.TableFlags, &c.DBFlags, c.JSON())
 	c.settings = s
 	return s, err
-}
-
-// refusalHint is a refusal's advice with the flags that override it.
-func refusalHint(r *drizzle.Refusal, record bool) string {
-	parts := []string{r.Hint}
-	if len(r.Together) > 0 {
-		parts[0] += " (`" + shell.Join(append([]string{"upshift", "mark-applied"}, r.Together...)...) + "`)"
-	}
-	if r.OutOfOrder {
-		parts = append(parts, "--allow-out-of-order "+map[bool]string{false: "applies", true: "records"}[record]+" it anyway")
-	}
-	if r.Modified {
-		parts = append(parts, "--allow-modified proceeds anyway (nothing is re-run)")
-	}
-	return strings.TrimPrefix(strings.Join(parts, "; "), "; ")
 }

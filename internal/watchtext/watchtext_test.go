@@ -1,4 +1,4 @@
-package main
+package watchtext
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func look(at time.Duration, phase string, done, total int64) drizzle.Activity {
 // else one every 5 s; never a control character.
 func TestActivityPlainLines(t *testing.T) {
 	var out bytes.Buffer
-	p := newActivityPrinter(&out, nil, false, 0)
+	p := New(&out, nil, false, 0)
 	for _, a := range []drizzle.Activity{
 		look(0, "building index: scanning table", 10, 100), // printed: first
 		look(time.Second, "building index: scanning table", 20, 100),
@@ -30,7 +30,7 @@ func TestActivityPlainLines(t *testing.T) {
 		look(6*time.Second, "building index: sorting live tuples", 0, 0), // printed: new phase
 		look(7*time.Second, "building index: sorting live tuples", 0, 0),
 	} {
-		p.show(a)
+		p.Show(a)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[0], "10.0% (10 of 100 blocks)") || !strings.Contains(lines[1], "60.0%") || !strings.Contains(lines[2], "sorting live tuples") {
@@ -41,7 +41,7 @@ func TestActivityPlainLines(t *testing.T) {
 			t.Fatalf("control character %q", c)
 		}
 	}
-	sum := p.summary()
+	sum := p.Summary()
 	if !strings.Contains(sum, "0042_jobs_idx statement 1") || !strings.Contains(sum, "CREATE INDEX CONCURRENTLY: building index: scanning table 5s") {
 		t.Errorf("summary:\n%s", sum)
 	}
@@ -49,9 +49,9 @@ func TestActivityPlainLines(t *testing.T) {
 
 func TestActivityTerminalAndJSON(t *testing.T) {
 	var out bytes.Buffer
-	p := newActivityPrinter(&out, nil, true, 60)
-	p.show(look(0, "building index: scanning table", 45, 100))
-	p.clear()
+	p := New(&out, nil, true, 60)
+	p.Show(look(0, "building index: scanning table", 45, 100))
+	p.Clear()
 	s := out.String()
 	if !strings.HasPrefix(s, "\r\x1b[K[#########...........]  45% building index") || !strings.HasSuffix(s, "\r\x1b[K") {
 		t.Fatalf("terminal: %q", s)
@@ -61,8 +61,8 @@ func TestActivityTerminalAndJSON(t *testing.T) {
 	}
 
 	var events bytes.Buffer
-	p = newActivityPrinter(&out, &events, false, 0)
-	p.show(look(0, "building index: scanning table", 45, 100))
+	p = New(&out, &events, false, 0)
+	p.Show(look(0, "building index: scanning table", 45, 100))
 	var e drizzle.ActivityEvent
 	if err := json.Unmarshal(events.Bytes(), &e); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,8 @@
-package main
+// Package watchtext renders what the migration watcher (pgwatch, through
+// drizzle.Activity) reports for a person or a log: a live line on a
+// terminal, plain lines elsewhere, JSON events, the lock holder when a wait
+// timed out, and the GitHub job summary's table of slow statements.
+package watchtext
 
 import (
 	"encoding/json"
@@ -12,11 +16,11 @@ import (
 	"github.com/upshift-dev/upshift/internal/ghactions"
 )
 
-// activityPrinter renders what the watcher says of a long statement: on a
+// Printer renders what the watcher says of a long statement: on a
 // terminal, one line redrawn in place; elsewhere (a CI log, docker logs, a
 // pipe) a plain line whenever what it says changes, else every 5 s; with
 // --format json one event a look, on stderr (stdout stays one document).
-type activityPrinter struct {
+type Printer struct {
 	out      io.Writer // where text goes (stdout)
 	events   io.Writer // JSON events (stderr); nil for text
 	terminal bool
@@ -44,18 +48,21 @@ type phaseTime struct {
 	first, last time.Time
 }
 
-func newActivityPrinter(out, events io.Writer, terminal bool, width int) *activityPrinter {
+// New renders text to out; with events set, JSON events go there instead
+// (stderr, when stdout holds one document). width is the terminal's.
+func New(out, events io.Writer, terminal bool, width int) *Printer {
 	if width <= 20 {
 		width = 100
 	}
-	return &activityPrinter{out: out, events: events, terminal: terminal, width: width, slow: map[string]*slowStatement{}}
+	return &Printer{out: out, events: events, terminal: terminal, width: width, slow: map[string]*slowStatement{}}
 }
 
-func (p *activityPrinter) show(a drizzle.Activity) {
+// Show renders one look.
+func (p *Printer) Show(a drizzle.Activity) {
 	if a.Err != nil {
 		if !p.warned {
 			p.warned = true
-			p.clear()
+			p.Clear()
 			fmt.Fprintf(p.text(), "upshift: %v; the migration carries on, unwatched\n", a.Err)
 		}
 		return
@@ -86,15 +93,15 @@ func (p *activityPrinter) show(a drizzle.Activity) {
 }
 
 // text is where a line for a person goes.
-func (p *activityPrinter) text() io.Writer {
+func (p *Printer) text() io.Writer {
 	if p.events != nil {
 		return p.events
 	}
 	return p.out
 }
 
-// clear removes the live line before anything else is printed.
-func (p *activityPrinter) clear() {
+// Clear removes the live line before anything else is printed.
+func (p *Printer) Clear() {
 	if p.drawn {
 		fmt.Fprint(p.out, "\r\033[K")
 		flush(p.out)
@@ -108,9 +115,9 @@ func flush(w io.Writer) {
 	}
 }
 
-// heldBy says who held the lock when lock_timeout ended a migration's
+// HeldBy says who held the lock when lock_timeout ended a migration's
 // wait, as the watcher last saw it ("" when it is not that failure).
-func (p *activityPrinter) heldBy(err error) string {
+func (p *Printer) HeldBy(err error) string {
 	if p.lastLock == nil || !drizzle.IsLockTimeout(err) || len(p.lastLock.Lock.Blockers) == 0 {
 		return ""
 	}
@@ -123,7 +130,7 @@ func (p *activityPrinter) heldBy(err error) string {
 	return b.String()
 }
 
-func (p *activityPrinter) record(a drizzle.Activity) {
+func (p *Printer) record(a drizzle.Activity) {
 	if a.Lock != nil {
 		p.lastLock = &a
 	}
@@ -154,9 +161,9 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// summary is the slowest statements with the time seen in each phase, for
+// Summary is the slowest statements with the time seen in each phase, for
 // the GitHub Actions job summary ("" when none ran long).
-func (p *activityPrinter) summary() string {
+func (p *Printer) Summary() string {
 	if len(p.slow) == 0 {
 		return ""
 	}
