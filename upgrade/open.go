@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,6 +32,11 @@ type Options struct {
 	// Command is the command line the history records for the run.
 	Command string
 	OnEvent func(Event)
+	// Deployed opens a stack without its stack file: the project is the
+	// services the swarm runs under the stack's label. A rollback needs no
+	// more (the record keeps the digests to put back), and at 3 a.m. the
+	// file of the release being undone may be on another machine.
+	Deployed bool
 }
 
 // preflightInterrupted makes the error of a preflight that a signal cut
@@ -173,6 +180,48 @@ func (s *State) Runs(q Query) ([]Entry, error) {
 	return out, nil
 }
 
+// OpenHistory opens the history of a project, named by its compose files
+// as Open would load them, or of a stack (stack != ""), which needs no
+// file: neither needs the engine. name is the project's or the stack's.
+func OpenHistory(ctx context.Context, o Options, stack string) (st *State, name string, err error) {
+	name, folder := stack, StackState(stack)
+	if stack == "" {
+		p, err := compose.Load(ctx, o.Project)
+		if err != nil {
+			return nil, "", err
+		}
+		name, folder = p.Name, p.Name
+	}
+	st, err = OpenState(cmp.Or(o.StateDir, DefaultStateDir()), folder)
+	return st, name, err
+}
+
+// WriteText writes the entry as `upshift history` shows it: one line for
+// the run, then what changed.
+func (e Entry) WriteText(w io.Writer) {
+	status := e.Record.Describe()
+	if e.RolledBackBy != nil {
+		status += ", rolled back by " + *e.RolledBackBy
+	}
+	fmt.Fprintf(w, "%s  %-8s %s  %s  (%s, by %s)\n", e.StartedAt.Local().Format("2006-01-02 15:04:05"), e.Kind, e.ID, status,
+		time.Duration(e.DurationMS)*time.Millisecond, e.Holder.Short())
+	for _, s := range e.Services {
+		fmt.Fprintf(w, "    %s %s → %s\n", s.Name, s.From.String(), s.To.String())
+	}
+	if e.Setup != nil && len(e.Setup.Migrations) > 0 {
+		fmt.Fprintf(w, "    migrations applied: %s\n", strings.Join(e.Setup.Migrations, ", "))
+	}
+	if e.Strategy != "" {
+		fmt.Fprintf(w, "    strategy: %s (%s)\n", e.Strategy, e.StrategyReason)
+	}
+	if e.Backup != nil {
+		fmt.Fprintf(w, "    backup: %s (%d bytes)\n", e.Backup.File, e.Backup.SizeBytes)
+	}
+	if e.Error != "" {
+		fmt.Fprintf(w, "    error: %s\n", e.Error)
+	}
+}
+
 // StackState is the name of a stack's state folder: a dot can never be in
 // a compose project's name, so a stack and a project never share one.
 func StackState(stack string) string { return stack + ".stack" }
@@ -187,7 +236,14 @@ func OpenStack(ctx context.Context, o Options, stack string) (x *Stack, err erro
 		return nil, &RequestError{Msg: fmt.Sprintf("%q is not a stack name (letters, digits, _ and -, starting with a letter or digit)", stack), Options: []string{"stack"}}
 	}
 	o.Project.ProjectName = stack
-	p, secrets, ep, err := load(ctx, o)
+	var p *compose.Project
+	secrets := o.Secrets
+	var ep compose.Endpoint
+	if o.Deployed {
+		ep, err = compose.ResolveEndpoint(o.Context)
+	} else {
+		p, secrets, ep, err = load(ctx, o)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -195,14 +251,46 @@ func OpenStack(ctx context.Context, o Options, stack string) (x *Stack, err erro
 	if err != nil {
 		return nil, err
 	}
+	x = &Stack{Executor: &Executor{Engine: engine, Endpoint: ep.String(), OnEvent: o.OnEvent, LockWait: o.LockWait, Me: Me(o.Command)},
+		Name: stack, Swarm: engine.Swarm(), At: ep}
+	if o.Deployed {
+		if p, err = x.deployedProject(ctx); err != nil {
+			engine.Close()
+			return nil, err
+		}
+	}
 	st, err := OpenState(cmp.Or(o.StateDir, DefaultStateDir()), StackState(stack))
 	if err != nil {
 		engine.Close()
 		return nil, err
 	}
-	base := &Executor{Project: p, Engine: engine, Endpoint: ep.String(), State: st, OnEvent: o.OnEvent,
-		Redact: redactor(p, st, secrets).String, Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command)}
-	return &Stack{Executor: base, Name: stack, Swarm: engine.Swarm(), At: ep}, nil
+	x.Project, x.State, x.Secrets = p, st, secrets
+	x.Redact = redactor(p, st, secrets).String
+	return x, nil
+}
+
+// deployedProject is the project of a stack as the swarm runs it: its
+// services by their stack names, with the images their specs name.
+func (x *Stack) deployedProject(ctx context.Context) (*compose.Project, error) {
+	if _, err := x.manager(ctx); err != nil {
+		return nil, err
+	}
+	svcs, err := x.Swarm.StackServices(ctx, x.Name)
+	if err != nil {
+		return nil, &compose.EngineError{Endpoint: x.At, Err: err}
+	}
+	if len(svcs) == 0 {
+		return nil, &RequestError{Msg: fmt.Sprintf("no stack %s is deployed on the swarm at %s (no service is labelled %s=%s)", x.Name, x.Endpoint, compose.LabelStack, x.Name),
+			Hint: "check the name with `docker stack ls`, or point upshift at that swarm's manager (--context, DOCKER_HOST)", Options: []string{"stack", "context"}}
+	}
+	wd, _ := os.Getwd()
+	p := &compose.Project{Name: x.Name, WorkingDir: wd, Services: map[string]*compose.Service{}}
+	for name, s := range svcs {
+		if !s.Job {
+			p.Services[name] = &compose.Service{Name: name, Image: s.Image}
+		}
+	}
+	return p, nil
 }
 
 var validStack = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)

@@ -32,9 +32,10 @@ type Step struct {
 	Services []string
 	Verbs    []compose.Verb
 	What     string // for people
-	// Commands are what people would type for a step with no compose
-	// verbs (a swarm step's docker service command).
-	Commands []string
+	// API names the engine API requests of a step with no compose verbs
+	// (a swarm step's service update), as the record keeps them: no
+	// command line runs for it, so none is recorded.
+	API []string
 	// run, when set, is the step's work instead of its verbs.
 	run func(context.Context) error
 }

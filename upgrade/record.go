@@ -98,7 +98,9 @@ type StepRecord struct {
 	StartedAt  time.Time `json:"started_at"`
 	DurationMS int64     `json:"duration_ms"`
 	Commands   []string  `json:"commands"`
-	Error      string    `json:"error"`
+	// API is the engine API requests a step made instead of commands.
+	API   []string `json:"api,omitempty"`
+	Error string   `json:"error"`
 }
 
 // SetupRecord is the setup (migration) service's run.

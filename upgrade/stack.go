@@ -413,8 +413,8 @@ func (x *Stack) planStack(rec *Record, svcs map[string]compose.StackService, req
 		// pause), and the monitor window covers the healthcheck's.
 		monitor := max(file.UpdateMonitor, s.Monitor, s.HealthWindow, 5*time.Second)
 		action := cmp.Or(file.UpdateFailureAction, "rollback")
-		cmdline := fmt.Sprintf("docker service update --image %s --update-monitor %s --update-failure-action %s %s", image, monitor, action, s.Name)
-		steps = append(steps, Step{Name: StepUpdate, Services: []string{name}, Commands: []string{cmdline},
+		call := fmt.Sprintf("POST /services/%s/update?version=%d: image %s (pinned to the digest the registry names), update monitor %s, failure action %s", s.Name, s.Version, image, monitor, action)
+		steps = append(steps, Step{Name: StepUpdate, Services: []string{name}, API: []string{call},
 			What: fmt.Sprintf("%s → %s: the swarm's rolling update (order %s, failure action %s, monitor %s), followed to completed", name, image, cmp.Or(s.Order, "as the service says"), action, monitor),
 			run: func(ctx context.Context) error {
 				return x.update(ctx, rec, name, compose.ServiceUpdateOptions{Service: s.ID, Image: image, Version: s.Version, Monitor: monitor, FailureAction: action}, req.Health)
@@ -641,6 +641,7 @@ func (x *Stack) putBackStack(ctx context.Context, rec *Record, services []string
 			return fmt.Errorf("no previous image of %s is recorded (nothing ran before)", name)
 		}
 		steps = append(steps, Step{Name: StepRollback, Services: []string{name}, What: fmt.Sprintf("%s → %s", name, to.Ref),
+			API: []string{fmt.Sprintf("POST /services/%s_%s/update: image %s (as rollback=previous where the swarm's previous spec is that image; nothing when it runs it already)", x.Name, name, to.Ref)},
 			run: func(ctx context.Context) error {
 				cur, err := x.settle(ctx, x.stackID(ctx, name))
 				if err != nil {
@@ -814,9 +815,9 @@ func (x *Stack) Rollback(ctx context.Context, req StackRollbackRequest) (*Record
 		rec.Outcome = Planned
 		for _, s := range rec.Services {
 			st := Step{Name: StepRollback, Services: []string{s.Name}, What: fmt.Sprintf("%s → %s", s.Name, s.To.Ref),
-				Commands: []string{fmt.Sprintf("docker service update --image %s %s_%s", s.To.Ref, x.Name, s.Name)}}
-			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
-			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
+				API: []string{fmt.Sprintf("POST /services/%s_%s/update: image %s", x.Name, s.Name, s.To.Ref)}}
+			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: []string{}, API: x.api(st)})
+			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, API: x.api(st)})
 		}
 		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
 		x.finish(rec, nil)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -105,6 +106,10 @@ func fakeEngine(t *testing.T, state string, manager bool) (*compose.Docker, comp
 			_ = json.NewEncoder(w).Encode(map[string]any{"Swarm": map[string]any{"LocalNodeState": state, "ControlAvailable": manager, "NodeID": "n0d3", "Nodes": 3}})
 			return
 		}
+		if strings.HasSuffix(r.URL.Path, "/services") {
+			_, _ = w.Write([]byte("[]")) // no stack is deployed
+			return
+		}
 		http.NotFound(w, r)
 	}))
 	t.Cleanup(srv.Close)
@@ -145,5 +150,21 @@ func TestStackPreflightWantsAManager(t *testing.T) {
 		if !errors.As(err, &re) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), ep.Host) {
 			t.Errorf("%s/%v: %v, want a RequestError naming %s with %q", tc.state, tc.manager, err, ep.Host, tc.want)
 		}
+	}
+}
+
+// Without its stack file a stack is what the swarm runs under its label:
+// none there is a request error that says where upshift looked, and no
+// state folder is made for it.
+func TestDeployedStackMustBeOnTheSwarm(t *testing.T) {
+	_, ep := fakeEngine(t, "active", true)
+	dir := t.TempDir()
+	_, err := OpenStack(context.Background(), Options{StateDir: dir, Deployed: true}, "shop")
+	var re *RequestError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "no stack shop is deployed on the swarm at "+ep.String()) || !strings.Contains(re.Hint, "docker stack ls") {
+		t.Fatalf("OpenStack of an undeployed stack without its file: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a state folder was made for a stack that is not there: %v", entries)
 	}
 }

@@ -78,7 +78,7 @@ func TestStackUpgradeRollbackHistory(t *testing.T) {
 	v1Image := specImage(t, s, "app")
 	s.Release(v2, []dockertest.Migration{mUsers, mNickname})
 	dry := s.Upshift(stackArgs(s, "v2", "--dry-run")...)
-	for _, want := range []string{"in swarm stack " + s.Name, "→ gate", "→ setup", "$ docker service update --image " + s.Repo + "/app:latest --update-monitor 5s --update-failure-action rollback " + s.Service("app"), "→ verify"} {
+	for _, want := range []string{"in swarm stack " + s.Name, "→ gate", "→ setup", "engine API: POST /services/" + s.Service("app") + "/update?version=", ": image " + s.Repo + "/app:latest (pinned to the digest the registry names), update monitor 5s, failure action rollback", "→ verify"} {
 		if dry.Code != 0 || !strings.Contains(dry.Stdout, want) {
 			t.Errorf("dry run lacks %q: %s", want, dry)
 		}
@@ -121,9 +121,18 @@ func TestStackUpgradeRollbackHistory(t *testing.T) {
 	// The setup job ended before any v2 task was created.
 	var setupEnd time.Time
 	for _, st := range doc["steps"].([]any) {
-		if m := st.(map[string]any); m["name"] == "setup" {
+		m := st.(map[string]any)
+		if m["name"] == "setup" {
 			started, _ := time.Parse(time.RFC3339Nano, m["started_at"].(string))
 			setupEnd = started.Add(time.Duration(m["duration_ms"].(float64)) * time.Millisecond)
+		}
+		// The update is an engine API request, recorded as one: no
+		// command line ran for it.
+		if m["name"] == "update" {
+			api, _ := m["api"].([]any)
+			if len(m["commands"].([]any)) != 0 || len(api) != 1 || !strings.HasPrefix(api[0].(string), "POST /services/"+s.Service("app")+"/update?version=") {
+				t.Errorf("the update step records commands %v, api %v", m["commands"], m["api"])
+			}
 		}
 	}
 	tasks := stackTasks(t, s, "app")
@@ -142,10 +151,17 @@ func TestStackUpgradeRollbackHistory(t *testing.T) {
 		t.Errorf("the setup jobs were left behind: %s", out)
 	}
 
-	// Rollback: back to v1 by the digest the upgrade recorded.
-	rb := s.Upshift("rollback", "--stack", s.Name, "-f", s.File, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", "v1", "--format", "json")
+	// Rollback: back to v1 by the digest the upgrade recorded, from a
+	// folder without the stack file (as on a laptop at 3 a.m.): the record
+	// and the swarm have all it needs.
+	elsewhere := t.TempDir()
+	rbText := dockertest.RunUpshift(t, s.Bins, elsewhere, append([]string{"UPSHIFT_STATE_DIR=" + s.StateDir}, s.Env...), "rollback", "--stack", s.Name, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", "v1", "--dry-run")
+	if rbText.Code != 0 || !strings.Contains(rbText.Stdout, "in swarm stack "+s.Name+" (no stack file: the services as the swarm runs them)") || !strings.Contains(rbText.Stdout, "engine API: POST /services/"+s.Service("app")+"/update: image "+v1Image) {
+		t.Fatalf("stack rollback --dry-run without the stack file: %s", rbText)
+	}
+	rb := dockertest.RunUpshift(t, s.Bins, elsewhere, append([]string{"UPSHIFT_STATE_DIR=" + s.StateDir}, s.Env...), "rollback", "--stack", s.Name, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", "v1", "--format", "json")
 	if rb.Code != 0 {
-		t.Fatalf("stack rollback: %s", rb)
+		t.Fatalf("stack rollback without the stack file: %s", rb)
 	}
 	if got := specImage(t, s, "app"); got != v1Image {
 		t.Errorf("after rollback app's spec names %s, want %s", got, v1Image)

@@ -41,6 +41,7 @@ type Event struct {
 	Source   string
 	Text     string
 	Commands []string
+	API      []string // engine API requests (a stack's steps), not commands
 	Duration time.Duration
 	Err      error
 }
@@ -208,8 +209,8 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 func (x *Executor) planned(rec *Record, steps []Step) *Record {
 	rec.Outcome = Planned
 	for _, st := range steps {
-		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
-		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
+		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st), API: x.api(st)})
+		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st), API: x.api(st)})
 	}
 	x.finish(rec, nil)
 	return rec
@@ -384,11 +385,17 @@ func (x *Executor) commands(st Step) []string {
 	for _, v := range st.Verbs {
 		out = append(out, x.redact(x.Compose.Command(v)))
 	}
-	for _, c := range st.Commands {
-		out = append(out, x.redact(c))
-	}
 	if out == nil {
 		out = []string{}
+	}
+	return out
+}
+
+// api is the step's engine API requests, redacted (nil: none).
+func (x *Executor) api(st Step) []string {
+	var out []string
+	for _, c := range st.API {
+		out = append(out, x.redact(c))
 	}
 	return out
 }
@@ -425,7 +432,7 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 			rec.Setup.Image = s.Image
 		}
 	}
-	rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "running", What: x.redact(st.What), StartedAt: started.UTC(), Commands: x.commands(st)})
+	rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "running", What: x.redact(st.What), StartedAt: started.UTC(), Commands: x.commands(st), API: x.api(st)})
 	i := len(rec.Steps) - 1
 	if err := x.State.SaveRun(rec); err != nil {
 		rec.Steps[i].Status, rec.Steps[i].Error = "failed", "not started: "+err.Error()
@@ -433,7 +440,7 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 		x.emit(Event{Kind: EventStepDone, Step: st.Name, Err: jerr})
 		return jerr
 	}
-	x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: rec.Steps[i].Commands})
+	x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: rec.Steps[i].Commands, API: rec.Steps[i].API})
 	err := ctx.Err()
 	if err == nil && st.run != nil {
 		err = st.run(ctx)
@@ -880,8 +887,8 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 	if req.DryRun {
 		rec.Outcome = Planned
 		st := Step{Name: StepRollback, Services: req.Services, Verbs: []compose.Verb{StartVerb(req.Services, "<override>")}, What: "put the previous images back: " + describeImages(images)}
-		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st)})
-		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st)})
+		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st), API: x.api(st)})
+		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st), API: x.api(st)})
 		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
 		x.finish(rec, nil)
 		return rec, nil

@@ -15,7 +15,7 @@ import (
 
 // StackFlag points a run at a deployed Docker Swarm stack.
 type StackFlag struct {
-	Stack string `name:"stack" placeholder:"NAME" help:"A deployed Docker Swarm stack (as docker stack deploy named it) instead of a compose project: -f is then its stack file (the new release), and the engine must be a swarm manager."`
+	Stack string `name:"stack" placeholder:"NAME" help:"A deployed Docker Swarm stack (as docker stack deploy named it) instead of a compose project: -f is then its stack file (the new release; rollback and history need none), and the engine must be a swarm manager."`
 }
 
 // stackRefuses names the flags that mean nothing to a stack run.
@@ -41,7 +41,7 @@ func (c *UpgradeCmd) runStack(ctx context.Context, env *Env) error {
 	if c.Strategy != "auto" && c.Strategy != upgrade.Rolling {
 		return fail(&exitError{code: ExitUsage, err: &upgrade.RequestError{Msg: "--strategy " + c.Strategy + " cannot be used with --stack: Swarm always runs old and new tasks side by side (rolling, behind the compatibility check)"}})
 	}
-	x, err := c.openStack(ctx, env, r, c.Stack, c.LockWait, append(c.Service, c.SetupService...), os.Getenv("UPSHIFT_HEALTH_TOKEN"))
+	x, err := c.openStack(ctx, env, r, c.Stack, c.LockWait, append(c.Service, c.SetupService...), false, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
 	if err != nil {
 		return fail(err)
 	}
@@ -58,7 +58,9 @@ func (c *UpgradeCmd) runStack(ctx context.Context, env *Env) error {
 
 func (c *RollbackCmd) runStack(ctx context.Context, env *Env) error {
 	r := newRenderer(env, c.JSON())
-	x, err := c.openStack(ctx, env, r, c.Stack, c.LockWait, c.Service, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
+	// Without -f the rollback reads the stack from the swarm: the record
+	// has the digests to put back.
+	x, err := c.openStack(ctx, env, r, c.Stack, c.LockWait, c.Service, len(c.File) == 0, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
 	if err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindRollback, c.Stack), err)
 	}
@@ -73,10 +75,11 @@ func (c *RollbackCmd) runStack(ctx context.Context, env *Env) error {
 }
 
 // openStack is open for a stack: its preflight, its warnings (what Swarm
-// ignores in the services the run touches among them).
-func (pf *ProjectFlags) openStack(ctx context.Context, env *Env, r *renderer, stack string, lockWait cliutil.Seconds, services []string, secrets ...string) (*upgrade.Stack, error) {
+// ignores in the services the run touches among them). deployed: no stack
+// file, the services as the swarm runs them.
+func (pf *ProjectFlags) openStack(ctx context.Context, env *Env, r *renderer, stack string, lockWait cliutil.Seconds, services []string, deployed bool, secrets ...string) (*upgrade.Stack, error) {
 	x, err := upgrade.OpenStack(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, LockWait: time.Duration(lockWait),
-		Secrets: secrets, Command: commandLine(), OnEvent: r.event}, stack)
+		Secrets: secrets, Command: commandLine(), OnEvent: r.event, Deployed: deployed}, stack)
 	if err != nil {
 		return nil, err
 	}

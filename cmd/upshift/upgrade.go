@@ -15,7 +15,6 @@ import (
 	"github.com/upshift-dev/upshift/compose"
 	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
-	"github.com/upshift-dev/upshift/internal/shell"
 	"github.com/upshift-dev/upshift/upgrade"
 )
 
@@ -262,7 +261,11 @@ func (r *renderer) header(verb string, p *compose.Project, services []string, se
 	}
 	s := fmt.Sprintf("upshift: %s %s in project %s (%s)", verb, strings.Join(services, ", "), p.Name, strings.Join(p.Files, ", "))
 	if r.stack != "" {
-		s = fmt.Sprintf("upshift: %s %s in swarm stack %s (%s)", verb, strings.Join(services, ", "), r.stack, strings.Join(p.Files, ", "))
+		files := strings.Join(p.Files, ", ")
+		if files == "" {
+			files = "no stack file: the services as the swarm runs them"
+		}
+		s = fmt.Sprintf("upshift: %s %s in swarm stack %s (%s)", verb, strings.Join(services, ", "), r.stack, files)
 	}
 	if setup != "" {
 		s += ", setup service " + setup
@@ -289,6 +292,9 @@ func (r *renderer) event(e upgrade.Event) {
 		fmt.Fprintf(w, "→ %-8s %s\n", e.Step, e.Text)
 		for _, c := range e.Commands {
 			fmt.Fprintf(w, "    $ %s\n", c)
+		}
+		for _, c := range e.API {
+			fmt.Fprintf(w, "    engine API: %s\n", c)
 		}
 	case upgrade.EventStepDone:
 		if e.Err != nil {
@@ -335,7 +341,7 @@ func (r *renderer) done(rec *upgrade.Record, err error) error {
 		return endJSON(r.env.Stdout, &doc, &doc.Err, err)
 	}
 	if rec != nil && rec.ID != "" {
-		r.report(rec)
+		rec.WriteReport(r.env.Stdout, r.stack != "", r.redact)
 	}
 	if err == nil {
 		return nil
@@ -360,108 +366,19 @@ func (r *renderer) github(rec *upgrade.Record, code int, msg string) {
 	if rec == nil {
 		return
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "### upshift %s of %s: %s\n\n", verb, ghactions.Cell(rec.Project), ghactions.Cell(rec.Describe()))
-	if len(rec.Services) > 0 {
-		b.WriteString("| service | from | to | health |\n|---|---|---|---|\n")
-		for _, s := range rec.Services {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", ghactions.Cell(s.Name), ghactions.Cell(s.From.String()), ghactions.Cell(s.To.String()), ghactions.Cell(r.redact(s.Health)))
-		}
-		b.WriteString("\n")
-	}
+	r.gh.Summarize(rec.Summary(verb, code, r.redact))
 	migrations := ""
 	if rec.Setup != nil {
 		migrations = strings.Join(rec.Setup.Migrations, ",")
-		ms := "none"
-		if migrations != "" {
-			ms = "`" + strings.Join(rec.Setup.Migrations, "`, `") + "`"
-		}
-		fmt.Fprintf(&b, "Migrations applied by %s: %s\n\n", ghactions.Cell(rec.Setup.Service), ms)
 	}
-	if rb := rec.Rollback; rb != nil {
-		fmt.Fprintf(&b, "Rollback: %s %s\n\n", rb.Outcome, ghactions.Cell(r.redact(rb.Health+" "+rb.Error)))
-	}
-	for _, n := range rec.Notes {
-		fmt.Fprintf(&b, "> %s\n\n", ghactions.Cell(r.redact(n)))
-	}
-	fmt.Fprintf(&b, "Run `%s`, %s, exit code %d.\n\n", rec.ID, time.Duration(rec.DurationMS)*time.Millisecond, code)
-	r.gh.Summarize(b.String())
 	r.gh.Output("outcome", string(rec.Outcome), "exit-code", fmt.Sprint(code), "run-id", rec.ID,
 		"migrations-applied", migrations, "duration-ms", fmt.Sprint(rec.DurationMS))
 }
 
-func (r *renderer) report(rec *upgrade.Record) {
-	w := r.env.Stdout
-	fmt.Fprintf(w, "\n%s %s of %s: %s in %s\n", rec.Kind, rec.ID, rec.Project, rec.Describe(), time.Duration(rec.DurationMS)*time.Millisecond)
-	if rec.Strategy != "" {
-		fmt.Fprintf(w, "  %-16s %s: %s\n", "strategy", rec.Strategy, rec.StrategyReason)
-	}
-	for _, s := range rec.Services {
-		fmt.Fprintf(w, "  %-16s %s → %s\n", s.Name, s.From.String(), s.To.String())
-		if s.Health != "" {
-			fmt.Fprintf(w, "  %-16s health: %s\n", "", s.Health)
-		}
-	}
-	if rec.Setup != nil {
-		ms := cmp.Or(strings.Join(rec.Setup.Migrations, ", "), "none")
-		fmt.Fprintf(w, "  %-16s exit %d, migrations applied: %s\n", rec.Setup.Service, rec.Setup.ExitCode, ms)
-	}
-	if b := rec.Backup; b != nil {
-		fmt.Fprintf(w, "  %-16s %s (%d bytes, %s, %s)\n", "backup", b.File, b.SizeBytes, time.Duration(b.DurationMS)*time.Millisecond, b.Via)
-		if rec.Kind == upgrade.KindBackup {
-			fmt.Fprintf(w, "  %-16s %s\n", "restore with", r.redact(b.Restore))
-		}
-	}
-	if rb := rec.Rollback; rb != nil {
-		fmt.Fprintf(w, "  rollback: %s", rb.Outcome)
-		if rb.Health != "" {
-			fmt.Fprintf(w, " (%s)", rb.Health)
-		}
-		if rb.Error != "" {
-			fmt.Fprintf(w, ": %s", rb.Error)
-		}
-		fmt.Fprintln(w)
-	}
-	for _, n := range rec.Notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
-	}
-	if rec.Kind == upgrade.KindUpgrade && rec.Outcome == upgrade.Succeeded {
-		undo := "-p " + rec.Project
-		if r.stack != "" {
-			undo = "--stack " + r.stack
-			for _, f := range r.files {
-				undo += " -f " + shell.Quote(f)
-			}
-		}
-		fmt.Fprintf(w, "  undo with: upshift rollback %s%s\n", undo, serviceFlags(rec))
-	}
-}
-
-func serviceFlags(rec *upgrade.Record) string {
-	var b strings.Builder
-	for _, s := range rec.Services {
-		b.WriteString(" --service " + s.Name)
-	}
-	return b.String()
-}
-
 func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
-	name, folder := c.Stack, upgrade.StackState(c.Stack)
-	if c.Stack == "" {
-		// A stack's history needs no stack file; a project's needs its name.
-		p, err := compose.Load(ctx, c.options())
-		if err != nil {
-			return r0(env, c.JSON(), &exitError{code: ExitUsage, err: err})
-		}
-		name, folder = p.Name, p.Name
-	}
-	dir := c.StateDir
-	if dir == "" {
-		dir = upgrade.DefaultStateDir()
-	}
-	st, err := upgrade.OpenState(dir, folder)
+	st, name, err := upgrade.OpenHistory(ctx, upgrade.Options{Project: c.options(), StateDir: c.StateDir}, c.Stack)
 	if err != nil {
-		return r0(env, c.JSON(), err)
+		return r0(env, c.JSON(), &exitError{code: upgradeExit(nil, err), err: err})
 	}
 	runs, err := st.Runs(upgrade.Query{Service: c.Service, Limit: c.Limit})
 	if err != nil {
@@ -470,37 +387,15 @@ func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
 	if c.JSON() {
 		return writeJSON(env.Stdout, historyJSON{Project: name, StateDir: st.Dir, Runs: runs})
 	}
-	w := env.Stdout
 	if len(runs) == 0 {
 		what := "project " + name
 		if c.Stack != "" {
 			what = "stack " + name
 		}
-		fmt.Fprintf(w, "no upgrades of %s recorded in %s\n", what, st.Dir)
-		return nil
+		fmt.Fprintf(env.Stdout, "no upgrades of %s recorded in %s\n", what, st.Dir)
 	}
 	for _, r := range runs {
-		status := r.Record.Describe()
-		if r.RolledBackBy != nil {
-			status += ", rolled back by " + *r.RolledBackBy
-		}
-		fmt.Fprintf(w, "%s  %-8s %s  %s  (%s, by %s)\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), r.Kind, r.ID, status,
-			time.Duration(r.DurationMS)*time.Millisecond, r.Holder.Short())
-		for _, s := range r.Services {
-			fmt.Fprintf(w, "    %s %s → %s\n", s.Name, s.From.String(), s.To.String())
-		}
-		if r.Setup != nil && len(r.Setup.Migrations) > 0 {
-			fmt.Fprintf(w, "    migrations applied: %s\n", strings.Join(r.Setup.Migrations, ", "))
-		}
-		if r.Strategy != "" {
-			fmt.Fprintf(w, "    strategy: %s (%s)\n", r.Strategy, r.StrategyReason)
-		}
-		if r.Backup != nil {
-			fmt.Fprintf(w, "    backup: %s (%d bytes)\n", r.Backup.File, r.Backup.SizeBytes)
-		}
-		if r.Error != "" {
-			fmt.Fprintf(w, "    error: %s\n", r.Error)
-		}
+		r.WriteText(env.Stdout)
 	}
 	return nil
 }
