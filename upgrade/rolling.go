@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,33 +93,21 @@ func oneLine(s string) string {
 	return s
 }
 
-// runsUpshift says whether the setup step's command is upshift migrate,
-// which alone answers the gate's dry run: another migrator given
-// `--dry-run` might just migrate. What does not say upshift
-// in its command or entrypoint is taken as not upshift.
+// runsUpshift says whether the compose setup step runs upshift migrate
+// (setupProgram.runsUpshift), asking the engine for the image's entrypoint
+// where the file names none.
 func (x *Executor) runsUpshift(ctx context.Context, req Request) (bool, string) {
-	isUpshift := func(argv []string) bool {
-		return len(argv) > 0 && strings.Contains(filepath.Base(argv[0]), "upshift")
-	}
-	if len(req.SetupCommand) > 0 {
-		return isUpshift(req.SetupCommand), "`" + strings.Join(req.SetupCommand, " ") + "`"
-	}
 	s := x.Project.Services[req.Setup]
-	if s == nil {
+	if s == nil && len(req.SetupCommand) == 0 {
 		return false, req.Setup
 	}
-	ep := s.Entrypoint
-	if ep == nil {
-		ep, _ = x.Engine.ImageEntrypoint(ctx, s.Image)
+	p := setupProgram{Override: req.SetupCommand}
+	if s != nil {
+		p.Entrypoint, p.Command = s.Entrypoint, s.Command
+		p.ImageEntrypoint = func() []string { ep, _ := x.Engine.ImageEntrypoint(ctx, s.Image); return ep }
 	}
-	switch {
-	case isUpshift(ep):
-		return true, ""
-	case ep == nil && isUpshift(s.Command):
-		return true, ""
-	}
-	what := strings.Join(append(slices.Clone(ep), s.Command...), " ")
-	return false, "`" + cmp.Or(what, "its image's command") + "`"
+	is, _, what := p.runsUpshift()
+	return is, what
 }
 
 // gate runs the setup service as a dry run and refuses breaking migrations.

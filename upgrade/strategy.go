@@ -3,7 +3,6 @@ package upgrade
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/upshift-dev/upshift/compose"
@@ -112,23 +111,15 @@ func fallBack(p *compose.Project, current Current, req Request, verdict error) (
 // command is not upshift migrate (and what it runs); false when it is, or
 // when only the image's entrypoint can tell (the gate looks then).
 func notUpshift(p *compose.Project, req Request) (string, bool) {
-	argv := req.SetupCommand
-	if len(argv) == 0 {
-		s := p.Services[req.Setup]
-		if s == nil {
-			return "", false
+	prog := setupProgram{Override: req.SetupCommand}
+	if s := p.Services[req.Setup]; s != nil {
+		prog.Entrypoint, prog.Command = s.Entrypoint, s.Command
+		if len(s.Entrypoint) == 0 {
+			prog.Entrypoint = nil // an empty entrypoint: the file alone cannot tell
 		}
-		switch {
-		case len(s.Entrypoint) > 0:
-			argv = s.Entrypoint
-		case len(s.Command) > 0 && !strings.HasPrefix(s.Command[0], "-"):
-			argv = s.Command // flags could be an upshift entrypoint's
-		default:
-			return "", false
-		}
-	}
-	if strings.Contains(filepath.Base(argv[0]), "upshift") {
+	} else if len(req.SetupCommand) == 0 {
 		return "", false
 	}
-	return "`" + strings.Join(argv, " ") + "`", true
+	is, known, what := prog.runsUpshift()
+	return what, known && !is
 }
