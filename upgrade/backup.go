@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/internal/shell"
 )
 
 // StepBackup is the pg_dump taken before anything is stopped or migrated.
@@ -121,7 +122,7 @@ func (x *Executor) backup(ctx context.Context, rec *Record, b Backup) error {
 			Command: []string{"pg_dump", "-Fc", "--no-password", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", db}}
 		runErr = x.Compose.Exec(ctx, dump, func(l string) { lines = append(lines, x.redact(l)) })
 		br.Restore = x.Compose.Command(compose.ExecOptions{Service: b.Service,
-			Command: []string{"pg_restore", "--clean", "--if-exists", "--no-owner", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", db}}) + " < " + path
+			Command: []string{"pg_restore", "--clean", "--if-exists", "--no-owner", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", db}}) + " < " + shell.Quote(path)
 	} else {
 		br.Via = "the host's pg_dump"
 		u, _ := url.Parse(b.URL)
@@ -135,7 +136,7 @@ func (x *Executor) backup(ctx context.Context, rec *Record, b Backup) error {
 		if stderr.Len() > 0 {
 			lines = strings.Split(strings.TrimSpace(x.redact(stderr.String())), "\n")
 		}
-		br.Restore = fmt.Sprintf("pg_restore --clean --if-exists --no-owner -d '%s' %s", u.String(), path)
+		br.Restore = shell.Join("pg_restore", "--clean", "--if-exists", "--no-owner", "-d", u.String(), path)
 	}
 	if err := f.Sync(); err != nil && runErr == nil {
 		runErr = err

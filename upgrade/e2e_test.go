@@ -14,11 +14,12 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/pgtest"
 	"github.com/upshift-dev/upshift/upgrade"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m) // stops the PostgreSQL server the backup tests started
 	dockertest.Cleanup()
 	os.Exit(code)
 }

@@ -429,23 +429,17 @@ func (x *Stack) planStack(rec *Record, svcs map[string]compose.StackService, req
 	return steps
 }
 
-// stackRunsUpshift says whether the setup step runs upshift migrate (only
-// then may the gate hand it --dry-run).
+// stackRunsUpshift says whether the stack's setup job runs upshift migrate
+// (setupProgram.runsUpshift): the deployed spec's entrypoint, else the
+// new image's, with the file's command.
 func (x *Stack) stackRunsUpshift(ctx context.Context, from compose.StackService, image string, req StackRequest) (bool, string) {
-	isUpshift := func(argv []string) bool {
-		return len(argv) > 0 && strings.Contains(argv[0][strings.LastIndex(argv[0], "/")+1:], "upshift")
+	p := setupProgram{Override: req.SetupCommand, Entrypoint: from.Entrypoint,
+		ImageEntrypoint: func() []string { ep, _ := x.Swarm.ImageEntrypoint(ctx, image); return ep }}
+	if s := x.Project.Services[req.Setup]; s != nil {
+		p.Command = s.Command
 	}
-	if len(req.SetupCommand) > 0 {
-		return isUpshift(req.SetupCommand), "`" + strings.Join(req.SetupCommand, " ") + "`"
-	}
-	ep := from.Entrypoint
-	if ep == nil {
-		ep, _ = x.Swarm.ImageEntrypoint(ctx, image)
-	}
-	if isUpshift(ep) {
-		return true, ""
-	}
-	return false, "`" + cmp.Or(strings.Join(ep, " "), "its image's command") + "`"
+	is, _, what := p.runsUpshift()
+	return is, what
 }
 
 func (x *Stack) jobName(setup, what string, rec *Record) string {
@@ -764,6 +758,15 @@ func (x *Stack) recordStack(ctx context.Context, rec *Record, health string, err
 			s.Health = "failed: " + x.redact(err.Error())
 		}
 	}
+}
+
+// BackupOnly is refused on a stack: its database is reached from the
+// swarm's networks, not through a compose project's containers. (Stack
+// embeds the compose Executor, whose BackupOnly would need the compose
+// CLI a stack run does not have.)
+func (x *Stack) BackupOnly(context.Context, Backup) (*Record, error) {
+	return x.failed(NotRun(KindBackup, x.Name), &RequestError{Msg: "upshift backup works on a compose project, not on a swarm stack",
+		Hint: "dump the database where it runs: `upshift backup -p PROJECT` on its compose host, or pg_dump -Fc against its URL"})
 }
 
 // StackRollbackRequest is what `upshift rollback --stack` asks for.
