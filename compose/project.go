@@ -18,6 +18,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/sirupsen/logrus"
+
+	"github.com/upshift-dev/upshift/redact"
 )
 
 // Options select a project the way `docker compose` flags do.
@@ -345,7 +347,8 @@ func secrets(p *types.Project) ([]string, map[string]string) {
 		if isSecretName(k) {
 			note(*v, "the value of "+k+of)
 		}
-		if pw := urlPassword(*v); pw != "" {
+		_, forms := redact.URLPassword(*v)
+		for _, pw := range forms {
 			note(pw, "the password in "+k+of)
 		}
 	}
@@ -369,28 +372,6 @@ func isSecretName(k string) bool {
 		}
 	}
 	return false
-}
-
-// urlPassword returns the password of a scheme://user:password@host value.
-func urlPassword(v string) string {
-	i := strings.Index(v, "://")
-	if i < 0 {
-		return ""
-	}
-	rest := v[i+3:]
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return ""
-	}
-	if slash := strings.Index(rest, "/"); slash >= 0 && slash < at {
-		return ""
-	}
-	userinfo := rest[:at]
-	c := strings.Index(userinfo, ":")
-	if c < 0 || c == len(userinfo)-1 {
-		return ""
-	}
-	return userinfo[c+1:]
 }
 
 // Service returns the named service or a ProjectError naming the ones there are.

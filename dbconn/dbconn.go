@@ -197,22 +197,11 @@ func conninfo(s string) []conninfoField {
 // NewRedactor knows the password of the given URL, if it has one.
 func NewRedactor(raw string) *redact.Set {
 	r := &redact.Set{}
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			r.Add(p)
-		}
-	}
+	r.AddURL(raw)
 	if !strings.Contains(raw, "://") {
 		for _, kv := range conninfo(raw) {
 			if kv.key == "password" {
 				r.Add(kv.value)
-			}
-		}
-	}
-	if i := strings.Index(raw, "://"); i >= 0 {
-		if at := strings.LastIndexByte(raw, '@'); at > i {
-			if c := strings.IndexByte(raw[i+3:at], ':'); c >= 0 {
-				r.Add(raw[i+3+c+1 : at]) // the raw, possibly still percent-encoded form
 			}
 		}
 	}

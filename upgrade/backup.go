@@ -13,6 +13,7 @@ import (
 
 	"github.com/upshift-dev/upshift/compose"
 	"github.com/upshift-dev/upshift/internal/shell"
+	"github.com/upshift-dev/upshift/redact"
 )
 
 // StepBackup is the pg_dump taken before anything is stopped or migrated.
@@ -86,8 +87,7 @@ func dumpTarget(b Backup) (user, db, port string) {
 }
 
 func password(b Backup) string {
-	u, _ := url.Parse(b.URL)
-	pw, _ := u.User.Password()
+	pw, _ := redact.URLPassword(b.URL)
 	return pw
 }
 

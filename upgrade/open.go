@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -114,17 +113,6 @@ func redactor(p *compose.Project, st *State, secrets []string) *redact.Set {
 	slices.Sort(warnings)
 	p.Warnings = append(p.Warnings, warnings...)
 	return set
-}
-
-// URLPassword is the password of a postgres:// URL ("" when none), for
-// Options.Secrets.
-func URLPassword(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return ""
-	}
-	pw, _ := u.User.Password()
-	return pw
 }
 
 // Query selects runs of the history.

@@ -15,6 +15,7 @@ import (
 	"github.com/upshift-dev/upshift/compose"
 	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
+	"github.com/upshift-dev/upshift/redact"
 	"github.com/upshift-dev/upshift/upgrade"
 )
 
@@ -145,7 +146,7 @@ func (pf *ProjectFlags) options() compose.Options {
 // open is every run's preflight (upgrade.Open), its output through r.
 func (pf *ProjectFlags) open(ctx context.Context, env *Env, r *renderer, lockWait cliutil.Seconds, secrets ...string) (*upgrade.Executor, error) {
 	x, err := upgrade.Open(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, LockWait: time.Duration(lockWait),
-		Secrets: append(secrets, upgrade.URLPassword(pf.backupURL)), Command: commandLine(), OnEvent: r.event})
+		Secrets: append(secrets, urlPasswords(pf.backupURL)...), Command: commandLine(), OnEvent: r.event})
 	if err != nil {
 		return nil, err // upgradeExit gives it its code
 	}
@@ -155,6 +156,12 @@ func (pf *ProjectFlags) open(ctx context.Context, env *Env, r *renderer, lockWai
 		fmt.Fprintln(env.Stderr, "warning:", r.redact(w))
 	}
 	return x, nil
+}
+
+// urlPasswords are the spellings of a URL's password, to keep out of output.
+func urlPasswords(raw string) []string {
+	_, forms := redact.URLPassword(raw)
+	return forms
 }
 
 func commandLine() string {
