@@ -521,3 +521,22 @@ func (s *Swarm) ReleaseLock(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// SwarmAPI is what the stack executor asks of a swarm manager. *Swarm is
+// the engine's; tests of the executor's failure paths put a recording
+// fake in its place.
+type SwarmAPI interface {
+	Info(ctx context.Context) (SwarmInfo, error)
+	StackServices(ctx context.Context, stack string) (map[string]StackService, error)
+	Service(ctx context.Context, id string) (StackService, error)
+	Tasks(ctx context.Context, serviceID string) ([]Task, error)
+	UpdateService(ctx context.Context, o ServiceUpdateOptions) ([]string, error)
+	RunJob(ctx context.Context, o JobOptions, out func(string)) ([]string, error)
+	ImageEntrypoint(ctx context.Context, ref string) ([]string, error)
+	RemoveService(ctx context.Context, id string) error
+	Jobs(ctx context.Context, label, value string) ([]StackService, error)
+	TakeLock(ctx context.Context, name string, labels map[string]string) (Lock, error)
+	ReleaseLock(ctx context.Context, name string) error
+}
+
+var _ SwarmAPI = (*Swarm)(nil)

@@ -23,6 +23,7 @@ import (
 const (
 	FromResult  = "result"
 	FromTable   = "table"
+	FromPending = "pending" // pending at the dead run's check, no longer at the rerun's
 	FromUnknown = "unknown"
 )
 

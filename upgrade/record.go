@@ -154,7 +154,12 @@ type Record struct {
 	// TableBefore is the migrations table before anything could migrate,
 	// journaled so that a rerun after a dead run can tell what that run
 	// applied (null: no setup step, or the table cannot be read).
-	TableBefore *TableMark      `json:"table_before"`
+	TableBefore *TableMark `json:"table_before"`
+	// GatePending is what the compatibility check found pending (null: no
+	// check ran), journaled so that a rerun after a dead stack run, whose
+	// table cannot be read from here, can tell what that run applied: what
+	// was pending then and is no longer.
+	GatePending []string        `json:"gate_pending,omitempty"`
 	Backup      *BackupRecord   `json:"backup"`
 	Steps       []StepRecord    `json:"steps"`
 	Rollback    *RollbackRecord `json:"rollback"`

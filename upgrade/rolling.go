@@ -155,6 +155,7 @@ func (x *Executor) judge(rec *Record, st Step, req Request, lines []string, err 
 	if err != nil {
 		return fmt.Errorf("the setup service's dry run failed: %w", err)
 	}
+	rec.GatePending = slices.Clone(doc.Pending)
 	breaking := doc.Breaking()
 	note := fmt.Sprintf("compatibility: %d pending migration(s) (%s), %d contracting statement(s)", len(doc.Pending), strings.Join(doc.Pending, ", "), len(breaking))
 	x.emit(Event{Kind: EventOutput, Step: st.Name, Source: "gate", Text: note})

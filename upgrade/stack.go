@@ -40,7 +40,7 @@ type Stack struct {
 	// manager's.
 	*Executor
 	Name  string
-	Swarm *compose.Swarm
+	Swarm compose.SwarmAPI
 	// At is the manager's endpoint, for errors that name it.
 	At compose.Endpoint
 	// Poll is how often an update's progress is read (default 500ms).
@@ -281,11 +281,9 @@ func (x *Stack) lockStack(ctx context.Context, rec *Record) (func(), error) {
 			reported = x.now()
 			x.emit(Event{Kind: EventWaiting, Text: fmt.Sprintf("waiting for the deploy lock of stack %s (%s so far), held by %s", x.Name, waited.Round(time.Second), h)})
 		}
-		select {
-		case <-ctx.Done():
+		if err := x.wait(ctx, min(time.Second, x.LockWait-waited)); err != nil {
 			x.State.Unlock()
-			return nil, ctx.Err()
-		case <-time.After(min(time.Second, x.LockWait-waited)):
+			return nil, err
 		}
 	}
 }
@@ -321,10 +319,7 @@ func (x *Stack) cleanJobs(ctx context.Context, rec *Record) {
 	for _, j := range jobs {
 		for len(x.running(ctx, j.ID, "")) > 0 && ctx.Err() == nil {
 			x.emit(Event{Kind: EventNote, Text: "waiting for " + j.Name + ", a job a dead run started, to end before anything else runs"})
-			select {
-			case <-ctx.Done():
-			case <-time.After(2 * time.Second):
-			}
+			_ = x.wait(ctx, 2*time.Second)
 		}
 		if x.Swarm.RemoveService(ctx, j.ID) == nil {
 			rec.Notes = append(rec.Notes, "removed "+j.Name+", a job a dead run left")
@@ -347,6 +342,9 @@ func (x *Stack) Upgrade(ctx context.Context, req StackRequest) (*Record, error) 
 		x.cleanJobs(ctx, rec)
 	}
 	if unfinished != nil {
+		if !req.DryRun {
+			x.settleStackSetup(ctx, rec, unfinished, req)
+		}
 		x.resume(rec, unfinished, req.DryRun)
 	}
 	rec.Strategy = StrategySwarm
@@ -374,11 +372,16 @@ func (x *Stack) Upgrade(ctx context.Context, req StackRequest) (*Record, error) 
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted during %s: %w", st.Name, err)
 		}
+		if st.Name == StepSetup {
+			// Cut short, its job printed no result: ask what it applied.
+			x.appliedSinceGate(context.WithoutCancel(ctx), rec, rec, req)
+		}
 		rec.Error = x.redact(err.Error())
 		if len(updated) == 0 {
 			rec.Outcome = Failed
 			rec.Notes = append(rec.Notes, "no service was updated: the stack runs as before")
-			if rec.Setup != nil && st.Name != StepSetup && len(rec.Setup.Migrations) > 0 {
+			// (A setup that failed on its own says so in its error.)
+			if rec.Setup != nil && (st.Name != StepSetup || rec.Setup.Source == FromPending) && len(rec.Setup.Migrations) > 0 {
 				rec.Notes = append(rec.Notes, "migrations applied before the failure stay applied: "+strings.Join(rec.Setup.Migrations, ", "))
 			}
 		} else {
@@ -501,6 +504,53 @@ func (x *Stack) stackSetup(ctx context.Context, rec *Record, from compose.StackS
 	return err
 }
 
+// settleStackSetup finds what a dead upgrade's setup job applied (the run
+// never read its result line, and the table is not reachable from here):
+// the compatibility check, run again as a job, says what is pending now;
+// what was pending at the dead run's check and no longer is, it applied.
+// cleanJobs has waited for its job, so nothing is still migrating.
+func (x *Stack) settleStackSetup(ctx context.Context, rec, dead *Record, req StackRequest) {
+	if dead.Kind != KindUpgrade {
+		return
+	}
+	if applied, ok := x.appliedSinceGate(ctx, rec, dead, req); ok && len(applied) > 0 {
+		n := fmt.Sprintf("the interrupted %s had applied %s before it died (pending at its check, no longer pending now); they stay applied", dead.ID, strings.Join(applied, ", "))
+		rec.Notes = append(rec.Notes, n)
+		x.emit(Event{Kind: EventNote, Text: n})
+	}
+}
+
+// appliedSinceGate records in of's setup what it applied, when its setup
+// job ended without a result line (killed, signalled, cut short): what
+// its gate found pending and the check, run again now, no longer does.
+// rec is the run that asks (the same run, or a rerun after a dead one).
+func (x *Stack) appliedSinceGate(ctx context.Context, rec, of *Record, req StackRequest) ([]string, bool) {
+	if of.Setup == nil || of.Setup.Source == FromResult || of.GatePending == nil || req.Setup == "" {
+		return nil, false
+	}
+	svcs, err := x.Swarm.StackServices(ctx, x.Name)
+	file := x.Project.Services[req.Setup]
+	if err != nil || file == nil {
+		return nil, false
+	}
+	lines, err := x.Swarm.RunJob(ctx, compose.JobOptions{From: svcs[req.Setup].ID, Name: x.jobName(req.Setup, "check", rec), Image: file.Image,
+		Args: append(slices.Clone(req.SetupCommand), "--dry-run"), Env: []string{result.LineEnv + "=" + result.LineValue}, Labels: map[string]string{labelJobOf: x.Name}},
+		func(string) {})
+	doc, perr := result.Find(lines)
+	if err != nil || perr != nil || (doc.Error != nil && doc.Error.Message != "") {
+		x.emit(Event{Kind: EventNote, Text: fmt.Sprintf("could not tell what %s's setup applied: the check job found no result (%v)", of.ID, cmp.Or(err, perr))})
+		return nil, false
+	}
+	applied := []string{}
+	for _, tag := range of.GatePending {
+		if !slices.Contains(doc.Pending, tag) {
+			applied = append(applied, tag)
+		}
+	}
+	of.Setup.Migrations, of.Setup.Source = applied, FromPending
+	return applied, true
+}
+
 // UpdateError is a service update the swarm did not complete: it paused,
 // rolled back (also when the service is healthy again), or took too long.
 type UpdateError struct {
@@ -539,9 +589,10 @@ func (x *Stack) follow(ctx context.Context, name string, before compose.StackSer
 	if err != nil {
 		return err
 	}
-	if now.Image == before.Image && !rollback {
-		// The same digest: the swarm replaces no task (and may just drop
-		// the last update's status).
+	if now.Image == before.Image && !rollback && !now.UpdateStarted.After(before.UpdateStarted) {
+		// The same digest and no update begun: the swarm replaces no task
+		// (and may just drop the last update's status). An update that
+		// already rolled back is back on the same image too, but it began.
 		x.emit(Event{Kind: EventOutput, Step: StepUpdate, Source: name, Text: "already runs " + now.Image + ": the swarm has nothing to replace"})
 		return nil
 	}
@@ -575,10 +626,8 @@ func (x *Stack) follow(ctx context.Context, name string, before compose.StackSer
 		if x.now().After(deadline) {
 			return &UpdateError{Service: now.Name, State: "stalled", Message: fmt.Sprintf("not completed within %s (state %q)", limit, cmp.Or(now.Update, "none"))}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(x.poll()):
+		if err := x.wait(ctx, x.poll()); err != nil {
+			return err
 		}
 	}
 }
@@ -592,10 +641,8 @@ func (x *Stack) settle(ctx context.Context, id string) (compose.StackService, er
 		if err != nil || (s.Update != "rollback_started" && s.Update != "updating") || x.now().After(deadline) {
 			return s, err
 		}
-		select {
-		case <-ctx.Done():
-			return s, ctx.Err()
-		case <-time.After(x.poll()):
+		if err := x.wait(ctx, x.poll()); err != nil {
+			return s, err
 		}
 	}
 }
@@ -727,10 +774,8 @@ func (x *Stack) verifyStack(ctx context.Context, services []string, h Health, wa
 		if goodSince.IsZero() && x.now().After(deadline) {
 			return "", &HealthError{Msg: fmt.Sprintf("not healthy within %s: %s", h.timeout(), cmp.Or(state, "no answer"))}
 		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		if err := x.wait(ctx, 250*time.Millisecond); err != nil {
+			return "", err
 		}
 	}
 }

@@ -2,6 +2,7 @@ package upgrade_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -398,7 +399,7 @@ func TestStackRerunAfterKill(t *testing.T) {
 		}
 		return n
 	}(), "\n")
-	for _, want := range []string{"took over the deploy lock upshift-lock-" + s.Name, "-upshift-setup-", "a job a dead run left", "found an unfinished upgrade"} {
+	for _, want := range []string{"took over the deploy lock upshift-lock-" + s.Name, "-upshift-setup-", "a job a dead run left", "found an unfinished upgrade", "had applied 0001_nickname before it died"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("notes lack %q:\n%s\n(killed run: %s)", want, notes, out.String())
 		}
@@ -409,7 +410,15 @@ func TestStackRerunAfterKill(t *testing.T) {
 	waitFor(t, 30*time.Second, func() bool { code, v := s.Health(); return code == 200 && v == "v2" })
 	runs := history(t, s.Project, "--stack", s.Name)
 	if len(runs) < 2 || runs[1]["outcome"] != "interrupted" || runs[0]["resumes"] != runs[1]["id"] {
-		t.Errorf("history: %v / %v", runs[0], runs[1])
+		t.Fatalf("history: %v / %v", runs[0], runs[1])
+	}
+	// The dead run's migration is its own in the history, the rerun's
+	// applied none: read as what its check found pending and is no more.
+	if setup := runs[1]["setup"].(map[string]any); fmt.Sprint(setup["migrations_applied"]) != "[0001_nickname]" || setup["migrations_source"] != "pending" {
+		t.Errorf("the killed run's setup in the history: %v", setup)
+	}
+	if setup := runs[0]["setup"].(map[string]any); len(setup["migrations_applied"].([]any)) != 0 {
+		t.Errorf("the rerun claims %v", setup["migrations_applied"])
 	}
 }
 

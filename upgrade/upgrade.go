@@ -61,6 +61,9 @@ type Executor struct {
 	Secrets []string
 	HTTP    *http.Client
 	Now     func() time.Time
+	// Sleep waits d or until ctx ends (nil: a real timer); with Now it is
+	// the clock a test can drive, so polling loops run in virtual time.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// LockWait bounds the wait for the deploy lock (0: do not wait).
 	LockWait time.Duration
 	// Me is this process as the lock holder and the history records it.
@@ -75,6 +78,21 @@ func (x *Executor) now() time.Time {
 		return x.Now()
 	}
 	return time.Now()
+}
+
+// wait is one pause of a polling loop: d, or until ctx ends.
+func (x *Executor) wait(ctx context.Context, d time.Duration) error {
+	if x.Sleep != nil {
+		return x.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func (x *Executor) emit(e Event) {
