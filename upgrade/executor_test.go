@@ -265,7 +265,7 @@ func TestGateRefusesBeforeAnyChange(t *testing.T) {
 		return do(v, out)
 	}
 	req := d.request(t)
-	req.MigrateFirst = true
+	req.Strategy = MigrateFirst
 	rec, err := d.x.Upgrade(context.Background(), req)
 	var be *BreakingError
 	if !errors.As(err, &be) || rec.Outcome != Failed || d.running(t) != v1 {
@@ -311,7 +311,7 @@ func TestAutomaticStrategy(t *testing.T) {
 	if err := Choose(p, &req, Auto); err != nil || req.strategyName() != MigrateFirst || !strings.Contains(req.Reason, "publishes host port 3000") {
 		t.Errorf("migrate-first: %v %s %q", err, req.strategyName(), req.Reason)
 	}
-	if err := Choose(p, &req, Rolling); err == nil {
+	if err := Choose(p, &req, string(Rolling)); err == nil {
 		t.Errorf("a forced rolling of a fixed port is not refused")
 	}
 	// A setup step that the compose file shows is another migrator:
@@ -352,7 +352,7 @@ func TestAutomaticStrategy(t *testing.T) {
 	if got := d.rec.Calls(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if rec.Strategy != StopStart || !strings.Contains(rec.StrategyReason, "contract the schema") {
+	if rec.Strategy != string(StopStart) || !strings.Contains(rec.StrategyReason, "contract the schema") {
 		t.Errorf("strategy %s: %s", rec.Strategy, rec.StrategyReason)
 	}
 }
@@ -411,7 +411,7 @@ func TestRefusedByRequestIsRecordedAsExit2(t *testing.T) {
 	d := newFakeDeployment(t)
 	d.eng.SetEntrypoint("ghcr.io/mana/db-setup:latest", "/app/migrate.sh")
 	req := d.request(t)
-	if err := Choose(d.x.Project, &req, MigrateFirst); err != nil {
+	if err := Choose(d.x.Project, &req, string(MigrateFirst)); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := d.x.Upgrade(context.Background(), req)

@@ -26,7 +26,7 @@ func TestStepsAreJournaledBeforeTheyStart(t *testing.T) {
 		if err != nil || u == nil {
 			t.Errorf("%s ran with no journal: %v", v.Name(), err)
 		} else if last := u.Steps[len(u.Steps)-1]; u.Step == last.Name {
-			seen[v.Name()] = last.Name + ":" + last.Status
+			seen[v.Name()] = last.Name + ":" + string(last.Status)
 		}
 		return do(v, out)
 	}

@@ -65,11 +65,9 @@ type Request struct {
 	Build  []string
 	Health Health
 	DryRun bool
-	// Strategy is StopStart (default) or Rolling.
-	Strategy string
-	// MigrateFirst runs the setup service before the stop (stop-start):
-	// the old version serves during the migration. Rolling always does.
-	MigrateFirst bool
+	// Strategy is StopStart (default), MigrateFirst or Rolling; the last
+	// two run the setup service while the old version serves.
+	Strategy Strategy
 	// Auto: the strategy was chosen by upshift (Choose); when the gate
 	// does not clear the migrations, the run falls back to stop-start
 	// instead of failing. Reason says why it is what it is.
@@ -88,11 +86,11 @@ type Request struct {
 // migratesFirst says whether the setup service runs while the old version
 // serves, behind the compatibility gate.
 func (r Request) migratesFirst() bool {
-	return r.Setup != "" && (r.MigrateFirst || r.Strategy == Rolling)
+	return r.Setup != "" && (r.Strategy == MigrateFirst || r.Strategy == Rolling)
 }
 
 // strategyName is how the services are replaced.
-func (r Request) strategyName() string {
+func (r Request) strategyName() Strategy {
 	switch {
 	case r.Strategy == Rolling:
 		return Rolling

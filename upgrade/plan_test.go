@@ -151,7 +151,7 @@ func TestPlanStrategies(t *testing.T) {
 		req  func(*Request)
 		want []string
 	}{
-		{"migrate first", func(r *Request) { r.MigrateFirst = true }, []string{
+		{"migrate first", func(r *Request) { r.Strategy = MigrateFirst }, []string{
 			"pin",
 			"pull: " + base + " --profile setup pull mana-auth worker db-setup",
 			"gate: " + base + " --profile setup run --rm -T -e UPSHIFT_RESULT=line db-setup --dry-run",

@@ -93,15 +93,28 @@ type StepRecord struct {
 	// starts, until it ends: ok or failed (planned in a dry run). A step
 	// still running in the journal of a dead run may have done part of
 	// its work.
-	Status     string    `json:"status"`
-	What       string    `json:"what"` // what it does, for people
-	StartedAt  time.Time `json:"started_at"`
-	DurationMS int64     `json:"duration_ms"`
-	Commands   []string  `json:"commands"`
+	Status     StepStatus `json:"status"`
+	What       string     `json:"what"` // what it does, for people
+	StartedAt  time.Time  `json:"started_at"`
+	DurationMS int64      `json:"duration_ms"`
+	Commands   []string   `json:"commands"`
 	// API is the engine API requests a step made instead of commands.
 	API   []string `json:"api,omitempty"`
 	Error string   `json:"error"`
 }
+
+// StepStatus is where a step (or an automatic rollback) is.
+type StepStatus string
+
+// Step statuses.
+const (
+	StepRunning StepStatus = "running" // journaled before it starts, until it ends
+	StepOK      StepStatus = "ok"
+	StepFailed  StepStatus = "failed"
+	StepPlanned StepStatus = "planned" // a dry run
+	// StepSucceeded is an automatic rollback's (which is failed too).
+	StepSucceeded StepStatus = "succeeded"
+)
 
 // SetupRecord is the setup (migration) service's run.
 type SetupRecord struct {
@@ -125,10 +138,10 @@ type TableMark struct {
 
 // RollbackRecord is the automatic rollback after a failed upgrade.
 type RollbackRecord struct {
-	Outcome    string `json:"outcome"` // succeeded, failed
-	Error      string `json:"error"`
-	Health     string `json:"health"`
-	DurationMS int64  `json:"duration_ms"`
+	Outcome    StepStatus `json:"outcome"` // succeeded or failed
+	Error      string     `json:"error"`
+	Health     string     `json:"health"`
+	DurationMS int64      `json:"duration_ms"`
 }
 
 // Record is one run, as the history keeps it and `--format json` prints it.

@@ -15,15 +15,21 @@ import (
 	"github.com/upshift-dev/upshift/migrate/result"
 )
 
+// Strategy is how the services of a compose project are replaced.
+type Strategy string
+
 // Strategies.
 const (
 	// StopStart stops the services, migrates, starts the new images: a
 	// short downtime, any migration.
-	StopStart = "stop-start"
+	StopStart Strategy = "stop-start"
+	// MigrateFirst migrates while the old version serves (behind the
+	// compatibility gate), then stops and starts: a shorter downtime.
+	MigrateFirst Strategy = "migrate-first"
 	// Rolling migrates first while the old version serves, starts new
 	// containers beside the old ones, and retires the old ones once the new
 	// ones answer: no downtime behind a proxy, expand-only migrations.
-	Rolling = "rolling"
+	Rolling Strategy = "rolling"
 )
 
 // Step names of the migrate-first and rolling strategies.

@@ -661,10 +661,10 @@ func (x *Stack) stackRollback(ctx context.Context, rec *Record, req StackRequest
 	err := x.putBackStack(ctx, rec, updated, func(s *ServiceRecord) *Image { return s.From }, h, rb)
 	rb.DurationMS = x.now().Sub(started).Milliseconds()
 	if err != nil {
-		rb.Outcome, rb.Error = "failed", x.redact(err.Error())
+		rb.Outcome, rb.Error = StepFailed, x.redact(err.Error())
 		rec.Outcome = RollbackFailed
 	} else {
-		rb.Outcome = "succeeded"
+		rb.Outcome = StepSucceeded
 		rec.Outcome = RolledBack
 	}
 	if rec.Setup != nil && len(rec.Setup.Migrations) > 0 {
@@ -864,7 +864,7 @@ func (x *Stack) Rollback(ctx context.Context, req StackRollbackRequest) (*Record
 		for _, s := range rec.Services {
 			st := Step{Name: StepRollback, Services: []string{s.Name}, What: fmt.Sprintf("%s → %s", s.Name, s.To.Ref),
 				API: []string{fmt.Sprintf("POST /services/%s_%s/update: image %s", x.Name, s.Name, s.To.Ref)}}
-			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: []string{}, API: x.api(st)})
+			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepPlanned, What: x.redact(st.What), Commands: []string{}, API: x.api(st)})
 			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, API: x.api(st)})
 		}
 		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})

@@ -16,13 +16,10 @@ import (
 // half, so an automatic choice is made in two moves: a candidate before
 // the run, confirmed or turned into stop-start by the gate.
 
-// Strategy names as the user gives them.
-const (
-	Auto         = "auto"
-	MigrateFirst = "migrate-first"
-)
+// Auto lets upshift choose the strategy (Choose).
+const Auto = "auto"
 
-// Choose fills req.Strategy, MigrateFirst and Reason for strategy ("auto",
+// Choose fills req.Strategy and Reason for strategy ("auto",
 // "stop-start", "migrate-first", "rolling"). A forced rolling that cannot
 // work is a *compose.ProjectError.
 func Choose(p *compose.Project, req *Request, strategy string) error {
@@ -32,13 +29,12 @@ func Choose(p *compose.Project, req *Request, strategy string) error {
 }
 
 func choose(p *compose.Project, req *Request, strategy string) (string, error) {
-	req.MigrateFirst = false
-	switch strategy {
+	switch Strategy(strategy) {
 	case StopStart, "":
 		req.Strategy = StopStart
 		return "asked for", nil
 	case MigrateFirst:
-		req.Strategy, req.MigrateFirst = StopStart, true
+		req.Strategy = MigrateFirst
 		return "asked for", nil
 	case Rolling:
 		if err := CheckRolling(p, req.Services); err != nil {
@@ -58,9 +54,9 @@ func choose(p *compose.Project, req *Request, strategy string) (string, error) {
 		}
 	}
 	if why := cannotRunTwice(p, req.Services); why != "" {
-		req.Strategy, req.MigrateFirst = StopStart, true
+		req.Strategy = MigrateFirst
 		if req.Setup == "" {
-			req.MigrateFirst = false
+			req.Strategy = StopStart
 			return why + ", so it cannot run twice; no setup step, so nothing to migrate first", nil
 		}
 		return why + ", so it cannot run twice: migrating while the old version serves, if the gate clears the migrations", nil
@@ -90,7 +86,7 @@ func cannotRunTwice(p *compose.Project, services []string) string {
 // fallBack is the automatic choice turned into stop-start after the gate:
 // the steps still to run, and why.
 func fallBack(p *compose.Project, current Current, req Request, verdict error) ([]Step, string, Request) {
-	req.Strategy, req.MigrateFirst = StopStart, false
+	req.Strategy = StopStart
 	var rest []Step
 	for _, st := range Plan(p, current, req) {
 		switch st.Name {

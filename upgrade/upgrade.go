@@ -149,7 +149,7 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	}
 
 	steps := Plan(x.Project, current, req)
-	rec.Strategy, rec.StrategyReason = req.strategyName(), req.Reason
+	rec.Strategy, rec.StrategyReason = string(req.strategyName()), req.Reason
 	if req.Reason != "" {
 		x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + req.Reason})
 	}
@@ -179,7 +179,7 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 		if err == nil && st.Name == StepGate && x.gateVerdict != nil {
 			var rest []Step
 			rest, rec.StrategyReason, req = fallBack(x.Project, current, req, x.gateVerdict)
-			rec.Strategy = req.strategyName()
+			rec.Strategy = string(req.strategyName())
 			x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + rec.StrategyReason})
 			steps = append(steps[:i+1], rest...)
 			continue
@@ -227,7 +227,7 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 func (x *Executor) planned(rec *Record, steps []Step) *Record {
 	rec.Outcome = Planned
 	for _, st := range steps {
-		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st), API: x.api(st)})
+		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepPlanned, What: x.redact(st.What), Commands: x.commands(st), API: x.api(st)})
 		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st), API: x.api(st)})
 	}
 	x.finish(rec, nil)
@@ -450,10 +450,10 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 			rec.Setup.Image = s.Image
 		}
 	}
-	rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "running", What: x.redact(st.What), StartedAt: started.UTC(), Commands: x.commands(st), API: x.api(st)})
+	rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepRunning, What: x.redact(st.What), StartedAt: started.UTC(), Commands: x.commands(st), API: x.api(st)})
 	i := len(rec.Steps) - 1
 	if err := x.State.SaveRun(rec); err != nil {
-		rec.Steps[i].Status, rec.Steps[i].Error = "failed", "not started: "+err.Error()
+		rec.Steps[i].Status, rec.Steps[i].Error = StepFailed, "not started: "+err.Error()
 		jerr := &JournalError{Dir: x.State.Dir, Err: err}
 		x.emit(Event{Kind: EventStepDone, Step: st.Name, Err: jerr})
 		return jerr
@@ -495,9 +495,9 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 	}
 	sr := &rec.Steps[i]
 	sr.DurationMS = x.now().Sub(started).Milliseconds()
-	sr.Status = "ok"
+	sr.Status = StepOK
 	if err != nil {
-		sr.Status, sr.Error = "failed", x.redact(err.Error())
+		sr.Status, sr.Error = StepFailed, x.redact(err.Error())
 	}
 	// Best effort: the journal already says the step began, which is what
 	// a rerun needs; the next step's journaling reports a full folder.
@@ -642,9 +642,9 @@ func (x *Executor) rollbackAfterFailure(ctx context.Context, rec *Record, req Re
 		rb.DurationMS = x.now().Sub(started).Milliseconds()
 		rec.Outcome = outcome
 		if outcome == RolledBack {
-			rb.Outcome = "succeeded"
+			rb.Outcome = StepSucceeded
 		} else {
-			rb.Outcome = "failed"
+			rb.Outcome = StepFailed
 		}
 		if rec.Setup != nil && len(rec.Setup.Migrations) > 0 {
 			rec.Notes = append(rec.Notes, fmt.Sprintf("migrations are not reverted: %s stay applied and the database stays at the new schema", strings.Join(rec.Setup.Migrations, ", ")))
@@ -681,7 +681,7 @@ func (x *Executor) rollbackAfterFailure(ctx context.Context, rec *Record, req Re
 // services rolled before it in the same run are put back on their previous
 // images.
 func (x *Executor) afterRollingFailure(ctx context.Context, rec *Record, req Request, rolled []string) {
-	rb := &RollbackRecord{Outcome: "succeeded", Health: "the old containers kept serving"}
+	rb := &RollbackRecord{Outcome: StepSucceeded, Health: "the old containers kept serving"}
 	rec.Rollback = rb
 	rec.Outcome = RolledBack
 	if len(rolled) > 0 {
@@ -696,7 +696,7 @@ func (x *Executor) afterRollingFailure(ctx context.Context, rec *Record, req Req
 		rb.DurationMS = x.now().Sub(started).Milliseconds()
 		rb.Health = health
 		if err != nil {
-			rb.Outcome, rb.Error = "failed", x.redact(err.Error())
+			rb.Outcome, rb.Error = StepFailed, x.redact(err.Error())
 			rec.Outcome = RollbackFailed
 		}
 	}
@@ -905,7 +905,7 @@ func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, 
 	if req.DryRun {
 		rec.Outcome = Planned
 		st := Step{Name: StepRollback, Services: req.Services, Verbs: []compose.Verb{StartVerb(req.Services, "<override>")}, What: "put the previous images back: " + describeImages(images)}
-		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: "planned", What: x.redact(st.What), Commands: x.commands(st), API: x.api(st)})
+		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepPlanned, What: x.redact(st.What), Commands: x.commands(st), API: x.api(st)})
 		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st), API: x.api(st)})
 		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
 		x.finish(rec, nil)

@@ -38,7 +38,7 @@ func (c *UpgradeCmd) runStack(ctx context.Context, env *Env) error {
 	if err := stackRefuses(map[string]bool{"build": c.Build, "pull": c.Pull, "backup": c.Backup, "drain": c.Drain != 0, "project-name": c.ProjectName != ""}); err != nil {
 		return fail(err)
 	}
-	if c.Strategy != "auto" && c.Strategy != upgrade.Rolling {
+	if c.Strategy != upgrade.Auto && c.Strategy != string(upgrade.Rolling) {
 		return fail(&exitError{code: ExitUsage, err: &upgrade.RequestError{Msg: "--strategy " + c.Strategy + " cannot be used with --stack: Swarm always runs old and new tasks side by side (rolling, behind the compatibility check)"}})
 	}
 	x, err := c.openStack(ctx, env, r, c.Stack, c.LockWait, append(c.Service, c.SetupService...), false, os.Getenv("UPSHIFT_HEALTH_TOKEN"))

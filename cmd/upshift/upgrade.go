@@ -191,7 +191,7 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 		fmt.Fprintln(env.Stderr, "warning:", r.redact(w))
 	}
 	if c.MigrateFirst {
-		c.Strategy = upgrade.MigrateFirst
+		c.Strategy = string(upgrade.MigrateFirst)
 	}
 	if err := upgrade.Choose(x.Project, &req, c.Strategy); err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
