@@ -309,6 +309,23 @@ func (x *Stack) running(ctx context.Context, id, image string) []string {
 	return out
 }
 
+// jobActive says whether a job's task has not ended yet: a job's task is
+// desired "complete", not "running", and may still be starting.
+func (x *Stack) jobActive(ctx context.Context, id string) bool {
+	tasks, err := x.Swarm.Tasks(ctx, id)
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		switch t.State {
+		case "complete", "failed", "shutdown", "rejected", "orphaned", "remove":
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 // cleanJobs waits for, then removes, the jobs a dead run of this stack
 // left: a migration still running finishes before anything else starts.
 func (x *Stack) cleanJobs(ctx context.Context, rec *Record) {
@@ -317,7 +334,7 @@ func (x *Stack) cleanJobs(ctx context.Context, rec *Record) {
 		return
 	}
 	for _, j := range jobs {
-		for len(x.running(ctx, j.ID, "")) > 0 && ctx.Err() == nil {
+		for x.jobActive(ctx, j.ID) && ctx.Err() == nil {
 			x.emit(Event{Kind: EventNote, Text: "waiting for " + j.Name + ", a job a dead run started, to end before anything else runs"})
 			_ = x.wait(ctx, 2*time.Second)
 		}

@@ -55,6 +55,10 @@ type fakeSwarm struct {
 	// looks is how many reads an update stays "updating" before it
 	// completes.
 	looks int
+	// left is a job a dead run left, with the states its task goes
+	// through, one a look.
+	left       *compose.StackService
+	leftStates []string
 }
 
 func newFakeSwarm(clock *virtualClock) *fakeSwarm {
@@ -115,6 +119,13 @@ func (f *fakeSwarm) Service(_ context.Context, id string) (compose.StackService,
 func (f *fakeSwarm) Tasks(_ context.Context, id string) ([]compose.Task, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.left != nil && id == f.left.ID {
+		state := f.leftStates[0]
+		if len(f.leftStates) > 1 {
+			f.leftStates = f.leftStates[1:]
+		}
+		return []compose.Task{{ID: "dead-job-task", State: state, Desired: "complete"}}, nil
+	}
 	s, err := f.byID(id)
 	if err != nil || f.down[s.Service] {
 		return nil, err
@@ -172,9 +183,18 @@ func (f *fakeSwarm) RunJob(_ context.Context, o compose.JobOptions, out func(str
 }
 
 func (f *fakeSwarm) ImageEntrypoint(context.Context, string) ([]string, error) { return nil, nil }
-func (f *fakeSwarm) RemoveService(_ context.Context, id string) error          { return nil }
+func (f *fakeSwarm) RemoveService(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("remove %s", id)
+	return nil
+}
+
 func (f *fakeSwarm) Jobs(context.Context, string, string) ([]compose.StackService, error) {
-	return nil, nil
+	if f.left == nil {
+		return nil, nil
+	}
+	return []compose.StackService{*f.left}, nil
 }
 
 func (f *fakeSwarm) TakeLock(_ context.Context, name string, labels map[string]string) (compose.Lock, error) {
@@ -515,5 +535,24 @@ func TestStackUnitSignalDuringSetupRecordsWhatItApplied(t *testing.T) {
 		if strings.HasPrefix(c, "update ") {
 			t.Errorf("a service was updated: %v", f.calls)
 		}
+	}
+}
+
+// A job a dead run left is waited for while its task has not ended —
+// starting counts: a job's task is desired "complete", never "running" —
+// and only then removed, before the rerun's own steps.
+func TestStackUnitRerunWaitsForTheDeadRunsJob(t *testing.T) {
+	x, f := fakeStack(t)
+	f.left = &compose.StackService{ID: "dead-job", Name: "shop_db-setup-upshift-setup-beef", Job: true}
+	f.leftStates = []string{"preparing", "starting", "running", "running", "complete"}
+	start := x.now()
+	if _, err := x.Upgrade(context.Background(), stackRequest()); err != nil {
+		t.Fatal(err)
+	}
+	if f.calls[1] != "remove dead-job" || !strings.Contains(f.calls[2], "-upshift-gate-") {
+		t.Errorf("the dead run's job is not removed first: %v", f.calls)
+	}
+	if waited := x.now().Sub(start); waited < 8*time.Second {
+		t.Errorf("waited %s of virtual time for a job through four unfinished looks", waited)
 	}
 }
