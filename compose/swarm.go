@@ -345,13 +345,15 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) ([]s
 	}()
 	logs, done := s.follow(ctx, created.ID, out)
 	defer logs()
+	taskID := ""
 	for {
 		tasks, err := s.Tasks(ctx, created.ID)
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			return nil, err
 		}
 		if len(tasks) > 0 {
 			t := tasks[0]
+			taskID = t.ID
 			switch t.State {
 			case string(swarm.TaskStateComplete):
 				return done(), nil
@@ -363,9 +365,33 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) ([]s
 		}
 		select {
 		case <-ctx.Done():
+			s.stopJob(context.WithoutCancel(ctx), created.ID, taskID)
 			return nil, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// stopJob removes a job cut short and waits (a minute at most) until its
+// task has ended: the container gets its stop signal and grace period, and
+// a migration it was in may still commit then, so what it did is only
+// known afterwards.
+func (s *Swarm) stopJob(ctx context.Context, serviceID, taskID string) {
+	_, _ = s.c.ServiceRemove(ctx, serviceID, client.ServiceRemoveOptions{})
+	if taskID == "" {
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		res, err := s.c.TaskInspect(ctx, taskID, client.TaskInspectOptions{})
+		if err != nil {
+			return // gone with its service: the agent has stopped it
+		}
+		switch res.Task.Status.State {
+		case swarm.TaskStateComplete, swarm.TaskStateFailed, swarm.TaskStateShutdown, swarm.TaskStateRejected, swarm.TaskStateOrphaned, swarm.TaskStateRemove:
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
