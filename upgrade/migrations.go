@@ -136,7 +136,7 @@ func since(rows []tableRow, m *TableMark) []string {
 // per run. A table that cannot be read is a note, not a failure: the result
 // line still tells what a finished step applied.
 func (x *Executor) markTable(ctx context.Context, rec *Record, req Request) {
-	if rec.TableBefore != nil || req.Setup == "" || x.tableUnreadable != "" {
+	if rec.TableBefore != nil || req.Setup == "" || rec.tableUnreadable != "" {
 		return
 	}
 	a, why := x.tableOf(req.Setup)
@@ -152,7 +152,7 @@ func (x *Executor) markTable(ctx context.Context, rec *Record, req Request) {
 		}
 	}
 	if why != "" {
-		x.tableUnreadable = why
+		rec.tableUnreadable = why
 		x.emit(Event{Kind: EventNote, Text: "the migrations table cannot be read from here (" + why + "): what the setup step applies is known from its result line only"})
 		return
 	}

@@ -172,18 +172,24 @@ type Record struct {
 	// check ran), journaled so that a rerun after a dead stack run, whose
 	// table cannot be read from here, can tell what that run applied: what
 	// was pending then and is no longer.
-	GatePending []string        `json:"gate_pending,omitempty"`
-	Backup      *BackupRecord   `json:"backup"`
-	Steps       []StepRecord    `json:"steps"`
-	Rollback    *RollbackRecord `json:"rollback"`
-	RollsBack   []string        `json:"rolls_back"` // rollback: the upgrades it undid
-	Resumes     string          `json:"resumes"`    // the id of the dead run this one finished
-	Notes       []string        `json:"notes"`
-	StartedAt   time.Time       `json:"started_at"`
-	FinishedAt  *time.Time      `json:"finished_at"`
-	DurationMS  int64           `json:"duration_ms"`
-	Holder      Holder          `json:"by"`
-	DryRun      bool            `json:"dry_run"`
+	GatePending []string `json:"gate_pending,omitempty"`
+
+	// State of this process's run, not journaled: what the gate found
+	// against an automatic strategy, and why the migrations table cannot
+	// be read (once known).
+	gateVerdict     error
+	tableUnreadable string
+	Backup          *BackupRecord   `json:"backup"`
+	Steps           []StepRecord    `json:"steps"`
+	Rollback        *RollbackRecord `json:"rollback"`
+	RollsBack       []string        `json:"rolls_back"` // rollback: the upgrades it undid
+	Resumes         string          `json:"resumes"`    // the id of the dead run this one finished
+	Notes           []string        `json:"notes"`
+	StartedAt       time.Time       `json:"started_at"`
+	FinishedAt      *time.Time      `json:"finished_at"`
+	DurationMS      int64           `json:"duration_ms"`
+	Holder          Holder          `json:"by"`
+	DryRun          bool            `json:"dry_run"`
 }
 
 func newRecord(kind Kind, project string, now time.Time, h Holder) *Record {

@@ -122,7 +122,7 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 		why := fmt.Errorf("the setup step %s runs %s, not upshift migrate, so whether its migrations suit the running version cannot be checked", req.Setup, runs)
 		switch {
 		case req.Auto:
-			x.gateVerdict = why
+			rec.gateVerdict = why
 			return nil
 		case req.AllowBreaking:
 			rec.Notes = append(rec.Notes, why.Error()+"; migrating while the old version serves anyway (breaking allowed)")
@@ -146,7 +146,7 @@ func (x *Executor) judge(rec *Record, st Step, req Request, lines []string, err 
 	if req.Auto && perr != nil {
 		// Not upshift's result: the check cannot clear the migrations,
 		// which is no failure when upshift chose the strategy.
-		x.gateVerdict = fmt.Errorf("`%s` printed no upshift migrate result (the check needs upshift in the setup image)", command)
+		rec.gateVerdict = fmt.Errorf("`%s` printed no upshift migrate result (the check needs upshift in the setup image)", command)
 		return nil
 	}
 	if perr != nil {
@@ -173,7 +173,7 @@ func (x *Executor) judge(rec *Record, st Step, req Request, lines []string, err 
 		return nil
 	}
 	if req.Auto {
-		x.gateVerdict = &BreakingError{Findings: breaking}
+		rec.gateVerdict = &BreakingError{Findings: breaking}
 		return nil
 	}
 	return &BreakingError{Findings: breaking}

@@ -68,9 +68,6 @@ type Executor struct {
 	LockWait time.Duration
 	// Me is this process as the lock holder and the history records it.
 	Me Holder
-
-	tableUnreadable string // why the migrations table cannot be read, once known
-	gateVerdict     error  // what the gate found against an automatic strategy
 }
 
 func (x *Executor) now() time.Time {
@@ -125,7 +122,6 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 	if err := x.preflight(req.Health, req.DryRun); err != nil {
 		return x.failed(NotRun(KindUpgrade, x.Project.Name), err)
 	}
-	x.gateVerdict = nil
 	rec, b, err := x.begin(ctx, KindUpgrade, req.Services, req.DryRun)
 	if err != nil {
 		return rec, err
@@ -176,9 +172,9 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 			// interrupted: it is a stop.
 			stopped = true
 		}
-		if err == nil && st.Name == StepGate && x.gateVerdict != nil {
+		if err == nil && st.Name == StepGate && rec.gateVerdict != nil {
 			var rest []Step
-			rest, rec.StrategyReason, req = fallBack(x.Project, current, req, x.gateVerdict)
+			rest, rec.StrategyReason, req = fallBack(x.Project, current, req, rec.gateVerdict)
 			rec.Strategy = string(req.strategyName())
 			x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + rec.StrategyReason})
 			steps = append(steps[:i+1], rest...)
