@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -256,20 +257,15 @@ func (h Health) at(ip string) Health {
 // answers 200 (with wantVersion when set). It fails fast when a container
 // exits, restarts or turns unhealthy.
 func (x *Executor) verify(ctx context.Context, services []string, h Health, wantVersion string, scope func(compose.Container) bool) (string, error) {
-	deadline := x.now().Add(h.timeout())
-	wait := 100 * time.Millisecond
 	restarts := map[string]int{}
-	var last probe
-	lastState := ""
-	first := true
-	perContainer := false
-	var goodSince time.Time // the first good look; Stable is counted from it
-	for {
-		ready := true
+	return x.stable(ctx, h, func(ctx context.Context) (bool, string, string, error) {
+		ready, lastState := true, ""
+		var last probe
+		perContainer := false
 		for _, name := range services {
 			all, err := x.Engine.Containers(ctx, x.Project.Name, name)
 			if err != nil {
-				return "", err
+				return false, "", "", err
 			}
 			var cs []compose.Container
 			for _, c := range all {
@@ -287,15 +283,15 @@ func (x *Executor) verify(ctx context.Context, services []string, h Health, want
 				if base, ok := restarts[c.ID]; !ok {
 					restarts[c.ID] = c.RestartCount
 				} else if c.RestartCount > base {
-					return "", &HealthError{Msg: fmt.Sprintf("container %s restarted (restart count %d)%s", c.Name, c.RestartCount, x.exitNote(ctx, name, c))}
+					return false, "", "", &HealthError{Msg: fmt.Sprintf("container %s restarted (restart count %d)%s", c.Name, c.RestartCount, x.exitNote(ctx, name, c))}
 				}
 				switch {
 				case c.State == "exited" || c.State == "dead":
-					return "", &HealthError{Msg: fmt.Sprintf("container %s exited with code %d%s", c.Name, c.ExitCode, x.exitNote(ctx, name, c))}
+					return false, "", "", &HealthError{Msg: fmt.Sprintf("container %s exited with code %d%s", c.Name, c.ExitCode, x.exitNote(ctx, name, c))}
 				case c.State == "restarting":
-					return "", &HealthError{Msg: fmt.Sprintf("container %s is restarting (it exited with code %d)%s", c.Name, c.ExitCode, x.exitNote(ctx, name, c))}
+					return false, "", "", &HealthError{Msg: fmt.Sprintf("container %s is restarting (it exited with code %d)%s", c.Name, c.ExitCode, x.exitNote(ctx, name, c))}
 				case c.Health == "unhealthy":
-					return "", &HealthError{Msg: fmt.Sprintf("container %s is unhealthy (its compose healthcheck fails)%s", c.Name, x.exitNote(ctx, name, c))}
+					return false, "", "", &HealthError{Msg: fmt.Sprintf("container %s is unhealthy (its compose healthcheck fails)%s", c.Name, x.exitNote(ctx, name, c))}
 				case !c.Running():
 					ready = false
 					lastState = fmt.Sprintf("container %s is %s", c.Name, c.State)
@@ -325,38 +321,63 @@ func (x *Executor) verify(ctx context.Context, services []string, h Health, want
 				lastState = probeState(h.URL, last, wantVersion)
 			}
 		}
-		if !ready && !goodSince.IsZero() {
-			return "", &HealthError{Msg: fmt.Sprintf("not stable: good at first, then within %s: %s", x.now().Sub(goodSince).Round(time.Millisecond), lastState)}
+		if !ready {
+			return false, lastState, "", nil
+		}
+		switch {
+		case h.URL == "" || (!perContainer && x.namesAService(h)):
+			return true, "", "running", nil
+		case last.version != "":
+			return true, "", fmt.Sprintf("%s: 200, version %s", h.URL, last.version), nil
+		}
+		return true, "", h.URL + ": 200", nil
+	})
+}
+
+// readiness is one look at what a verify waits for, per engine: ready (and
+// what answered), else why not; an error ends the wait at once (a
+// container that exited or restarted).
+type readiness func(ctx context.Context) (ready bool, state, answer string, err error)
+
+// stable is the one verify loop of both engines: it looks until look is
+// ready, then for h.Stable more (0: the first good look is enough), every
+// look good; one bad look after a good one fails ("not stable"), and so
+// does no good look within h.timeout(). The first look only sets
+// baselines (restart counts): what is up on it must still be up on the
+// second. Looks back off from 100 ms to 2 s, and are 250 ms apart once
+// good, so that a flap shows.
+func (x *Executor) stable(ctx context.Context, h Health, look readiness) (string, error) {
+	deadline := x.now().Add(h.timeout())
+	wait := 100 * time.Millisecond
+	lastState := ""
+	first := true
+	var goodSince time.Time // the first good look; Stable is counted from it
+	for {
+		ready, state, answer, err := look(ctx)
+		if err != nil {
+			return "", err
+		}
+		if !ready {
+			lastState = state
+			if !goodSince.IsZero() {
+				return "", &HealthError{Msg: fmt.Sprintf("not stable: good at first, then within %s: %s", x.now().Sub(goodSince).Round(time.Millisecond), state)}
+			}
 		}
 		if ready && !first && h.Stable > 0 && goodSince.IsZero() {
 			goodSince = x.now()
 		}
 		if ready && !first && (h.Stable <= 0 || x.now().Sub(goodSince) >= h.Stable) {
-			switch {
-			case h.URL == "" || (!perContainer && x.namesAService(h)):
-				return "running", nil
-			case last.version != "":
-				return fmt.Sprintf("%s: 200, version %s", h.URL, last.version), nil
-			default:
-				return h.URL + ": 200", nil
-			}
+			return answer, nil
 		}
-		// The first round only records restart counts; a container that
-		// is up on the first look must still be up on the second.
 		first = false
 		if goodSince.IsZero() && x.now().After(deadline) {
-			if lastState == "" {
-				lastState = "no answer"
-			}
-			return "", &HealthError{Msg: fmt.Sprintf("not healthy within %s: %s", h.timeout(), lastState)}
+			return "", &HealthError{Msg: fmt.Sprintf("not healthy within %s: %s", h.timeout(), cmp.Or(lastState, "no answer"))}
 		}
 		if !goodSince.IsZero() {
 			wait = min(wait, 250*time.Millisecond) // a flap shows between looks
 		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(wait):
+		if err := x.wait(ctx, wait); err != nil {
+			return "", err
 		}
 		if goodSince.IsZero() {
 			wait = min(wait*3/2, 2*time.Second)

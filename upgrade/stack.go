@@ -749,52 +749,28 @@ func (x *Stack) stackID(ctx context.Context, name string) string {
 // image and the health URL answers 200 (with wantVersion when set), and
 // stays so for h.Stable.
 func (x *Stack) verifyStack(ctx context.Context, services []string, h Health, wantVersion string) (string, error) {
-	deadline := x.now().Add(h.timeout())
-	var goodSince time.Time
-	state := ""
-	for {
-		ready := true
+	return x.stable(ctx, h, func(ctx context.Context) (bool, string, string, error) {
 		for _, name := range services {
 			s, err := x.Swarm.Service(ctx, x.stackID(ctx, name))
 			if err != nil {
-				return "", err
+				return false, "", "", err
 			}
-			n := len(x.running(ctx, s.ID, s.Image))
-			if s.Replicas >= 0 && n < s.Replicas {
-				ready = false
-				state = fmt.Sprintf("%d of %d task(s) of %s run %s", n, s.Replicas, name, s.Image)
+			if n := len(x.running(ctx, s.ID, s.Image)); s.Replicas >= 0 && n < s.Replicas {
+				return false, fmt.Sprintf("%d of %d task(s) of %s run %s", n, s.Replicas, name, s.Image), "", nil
 			}
 		}
-		var p probe
-		if ready && h.URL != "" {
-			p = h.probe(ctx, x.httpClient(), wantVersion)
-			if !p.ok {
-				ready = false
-				state = probeState(h.URL, p, wantVersion)
-			}
+		if h.URL == "" {
+			return true, "", "running", nil
 		}
+		p := h.probe(ctx, x.httpClient(), wantVersion)
 		switch {
-		case !ready && !goodSince.IsZero():
-			return "", &HealthError{Msg: fmt.Sprintf("not stable: good at first, then within %s: %s", x.now().Sub(goodSince).Round(time.Millisecond), state)}
-		case ready && goodSince.IsZero():
-			goodSince = x.now()
+		case !p.ok:
+			return false, probeState(h.URL, p, wantVersion), "", nil
+		case p.version != "":
+			return true, "", fmt.Sprintf("%s: 200, version %s", h.URL, p.version), nil
 		}
-		if ready && x.now().Sub(goodSince) >= h.Stable {
-			switch {
-			case h.URL == "":
-				return "running", nil
-			case p.version != "":
-				return fmt.Sprintf("%s: 200, version %s", h.URL, p.version), nil
-			}
-			return h.URL + ": 200", nil
-		}
-		if goodSince.IsZero() && x.now().After(deadline) {
-			return "", &HealthError{Msg: fmt.Sprintf("not healthy within %s: %s", h.timeout(), cmp.Or(state, "no answer"))}
-		}
-		if err := x.wait(ctx, 250*time.Millisecond); err != nil {
-			return "", err
-		}
-	}
+		return true, "", h.URL + ": 200", nil
+	})
 }
 
 // recordStack notes what each service runs now; a rollback's record keeps
