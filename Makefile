@@ -63,12 +63,13 @@ demo: build
 	@echo
 	@scripts/demo-upgrade $(BIN)
 
-# The orchestrator's fault-injection suite in full: kill -9 and SIGTERM at
-# every journaled step of upgrade and rollback, two offsets each (make test
-# runs a seeded sample of 6). UPSHIFT_FAULT_SEED=N for another draw.
+# The orchestrator's fault-injection suites in full, compose and Swarm:
+# kill -9 and SIGTERM at every journaled step of upgrade and rollback, two
+# offsets each (make test runs a seeded sample: 6 compose, 2 stack points).
+# UPSHIFT_FAULT_SEED=N for another draw. The two suites run side by side.
 faults:
 	@if docker info >/dev/null 2>&1; then bash .ci/docker-env; fi
-	UPSHIFT_E2E=1 UPSHIFT_FAULT_RUNS=all $(GO) test ./upgrade -count=1 -timeout 60m -run '^TestFaultInjection$$' -v
+	UPSHIFT_E2E=1 UPSHIFT_FAULT_RUNS=all $(GO) test ./upgrade -count=1 -timeout 90m -run '^(TestFaultInjection|TestStackFaultInjection)$$' -v
 
 # Figures for the README: the real binary against drizzle-orm 0.45.4 (node)
 # and psql -1 -f on one throwaway server, then the Go benchmarks.

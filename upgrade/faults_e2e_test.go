@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -113,47 +114,16 @@ func TestProgressArrivesThroughAPipe(t *testing.T) {
 // repeatable; UPSHIFT_FAULT_RUNS=all runs every point (make faults), the
 // default a sample of a few.
 func TestFaultInjection(t *testing.T) {
-	seed, _ := strconv.ParseUint(os.Getenv("UPSHIFT_FAULT_SEED"), 10, 64)
-	if seed == 0 {
-		seed = 20
-	}
-	rng := rand.New(rand.NewPCG(seed, 1))
-	type point struct {
-		kind, step string
-		sig        syscall.Signal
-		offset     time.Duration
-	}
-	var points []point
 	// The default upgrade (migrate-first on this deployment), the
 	// stop-start one's own steps, and rollback.
-	for _, k := range []struct{ kind, steps string }{{"upgrade", "pin pull gate setup start verify"}, {"stop-start", "stop setup"}, {"rollback", "pin rollback verify"}} {
-		for _, step := range strings.Fields(k.steps) {
-			for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
-				// At the step's start, and somewhere into it (or past it).
-				points = append(points, point{k.kind, step, sig, 0},
-					point{k.kind, step, sig, time.Duration(1+rng.IntN(1500)) * time.Millisecond})
-			}
-		}
-	}
-	runs := len(points)
-	if os.Getenv("UPSHIFT_FAULT_RUNS") != "all" {
-		runs = 6
-		if n, err := strconv.Atoi(os.Getenv("UPSHIFT_FAULT_RUNS")); err == nil {
-			runs = n
-		}
-		rng.Shuffle(len(points), func(i, j int) { points[i], points[j] = points[j], points[i] })
-	}
-	t.Logf("seed %d: %d of %d points", seed, runs, len(points))
+	seed, points, runs := faultPoints(t, 1, "UPSHIFT_FAULT_RUNS", 6,
+		[2]string{"upgrade", "pin pull gate setup start verify"}, [2]string{"stop-start", "stop setup"}, [2]string{"rollback", "pin rollback verify"})
 	p := deployed(t)
 	var migrations = []dockertest.Migration{mUsers}
 	consistent := 0
 	for i, pt := range points[:runs] {
-		name := fmt.Sprintf("%02d-%s-%s-%s-%s", i, pt.kind, pt.step, strings.ToLower(pt.sig.String()), pt.offset)
-		ok := t.Run(name, func(t *testing.T) {
-			// Every upgrade brings a new migration that takes a while.
-			m := dockertest.Migration{Tag: fmt.Sprintf("%04d_fault_%d", len(migrations), i),
-				SQL: fmt.Sprintf("SELECT pg_sleep(1.5);\n--> statement-breakpoint\nALTER TABLE users ADD COLUMN IF NOT EXISTS nickname text;\n--> statement-breakpoint\nCREATE TABLE fault_%d (id int);", i)}
-			migrations = append(migrations, m)
+		ok := t.Run(pt.name(i), func(t *testing.T) {
+			migrations = append(migrations, faultMigration(len(migrations), i))
 			p.Release(v2, migrations)
 			args := defaultArgs(p, "v2")
 			if pt.kind == "stop-start" {
@@ -168,7 +138,7 @@ func TestFaultInjection(t *testing.T) {
 				want = "v1"
 			}
 			rows0, recorded0 := tally(t, p)
-			hit := interrupt(t, p, args, pt.step, pt.sig, pt.offset)
+			hit := interrupt(t, p.Command(args...), filepath.Join(p.StateDir, p.Name, "run.json"), pt.step, pt.sig, pt.offset)
 			t.Logf("signal landed during %q", hit)
 			if r := p.Upshift("history", "--format", "json"); r.Code != 0 {
 				t.Fatalf("history after the fault: %s", r)
@@ -199,19 +169,67 @@ func TestFaultInjection(t *testing.T) {
 	t.Logf("fault injection, seed %d: %d runs, %d consistent", seed, runs, consistent)
 }
 
-// interrupt starts upshift and sends sig offset after the journal first
-// shows step running (or at once when the run is past it); it returns the
-// step the journal showed when the signal landed.
-func interrupt(t *testing.T, p *dockertest.Project, args []string, step string, sig syscall.Signal, offset time.Duration) string {
+// faultPoint is where a fault lands: a kind of run, one of its steps, a
+// signal and how long after the step began.
+type faultPoint struct {
+	kind, step string
+	sig        syscall.Signal
+	offset     time.Duration
+}
+
+func (pt faultPoint) name(i int) string {
+	return fmt.Sprintf("%02d-%s-%s-%s-%s", i, pt.kind, pt.step, strings.ToLower(pt.sig.String()), pt.offset)
+}
+
+// faultMigration is the new migration each point's upgrade brings: one
+// that takes a while, so that a signal can land inside it.
+func faultMigration(n, i int) dockertest.Migration {
+	return dockertest.Migration{Tag: fmt.Sprintf("%04d_fault_%d", n, i),
+		SQL: fmt.Sprintf("SELECT pg_sleep(1.5);\n--> statement-breakpoint\nALTER TABLE users ADD COLUMN IF NOT EXISTS nickname text;\n--> statement-breakpoint\nCREATE TABLE fault_%d (id int);", i)}
+}
+
+// faultPoints lays out kill -9 and SIGTERM at the start of, and somewhere
+// into, every step of each kind ({kind, its steps}, in order), seeded by
+// UPSHIFT_FAULT_SEED (stream tells the suites' draws apart); all of them
+// with UPSHIFT_FAULT_RUNS=all, else a shuffled sample of sample (or the
+// count in sampleEnv).
+func faultPoints(t *testing.T, stream uint64, sampleEnv string, sample int, kinds ...[2]string) (seed uint64, points []faultPoint, runs int) {
+	seed, _ = strconv.ParseUint(os.Getenv("UPSHIFT_FAULT_SEED"), 10, 64)
+	if seed == 0 {
+		seed = 20
+	}
+	rng := rand.New(rand.NewPCG(seed, stream))
+	for _, k := range kinds {
+		for _, step := range strings.Fields(k[1]) {
+			for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+				points = append(points, faultPoint{k[0], step, sig, 0},
+					faultPoint{k[0], step, sig, time.Duration(1+rng.IntN(1500)) * time.Millisecond})
+			}
+		}
+	}
+	runs = len(points)
+	if os.Getenv("UPSHIFT_FAULT_RUNS") != "all" {
+		runs = sample
+		if n, err := strconv.Atoi(os.Getenv(sampleEnv)); err == nil {
+			runs = n
+		}
+		rng.Shuffle(len(points), func(i, j int) { points[i], points[j] = points[j], points[i] })
+	}
+	t.Logf("seed %d: %d of %d points", seed, runs, len(points))
+	return seed, points, min(runs, len(points))
+}
+
+// interrupt starts upshift (c) and sends sig offset after its journal
+// first shows step running (or at once when the run is past it); it
+// returns the step the journal showed when the signal landed.
+func interrupt(t *testing.T, c *exec.Cmd, journal string, step string, sig syscall.Signal, offset time.Duration) string {
 	t.Helper()
-	c := p.Command(args...)
 	c.Stdout, c.Stderr = io.Discard, io.Discard
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { _ = c.Wait(); close(done) }()
-	journal := filepath.Join(p.StateDir, p.Name, "run.json")
 	seen := func() (string, bool) {
 		b, err := os.ReadFile(journal)
 		if err != nil {
@@ -373,10 +391,10 @@ func TestLargeComposeFileIsReadOnce(t *testing.T) {
 
 // exitCodesAgree: a run's process exit code is the one its JSON document
 // and its history record give.
-func exitCodesAgree(t *testing.T, p *dockertest.Project, r dockertest.Result) {
+func exitCodesAgree(t *testing.T, p *dockertest.Project, r dockertest.Result, historyArgs ...string) {
 	t.Helper()
 	doc := decode(t, r)
-	h := fullHistory(t, p)
+	h := history(t, p, append([]string{"--limit", "0"}, historyArgs...)...)
 	if code, ok := doc["exit_code"].(float64); !ok || int(code) != r.Code {
 		t.Errorf("exit %d, the JSON document says %v", r.Code, doc["exit_code"])
 	}

@@ -1,0 +1,114 @@
+package upgrade_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/upgrade"
+)
+
+// The seeded fault-injection suite on a real swarm: kill -9 and SIGTERM
+// at the start of, and somewhere into, every step of a stack upgrade and
+// of a stack rollback. After each interruption, and a plain rerun of the
+// same command: a version serves, the history is truthful (the newest run
+// succeeded and names what the service's spec runs; the migrations the
+// point added are the ones its runs record, a dead run's included), and
+// nothing is left behind (journal, the swarm lock, upshift's jobs).
+// UPSHIFT_FAULT_RUNS=all runs every point (make faults); the test suite
+// runs a sample of 2 (UPSHIFT_STACK_FAULT_RUNS), seeded as the compose
+// suite is (UPSHIFT_FAULT_SEED).
+func TestStackFaultInjection(t *testing.T) {
+	t.Parallel()
+	seed, points, runs := faultPoints(t, 2, "UPSHIFT_STACK_FAULT_RUNS", 2,
+		[2]string{"upgrade", "gate setup update verify"}, [2]string{"rollback", "rollback verify"})
+	if runs == 0 {
+		return
+	}
+	s := deployedStack(t)
+	migrations := []dockertest.Migration{mUsers}
+	journal := filepath.Join(s.StateDir, upgrade.StackState(s.Name), "run.json")
+	rollbackArgs := func(version string) []string {
+		return []string{"rollback", "--stack", s.Name, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", version, "--health-timeout", "90s"}
+	}
+	consistent := 0
+	for i, pt := range points[:runs] {
+		ok := t.Run(pt.name(i), func(t *testing.T) {
+			migrations = append(migrations, faultMigration(len(migrations), i))
+			s.Release(v2, migrations)
+			args, want := stackArgs(s, "v2"), "v2"
+			if pt.kind == "rollback" {
+				stackSucceeded(t, s, append(args, "--format", "json")...)
+				args, want = rollbackArgs("v1"), "v1"
+			}
+			rows0, recorded0 := stackTally(t, s)
+			hit := interrupt(t, s.Command(args...), journal, pt.step, pt.sig, pt.offset)
+			t.Logf("signal landed during %q", hit)
+			// A rollback a SIGTERM reached finishes first; a rerun would
+			// roll back one more upgrade.
+			if h := history(t, s.Project, "--stack", s.Name, "--limit", "0"); pt.kind == "rollback" && h[0]["kind"] == "rollback" && h[0]["outcome"] == "succeeded" && h[0]["resumes"] == "" {
+				t.Logf("the interrupted rollback finished itself: %v", h[0]["notes"])
+			} else if r := s.Upshift(append(args, "--format", "json")...); r.Code != 0 {
+				t.Fatalf("plain rerun: %s", r)
+			} else {
+				exitCodesAgree(t, s.Project, r, "--stack", s.Name)
+			}
+			waitFor(t, 60*time.Second, func() bool { code, v := s.Health(); return code == 200 && v == want })
+			stackConsistent(t, s, rows0, recorded0, journal)
+			if pt.kind != "rollback" {
+				if r := s.Upshift(rollbackArgs("v1")...); r.Code != 0 {
+					t.Fatalf("rollback to v1 for the next point: %s", r)
+				}
+			}
+		})
+		if ok {
+			consistent++
+		}
+	}
+	t.Logf("stack fault injection, seed %d: %d runs, %d consistent", seed, runs, consistent)
+}
+
+// stackTally is the migrations table's rows and the migrations the stack's
+// history says were applied.
+func stackTally(t *testing.T, s *dockertest.Stack) (rows, recorded int) {
+	t.Helper()
+	for _, r := range history(t, s.Project, "--stack", s.Name, "--limit", "0") {
+		if setup, ok := r["setup"].(map[string]any); ok && setup != nil {
+			recorded += len(setup["migrations_applied"].([]any))
+		}
+	}
+	rows, _ = strconv.Atoi(s.SQL("SELECT count(*) FROM drizzle.__drizzle_migrations"))
+	return rows, recorded
+}
+
+func stackConsistent(t *testing.T, s *dockertest.Stack, rows0, recorded0 int, journal string) {
+	t.Helper()
+	h := history(t, s.Project, "--stack", s.Name, "--limit", "0")
+	newest := h[0]
+	if newest["outcome"] != "succeeded" {
+		t.Errorf("the newest run is %v", newest["outcome"])
+	}
+	to := newest["services"].([]any)[0].(map[string]any)["to"].(map[string]any)
+	if spec := specImage(t, s, "app"); to["ref"] != spec {
+		t.Errorf("app's spec names %s, the history says %v", spec, to["ref"])
+	}
+	if rows, recorded := stackTally(t, s); rows-rows0 != recorded-recorded0 {
+		t.Errorf("this point added %d rows to the migrations table; its runs record %d applied", rows-rows0, recorded-recorded0)
+		for _, r := range h[:min(4, len(h))] {
+			t.Logf("%v %v %v setup %v", r["id"], r["kind"], r["outcome"], r["setup"])
+		}
+	}
+	if _, err := os.Stat(journal); err == nil {
+		t.Errorf("run.json left behind")
+	}
+	if out := s.Docker("config", "ls", "-q", "--filter", "name=upshift-lock-"+s.Name); strings.TrimSpace(out) != "" {
+		t.Errorf("the stack's lock is still held: config %s", out)
+	}
+	if out := s.Docker("service", "ls", "-q", "--filter", "label=io.upshift.stack="+s.Name); strings.TrimSpace(out) != "" {
+		t.Errorf("upshift's jobs left: %s", out)
+	}
+}
