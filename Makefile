@@ -29,7 +29,7 @@ build-migrator:
 TESTFLAGS ?=
 test:
 	@if docker info >/dev/null 2>&1; then bash .ci/docker-env; fi
-	$(GO) test -count=1 -timeout 30m $(TESTFLAGS) ./...
+	$(GO) test -count=1 -timeout 40m $(TESTFLAGS) ./...
 
 lint:
 	@# Not `tee /dev/stderr`: when stderr is a log file, tee reopens and truncates it.
