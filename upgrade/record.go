@@ -98,8 +98,9 @@ type StepRecord struct {
 	StartedAt  time.Time  `json:"started_at"`
 	DurationMS int64      `json:"duration_ms"`
 	Commands   []string   `json:"commands"`
-	// API is the engine API requests a step made instead of commands.
-	API   []string `json:"api,omitempty"`
+	// API is the engine API requests a step made instead of commands
+	// (a stack's steps; empty for compose's).
+	API   []string `json:"api"`
 	Error string   `json:"error"`
 }
 
@@ -172,7 +173,7 @@ type Record struct {
 	// check ran), journaled so that a rerun after a dead stack run, whose
 	// table cannot be read from here, can tell what that run applied: what
 	// was pending then and is no longer.
-	GatePending []string `json:"gate_pending,omitempty"`
+	GatePending []string `json:"gate_pending"`
 
 	// State of this process's run, not journaled: what the gate found
 	// against an automatic strategy, and why the migrations table cannot

@@ -405,9 +405,9 @@ func (x *Executor) commands(st Step) []string {
 	return out
 }
 
-// api is the step's engine API requests, redacted (nil: none).
+// api is the step's engine API requests, redacted.
 func (x *Executor) api(st Step) []string {
-	var out []string
+	out := []string{}
 	for _, c := range st.API {
 		out = append(out, x.redact(c))
 	}
