@@ -345,7 +345,6 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) ([]s
 	}()
 	logs, done := s.follow(ctx, created.ID, out)
 	defer logs()
-	taskID := ""
 	for {
 		tasks, err := s.Tasks(ctx, created.ID)
 		if err != nil && ctx.Err() == nil {
@@ -353,7 +352,6 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) ([]s
 		}
 		if len(tasks) > 0 {
 			t := tasks[0]
-			taskID = t.ID
 			switch t.State {
 			case string(swarm.TaskStateComplete):
 				return done(), nil
@@ -365,30 +363,39 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) ([]s
 		}
 		select {
 		case <-ctx.Done():
-			s.stopJob(context.WithoutCancel(ctx), created.ID, taskID)
+			s.stopJob(context.WithoutCancel(ctx), created.ID)
 			return nil, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
 
-// stopJob removes a job cut short and waits (a minute at most) until its
-// task has ended: the container gets its stop signal and grace period, and
-// a migration it was in may still commit then, so what it did is only
-// known afterwards.
-func (s *Swarm) stopJob(ctx context.Context, serviceID, taskID string) {
+// stopJob removes a job cut short and waits (a minute at most) until no
+// task of it is left running: the container gets its stop signal and grace
+// period, and a migration it was in may still commit then, so what it did
+// is only known afterwards. A task may exist that the job's loop never saw
+// (a signal at once), so every task of the swarm is read and matched by
+// service: a filter by service would look the removed service up, and fail.
+func (s *Swarm) stopJob(ctx context.Context, serviceID string) {
 	_, _ = s.c.ServiceRemove(ctx, serviceID, client.ServiceRemoveOptions{})
-	if taskID == "" {
-		return
-	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		res, err := s.c.TaskInspect(ctx, taskID, client.TaskInspectOptions{})
+		res, err := s.c.TaskList(ctx, client.TaskListOptions{})
 		if err != nil {
-			return // gone with its service: the agent has stopped it
+			return
 		}
-		switch res.Task.Status.State {
-		case swarm.TaskStateComplete, swarm.TaskStateFailed, swarm.TaskStateShutdown, swarm.TaskStateRejected, swarm.TaskStateOrphaned, swarm.TaskStateRemove:
+		active := false
+		for _, t := range res.Items {
+			if t.ServiceID != serviceID {
+				continue
+			}
+			switch t.Status.State {
+			case swarm.TaskStateComplete, swarm.TaskStateFailed, swarm.TaskStateShutdown, swarm.TaskStateRejected, swarm.TaskStateOrphaned, swarm.TaskStateRemove:
+			default:
+				active = true
+			}
+		}
+		if !active {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
