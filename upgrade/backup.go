@@ -173,13 +173,14 @@ func safe(s string) string {
 // BackupOnly runs a backup as a run of its own (`upshift backup`), under
 // the deploy lock, recorded in the history.
 func (x *Executor) BackupOnly(ctx context.Context, b Backup) (*Record, error) {
-	rec, bg, err := x.begin(ctx, KindBackup, nil, false)
+	rec, _, release, err := x.open(ctx, &composeRun{x: x}, KindBackup, runSpec{})
 	if err != nil {
 		return rec, err
 	}
-	defer bg.release()
-	st := Step{Name: StepBackup, What: "pg_dump -Fc of the database into " + b.Dir}
-	if err := x.runStep(ctx, rec, st, Request{Backup: &b}); err != nil {
+	defer release()
+	st := Step{Name: StepBackup, What: "pg_dump -Fc of the database into " + b.Dir,
+		run: func(ctx context.Context) error { return x.backup(ctx, rec, b) }}
+	if err := x.runStep(ctx, rec, st, ""); err != nil {
 		rec.Outcome, rec.Error = Failed, x.redact(err.Error())
 		x.finish(rec, err)
 		return rec, &Error{Record: rec, Err: err}

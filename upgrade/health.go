@@ -257,8 +257,16 @@ func (h Health) at(ip string) Health {
 // answers 200 (with wantVersion when set). It fails fast when a container
 // exits, restarts or turns unhealthy.
 func (x *Executor) verify(ctx context.Context, services []string, h Health, wantVersion string, scope func(compose.Container) bool) (string, error) {
+	return x.stable(ctx, h, x.containersReady(services, h, wantVersion, scope))
+}
+
+// containersReady is the compose engine's look for the verify loop: the
+// containers in scope run (healthy where a healthcheck is defined) and the
+// URL answers; a container that exits, restarts or turns unhealthy ends
+// the wait.
+func (x *Executor) containersReady(services []string, h Health, wantVersion string, scope func(compose.Container) bool) readiness {
 	restarts := map[string]int{}
-	return x.stable(ctx, h, func(ctx context.Context) (bool, string, string, error) {
+	return func(ctx context.Context) (bool, string, string, error) {
 		ready, lastState := true, ""
 		var last probe
 		perContainer := false
@@ -331,7 +339,7 @@ func (x *Executor) verify(ctx context.Context, services []string, h Health, want
 			return true, "", fmt.Sprintf("%s: 200, version %s", h.URL, last.version), nil
 		}
 		return true, "", h.URL + ": 200", nil
-	})
+	}
 }
 
 // readiness is one look at what a verify waits for, per engine: ready (and

@@ -220,7 +220,9 @@ func (x *Executor) cleanOneOffs(ctx context.Context, rec *Record, setup string) 
 			note(fmt.Sprintf("%s, a one-off container of %s, still runs: a migration of an earlier run is still under way; waiting for it to end (up to %s)", c.Name, setup, oneOffWait))
 			deadline := x.now().Add(oneOffWait)
 			for c.Running() && x.now().Before(deadline) && ctx.Err() == nil {
-				time.Sleep(500 * time.Millisecond)
+				if x.wait(ctx, 500*time.Millisecond) != nil {
+					break
+				}
 				if c, err = x.Engine.Inspect(ctx, c.ID); err != nil {
 					break
 				}

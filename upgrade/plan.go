@@ -38,6 +38,15 @@ type Step struct {
 	API []string
 	// run, when set, is the step's work instead of its verbs.
 	run func(context.Context) error
+	// before runs ahead of the step's journaling (the migrations table's
+	// mark, journaled with the step).
+	before func(context.Context)
+	// then, after the step succeeded, gives the steps that replace the
+	// rest of the plan (nil: the plan stands).
+	then func() []Step
+	// replaces: once begun, the step may have moved its services off the
+	// images they ran (a stop, a start, a roll, a swarm update).
+	replaces bool
 }
 
 // Request is what the user asked for.

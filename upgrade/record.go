@@ -178,7 +178,10 @@ type Record struct {
 	// State of this process's run, not journaled: what the gate found
 	// against an automatic strategy, and why the migrations table cannot
 	// be read (once known).
-	gateVerdict     error
+	gateVerdict error
+	// gateCleared: the compatibility check read the pending migrations
+	// and found nothing that contracts the schema.
+	gateCleared     bool
 	tableUnreadable string
 	Backup          *BackupRecord   `json:"backup"`
 	Steps           []StepRecord    `json:"steps"`

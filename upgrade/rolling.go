@@ -166,6 +166,7 @@ func (x *Executor) judge(rec *Record, st Step, req Request, lines []string, err 
 	note := fmt.Sprintf("compatibility: %d pending migration(s) (%s), %d contracting statement(s)", len(doc.Pending), strings.Join(doc.Pending, ", "), len(breaking))
 	x.emit(Event{Kind: EventOutput, Step: st.Name, Source: "gate", Text: note})
 	if len(breaking) == 0 {
+		rec.gateCleared = true
 		return nil
 	}
 	if req.AllowBreaking {
@@ -243,11 +244,9 @@ func (x *Executor) roll(ctx context.Context, rec *Record, service string, req Re
 	}
 	if req.Drain > 0 {
 		x.emit(Event{Kind: EventOutput, Step: StepRoll, Source: "drain", Text: fmt.Sprintf("new containers answer; waiting %s before stopping the old ones", req.Drain)})
-		select {
-		case <-ctx.Done():
+		if err := x.wait(ctx, req.Drain); err != nil {
 			x.removeNew(context.WithoutCancel(ctx), service, old)
-			return &RollingError{Service: service, Err: ctx.Err()}
-		case <-time.After(req.Drain):
+			return &RollingError{Service: service, Err: err}
 		}
 	}
 	for _, c := range before {

@@ -30,10 +30,10 @@ const StrategySwarm = "swarm-rolling"
 // run finds them.
 const labelJobOf = "io.upshift.stack"
 
-// Stack upgrades and rolls back services of a deployed Docker Swarm stack.
-// It shares the compose executor's journal, history, events and exit codes;
-// the swarm replaces the tasks (ServiceUpdate, honouring update_config), and
-// the migration runs once, as a swarm job, before any new task starts.
+// Stack upgrades and rolls back services of a deployed Docker Swarm stack
+// through the same run loop as a compose project (stackRun is its engine):
+// the same journal, lock protocol, failure policy, verify loop, history and
+// exit codes.
 type Stack struct {
 	// Executor carries the project (the stack file, named as the stack),
 	// the state folder, the events and the redaction; its Engine is the
@@ -190,49 +190,59 @@ func stackImage(ref string) *Image {
 	return &Image{Ref: ref, ID: digest(ref)}
 }
 
-// beginStack opens a stack run: the record, both locks, the run a dead
-// upshift left, what runs now.
-func (x *Stack) beginStack(ctx context.Context, kind Kind, services []string, setup string, dryRun bool) (*Record, map[string]compose.StackService, *Record, func(), error) {
-	rec := newRecord(kind, x.Name, x.now(), x.Me)
-	rec.DryRun = dryRun
+// stackRun is a Swarm stack as the run loop's engine: the swarm replaces
+// the tasks (ServiceUpdate, honouring update_config), and the migration
+// runs once, as a swarm job, before any new task starts.
+type stackRun struct {
+	x   *Stack
+	req StackRequest
+	// svcs is what the swarm ran when the run opened, read under the lock.
+	svcs map[string]compose.StackService
+}
+
+func (e *stackRun) name() string { return e.x.Name }
+
+// open takes both locks; the spec versions the updates are made against
+// are read under them, so that no other run of upshift can change them.
+// A manager that cannot be reached or a stack not deployed leaves no run.
+func (e *stackRun) open(ctx context.Context, rec *Record, dryRun bool) (func(), error) {
+	x := e.x
 	info, err := x.manager(ctx)
 	if err != nil {
-		_, err = x.failed(rec, err)
 		rec.ID = ""
-		return rec, nil, nil, func() {}, err
+		return nil, err
 	}
 	rec.Engine = fmt.Sprintf("%s (swarm manager %s, %d node(s))", x.Endpoint, compose.ShortID(info.NodeID), info.Nodes)
-	for _, s := range services {
-		rec.Services = append(rec.Services, ServiceRecord{Name: s, Containers: []string{}, PreviousContainers: []string{}})
-	}
 	release := func() {}
 	if !dryRun {
 		if release, err = x.lockStack(ctx, rec); err != nil {
-			_, err = x.failed(rec, err)
-			return rec, nil, nil, func() {}, err
+			return nil, err
 		}
 	}
-	// Read under the lock: the spec versions the updates are made against
-	// are those no other run of upshift can change any more.
-	svcs, err := x.deployed(ctx, append(slices.Clone(services), setup)...)
-	if err != nil {
+	if e.svcs, err = x.deployed(ctx, append(rec.ServiceNames(), e.req.Setup)...); err != nil {
 		release()
-		_, err = x.failed(rec, err)
 		rec.ID = ""
-		return rec, nil, nil, func() {}, err
-	}
-	unfinished, err := x.State.Unfinished()
-	if err != nil {
-		release()
-		_, err = x.failed(rec, err)
-		return rec, nil, nil, func() {}, err
+		return nil, err
 	}
 	for i := range rec.Services {
 		s := &rec.Services[i]
-		s.From = stackImage(svcs[s.Name].Image)
-		s.PreviousContainers = x.running(ctx, svcs[s.Name].ID, "")
+		s.From = stackImage(e.svcs[s.Name].Image)
+		s.PreviousContainers = x.running(ctx, e.svcs[s.Name].ID, "")
 	}
-	return rec, svcs, unfinished, release, nil
+	return release, nil
+}
+
+// leftovers: a dead upgrade's jobs are waited for and removed, and what
+// its setup job applied is asked of the check, run again.
+func (e *stackRun) leftovers(ctx context.Context, rec, dead *Record, dryRun bool) func() {
+	if dryRun || rec.Kind != KindUpgrade {
+		return func() {}
+	}
+	e.x.cleanJobs(ctx, rec)
+	if dead != nil {
+		e.x.settleStackSetup(ctx, rec, dead, e.req)
+	}
+	return func() {}
 }
 
 // lockStack takes the state folder's lock and then the stack's
@@ -347,74 +357,16 @@ func (x *Stack) cleanJobs(ctx context.Context, rec *Record) {
 // Upgrade runs the stack sequence: gate, setup job, one rolling update per
 // service, verify; on failure the updated services go back to what ran.
 func (x *Stack) Upgrade(ctx context.Context, req StackRequest) (*Record, error) {
-	if err := x.preflight(req.Health, req.DryRun); err != nil {
-		return x.failed(NotRun(KindUpgrade, x.Name), err)
-	}
-	rec, svcs, unfinished, release, err := x.beginStack(ctx, KindUpgrade, req.Services, req.Setup, req.DryRun)
-	if err != nil {
-		return rec, err
-	}
-	defer release()
-	if !req.DryRun {
-		x.cleanJobs(ctx, rec)
-	}
-	if unfinished != nil {
-		if !req.DryRun {
-			x.settleStackSetup(ctx, rec, unfinished, req)
-		}
-		x.resume(rec, unfinished, req.DryRun)
-	}
+	return x.upgrade(ctx, &stackRun{x: x, req: req}, runSpec{Services: req.Services, Setup: req.Setup, Health: req.Health, DryRun: req.DryRun})
+}
+
+// plan lays out the steps; each runs through runStep, so the journal names
+// every step that began.
+func (e *stackRun) plan(_ context.Context, rec *Record) []Step {
+	x, req, svcs := e.x, e.req, e.svcs
 	rec.Strategy = StrategySwarm
 	rec.StrategyReason = "Swarm runs old and new tasks side by side as it replaces them (update_config of each service); the migration runs first, behind the compatibility check"
 	x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + rec.StrategyReason})
-	steps := x.planStack(rec, svcs, req)
-	if req.DryRun {
-		return x.planned(rec, steps), nil
-	}
-	if err := x.State.SaveRun(rec); err != nil {
-		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})
-	}
-	var updated []string
-	for _, st := range steps {
-		err := x.runStep(ctx, rec, st, Request{Setup: req.Setup})
-		if err == nil {
-			if st.Name == StepUpdate {
-				updated = append(updated, st.Services[0])
-			}
-			continue
-		}
-		if st.Name == StepUpdate {
-			updated = append(updated, st.Services[0]) // it may have replaced some tasks
-		}
-		if ctx.Err() != nil {
-			err = fmt.Errorf("interrupted during %s: %w", st.Name, err)
-		}
-		if st.Name == StepSetup {
-			// Cut short, its job printed no result: ask what it applied.
-			x.appliedSinceGate(context.WithoutCancel(ctx), rec, rec, req)
-		}
-		rec.Error = x.redact(err.Error())
-		if len(updated) == 0 {
-			rec.Outcome = Failed
-			rec.Notes = append(rec.Notes, "no service was updated: the stack runs as before")
-			// (A setup that failed on its own says so in its error.)
-			if rec.Setup != nil && (st.Name != StepSetup || rec.Setup.Source == FromPending) && len(rec.Setup.Migrations) > 0 {
-				rec.Notes = append(rec.Notes, "migrations applied before the failure stay applied: "+strings.Join(rec.Setup.Migrations, ", "))
-			}
-		} else {
-			x.stackRollback(context.WithoutCancel(ctx), rec, req, updated)
-		}
-		x.finish(rec, err)
-		return rec, &Error{Record: rec, Err: err}
-	}
-	rec.Outcome = Succeeded
-	x.finish(rec, nil)
-	return rec, nil
-}
-
-// planStack lays out the steps; each runs through runStep, so the journal
-// names every step that began.
-func (x *Stack) planStack(rec *Record, svcs map[string]compose.StackService, req StackRequest) []Step {
 	var steps []Step
 	if req.Setup != "" {
 		from := svcs[req.Setup]
@@ -423,7 +375,14 @@ func (x *Stack) planStack(rec *Record, svcs map[string]compose.StackService, req
 			Step{Name: StepGate, Services: []string{req.Setup}, What: fmt.Sprintf("check the pending migrations against the running version: %s as a swarm job on %s, dry run", req.Setup, image),
 				run: func(ctx context.Context) error { return x.stackGate(ctx, rec, from, image, req) }},
 			Step{Name: StepSetup, Services: []string{req.Setup}, What: fmt.Sprintf("run %s once on %s as a swarm job (replicated-job, never restarted) on the stack's networks; no task is updated before it exits 0", req.Setup, image),
-				run: func(ctx context.Context) error { return x.stackSetup(ctx, rec, from, image, req) }})
+				run: func(ctx context.Context) error {
+					err := x.stackSetup(ctx, rec, from, image, req)
+					if err != nil {
+						// Cut short, its job printed no result: ask what it applied.
+						x.appliedSinceGate(context.WithoutCancel(ctx), rec, rec, req)
+					}
+					return err
+				}})
 	}
 	for _, name := range req.Services {
 		s, file := svcs[name], x.Project.Services[name]
@@ -434,19 +393,13 @@ func (x *Stack) planStack(rec *Record, svcs map[string]compose.StackService, req
 		monitor := max(file.UpdateMonitor, s.Monitor, s.HealthWindow, 5*time.Second)
 		action := cmp.Or(file.UpdateFailureAction, "rollback")
 		call := fmt.Sprintf("POST /services/%s/update?version=%d: image %s (pinned to the digest the registry names), update monitor %s, failure action %s", s.Name, s.Version, image, monitor, action)
-		steps = append(steps, Step{Name: StepUpdate, Services: []string{name}, API: []string{call},
+		steps = append(steps, Step{Name: StepUpdate, Services: []string{name}, API: []string{call}, replaces: true,
 			What: fmt.Sprintf("%s → %s: the swarm's rolling update (order %s, failure action %s, monitor %s), followed to completed", name, image, cmp.Or(s.Order, "as the service says"), action, monitor),
 			run: func(ctx context.Context) error {
 				return x.update(ctx, rec, name, compose.ServiceUpdateOptions{Service: s.ID, Image: image, Version: s.Version, Monitor: monitor, FailureAction: action}, req.Health)
 			}})
 	}
-	var health string
-	steps = append(steps, Step{Name: StepVerify, Services: req.Services, What: req.Health.describe(), run: func(ctx context.Context) (err error) {
-		health, err = x.verifyStack(ctx, req.Services, req.Health, req.Health.ExpectVersion)
-		x.recordStack(ctx, rec, health, err, false)
-		return err
-	}})
-	return steps
+	return append(steps, Step{Name: StepVerify, Services: req.Services, What: req.Health.describe()})
 }
 
 // stackRunsUpshift says whether the stack's setup job runs upshift migrate
@@ -664,78 +617,53 @@ func (x *Stack) settle(ctx context.Context, id string) (compose.StackService, er
 	}
 }
 
-// stackRollback puts the services this run updated back on the images
-// they ran: Swarm's rollback=previous where the previous spec is that
-// image (the swarm may have rolled back by itself already), else an update
-// to the recorded image by digest; then it verifies them.
-func (x *Stack) stackRollback(ctx context.Context, rec *Record, req StackRequest, updated []string) {
-	started := x.now()
-	rb := &RollbackRecord{}
-	rec.Rollback = rb
-	rec.Step = rec.Step + " → " + StepRollback
-	h := req.Health
-	h.ExpectVersion = "" // the previous version answers with its own
-	err := x.putBackStack(ctx, rec, updated, func(s *ServiceRecord) *Image { return s.From }, h, rb)
-	rb.DurationMS = x.now().Sub(started).Milliseconds()
-	if err != nil {
-		rb.Outcome, rb.Error = StepFailed, x.redact(err.Error())
-		rec.Outcome = RollbackFailed
-	} else {
-		rb.Outcome = StepSucceeded
-		rec.Outcome = RolledBack
-	}
-	if rec.Setup != nil && len(rec.Setup.Migrations) > 0 {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("migrations are not reverted: %s stay applied (they passed the compatibility check, so the old version runs on them)", strings.Join(rec.Setup.Migrations, ", ")))
-	}
-}
-
-// putBackStack moves each service to target(service) and verifies them.
-func (x *Stack) putBackStack(ctx context.Context, rec *Record, services []string, target func(*ServiceRecord) *Image, h Health, rb *RollbackRecord) error {
+// replace puts each service on its image: Swarm's rollback=previous where
+// the previous spec is that image (the swarm may have rolled back by
+// itself already), else an update to the image by digest.
+func (e *stackRun) replace(_ *Record, services []string, to map[string]*Image, h Health) ([]Step, error) {
+	x := e.x
 	var steps []Step
 	for _, name := range services {
-		s := rec.service(name)
-		to := target(s)
-		if to == nil {
-			return fmt.Errorf("no previous image of %s is recorded (nothing ran before)", name)
+		img := to[name]
+		if img == nil {
+			return nil, fmt.Errorf("no previous image of %s is recorded (nothing ran before)", name)
 		}
-		steps = append(steps, Step{Name: StepRollback, Services: []string{name}, What: fmt.Sprintf("%s → %s", name, to.Ref),
-			API: []string{fmt.Sprintf("POST /services/%s_%s/update: image %s (as rollback=previous where the swarm's previous spec is that image; nothing when it runs it already)", x.Name, name, to.Ref)},
+		ref := img.Ref
+		steps = append(steps, Step{Name: StepRollback, Services: []string{name}, What: fmt.Sprintf("%s → %s", name, ref), replaces: true,
+			API: []string{fmt.Sprintf("POST /services/%s_%s/update: image %s (as rollback=previous where the swarm's previous spec is that image; nothing when it runs it already)", x.Name, name, ref)},
 			run: func(ctx context.Context) error {
 				cur, err := x.settle(ctx, x.stackID(ctx, name))
 				if err != nil {
 					return err
 				}
-				if cur.Image == to.Ref {
-					x.emit(Event{Kind: EventOutput, Step: StepRollback, Source: name, Text: "runs " + to.Ref + " again (" + cmp.Or(cur.Update, "no update") + ")"})
+				if cur.Image == ref {
+					x.emit(Event{Kind: EventOutput, Step: StepRollback, Source: name, Text: "runs " + ref + " again (" + cmp.Or(cur.Update, "no update") + ")"})
 					return nil
 				}
-				o := compose.ServiceUpdateOptions{Service: cur.ID, Image: to.Ref, Version: cur.Version}
-				if cur.PreviousImage == to.Ref {
+				o := compose.ServiceUpdateOptions{Service: cur.ID, Image: ref, Version: cur.Version}
+				if cur.PreviousImage == ref {
 					o.Rollback = true
 				}
-				before := cur
 				if _, err := x.Swarm.UpdateService(ctx, o); err != nil {
 					return err
 				}
-				return x.follow(ctx, name, before, h, o.Rollback)
+				return x.follow(ctx, name, cur, h, o.Rollback)
 			}})
 	}
-	for _, st := range steps {
-		if err := x.runStep(ctx, rec, st, Request{}); err != nil {
-			return err
-		}
-	}
-	var health string
-	err := x.runStep(ctx, rec, Step{Name: StepVerify, Services: services, What: h.describe(), run: func(ctx context.Context) (err error) {
-		health, err = x.verifyStack(ctx, services, h, h.ExpectVersion)
-		return err
-	}}, Request{})
-	if rb != nil {
-		rb.Health = health
-	}
-	x.recordStack(ctx, rec, health, err, rb != nil)
-	return err
+	return steps, nil
 }
+
+// target: a digest the registry keeps; nothing to check here.
+func (e *stackRun) target(context.Context, string, *Image) error { return nil }
+
+func (e *stackRun) keep(*Record) []Step { return nil }
+
+func (e *stackRun) unchanged() string { return "no service was updated: the stack runs as before" }
+
+// putBackLimit: each update is bounded by follow's own limit.
+func (e *stackRun) putBackLimit(Health) time.Duration { return 0 }
+
+func (e *stackRun) succeeded(context.Context, *Record) {}
 
 func (x *Stack) stackID(ctx context.Context, name string) string {
 	svcs, err := x.Swarm.StackServices(ctx, x.Name)
@@ -745,11 +673,12 @@ func (x *Stack) stackID(ctx context.Context, name string) string {
 	return cmp.Or(svcs[name].ID, x.Name+"_"+name)
 }
 
-// verifyStack waits until every replica of the services runs the spec's
-// image and the health URL answers 200 (with wantVersion when set), and
-// stays so for h.Stable.
-func (x *Stack) verifyStack(ctx context.Context, services []string, h Health, wantVersion string) (string, error) {
-	return x.stable(ctx, h, func(ctx context.Context) (bool, string, string, error) {
+// ready is the stack's look for the verify loop: every replica of the
+// services runs the spec's image, and the health URL answers 200 (with
+// wantVersion when set).
+func (e *stackRun) ready(services []string, h Health, wantVersion string) readiness {
+	x := e.x
+	return func(ctx context.Context) (bool, string, string, error) {
 		for _, name := range services {
 			s, err := x.Swarm.Service(ctx, x.stackID(ctx, name))
 			if err != nil {
@@ -770,32 +699,20 @@ func (x *Stack) verifyStack(ctx context.Context, services []string, h Health, wa
 			return true, "", fmt.Sprintf("%s: 200, version %s", h.URL, p.version), nil
 		}
 		return true, "", h.URL + ": 200", nil
-	})
+	}
 }
 
-// recordStack notes what each service runs now; a rollback's record keeps
-// what it put back as "to".
-func (x *Stack) recordStack(ctx context.Context, rec *Record, health string, err error, isRollback bool) {
-	svcs, lerr := x.Swarm.StackServices(ctx, x.Name)
-	if lerr != nil {
-		return
+// serving is a service's running tasks and the image its spec names.
+func (e *stackRun) serving(ctx context.Context, service string) ([]string, *Image, error) {
+	svcs, err := e.x.Swarm.StackServices(ctx, e.x.Name)
+	if err != nil {
+		return nil, nil, err
 	}
-	for i := range rec.Services {
-		s := &rec.Services[i]
-		cur, ok := svcs[s.Name]
-		if !ok {
-			continue
-		}
-		s.Containers = x.running(ctx, cur.ID, "")
-		if isRollback {
-			continue // the upgrade's own to and health stay
-		}
-		s.To = stackImage(cur.Image)
-		s.Health = health
-		if err != nil {
-			s.Health = "failed: " + x.redact(err.Error())
-		}
+	cur, ok := svcs[service]
+	if !ok {
+		return nil, nil, fmt.Errorf("service %s is not in stack %s", service, e.x.Name)
 	}
+	return e.x.running(ctx, cur.ID, ""), stackImage(cur.Image), nil
 }
 
 // BackupOnly is refused on a stack: its database is reached from the
@@ -818,71 +735,5 @@ type StackRollbackRequest struct {
 // upgrade of each service that no rollback undid: further back than
 // Swarm's one level, one upgrade per rollback.
 func (x *Stack) Rollback(ctx context.Context, req StackRollbackRequest) (*Record, error) {
-	if err := x.preflight(req.Health, req.DryRun); err != nil {
-		return x.failed(NotRun(KindRollback, x.Name), err)
-	}
-	rec, _, unfinished, release, err := x.beginStack(ctx, KindRollback, req.Services, "", req.DryRun)
-	if err != nil {
-		return rec, err
-	}
-	defer release()
-	if unfinished != nil {
-		x.resume(rec, unfinished, req.DryRun)
-	}
-	history, err := x.State.History()
-	if err != nil {
-		return x.failed(rec, err)
-	}
-	var undo []string
-	for i := range rec.Services {
-		s := &rec.Services[i]
-		if u := unfinished; u != nil && u.Kind == KindRollback && u.service(s.Name) != nil && u.service(s.Name).To != nil {
-			s.To = u.service(s.Name).To // a dead rollback is finished, not undone
-			undo = append(undo, u.RollsBack...)
-			continue
-		}
-		up := LatestUpgrade(history, s.Name)
-		if up == nil {
-			return x.failed(rec, &NothingToRollBackError{Service: s.Name, StateDir: x.State.Dir})
-		}
-		t := *up.service(s.Name).From
-		s.To = &t
-		if !slices.Contains(undo, up.ID) {
-			undo = append(undo, up.ID)
-		}
-	}
-	rec.RollsBack = undo
-	if req.DryRun {
-		rec.Outcome = Planned
-		for _, s := range rec.Services {
-			st := Step{Name: StepRollback, Services: []string{s.Name}, What: fmt.Sprintf("%s → %s", s.Name, s.To.Ref),
-				API: []string{fmt.Sprintf("POST /services/%s_%s/update: image %s", x.Name, s.Name, s.To.Ref)}}
-			rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepPlanned, What: x.redact(st.What), Commands: []string{}, API: x.api(st)})
-			x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, API: x.api(st)})
-		}
-		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
-		x.finish(rec, nil)
-		return rec, nil
-	}
-	if err := x.State.SaveRun(rec); err != nil {
-		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})
-	}
-	targets := map[string]*Image{}
-	for _, s := range rec.Services {
-		targets[s.Name] = s.To
-	}
-	// Once services are being replaced, a first signal does not stop the
-	// rollback half way; it finishes, and says so.
-	err = x.putBackStack(context.WithoutCancel(ctx), rec, req.Services, func(s *ServiceRecord) *Image { return targets[s.Name] }, req.Health, nil)
-	if ctx.Err() != nil {
-		rec.Notes = append(rec.Notes, "a signal arrived during the rollback; it was finished first, since stopping it half way leaves the stack half rolled back")
-	}
-	if err != nil {
-		rec.Outcome, rec.Error = RollbackFailed, x.redact(err.Error())
-		x.finish(rec, err)
-		return rec, &Error{Record: rec, Err: err}
-	}
-	rec.Outcome = Succeeded
-	x.finish(rec, nil)
-	return rec, nil
+	return x.rollback(ctx, &stackRun{x: x}, runSpec{Services: req.Services, Health: req.Health, DryRun: req.DryRun})
 }

@@ -6,7 +6,9 @@
 // a dead run's one-offs); every compose verb (pull, build, stop, run, up)
 // goes through the user's compose CLI (compose.API); and it reports through
 // events, so that the CLI, CI and library users see the same protocol. A
-// Swarm stack (Stack) goes through the engine's API alone.
+// Swarm stack (Stack) goes through the engine's API alone. Both are one
+// journaled run loop with one failure policy (run.go) over a small engine
+// interface that each implements (composeRun, stackRun).
 package upgrade
 
 import (
@@ -119,103 +121,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // Upgrade runs the upgrade sequence for req. The returned record is filled
 // on every path; the error is nil only when the new images run and answer.
 func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
-	if err := x.preflight(req.Health, req.DryRun); err != nil {
-		return x.failed(NotRun(KindUpgrade, x.Project.Name), err)
-	}
-	rec, b, err := x.begin(ctx, KindUpgrade, req.Services, req.DryRun)
-	if err != nil {
-		return rec, err
-	}
-	defer b.release()
-	unfinished, current := b.unfinished, b.current
-	if !req.DryRun {
-		touched := append(slices.Clone(req.Services), req.Setup)
-		if req.Backup != nil {
-			touched = append(touched, req.Backup.Service)
-		}
-		if a, why := x.tableOf(req.Setup); why == "" {
-			touched = append(touched, a.db.Service)
-		}
-		defer x.resolveOnce(rec, touched)()
-		x.cleanOneOffs(ctx, rec, req.Setup)
-	}
-	if unfinished != nil {
-		x.settleSetup(ctx, rec, unfinished, req.Setup)
-		x.resume(rec, unfinished, req.DryRun)
-	}
-
-	steps := Plan(x.Project, current, req)
-	rec.Strategy, rec.StrategyReason = string(req.strategyName()), req.Reason
-	if req.Reason != "" {
-		x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + req.Reason})
-	}
-	if req.DryRun {
-		return x.planned(rec, steps), nil
-	}
-	if err := x.State.SaveRun(rec); err != nil {
-		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})
-	}
-	stopped := false
-	var rolled []string
-	for i := 0; i < len(steps); i++ {
-		st := steps[i]
-		switch st.Name {
-		case StepStop, StepGate, StepSetup:
-			// What the table holds before anything can migrate, so that
-			// an interrupted setup is still accounted for.
-			x.markTable(ctx, rec, req)
-		}
-		err := x.runStep(ctx, rec, st, req)
-		if (st.Name == StepStop || st.Name == StepStart) && !errors.As(err, new(*JournalError)) {
-			// A stop (or a start that replaces containers) that began
-			// may have stopped some before it failed or was
-			// interrupted: it is a stop.
-			stopped = true
-		}
-		if err == nil && st.Name == StepGate && rec.gateVerdict != nil {
-			var rest []Step
-			rest, rec.StrategyReason, req = fallBack(x.Project, current, req, rec.gateVerdict)
-			rec.Strategy = string(req.strategyName())
-			x.emit(Event{Kind: EventNote, Text: "strategy: " + rec.Strategy + " — " + rec.StrategyReason})
-			steps = append(steps[:i+1], rest...)
-			continue
-		}
-		if err == nil {
-			if st.Name == StepRoll {
-				rolled = append(rolled, st.Services[0])
-			}
-			continue
-		}
-		if ctx.Err() != nil {
-			err = fmt.Errorf("interrupted during %s: %w", st.Name, err)
-		}
-		rec.Error = x.redact(err.Error())
-		var re *RollingError
-		switch {
-		case errors.As(err, &re):
-			if re.Retired {
-				rolled = append(rolled, re.Service) // its old containers are gone: put its previous image back
-			}
-			x.afterRollingFailure(context.WithoutCancel(ctx), rec, req, rolled)
-		case !stopped:
-			rec.Outcome = Failed
-			rec.Notes = append(rec.Notes, "nothing was stopped: the services run as before")
-			if rec.Setup != nil && st.Name != StepSetup && len(rec.Setup.Migrations) > 0 {
-				rec.Notes = append(rec.Notes, "migrations applied before the failure stay applied: "+strings.Join(rec.Setup.Migrations, ", "))
-			}
-		default:
-			x.rollbackAfterFailure(context.WithoutCancel(ctx), rec, req)
-		}
-		if rec.Backup != nil && rec.Outcome != Failed {
-			rec.Notes = append(rec.Notes, "to put the database back as it was before this upgrade (upshift never does): "+rec.Backup.Restore)
-		}
-		x.finish(rec, err)
-		return rec, &Error{Record: rec, Err: err}
-	}
-	rec.Outcome = Succeeded
-	x.finish(rec, nil)
-	x.prunePins(context.WithoutCancel(ctx), rec)
-	return rec, nil
+	return x.upgrade(ctx, &composeRun{x: x, req: req}, runSpec{Services: req.Services, Setup: req.Setup, Health: req.Health, DryRun: req.DryRun})
 }
 
 // planned ends a dry run: the steps as the record and the events show
@@ -268,58 +174,6 @@ func (x *Executor) resolveOnce(rec *Record, services []string) func() {
 		rec.Notes = append(rec.Notes, fmt.Sprintf("the compose files hold %d KiB: every compose verb of this run read one resolved copy of %s instead", x.Project.Bytes>>10, strings.Join(names, ", ")))
 	}
 	return done
-}
-
-// begun is what every run starts from.
-type begun struct {
-	unfinished *Record // a run a dead upshift left, or nil
-	current    Current
-	release    func()
-}
-
-// begin opens a run: its record, the deploy lock (not for a dry run), the
-// run a dead upshift may have left, and what runs now (the From images).
-func (x *Executor) begin(ctx context.Context, kind Kind, services []string, dryRun bool) (*Record, begun, error) {
-	rec := newRecord(kind, x.Project.Name, x.now(), x.Me)
-	rec.DryRun, rec.Engine = dryRun, x.Endpoint
-	for _, s := range services {
-		rec.Services = append(rec.Services, ServiceRecord{Name: s, Containers: []string{}, PreviousContainers: []string{}})
-	}
-	b := begun{release: func() {}}
-	if !dryRun {
-		if err := x.lock(ctx, rec); err != nil {
-			_, err = x.failed(rec, err)
-			return rec, b, err
-		}
-		b.release = x.State.Unlock
-	}
-	var err error
-	if b.unfinished, err = x.State.Unfinished(); err == nil {
-		b.current, err = x.observe(ctx, services)
-	}
-	if u := b.unfinished; err == nil && u != nil && u.Outcome != Running && !dryRun {
-		// It ended, but the history could not take it (a full state
-		// folder): record it now; it is not an interrupted run.
-		if ferr := x.State.Finish(u); ferr == nil {
-			x.emit(Event{Kind: EventNote, Text: fmt.Sprintf("recorded the %s %s in the history (it ended %s, but the state folder could not take it then)", u.Kind, u.ID, u.Outcome)})
-		}
-		b.unfinished = nil
-	}
-	if err != nil {
-		b.release()
-		_, err = x.failed(rec, err)
-		return rec, b, err
-	}
-	for i := range rec.Services {
-		s := &rec.Services[i]
-		for _, c := range b.current[s.Name] {
-			s.PreviousContainers = append(s.PreviousContainers, compose.ShortID(c.ID))
-		}
-		if c := runningImage(b.current[s.Name]); c != nil {
-			s.From = &Image{Ref: c.Image, ID: c.ImageID}
-		}
-	}
-	return rec, b, nil
 }
 
 // failed marks a run failed with err (nothing changed unless the outcome
@@ -434,15 +288,15 @@ func (e *JournalError) ErrorHint() string {
 // runStep journals the step as running — what it will do and its exact
 // commands — before it starts, runs it, and journals how it ended. A dead
 // upshift's journal thus names every step that began.
-func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Request) error {
+func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, setup string) error {
 	started := x.now()
 	if rec.Rollback == nil {
 		rec.Step = st.Name // an automatic rollback keeps the step that failed
 	}
-	if st.Name == StepSetup && st.Services[0] == req.Setup {
+	if st.Name == StepSetup && setup != "" && st.Services[0] == setup {
 		// Journaled with the step, so that a dead run's setup is known.
-		rec.Setup = &SetupRecord{Service: req.Setup, Migrations: []string{}, Source: FromUnknown}
-		if s := x.Project.Services[req.Setup]; s != nil {
+		rec.Setup = &SetupRecord{Service: setup, Migrations: []string{}, Source: FromUnknown}
+		if s := x.Project.Services[setup]; s != nil {
 			rec.Setup.Image = s.Image
 		}
 	}
@@ -459,33 +313,9 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, req Reques
 	if err == nil && st.run != nil {
 		err = st.run(ctx)
 	} else if err == nil {
-		switch st.Name {
-		case StepPin:
-			err = x.pin(ctx, rec)
-		case StepSetup:
-			if st.Services[0] == req.Setup {
-				err = x.setup(ctx, rec, st, req)
-			} else {
-				err = x.setupAfter(ctx, st)
-			}
-		case StepGate:
-			err = x.gate(ctx, rec, st, req)
-		case StepBackup:
-			err = x.backup(ctx, rec, *req.Backup)
-		case StepRoll:
-			err = x.roll(ctx, rec, st.Services[0], req)
-		case StepVerify:
-			var health string
-			health, err = x.verify(ctx, req.Services, req.Health, req.Health.ExpectVersion, nil)
-			if err != nil {
-				health = "failed: " + x.redact(err.Error())
-			}
-			x.recordNew(ctx, rec, health)
-		default:
-			for _, v := range st.Verbs {
-				if err = compose.Do(ctx, x.Compose, v, func(l string) { x.emit(Event{Kind: EventOutput, Step: st.Name, Text: l}) }); err != nil {
-					break
-				}
+		for _, v := range st.Verbs {
+			if err = compose.Do(ctx, x.Compose, v, func(l string) { x.emit(Event{Kind: EventOutput, Step: st.Name, Text: l}) }); err != nil {
+				break
 			}
 		}
 	}
@@ -608,144 +438,6 @@ func migrationsNote(ms []string) string {
 	return fmt.Sprintf(" (it had applied %s before failing; they stay applied)", strings.Join(ms, ", "))
 }
 
-// recordNew notes which images and containers now serve.
-func (x *Executor) recordNew(ctx context.Context, rec *Record, health string) {
-	for i := range rec.Services {
-		s := &rec.Services[i]
-		cs, err := x.Engine.Containers(ctx, x.Project.Name, s.Name)
-		if err != nil {
-			continue
-		}
-		s.Containers = []string{}
-		for _, c := range cs {
-			s.Containers = append(s.Containers, c.Name)
-		}
-		if c := runningImage(cs); c != nil {
-			s.To = &Image{Ref: c.Image, ID: c.ImageID}
-		}
-		s.Health = health
-	}
-}
-
-// rollbackAfterFailure puts the pinned previous images back and verifies
-// them (the version is not required: the old one answers with its own).
-func (x *Executor) rollbackAfterFailure(ctx context.Context, rec *Record, req Request) {
-	started := x.now()
-	rb := &RollbackRecord{}
-	rec.Rollback = rb
-	rec.Step = rec.Step + " → " + StepRollback
-	done := func(outcome Outcome) {
-		rb.DurationMS = x.now().Sub(started).Milliseconds()
-		rec.Outcome = outcome
-		if outcome == RolledBack {
-			rb.Outcome = StepSucceeded
-		} else {
-			rb.Outcome = StepFailed
-		}
-		if rec.Setup != nil && len(rec.Setup.Migrations) > 0 {
-			rec.Notes = append(rec.Notes, fmt.Sprintf("migrations are not reverted: %s stay applied and the database stays at the new schema", strings.Join(rec.Setup.Migrations, ", ")))
-		}
-	}
-	images := map[string]string{}
-	var missing []string
-	for _, s := range rec.Services {
-		if s.From == nil || s.From.Pin == "" {
-			missing = append(missing, s.Name)
-			continue
-		}
-		images[s.Name] = s.From.Pin
-	}
-	if len(missing) > 0 {
-		rb.Error = "no previous image to put back for " + strings.Join(missing, ", ") + " (nothing ran before this upgrade)"
-		x.emit(Event{Kind: EventNote, Text: rb.Error})
-		done(RollbackFailed)
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute+req.Health.timeout())
-	defer cancel()
-	health, err := x.putBack(ctx, rec, req.Services, images, req.Health, "")
-	rb.Health = health
-	if err != nil {
-		rb.Error = x.redact(err.Error())
-		done(RollbackFailed)
-		return
-	}
-	done(RolledBack)
-}
-
-// afterRollingFailure: the failed service's old containers never stopped;
-// services rolled before it in the same run are put back on their previous
-// images.
-func (x *Executor) afterRollingFailure(ctx context.Context, rec *Record, req Request, rolled []string) {
-	rb := &RollbackRecord{Outcome: StepSucceeded, Health: "the old containers kept serving"}
-	rec.Rollback = rb
-	rec.Outcome = RolledBack
-	if len(rolled) > 0 {
-		started := x.now()
-		images := map[string]string{}
-		for _, name := range rolled {
-			if s := rec.service(name); s != nil && s.From != nil && s.From.Pin != "" {
-				images[name] = s.From.Pin
-			}
-		}
-		health, err := x.putBack(ctx, rec, rolled, images, req.Health, "")
-		rb.DurationMS = x.now().Sub(started).Milliseconds()
-		rb.Health = health
-		if err != nil {
-			rb.Outcome, rb.Error = StepFailed, x.redact(err.Error())
-			rec.Outcome = RollbackFailed
-		}
-	}
-	if rec.Setup != nil && len(rec.Setup.Migrations) > 0 {
-		rec.Notes = append(rec.Notes, fmt.Sprintf("migrations are not reverted: %s stay applied (they passed the compatibility check, so the old version runs on them)", strings.Join(rec.Setup.Migrations, ", ")))
-	}
-}
-
-// putBack starts services on the given images through an override file of
-// upshift's own and verifies them.
-func (x *Executor) putBack(ctx context.Context, rec *Record, services []string, images map[string]string, h Health, wantVersion string) (string, error) {
-	path, err := x.State.WriteOverride(rec.ID, Override(rec.ID, images))
-	if err != nil {
-		return "", fmt.Errorf("write the override file: %w", err)
-	}
-	st := Step{Name: StepRollback, Services: services, Verbs: []compose.Verb{StartVerb(services, path)},
-		What: "put the previous images back: " + describeImages(images)}
-	if err := x.runStep(ctx, rec, st, Request{}); err != nil {
-		return "", err
-	}
-	h.ExpectVersion = wantVersion // the previous version answers with its own
-	var health string
-	vst := Step{Name: StepVerify, Services: services, What: h.describe(), run: func(ctx context.Context) (err error) {
-		health, err = x.verify(ctx, services, h, wantVersion, nil)
-		return err
-	}}
-	err = x.runStep(ctx, rec, vst, Request{})
-	for i := range rec.Services {
-		s := &rec.Services[i]
-		cs, lerr := x.Engine.Containers(ctx, x.Project.Name, s.Name)
-		if lerr == nil {
-			s.Containers = []string{}
-			for _, c := range cs {
-				s.Containers = append(s.Containers, c.Name)
-			}
-			// An upgrade's "to" stays the image it tried; a rollback's is
-			// the image it put back.
-			if c := runningImage(cs); c != nil && rec.Kind == KindRollback {
-				s.To = &Image{Ref: c.Image, ID: c.ImageID}
-			}
-		}
-		if rec.Kind != KindRollback {
-			continue // the upgrade's own health stays; rec.Rollback has this one
-		}
-		if err == nil {
-			s.Health = health
-		} else {
-			s.Health = "failed"
-		}
-	}
-	return health, err
-}
-
 func describeImages(images map[string]string) string {
 	var parts []string
 	for s, ref := range images {
@@ -799,139 +491,7 @@ type RollbackRequest struct {
 // Rollback puts back the images that ran before the latest upgrade of each
 // service (or before an upgrade that a dead upshift left unfinished).
 func (x *Executor) Rollback(ctx context.Context, req RollbackRequest) (*Record, error) {
-	if err := x.preflight(req.Health, req.DryRun); err != nil {
-		return x.failed(NotRun(KindRollback, x.Project.Name), err)
-	}
-	rec, b, err := x.begin(ctx, KindRollback, req.Services, req.DryRun)
-	if err != nil {
-		return rec, err
-	}
-	defer b.release()
-	unfinished, current := b.unfinished, b.current
-	if !req.DryRun {
-		defer x.resolveOnce(rec, slices.Clone(req.Services))()
-	}
-	fail := func(err error) (*Record, error) { return x.failed(rec, err) }
-	// What to return to, per service.
-	targets := map[string]*Image{}
-	var undo []string
-	if unfinished != nil {
-		if unfinished.Setup != nil {
-			if !req.DryRun {
-				x.cleanOneOffs(ctx, rec, unfinished.Setup.Service)
-			}
-			x.settleSetup(ctx, rec, unfinished, unfinished.Setup.Service)
-		}
-		x.resume(rec, unfinished, req.DryRun)
-		for i := range rec.Services {
-			s := &rec.Services[i]
-			old := unfinished.service(s.Name)
-			if old == nil {
-				continue
-			}
-			if unfinished.Kind == KindRollback {
-				// A dead rollback is finished, not undone: its target was
-				// fixed and journaled when it started, and what it was
-				// leaving (its From, which resume kept) stays this one's.
-				if old.To != nil {
-					targets[s.Name] = old.To
-				}
-				continue
-			}
-			if old.From != nil {
-				targets[s.Name] = old.From
-			}
-			// The images running now are what is being rolled back.
-			if c := runningImage(current[s.Name]); c != nil {
-				s.From = &Image{Ref: c.Image, ID: c.ImageID}
-			} else {
-				s.From = nil
-			}
-		}
-		if unfinished.Kind == KindRollback {
-			undo = append(undo, unfinished.RollsBack...)
-		} else {
-			undo = append(undo, unfinished.ID)
-		}
-	}
-	history, err := x.State.History()
-	if err != nil {
-		return fail(err)
-	}
-	for _, s := range req.Services {
-		if targets[s] != nil {
-			continue
-		}
-		up := LatestUpgrade(history, s)
-		if up == nil {
-			return fail(&NothingToRollBackError{Service: s, StateDir: x.State.Dir})
-		}
-		targets[s] = up.service(s).From
-		if !slices.Contains(undo, up.ID) {
-			undo = append(undo, up.ID)
-		}
-	}
-	images := map[string]string{}
-	for s, img := range targets {
-		ref := img.Pin
-		if ref == "" {
-			ref = img.ID
-		}
-		if id, err := x.Engine.ImageID(ctx, ref); err != nil {
-			return fail(err)
-		} else if id == "" {
-			return fail(fmt.Errorf("the previous image of %s (%s, %s) is no longer on this engine: it was removed by hand; pull %s again and rerun", s, ref, compose.ShortID(img.ID), img.Ref))
-		}
-		images[s] = ref
-	}
-	rec.RollsBack = undo
-	// The target is fixed now and journaled with the run, before anything
-	// changes: a rerun after a dead rollback goes to it.
-	for i := range rec.Services {
-		if img := targets[rec.Services[i].Name]; img != nil {
-			t := *img
-			rec.Services[i].To = &t
-		}
-	}
-	for _, r := range history {
-		if slices.Contains(undo, r.ID) && r.Backup != nil {
-			rec.Notes = append(rec.Notes, fmt.Sprintf("the database stays at the schema of %s; to put it back as it was before that upgrade (upshift never does): %s", r.ID, r.Backup.Restore))
-		}
-	}
-	if req.DryRun {
-		rec.Outcome = Planned
-		st := Step{Name: StepRollback, Services: req.Services, Verbs: []compose.Verb{StartVerb(req.Services, "<override>")}, What: "put the previous images back: " + describeImages(images)}
-		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepPlanned, What: x.redact(st.What), Commands: x.commands(st), API: x.api(st)})
-		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st), API: x.api(st)})
-		x.emit(Event{Kind: EventStep, Step: StepVerify, Text: req.Health.describe()})
-		x.finish(rec, nil)
-		return rec, nil
-	}
-	if err := x.State.SaveRun(rec); err != nil {
-		return fail(err)
-	}
-	// Keep what runs now too, so that the rollback can itself be undone.
-	if err := x.runStep(ctx, rec, Step{Name: StepPin, Services: req.Services, What: "keep the images running now under a tag of upshift's own"}, Request{}); err != nil {
-		rec.Outcome, rec.Error = Failed, x.redact(err.Error())
-		x.finish(rec, err)
-		return rec, &Error{Record: rec, Err: err}
-	}
-	// Once containers are being replaced, a first signal does not stop
-	// the rollback half way (nothing would serve): it finishes, and says
-	// so. A second signal ends upshift at once; a rerun finishes it.
-	_, err = x.putBack(context.WithoutCancel(ctx), rec, req.Services, images, req.Health, req.Health.ExpectVersion)
-	if ctx.Err() != nil {
-		rec.Notes = append(rec.Notes, "a signal arrived during the rollback; it was finished first, since stopping it half way would leave nothing serving")
-	}
-	if err != nil {
-		rec.Outcome = RollbackFailed
-		rec.Error = x.redact(err.Error())
-		x.finish(rec, err)
-		return rec, &Error{Record: rec, Err: err}
-	}
-	rec.Outcome = Succeeded
-	x.finish(rec, nil)
-	return rec, nil
+	return x.rollback(ctx, &composeRun{x: x, req: Request{Services: req.Services, Health: req.Health, DryRun: req.DryRun}}, runSpec{Services: req.Services, Health: req.Health, DryRun: req.DryRun})
 }
 
 // NothingToRollBackError is a rollback with no recorded upgrade to undo.
