@@ -556,3 +556,29 @@ func TestStackUnitRerunWaitsForTheDeadRunsJob(t *testing.T) {
 		t.Errorf("waited %s of virtual time for a job through four unfinished looks", waited)
 	}
 }
+
+// A rollback after an upgrade that died part way undoes that upgrade, as
+// on compose: back to what ran before it (its journaled From), and what
+// runs now is what is rolled back.
+func TestStackUnitRollbackAfterADeadUpgrade(t *testing.T) {
+	x, f := fakeStack(t)
+	dead := newRecord(KindUpgrade, "shop", x.now().Add(-time.Minute), Holder{PID: 1 << 30, Host: "elsewhere"})
+	dead.Step = StepUpdate
+	dead.Services = []ServiceRecord{{Name: "app", From: &Image{Ref: "reg/app:v1@sha256:1111", ID: "sha256:1111"}}}
+	if err := x.State.SaveRun(dead); err != nil {
+		t.Fatal(err)
+	}
+	// Its update took: app runs v2.
+	f.services["app"].Image, f.services["app"].PreviousImage = "reg/app:v2@sha256:2222", "reg/app:v1@sha256:1111"
+	rec, err := x.Rollback(context.Background(), StackRollbackRequest{Services: []string{"app"}})
+	if err != nil || rec.Outcome != Succeeded || strings.Join(rec.RollsBack, ",") != dead.ID || rec.Resumes != dead.ID {
+		t.Fatalf("rollback: %v, %s, rolls back %v, resumes %q (the dead upgrade was %s)", err, rec.Outcome, rec.RollsBack, rec.Resumes, dead.ID)
+	}
+	if s := rec.Services[0]; s.From.Ref != "reg/app:v2@sha256:2222" || s.To.Ref != "reg/app:v1@sha256:1111" {
+		t.Errorf("rolled back %v → %v, want v2 → v1", s.From, s.To)
+	}
+	wantCalls(t, f, "lock upshift-lock-shop", "rollback shop_app to reg/app:v1@sha256:1111", "unlock upshift-lock-shop")
+	if runs, _ := x.State.History(); len(runs) != 2 || runs[0].ID != dead.ID || runs[0].Outcome != Interrupted {
+		t.Errorf("history %v, want the dead upgrade as interrupted, then the rollback", runs)
+	}
+}
