@@ -77,8 +77,10 @@ type StackService struct {
 	Order         string
 	FailureAction string
 	Monitor       time.Duration
-	// Entrypoint is the spec's entrypoint (nil: the image's).
+	// Entrypoint is the spec's entrypoint (nil: the image's); Args its
+	// command (the stack file's command; nil: the image's).
 	Entrypoint []string
+	Args       []string
 	// UpdateStarted is when the last update began (zero: never).
 	UpdateStarted time.Time
 	// HealthWindow is the image's healthcheck interval × retries from the
@@ -115,7 +117,7 @@ func stackService(svc swarm.Service) StackService {
 	ss := StackService{ID: svc.ID, Name: svc.Spec.Name, Version: svc.Version.Index, spec: svc.Spec, Replicas: -1}
 	ss.Service = strings.TrimPrefix(svc.Spec.Name, svc.Spec.Labels[LabelStack]+"_")
 	if cs := svc.Spec.TaskTemplate.ContainerSpec; cs != nil {
-		ss.Image, ss.Entrypoint = cs.Image, cs.Command
+		ss.Image, ss.Entrypoint, ss.Args = cs.Image, cs.Command, cs.Args
 		if h := cs.Healthcheck; h != nil && len(h.Test) > 0 && h.Test[0] != "NONE" {
 			interval := h.Interval
 			if interval == 0 {

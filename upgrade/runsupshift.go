@@ -11,7 +11,7 @@ import (
 type setupProgram struct {
 	Override   []string // --setup-command (replaces the command)
 	Entrypoint []string // the file's or the deployed spec's (nil: the image's)
-	Command    []string // the file's
+	Command    []string // the file's or the deployed spec's
 	// ImageEntrypoint looks up the image's entrypoint; nil when only the
 	// file may be read (the plan, before anything is pulled).
 	ImageEntrypoint func() []string

@@ -403,14 +403,12 @@ func (e *stackRun) plan(_ context.Context, rec *Record) []Step {
 }
 
 // stackRunsUpshift says whether the stack's setup job runs upshift migrate
-// (setupProgram.runsUpshift): the deployed spec's entrypoint, else the
-// new image's, with the file's command.
+// (setupProgram.runsUpshift). The job copies the deployed spec, so it is
+// the spec's entrypoint (else the new image's) and the spec's command that
+// run, not the stack file's.
 func (x *Stack) stackRunsUpshift(ctx context.Context, from compose.StackService, image string, req StackRequest) (bool, string) {
-	p := setupProgram{Override: req.SetupCommand, Entrypoint: from.Entrypoint,
+	p := setupProgram{Override: req.SetupCommand, Entrypoint: from.Entrypoint, Command: from.Args,
 		ImageEntrypoint: func() []string { ep, _ := x.Swarm.ImageEntrypoint(ctx, image); return ep }}
-	if s := x.Project.Services[req.Setup]; s != nil {
-		p.Command = s.Command
-	}
 	is, _, what := p.runsUpshift()
 	return is, what
 }

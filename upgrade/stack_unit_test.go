@@ -582,3 +582,22 @@ func TestStackUnitRollbackAfterADeadUpgrade(t *testing.T) {
 		t.Errorf("history %v, want the dead upgrade as interrupted, then the rollback", runs)
 	}
 }
+
+// The setup job copies the deployed spec: whether it runs upshift is read
+// from the spec's command, not from the stack file's.
+func TestStackUnitGateReadsTheDeployedCommand(t *testing.T) {
+	x, f := fakeStack(t)
+	f.services["db-setup"].Entrypoint, f.services["db-setup"].Args = nil, []string{"node", "migrate.js"}
+	x.Project.Services["db-setup"].Command = []string{"upshift", "migrate"}
+	rec, err := x.Upgrade(context.Background(), stackRequest())
+	var re *RequestError
+	if !errors.As(err, &re) || !strings.Contains(rec.Error, "runs `node migrate.js`, not upshift migrate") {
+		t.Fatalf("%v; error %q, want a refusal naming the deployed command", err, rec.Error)
+	}
+	wantOutcome(t, x, rec, err, Failed, 2)
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, "job ") || strings.HasPrefix(c, "update ") {
+			t.Errorf("something ran: %v", f.calls)
+		}
+	}
+}
