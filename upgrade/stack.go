@@ -232,14 +232,16 @@ func (e *stackRun) open(ctx context.Context, rec *Record, dryRun bool) (func(), 
 	return release, nil
 }
 
-// leftovers: a dead upgrade's jobs are waited for and removed, and what
-// its setup job applied is asked of the check, run again.
+// leftovers: a dead run's jobs are waited for and removed — a migration
+// still running ends before anything is replaced, by an upgrade or a
+// rollback — and, before an upgrade, what the dead run's setup job applied
+// is asked of the check, run again.
 func (e *stackRun) leftovers(ctx context.Context, rec, dead *Record, dryRun bool) func() {
-	if dryRun || rec.Kind != KindUpgrade {
+	if dryRun {
 		return func() {}
 	}
 	e.x.cleanJobs(ctx, rec)
-	if dead != nil {
+	if dead != nil && rec.Kind == KindUpgrade {
 		e.x.settleStackSetup(ctx, rec, dead, e.req)
 	}
 	return func() {}

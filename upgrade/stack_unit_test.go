@@ -601,3 +601,24 @@ func TestStackUnitGateReadsTheDeployedCommand(t *testing.T) {
 		}
 	}
 }
+
+// A rollback waits for a job a dead run left as an upgrade does: a
+// migration still running ends before any service is replaced.
+func TestStackUnitRollbackWaitsForTheDeadRunsJob(t *testing.T) {
+	x, f := fakeStack(t)
+	if _, err := x.Upgrade(context.Background(), stackRequest()); err != nil {
+		t.Fatal(err)
+	}
+	f.calls = nil
+	f.left = &compose.StackService{ID: "dead-job", Name: "shop_db-setup-upshift-setup-beef", Job: true}
+	f.leftStates = []string{"running", "running", "complete"}
+	start := x.now()
+	rec, err := x.Rollback(context.Background(), StackRollbackRequest{Services: []string{"app"}})
+	if err != nil || rec.Outcome != Succeeded {
+		t.Fatalf("rollback: %v %s", err, rec.Outcome)
+	}
+	wantCalls(t, f, "lock upshift-lock-shop", "remove dead-job", "rollback shop_app to reg/app:v1@sha256:1111", "unlock upshift-lock-shop")
+	if waited := x.now().Sub(start); waited < 4*time.Second {
+		t.Errorf("waited %s of virtual time for a job through two unfinished looks", waited)
+	}
+}
