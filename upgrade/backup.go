@@ -181,9 +181,7 @@ func (x *Executor) BackupOnly(ctx context.Context, b Backup) (*Record, error) {
 	st := Step{Name: StepBackup, What: "pg_dump -Fc of the database into " + b.Dir,
 		run: func(ctx context.Context) error { return x.backup(ctx, rec, b) }}
 	if err := x.runStep(ctx, rec, st, ""); err != nil {
-		rec.Outcome, rec.Error = Failed, x.redact(err.Error())
-		x.finish(rec, err)
-		return rec, &Error{Record: rec, Err: err}
+		return x.ended(rec, Failed, err)
 	}
 	rec.Outcome = Succeeded
 	x.finish(rec, nil)

@@ -120,57 +120,64 @@ func TestFaultInjection(t *testing.T) {
 		[2]string{"upgrade", "pin pull gate setup start verify"}, [2]string{"stop-start", "stop setup"}, [2]string{"rollback", "pin rollback verify"})
 	p := deployed(t)
 	var migrations = []dockertest.Migration{mUsers}
-	// Counted as they run: a -run filter skips some, and t.Run reports a
-	// skipped subtest as passed.
+	runPoints(t, "fault injection", seed, points[:runs], func(t *testing.T, i int, pt faultPoint) {
+		migrations = append(migrations, faultMigration(len(migrations), i))
+		p.Release(v2, migrations)
+		args := defaultArgs(p, "v2")
+		if pt.kind == "stop-start" {
+			args = upgradeArgs(p, "v2")
+		}
+		want := "v2"
+		if pt.kind == "rollback" {
+			if r := p.Upshift(args...); r.Code != 0 {
+				t.Fatalf("the upgrade before the rollback: %s", r)
+			}
+			args = []string{"rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1", "--health-timeout", "20s"}
+			want = "v1"
+		}
+		rows0, recorded0 := tally(t, p)
+		hit := interrupt(t, p.Command(args...), filepath.Join(p.StateDir, p.Name, "run.json"), pt.step, pt.sig, pt.offset)
+		t.Logf("signal landed during %q", hit)
+		if r := p.Upshift("history", "--format", "json"); r.Code != 0 {
+			t.Fatalf("history after the fault: %s", r)
+		}
+		// A rollback that a SIGTERM reached finishes first (nothing
+		// would serve half way): then it is done, and a rerun would
+		// roll back one more upgrade.
+		if h := fullHistory(t, p); pt.kind == "rollback" && h[0]["kind"] == "rollback" && h[0]["outcome"] == "succeeded" && h[0]["resumes"] == "" {
+			t.Logf("the interrupted rollback finished itself: %v", h[0]["notes"])
+		} else if r := p.Upshift(append(args, "--format", "json")...); r.Code != 0 {
+			t.Fatalf("plain rerun: %s", r)
+		} else {
+			exitCodesAgree(t, p, r)
+		}
+		expectServing(t, p, want)
+		checkConsistent(t, p, rows0, recorded0)
+		if pt.kind != "rollback" {
+			// Back to v1 for the next point (a recorded rollback).
+			if r := p.Upshift("rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1"); r.Code != 0 {
+				t.Fatalf("rollback to v1 for the next point: %s", r)
+			}
+		}
+	})
+}
+
+// runPoints runs each point as a subtest and logs how many ran and how
+// many of those ended consistent. Counted as they run: a -run filter skips
+// some, and t.Run reports a skipped subtest as passed.
+func runPoints(t *testing.T, suite string, seed uint64, points []faultPoint, each func(t *testing.T, i int, pt faultPoint)) {
 	ran, consistent := 0, 0
-	for i, pt := range points[:runs] {
+	for i, pt := range points {
 		before := ran
 		ok := t.Run(pt.name(i), func(t *testing.T) {
 			ran++
-			migrations = append(migrations, faultMigration(len(migrations), i))
-			p.Release(v2, migrations)
-			args := defaultArgs(p, "v2")
-			if pt.kind == "stop-start" {
-				args = upgradeArgs(p, "v2")
-			}
-			want := "v2"
-			if pt.kind == "rollback" {
-				if r := p.Upshift(args...); r.Code != 0 {
-					t.Fatalf("the upgrade before the rollback: %s", r)
-				}
-				args = []string{"rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1", "--health-timeout", "20s"}
-				want = "v1"
-			}
-			rows0, recorded0 := tally(t, p)
-			hit := interrupt(t, p.Command(args...), filepath.Join(p.StateDir, p.Name, "run.json"), pt.step, pt.sig, pt.offset)
-			t.Logf("signal landed during %q", hit)
-			if r := p.Upshift("history", "--format", "json"); r.Code != 0 {
-				t.Fatalf("history after the fault: %s", r)
-			}
-			// A rollback that a SIGTERM reached finishes first (nothing
-			// would serve half way): then it is done, and a rerun would
-			// roll back one more upgrade.
-			if h := fullHistory(t, p); pt.kind == "rollback" && h[0]["kind"] == "rollback" && h[0]["outcome"] == "succeeded" && h[0]["resumes"] == "" {
-				t.Logf("the interrupted rollback finished itself: %v", h[0]["notes"])
-			} else if r := p.Upshift(append(args, "--format", "json")...); r.Code != 0 {
-				t.Fatalf("plain rerun: %s", r)
-			} else {
-				exitCodesAgree(t, p, r)
-			}
-			expectServing(t, p, want)
-			checkConsistent(t, p, rows0, recorded0)
-			if pt.kind != "rollback" {
-				// Back to v1 for the next point (a recorded rollback).
-				if r := p.Upshift("rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1"); r.Code != 0 {
-					t.Fatalf("rollback to v1 for the next point: %s", r)
-				}
-			}
+			each(t, i, pt)
 		})
 		if ok && ran > before {
 			consistent++
 		}
 	}
-	t.Logf("fault injection, seed %d: %d runs, %d consistent", seed, ran, consistent)
+	t.Logf("%s, seed %d: %d runs, %d consistent", suite, seed, ran, consistent)
 }
 
 // faultPoint is where a fault lands: a kind of run, one of its steps, a

@@ -159,6 +159,8 @@ func (x *Executor) upgrade(ctx context.Context, eng engine, spec runSpec) (*Reco
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted during %s: %w", st.Name, err)
 		}
+		// Journaled with the putting back, so that a rerun after a dead
+		// one still says why this run failed.
 		rec.Error = x.redact(err.Error())
 		if len(moved) == 0 && !kept {
 			rec.Outcome = Failed
@@ -173,13 +175,19 @@ func (x *Executor) upgrade(ctx context.Context, eng engine, spec runSpec) (*Reco
 		if rec.Backup != nil && rec.Outcome != Failed {
 			rec.Notes = append(rec.Notes, "to put the database back as it was before this upgrade (upshift never does): "+rec.Backup.Restore)
 		}
-		x.finish(rec, err)
-		return rec, &Error{Record: rec, Err: err}
+		return x.ended(rec, rec.Outcome, err)
 	}
 	rec.Outcome = Succeeded
 	x.finish(rec, nil)
 	eng.succeeded(context.WithoutCancel(ctx), rec)
 	return rec, nil
+}
+
+// ended finishes a run that failed with err, with outcome.
+func (x *Executor) ended(rec *Record, outcome Outcome, err error) (*Record, error) {
+	rec.Outcome, rec.Error = outcome, x.redact(err.Error())
+	x.finish(rec, err)
+	return rec, &Error{Record: rec, Err: err}
 }
 
 // bindVerify gives a plan's verify step its work: the one verify loop with
@@ -384,9 +392,7 @@ func (x *Executor) rollback(ctx context.Context, eng engine, spec runSpec) (*Rec
 	}
 	for _, st := range eng.keep(rec) {
 		if err := x.runStep(ctx, rec, st, ""); err != nil {
-			rec.Outcome, rec.Error = Failed, x.redact(err.Error())
-			x.finish(rec, err)
-			return rec, &Error{Record: rec, Err: err}
+			return x.ended(rec, Failed, err)
 		}
 	}
 	// Once services are being replaced, a first signal does not stop the
@@ -398,9 +404,7 @@ func (x *Executor) rollback(ctx context.Context, eng engine, spec runSpec) (*Rec
 		rec.Notes = append(rec.Notes, "a signal arrived during the rollback; it was finished first, since stopping it half way would leave the services half rolled back")
 	}
 	if err != nil {
-		rec.Outcome, rec.Error = RollbackFailed, x.redact(err.Error())
-		x.finish(rec, err)
-		return rec, &Error{Record: rec, Err: err}
+		return x.ended(rec, RollbackFailed, err)
 	}
 	rec.Outcome = Succeeded
 	x.finish(rec, nil)

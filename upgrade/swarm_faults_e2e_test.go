@@ -35,45 +35,34 @@ func TestStackFaultInjection(t *testing.T) {
 	rollbackArgs := func(version string) []string {
 		return []string{"rollback", "--stack", s.Name, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", version, "--health-timeout", "90s"}
 	}
-	// Counted as they run: a -run filter skips some, and t.Run reports a
-	// skipped subtest as passed.
-	ran, consistent := 0, 0
-	for i, pt := range points[:runs] {
-		before := ran
-		ok := t.Run(pt.name(i), func(t *testing.T) {
-			ran++
-			migrations = append(migrations, faultMigration(len(migrations), i))
-			s.Release(v2, migrations)
-			args, want := stackArgs(s, "v2"), "v2"
-			if pt.kind == "rollback" {
-				stackSucceeded(t, s, append(args, "--format", "json")...)
-				args, want = rollbackArgs("v1"), "v1"
-			}
-			rows0, recorded0 := stackTally(t, s)
-			hit := interrupt(t, s.Command(args...), journal, pt.step, pt.sig, pt.offset)
-			t.Logf("signal landed during %q", hit)
-			// A rollback a SIGTERM reached finishes first; a rerun would
-			// roll back one more upgrade.
-			if h := history(t, s.Project, "--stack", s.Name, "--limit", "0"); pt.kind == "rollback" && h[0]["kind"] == "rollback" && h[0]["outcome"] == "succeeded" && h[0]["resumes"] == "" {
-				t.Logf("the interrupted rollback finished itself: %v", h[0]["notes"])
-			} else if r := s.Upshift(append(args, "--format", "json")...); r.Code != 0 {
-				t.Fatalf("plain rerun: %s", r)
-			} else {
-				exitCodesAgree(t, s.Project, r, "--stack", s.Name)
-			}
-			waitFor(t, 60*time.Second, func() bool { code, v := s.Health(); return code == 200 && v == want })
-			stackConsistent(t, s, rows0, recorded0, journal)
-			if pt.kind != "rollback" {
-				if r := s.Upshift(rollbackArgs("v1")...); r.Code != 0 {
-					t.Fatalf("rollback to v1 for the next point: %s", r)
-				}
-			}
-		})
-		if ok && ran > before {
-			consistent++
+	runPoints(t, "stack fault injection", seed, points[:runs], func(t *testing.T, i int, pt faultPoint) {
+		migrations = append(migrations, faultMigration(len(migrations), i))
+		s.Release(v2, migrations)
+		args, want := stackArgs(s, "v2"), "v2"
+		if pt.kind == "rollback" {
+			stackSucceeded(t, s, append(args, "--format", "json")...)
+			args, want = rollbackArgs("v1"), "v1"
 		}
-	}
-	t.Logf("stack fault injection, seed %d: %d runs, %d consistent", seed, ran, consistent)
+		rows0, recorded0 := stackTally(t, s)
+		hit := interrupt(t, s.Command(args...), journal, pt.step, pt.sig, pt.offset)
+		t.Logf("signal landed during %q", hit)
+		// A rollback a SIGTERM reached finishes first; a rerun would
+		// roll back one more upgrade.
+		if h := history(t, s.Project, "--stack", s.Name, "--limit", "0"); pt.kind == "rollback" && h[0]["kind"] == "rollback" && h[0]["outcome"] == "succeeded" && h[0]["resumes"] == "" {
+			t.Logf("the interrupted rollback finished itself: %v", h[0]["notes"])
+		} else if r := s.Upshift(append(args, "--format", "json")...); r.Code != 0 {
+			t.Fatalf("plain rerun: %s", r)
+		} else {
+			exitCodesAgree(t, s.Project, r, "--stack", s.Name)
+		}
+		waitFor(t, 60*time.Second, func() bool { code, v := s.Health(); return code == 200 && v == want })
+		stackConsistent(t, s, rows0, recorded0, journal)
+		if pt.kind != "rollback" {
+			if r := s.Upshift(rollbackArgs("v1")...); r.Code != 0 {
+				t.Fatalf("rollback to v1 for the next point: %s", r)
+			}
+		}
+	})
 }
 
 // stackTally is the migrations table's rows and the migrations the stack's
