@@ -35,6 +35,30 @@ type CLI struct {
 	Grace time.Duration
 
 	resolved string // a resolved copy of the project that verbs run with
+
+	children sync.Map // *os.Process → struct{}: the compose commands running now
+}
+
+// StopAll is for a process that must end now: every compose command
+// still running is sent SIGINT in its own process group (where upshift's
+// terminal's Ctrl-C never reaches it), and waited for up to wait, so that
+// none outlives upshift doing something nobody watches. It reports
+// whether they all ended.
+func (c *CLI) StopAll(wait time.Duration) bool {
+	c.children.Range(func(k, _ any) bool {
+		_ = syscall.Kill(-k.(*os.Process).Pid, syscall.SIGINT)
+		return true
+	})
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		n := 0
+		c.children.Range(func(any, any) bool { n++; return true })
+		if n == 0 {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
 
 // ResolvedThreshold is the size of compose files above which a run's verbs
@@ -169,6 +193,10 @@ func (c *CLI) run(ctx context.Context, w io.Writer, env []string, line Output, a
 		_, _ = io.Copy(io.Discard, pr)
 	}()
 	err := cmd.Start()
+	if err == nil {
+		c.children.Store(cmd.Process, struct{}{})
+		defer c.children.Delete(cmd.Process)
+	}
 	if err != nil {
 		pw.Close()
 		wg.Wait()

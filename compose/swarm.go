@@ -41,17 +41,26 @@ type SwarmInfo struct {
 	Nodes    int
 	Managers int
 	Error    string
+	// ClusterID is the swarm's own id; Time the engine's clock.
+	ClusterID string
+	Time      time.Time
 }
 
-// Info reads the engine's swarm state (GET /info).
+// Info reads the engine's swarm state (GET /info), with the swarm's
+// cluster id and the manager's clock.
 func (s *Swarm) Info(ctx context.Context) (SwarmInfo, error) {
 	res, err := s.c.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return SwarmInfo{}, fmt.Errorf("read the engine's swarm state: %w", err)
 	}
 	i := res.Info.Swarm
-	return SwarmInfo{State: string(i.LocalNodeState), Manager: i.ControlAvailable, NodeID: i.NodeID, NodeAddr: i.NodeAddr,
-		Nodes: i.Nodes, Managers: i.Managers, Error: i.Error}, nil
+	out := SwarmInfo{State: string(i.LocalNodeState), Manager: i.ControlAvailable, NodeID: i.NodeID, NodeAddr: i.NodeAddr,
+		Nodes: i.Nodes, Managers: i.Managers, Error: i.Error}
+	if i.Cluster != nil {
+		out.ClusterID = i.Cluster.ID
+	}
+	out.Time, _ = time.Parse(time.RFC3339Nano, res.Info.SystemTime)
+	return out, nil
 }
 
 // StackService is one service of a deployed stack.
@@ -513,49 +522,116 @@ func (s *Swarm) Jobs(ctx context.Context, label, value string) ([]StackService, 
 	return out, nil
 }
 
-// Lock is a cluster-wide lock: a swarm config, which the managers create
-// atomically (a second create of the same name fails), holding who took it
-// in its labels.
-type Lock struct {
+// SwarmConfig is a swarm config of upshift's: the cluster-wide state of a
+// stack (its deploy lock, journal and history), which every manager keeps
+// through raft and any machine that reaches a manager reads.
+type SwarmConfig struct {
+	ID      string
 	Name    string
 	Labels  map[string]string
+	Data    []byte
+	Version uint64
 	Created time.Time
 }
 
-// ErrLockHeld is a lock some other run holds.
+// ErrLockHeld is a lock (a config name) some other run holds.
 var ErrLockHeld = errors.New("lock held")
 
-// TakeLock creates the lock; when it exists, it returns ErrLockHeld and the
-// holder's lock.
-func (s *Swarm) TakeLock(ctx context.Context, name string, labels map[string]string) (Lock, error) {
-	_, err := s.c.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: swarm.ConfigSpec{
-		Annotations: swarm.Annotations{Name: name, Labels: labels},
-		Data:        []byte("held by upshift; `docker config inspect " + name + "` says who\n"),
-	}})
-	if err == nil {
-		return Lock{Name: name, Labels: labels}, nil
-	}
-	if !cerrdefs.IsConflict(err) && !cerrdefs.IsAlreadyExists(err) && !strings.Contains(err.Error(), "already exists") {
-		return Lock{}, fmt.Errorf("take the deploy lock %s (a swarm config): %w", name, err)
-	}
-	res, ierr := s.c.ConfigInspect(ctx, name, client.ConfigInspectOptions{})
-	if ierr != nil {
-		if cerrdefs.IsNotFound(ierr) {
-			return s.TakeLock(ctx, name, labels) // released meanwhile
+// ErrConfigGone is a config that no longer exists.
+var ErrConfigGone = errors.New("the config is gone")
+
+// CreateConfig creates a config, which the managers do atomically: a
+// second create of the name fails (ErrLockHeld).
+func (s *Swarm) CreateConfig(ctx context.Context, name string, labels map[string]string, data []byte) (string, error) {
+	res, err := s.c.ConfigCreate(ctx, client.ConfigCreateOptions{Spec: swarm.ConfigSpec{
+		Annotations: swarm.Annotations{Name: name, Labels: labels}, Data: data}})
+	if err != nil {
+		if cerrdefs.IsConflict(err) || cerrdefs.IsAlreadyExists(err) || strings.Contains(err.Error(), "already exists") {
+			return "", ErrLockHeld
 		}
-		return Lock{}, fmt.Errorf("read the deploy lock %s: %w", name, ierr)
+		return "", fmt.Errorf("create the swarm config %s: %w", name, err)
 	}
-	return Lock{Name: name, Labels: res.Config.Spec.Labels, Created: res.Config.CreatedAt}, ErrLockHeld
+	return res.ID, nil
 }
 
-// ReleaseLock removes the lock (it is not an error when it is gone).
-func (s *Swarm) ReleaseLock(ctx context.Context, name string) error {
-	_, err := s.c.ConfigRemove(ctx, name, client.ConfigRemoveOptions{})
+// Config reads one config by name or id (ErrConfigGone when none).
+func (s *Swarm) Config(ctx context.Context, name string) (SwarmConfig, error) {
+	res, err := s.c.ConfigInspect(ctx, name, client.ConfigInspectOptions{})
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return SwarmConfig{}, ErrConfigGone
+		}
+		return SwarmConfig{}, fmt.Errorf("read the swarm config %s: %w", name, err)
+	}
+	return swarmConfig(res.Config), nil
+}
+
+func swarmConfig(c swarm.Config) SwarmConfig {
+	return SwarmConfig{ID: c.ID, Name: c.Spec.Name, Labels: c.Spec.Labels, Data: c.Spec.Data, Version: c.Version.Index, Created: c.CreatedAt}
+}
+
+// Configs lists the configs labelled label=value, with their data.
+func (s *Swarm) Configs(ctx context.Context, label, value string) ([]SwarmConfig, error) {
+	res, err := s.c.ConfigList(ctx, client.ConfigListOptions{Filters: client.Filters{}.Add("label", label+"="+value)})
+	if err != nil {
+		return nil, fmt.Errorf("list swarm configs %s=%s: %w", label, value, err)
+	}
+	var out []SwarmConfig
+	for _, c := range res.Items {
+		sc := swarmConfig(c)
+		if sc.Data == nil {
+			// A list may leave the data out: read it.
+			full, err := s.Config(ctx, c.ID)
+			if errors.Is(err, ErrConfigGone) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			sc = full
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+// RelabelConfig replaces a config's labels (the one change the swarm
+// allows), at version: ErrConfigGone when it was removed, ErrLockHeld when
+// another change came first.
+func (s *Swarm) RelabelConfig(ctx context.Context, c SwarmConfig, labels map[string]string) error {
+	_, err := s.c.ConfigUpdate(ctx, c.ID, client.ConfigUpdateOptions{Version: swarm.Version{Index: c.Version},
+		Spec: swarm.ConfigSpec{Annotations: swarm.Annotations{Name: c.Name, Labels: labels}, Data: c.Data}})
+	switch {
+	case err == nil:
+		return nil
+	case cerrdefs.IsNotFound(err):
+		return ErrConfigGone
+	case strings.Contains(err.Error(), "out of sequence") || strings.Contains(err.Error(), "update out of sequence"):
+		return ErrLockHeld
+	}
+	return fmt.Errorf("update the swarm config %s: %w", c.Name, err)
+}
+
+// RemoveConfig removes the config id — that one, never a later one of the
+// same name (it is not an error when it is gone).
+func (s *Swarm) RemoveConfig(ctx context.Context, id string) error {
+	_, err := s.c.ConfigRemove(ctx, id, client.ConfigRemoveOptions{})
 	if err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("release the deploy lock %s: %w", name, err)
+		return fmt.Errorf("remove the swarm config %s: %w", short(id), err)
 	}
 	return nil
 }
+
+// SwarmConfigs is what a stack's state store asks of the swarm.
+type SwarmConfigs interface {
+	CreateConfig(ctx context.Context, name string, labels map[string]string, data []byte) (string, error)
+	Config(ctx context.Context, name string) (SwarmConfig, error)
+	Configs(ctx context.Context, label, value string) ([]SwarmConfig, error)
+	RelabelConfig(ctx context.Context, c SwarmConfig, labels map[string]string) error
+	RemoveConfig(ctx context.Context, id string) error
+}
+
+var _ SwarmConfigs = (*Swarm)(nil)
 
 // SwarmAPI is what the stack executor asks of a swarm manager. *Swarm is
 // the engine's; tests of the executor's failure paths put a recording
@@ -570,8 +646,6 @@ type SwarmAPI interface {
 	ImageEntrypoint(ctx context.Context, ref string) ([]string, error)
 	RemoveService(ctx context.Context, id string) error
 	Jobs(ctx context.Context, label, value string) ([]StackService, error)
-	TakeLock(ctx context.Context, name string, labels map[string]string) (Lock, error)
-	ReleaseLock(ctx context.Context, name string) error
 }
 
 var _ SwarmAPI = (*Swarm)(nil)

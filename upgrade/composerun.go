@@ -24,13 +24,13 @@ func (e *composeRun) name() string { return e.x.Project.Name }
 
 func (e *composeRun) open(ctx context.Context, rec *Record, dryRun bool) (func(), error) {
 	x := e.x
-	rec.Engine = x.Endpoint
+	rec.Engine, rec.EngineID = x.Endpoint, x.EngineID
 	release := func() {}
 	if !dryRun {
-		if err := x.lock(ctx, rec); err != nil {
+		var err error
+		if release, err = x.takeLock(ctx, rec, "project "+x.Project.Name); err != nil {
 			return nil, err
 		}
-		release = x.State.Unlock
 	}
 	var err error
 	if e.current, err = x.observe(ctx, rec.ServiceNames()); err != nil {
@@ -169,7 +169,7 @@ func (e *composeRun) replace(rec *Record, services []string, to map[string]*Imag
 	path := "<override>"
 	if !rec.DryRun {
 		var err error
-		if path, err = e.x.State.WriteOverride(rec.ID, Override(rec.ID, images)); err != nil {
+		if path, err = e.x.Local.WriteOverride(rec.ID, Override(rec.ID, images)); err != nil {
 			return nil, fmt.Errorf("write the override file: %w", err)
 		}
 	}

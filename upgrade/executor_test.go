@@ -92,7 +92,7 @@ func newFakeDeployment(t *testing.T) *fakeDeployment {
 		}
 		return nil
 	}
-	d.x = &Executor{Project: project(), Engine: d.eng, Compose: d.rec, State: st, Me: Holder{PID: 1}}
+	d.x = &Executor{Project: project(), Engine: d.eng, Compose: d.rec, Store: st, Local: st, Me: Holder{PID: 1}}
 	return d
 }
 
@@ -198,14 +198,14 @@ func TestExecutorSequences(t *testing.T) {
 			if tc.notes != "" && !strings.Contains(strings.Join(rec.Notes, "\n"), tc.notes) {
 				t.Errorf("notes %q, want %q", rec.Notes, tc.notes)
 			}
-			if h, _ := d.x.State.History(); len(h) != 1 || h[0].Outcome != tc.outcome {
+			if h, _ := d.x.Store.History(context.Background()); len(h) != 1 || h[0].Outcome != tc.outcome {
 				t.Errorf("history %+v", h)
 			} else if want := ExitCodeOf(rec.Outcome, err); rec.ExitCode == nil || *rec.ExitCode != want || h[0].ExitCode == nil || *h[0].ExitCode != want || want != ExitCode(tc.outcome) {
 				// One exit code per run: the record's (what the CLI prints),
 				// the history's and the documented one of the outcome.
 				t.Errorf("exit codes: record %v, history %v, rule %d, outcome %s", rec.ExitCode, h[0].ExitCode, want, tc.outcome)
 			}
-			if u, _ := d.x.State.Unfinished(); u != nil {
+			if u, _ := d.x.Store.Unfinished(context.Background()); u != nil {
 				t.Errorf("run.json left behind")
 			}
 		})
@@ -421,7 +421,7 @@ func TestRefusedByRequestIsRecordedAsExit2(t *testing.T) {
 	if rec.ExitCode == nil || *rec.ExitCode != 2 || ExitCodeOf(rec.Outcome, err) != 2 {
 		t.Fatalf("the run's exit code: %v, want 2", rec.ExitCode)
 	}
-	runs, herr := d.x.State.History()
+	runs, herr := d.x.Store.History(context.Background())
 	if herr != nil || len(runs) != 1 || runs[0].ExitCode == nil || *runs[0].ExitCode != 2 {
 		t.Fatalf("history: %v %v, want one run with exit code 2", runs, herr)
 	}

@@ -22,7 +22,7 @@ func TestStepsAreJournaledBeforeTheyStart(t *testing.T) {
 	seen := map[string]string{}
 	do := d.rec.Do
 	d.rec.Do = func(v compose.Verb, out compose.Output) error {
-		u, err := d.x.State.Unfinished()
+		u, err := d.x.Store.Unfinished(context.Background())
 		if err != nil || u == nil {
 			t.Errorf("%s ran with no journal: %v", v.Name(), err)
 		} else if last := u.Steps[len(u.Steps)-1]; u.Step == last.Name {
@@ -51,14 +51,14 @@ func TestRerunOfAKilledRollbackFinishesIt(t *testing.T) {
 	}
 	// The rollback dies after its start: v1's container is being created,
 	// v2's is gone. Its journal names v1's pin as the target.
-	history, _ := d.x.State.History()
+	history, _ := d.x.Store.History(context.Background())
 	pin := history[0].Services[0].From.Pin
 	dead := newRecord(KindRollback, "mana", time.Now(), Holder{PID: 99})
 	dead.Step = StepRollback
 	dead.RollsBack = []string{history[0].ID}
 	dead.Services = []ServiceRecord{{Name: "mana-auth", From: &Image{Ref: "ghcr.io/mana/auth:latest", ID: v2}, To: &Image{Ref: pin, ID: v1, Pin: pin}}}
 	dead.Steps = []StepRecord{{Name: StepRollback, Status: "running"}}
-	if err := d.x.State.SaveRun(dead); err != nil {
+	if err := d.x.Store.SaveRun(context.Background(), dead); err != nil {
 		t.Fatal(err)
 	}
 	d.eng.SetContainers("mana", "mana-auth", container("c9", v1)) // half done: v1 created
@@ -76,11 +76,11 @@ func TestRerunOfAKilledRollbackFinishesIt(t *testing.T) {
 	if strings.Join(rec.RollsBack, ",") != history[0].ID || rec.Resumes != dead.ID {
 		t.Errorf("rolls back %v, resumes %q", rec.RollsBack, rec.Resumes)
 	}
-	override, _ := os.ReadFile(filepath.Join(d.x.State.Dir, "override-"+rec.ID+".yml"))
+	override, _ := os.ReadFile(filepath.Join(d.x.Local.Dir, "override-"+rec.ID+".yml"))
 	if !strings.Contains(string(override), pin) {
 		t.Errorf("override does not name v1's pin %s:\n%s (calls %v)", pin, override, d.rec.Calls()[before:])
 	}
-	h, _ := d.x.State.History()
+	h, _ := d.x.Store.History(context.Background())
 	if len(h) != 3 || h[1].Outcome != Interrupted || h[1].ExitCode != nil || h[2].ExitCode == nil || *h[2].ExitCode != 0 {
 		t.Errorf("history: %d runs", len(h))
 	}
@@ -132,7 +132,7 @@ func TestBadHealthURLChangesNothing(t *testing.T) {
 	if _, ok := err.(*Error); !ok || rec.ID != "" || len(d.rec.Calls()) != 0 || d.running(t) != v1 {
 		t.Fatalf("%v %q %v", err, rec.ID, d.rec.Calls())
 	}
-	if h, _ := d.x.State.History(); len(h) != 0 {
+	if h, _ := d.x.Store.History(context.Background()); len(h) != 0 {
 		t.Errorf("a refused run is in the history")
 	}
 }
@@ -183,7 +183,7 @@ func TestFullStateFolder(t *testing.T) {
 		t.Skip("no /dev/full")
 	}
 	d := newFakeDeployment(t)
-	hist := filepath.Join(d.x.State.Dir, "history.jsonl")
+	hist := filepath.Join(d.x.Local.Dir, "history.jsonl")
 	if err := os.Symlink("/dev/full", hist); err != nil {
 		t.Fatal(err)
 	}
@@ -192,12 +192,12 @@ func TestFullStateFolder(t *testing.T) {
 	if rec.Outcome != Failed {
 		t.Fatalf("outcome %s", rec.Outcome)
 	}
-	if _, err := os.Stat(filepath.Join(d.x.State.Dir, "run.json.tmp")); err == nil {
+	if _, err := os.Stat(filepath.Join(d.x.Local.Dir, "run.json.tmp")); err == nil {
 		t.Errorf("run.json.tmp left behind")
 	}
 	// Space again (reading /dev/full would never end).
 	os.Remove(hist)
-	runs, err := d.x.State.Runs(Query{})
+	runs, err := Runs(context.Background(), d.x.Store, Query{})
 	if err != nil || len(runs) != 1 || runs[0].Outcome != Failed || runs[0].ID != rec.ID {
 		t.Fatalf("history while full: %v %+v", err, runs)
 	}
@@ -206,12 +206,12 @@ func TestFullStateFolder(t *testing.T) {
 	if err != nil || next.Resumes != "" {
 		t.Fatalf("next run: %v, resumes %q", err, next.Resumes)
 	}
-	h, _ := d.x.State.History()
+	h, _ := d.x.Store.History(context.Background())
 	if len(h) != 2 || h[0].ID != rec.ID || h[0].Outcome != Failed || h[1].Outcome != Succeeded {
 		t.Errorf("history: %+v", h)
 	}
 	// A folder that cannot even take the journal is refused up front.
-	if err := os.Symlink("/dev/full", filepath.Join(d.x.State.Dir, SpaceProbe)); err != nil {
+	if err := os.Symlink("/dev/full", filepath.Join(d.x.Local.Dir, SpaceProbe)); err != nil {
 		t.Fatal(err)
 	}
 	calls := len(d.rec.Calls())
@@ -261,7 +261,7 @@ func TestAppliedFromTheTableWhenTheResultNeverCame(t *testing.T) {
 	dead.Step, dead.TableBefore = StepSetup, &TableMark{Rows: 2, LastID: 2}
 	dead.Setup = &SetupRecord{Service: "db-setup", Migrations: []string{}, Source: FromUnknown}
 	dead.Services = []ServiceRecord{{Name: "mana-auth", From: &Image{Ref: "ghcr.io/mana/auth:latest", ID: v1}}}
-	if err := d.x.State.SaveRun(dead); err != nil {
+	if err := d.x.Store.SaveRun(context.Background(), dead); err != nil {
 		t.Fatal(err)
 	}
 	rows = append(rows, `{"id": 3, "hash": "cccccccccccccccc", "created_at": 1700000002000}`)
@@ -278,7 +278,7 @@ func TestAppliedFromTheTableWhenTheResultNeverCame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _ := d.x.State.History()
+	h, _ := d.x.Store.History(context.Background())
 	var got *Record
 	for _, r := range h {
 		if r.ID == dead.ID {

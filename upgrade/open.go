@@ -18,10 +18,17 @@ import (
 // Options say which project to open and how the runs on it report.
 type Options struct {
 	Project compose.Options
-	// StateDir is where history, the deploy lock and overrides are kept
-	// ("": DefaultStateDir).
+	// StateDir is this machine's folder ("": DefaultStateDir): overrides,
+	// resolved copies, default backups, a copy of the journal; and the
+	// whole state when StateIn is StateLocal.
 	StateDir string
-	LockWait time.Duration
+	// StateIn says where the lock, journal and history live: StateEngine
+	// (the default: with the deployment) or StateLocal (the folder).
+	StateIn string
+	// KeepVolume names the engine's state volume ("": $UPSHIFT_STATE_VOLUME,
+	// else compose.DefaultKeepVolume).
+	KeepVolume string
+	LockWait   time.Duration
 	// Context is the docker context to use ("": as the docker CLI
 	// chooses: DOCKER_HOST, DOCKER_CONTEXT, the config's current context).
 	Context string
@@ -47,6 +54,12 @@ func preflightInterrupted(ctx context.Context, err *error) {
 	}
 }
 
+// Where state lives (Options.StateIn).
+const (
+	StateEngine = "engine"
+	StateLocal  = "local"
+)
+
 // Open loads the project, checks that the user's docker compose is v2 or
 // later and that the engine answers, and opens the project's state: the
 // preflight of every run, before anything is pinned, pulled or stopped.
@@ -65,17 +78,55 @@ func Open(ctx context.Context, o Options) (x *Executor, err error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := o.StateDir
-	if dir == "" {
-		dir = DefaultStateDir()
-	}
-	st, err := OpenState(dir, p.Name)
-	if err != nil {
+	x = &Executor{Project: p, Engine: engine, Endpoint: ep.String(), Compose: cli, OnEvent: o.OnEvent,
+		Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command)}
+	if err := x.openStore(ctx, o, engine, p.Name); err != nil {
 		engine.Close()
 		return nil, err
 	}
-	return &Executor{Project: p, Engine: engine, Endpoint: ep.String(), Compose: cli, State: st, OnEvent: o.OnEvent,
-		Redact: redactor(p, st, secrets).String, Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command)}, nil
+	x.Redact = redactor(p, x.Local, secrets).String
+	x.Me.Command = x.Redact(x.Me.Command)
+	return x, nil
+}
+
+// openStore opens this machine's folder and the store: the engine's keep
+// (compose.Keep), or the folder itself with --state local.
+func (x *Executor) openStore(ctx context.Context, o Options, engine *compose.Docker, project string) error {
+	local, err := OpenState(cmp.Or(o.StateDir, DefaultStateDir()), project)
+	if err != nil {
+		return err
+	}
+	x.Local, x.Store = local, local
+	if local, err := localState(o); local || err != nil {
+		return err
+	}
+	es, carried, err := OpenEngineStore(ctx, engine.Keep(keepVolume(o)), project, x.Endpoint, local, time.Now())
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &StateError{Dir: "the engine " + x.Endpoint, Err: err, Hint: "upshift keeps the deploy lock, journal and history on the engine (a volume and containers that never run, made from an empty imported image); if this engine cannot hold them, run with --state local to keep them in " + local.Dir + " (only this machine then sees them)"}
+	}
+	x.Store, x.EngineID = es, es.Engine.ID
+	if carried > 0 {
+		x.emit(Event{Kind: EventNote, Text: fmt.Sprintf("carried the history of %s over from %s to %s: %d run(s); from now on every machine that reaches this engine sees it", project, local.Dir, es.Where(), carried)})
+	}
+	return nil
+}
+
+// localState says whether o keeps state in the local folder.
+func localState(o Options) (bool, error) {
+	switch o.StateIn {
+	case StateLocal:
+		return true, nil
+	case "", StateEngine:
+		return false, nil
+	}
+	return false, &RequestError{Msg: fmt.Sprintf("--state %s: state is kept on the engine (engine) or in the local folder (local)", o.StateIn), Options: []string{"state"}}
+}
+
+func keepVolume(o Options) string {
+	return cmp.Or(o.KeepVolume, os.Getenv("UPSHIFT_STATE_VOLUME"), compose.DefaultKeepVolume)
 }
 
 // load is where every run's preflight starts: the project (or stack file),
@@ -97,6 +148,9 @@ func load(ctx context.Context, o Options) (*compose.Project, []string, compose.E
 // printed whole; a secret that is part of one is too weak to hide, and
 // gets a warning that names where it comes from, never its value.
 func redactor(p *compose.Project, st *State, secrets []string) *redact.Set {
+	if st == nil {
+		st = &State{}
+	}
 	set := redact.Of(secrets...)
 	names := append([]string{p.Name, p.WorkingDir, st.Dir}, p.Files...)
 	names = append(names, p.EnvFiles...)
@@ -130,18 +184,18 @@ type Entry struct {
 // Runs lists the history newest first, with a run that a dead upshift
 // left unfinished (and that no live one holds the lock for) reported as
 // interrupted.
-func (s *State) Runs(q Query) ([]Entry, error) {
-	runs, err := s.History()
+func Runs(ctx context.Context, s Store, q Query) ([]Entry, error) {
+	runs, err := s.History(ctx)
 	if err != nil {
 		return nil, err
 	}
-	unfinished, err := s.Unfinished()
+	unfinished, err := s.Unfinished(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if unfinished != nil {
 		// A finished run the history could not take is shown as it ended.
-		if locked, _ := s.Locked(); !locked && unfinished.Outcome == Running {
+		if held, _ := s.Held(ctx); (held == nil || held.Expired(time.Now().Add(s.Skew()))) && unfinished.Outcome == Running {
 			unfinished.Outcome = Interrupted
 			unfinished.Error = fmt.Sprintf("upshift stopped during step %q without finishing; `upshift upgrade` finishes it, `upshift rollback` puts the images from before it back", unfinished.Step)
 		}
@@ -170,18 +224,48 @@ func (s *State) Runs(q Query) ([]Entry, error) {
 
 // OpenHistory opens the history of a project, named by its compose files
 // as Open would load them, or of a stack (stack != ""), which needs no
-// file: neither needs the engine. name is the project's or the stack's.
-func OpenHistory(ctx context.Context, o Options, stack string) (st *State, name string, err error) {
-	name, folder := stack, StackState(stack)
+// file: both are read from the engine (the swarm) where the state lives
+// there. name is the project's or the stack's; close ends the engine's
+// connection.
+func OpenHistory(ctx context.Context, o Options, stack string) (st Store, name string, close func(), err error) {
+	close = func() {}
+	name = stack
 	if stack == "" {
 		p, err := compose.Load(ctx, o.Project)
 		if err != nil {
-			return nil, "", err
+			return nil, "", close, err
 		}
-		name, folder = p.Name, p.Name
+		name = p.Name
 	}
-	st, err = OpenState(cmp.Or(o.StateDir, DefaultStateDir()), folder)
-	return st, name, err
+	if o.StateIn == StateLocal {
+		folder := name
+		if stack != "" {
+			folder = StackState(stack)
+		}
+		st, err = OpenState(cmp.Or(o.StateDir, DefaultStateDir()), folder)
+		return st, name, close, err
+	}
+	ep, err := compose.ResolveEndpoint(o.Context)
+	if err != nil {
+		return nil, "", close, err
+	}
+	engine, err := compose.ConnectTo(ctx, ep)
+	if err != nil {
+		return nil, "", close, err
+	}
+	close = func() { engine.Close() }
+	x := &Executor{Endpoint: ep.String(), OnEvent: o.OnEvent}
+	if stack != "" {
+		sx := &Stack{Executor: x, Name: stack, Swarm: engine.Swarm(), At: ep}
+		if err := sx.openStore(ctx, o, engine.Swarm()); err != nil {
+			return nil, "", close, err
+		}
+		return sx.Store, name, close, nil
+	}
+	if err := x.openStore(ctx, o, engine, name); err != nil {
+		return nil, "", close, err
+	}
+	return x.Store, name, close, nil
 }
 
 // WriteText writes the entry as `upshift history` shows it: one line for
@@ -247,13 +331,13 @@ func OpenStack(ctx context.Context, o Options, stack string) (x *Stack, err erro
 			return nil, err
 		}
 	}
-	st, err := OpenState(cmp.Or(o.StateDir, DefaultStateDir()), StackState(stack))
-	if err != nil {
+	if err := x.openStore(ctx, o, engine.Swarm()); err != nil {
 		engine.Close()
 		return nil, err
 	}
-	x.Project, x.State, x.Secrets = p, st, secrets
-	x.Redact = redactor(p, st, secrets).String
+	x.Project, x.Secrets = p, secrets
+	x.Redact = redactor(p, x.Local, secrets).String
+	x.Me.Command = x.Redact(x.Me.Command)
 	return x, nil
 }
 

@@ -160,7 +160,10 @@ type Record struct {
 	// migrate-first, rolling; "" for a rollback), and StrategyReason why.
 	// Engine is the Docker engine the run changed (its address, and the
 	// docker context that named it).
-	Engine         string          `json:"engine"`
+	Engine string `json:"engine"`
+	// EngineID is the engine's own id (a swarm's cluster id for a stack):
+	// a run never resumes or rolls back what ran on another engine.
+	EngineID       string          `json:"engine_id"`
 	Strategy       string          `json:"strategy"`
 	StrategyReason string          `json:"strategy_reason"`
 	Services       []ServiceRecord `json:"services"`
@@ -197,7 +200,9 @@ type Record struct {
 }
 
 func newRecord(kind Kind, project string, now time.Time, h Holder) *Record {
-	return &Record{ID: NewID(now), Kind: kind, Project: project, Outcome: Running, StartedAt: now.UTC(),
+	id := NewID(now)
+	h.RunID = id
+	return &Record{ID: id, Kind: kind, Project: project, Outcome: Running, StartedAt: now.UTC(),
 		Services: []ServiceRecord{}, Steps: []StepRecord{}, RollsBack: []string{}, Notes: []string{}, Holder: h}
 }
 

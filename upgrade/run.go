@@ -61,7 +61,7 @@ type runSpec struct {
 // record, the deploy lock (not for a dry run), the run a dead upshift may
 // have left, and what runs now (the From images).
 func (x *Executor) open(ctx context.Context, eng engine, kind Kind, spec runSpec) (rec, dead *Record, release func(), err error) {
-	if err := x.preflight(spec.Health, spec.DryRun); err != nil {
+	if err := x.preflight(ctx, spec.Health, spec.DryRun); err != nil {
 		rec, err = x.failed(NotRun(kind, eng.name()), err)
 		return rec, nil, func() {}, err
 	}
@@ -74,15 +74,21 @@ func (x *Executor) open(ctx context.Context, eng engine, kind Kind, spec runSpec
 		_, err = x.failed(rec, err)
 		return rec, nil, func() {}, err
 	}
-	if dead, err = x.State.Unfinished(); err != nil {
+	if dead, err = x.Store.Unfinished(context.WithoutCancel(ctx)); err != nil {
 		release()
 		_, err = x.failed(rec, err)
+		return rec, nil, func() {}, err
+	}
+	if dead != nil && dead.EngineID != "" && rec.EngineID != "" && dead.EngineID != rec.EngineID {
+		release()
+		_, err = x.failed(rec, &RequestError{Msg: fmt.Sprintf("the unfinished %s %s in %s ran on engine %s, not on this one (%s): upshift never finishes or undoes a run on another engine", dead.Kind, dead.ID, x.Store.Where(), dead.EngineID, rec.EngineID),
+			Hint: "point upshift at the engine that run changed (--context, DOCKER_HOST), or keep each engine's state apart (--state engine)", Options: []string{"context", "state-dir"}})
 		return rec, nil, func() {}, err
 	}
 	if dead != nil && dead.Outcome != Running && !spec.DryRun {
 		// It ended, but the history could not take it (a full state
 		// folder): record it now; it is not an interrupted run.
-		if ferr := x.State.Finish(dead); ferr == nil {
+		if ferr := x.Store.Finish(context.WithoutCancel(ctx), dead); ferr == nil {
 			x.emit(Event{Kind: EventNote, Text: fmt.Sprintf("recorded the %s %s in the history (it ended %s, but the state folder could not take it then)", dead.Kind, dead.ID, dead.Outcome)})
 		}
 		dead = nil
@@ -111,7 +117,7 @@ func (x *Executor) upgrade(ctx context.Context, eng engine, spec runSpec) (*Reco
 	}
 	defer end()
 	if dead != nil {
-		x.resume(rec, dead, spec.DryRun)
+		x.resume(ctx, rec, dead, spec.DryRun)
 	}
 	steps := eng.plan(ctx, rec)
 	for i := range steps {
@@ -120,8 +126,8 @@ func (x *Executor) upgrade(ctx context.Context, eng engine, spec runSpec) (*Reco
 	if spec.DryRun {
 		return x.planned(rec, steps), nil
 	}
-	if err := x.State.SaveRun(rec); err != nil {
-		return x.failed(rec, &JournalError{Dir: x.State.Dir, Err: err})
+	if err := x.Store.SaveRun(context.WithoutCancel(ctx), rec); err != nil {
+		return x.failed(rec, &JournalError{Dir: x.Store.Where(), Err: err})
 	}
 	var moved []string // services a step began to move off their From images
 	kept := false      // a step took its own new containers away again
@@ -181,6 +187,21 @@ func (x *Executor) upgrade(ctx context.Context, eng engine, spec runSpec) (*Reco
 	x.finish(rec, nil)
 	eng.succeeded(context.WithoutCancel(ctx), rec)
 	return rec, nil
+}
+
+// onEngine is the part of a history that ran on engine (every run, when
+// the engine or a run does not say).
+func onEngine(history []*Record, engine string) []*Record {
+	if engine == "" {
+		return history
+	}
+	var out []*Record
+	for _, r := range history {
+		if r.EngineID == "" || r.EngineID == engine {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // ended finishes a run that failed with err, with outcome.
@@ -274,7 +295,7 @@ func (x *Executor) putBack(ctx context.Context, eng engine, rec *Record, service
 		}}, "")
 	}
 	x.recordServing(ctx, eng, rec, health, err)
-	return health, err
+	return x.redact(health), err
 }
 
 // recordServing notes which containers (tasks) and images now serve. An
@@ -282,8 +303,10 @@ func (x *Executor) putBack(ctx context.Context, eng engine, rec *Record, service
 // the putting back's); a rollback's "to" is the image it put back.
 func (x *Executor) recordServing(ctx context.Context, eng engine, rec *Record, health string, err error) {
 	if err != nil {
-		health = "failed: " + x.redact(err.Error())
+		health = "failed: " + err.Error()
 	}
+	// It names the health URL, which may carry a password.
+	health = x.redact(health)
 	for i := range rec.Services {
 		s := &rec.Services[i]
 		cs, img, lerr := eng.serving(ctx, s.Name)
@@ -318,7 +341,7 @@ func (x *Executor) rollback(ctx context.Context, eng engine, spec runSpec) (*Rec
 	targets := map[string]*Image{}
 	var undo []string
 	if dead != nil {
-		x.resume(rec, dead, spec.DryRun)
+		x.resume(ctx, rec, dead, spec.DryRun)
 		for i := range rec.Services {
 			s := &rec.Services[i]
 			old := dead.service(s.Name)
@@ -344,7 +367,7 @@ func (x *Executor) rollback(ctx context.Context, eng engine, spec runSpec) (*Rec
 			undo = append(undo, dead.ID)
 		}
 	}
-	history, err := x.State.History()
+	history, err := x.Store.History(context.WithoutCancel(ctx))
 	if err != nil {
 		return fail(err)
 	}
@@ -352,9 +375,9 @@ func (x *Executor) rollback(ctx context.Context, eng engine, spec runSpec) (*Rec
 		if targets[s] != nil {
 			continue
 		}
-		up := LatestUpgrade(history, s)
+		up := LatestUpgrade(onEngine(history, rec.EngineID), s)
 		if up == nil {
-			return fail(&NothingToRollBackError{Service: s, StateDir: x.State.Dir})
+			return fail(&NothingToRollBackError{Service: s, StateDir: x.Store.Where()})
 		}
 		targets[s] = up.service(s).From
 		if !slices.Contains(undo, up.ID) {
@@ -387,8 +410,8 @@ func (x *Executor) rollback(ctx context.Context, eng engine, spec runSpec) (*Rec
 		}
 		return x.planned(rec, append(steps, Step{Name: StepVerify, Services: spec.Services, What: spec.Health.describe()})), nil
 	}
-	if err := x.State.SaveRun(rec); err != nil {
-		return fail(&JournalError{Dir: x.State.Dir, Err: err})
+	if err := x.Store.SaveRun(context.WithoutCancel(ctx), rec); err != nil {
+		return fail(&JournalError{Dir: x.Store.Where(), Err: err})
 	}
 	for _, st := range eng.keep(rec) {
 		if err := x.runStep(ctx, rec, st, ""); err != nil {

@@ -103,7 +103,7 @@ func TestOneFailurePolicy(t *testing.T) {
 				from = map[string]*Image{"api": v1, "web": v1, "worker": v1}
 			}
 			eng := &scriptEngine{steps: tc.steps, from: from, serves: map[string]*Image{}, replErr: tc.replErr}
-			x := &Executor{Project: project(), State: st, Me: Holder{PID: 1}}
+			x := &Executor{Project: project(), Store: st, Local: st, Me: Holder{PID: 1}}
 			rec, err := x.upgrade(context.Background(), eng, runSpec{Services: []string{"api", "web", "worker"}})
 			if rec.Outcome != tc.outcome || rec.ExitCode == nil || *rec.ExitCode != tc.code || ExitCodeOf(rec.Outcome, err) != tc.code {
 				t.Fatalf("outcome %s exit %v (%v), want %s exit %d", rec.Outcome, rec.ExitCode, err, tc.outcome, tc.code)
@@ -120,7 +120,7 @@ func TestOneFailurePolicy(t *testing.T) {
 			if tc.rbHealth != "" && (rec.Rollback == nil || rec.Rollback.Health != tc.rbHealth) {
 				t.Errorf("rollback %+v, want health %q", rec.Rollback, tc.rbHealth)
 			}
-			runs, _ := st.History()
+			runs, _ := st.History(context.Background())
 			if len(runs) != 1 || *runs[0].ExitCode != tc.code {
 				t.Errorf("history %v, want one run with exit %d", runs, tc.code)
 			}
@@ -135,7 +135,7 @@ func TestMigrationsNoteAfterPuttingBack(t *testing.T) {
 		st, _ := OpenState(t.TempDir(), "shop")
 		eng := &scriptEngine{from: map[string]*Image{"api": {Ref: "app:v1"}}, serves: map[string]*Image{}}
 		eng.steps = []Step{{Name: StepUpdate, Services: []string{"api"}, replaces: true, run: func(context.Context) error { return errors.New("boom") }}}
-		x := &Executor{Project: project(), State: st, Me: Holder{PID: 1}}
+		x := &Executor{Project: project(), Store: st, Local: st, Me: Holder{PID: 1}}
 		rec := newRecord(KindUpgrade, "shop", time.Now(), x.Me)
 		rec.Services = []ServiceRecord{{Name: "api", From: &Image{Ref: "app:v1"}}}
 		rec.Setup = &SetupRecord{Migrations: []string{"0001_a"}}

@@ -3,13 +3,10 @@ package upgrade
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mattn/go-shellwords"
@@ -213,9 +210,10 @@ func (e *stackRun) open(ctx context.Context, rec *Record, dryRun bool) (func(), 
 		return nil, err
 	}
 	rec.Engine = fmt.Sprintf("%s (swarm manager %s, %d node(s))", x.Endpoint, compose.ShortID(info.NodeID), info.Nodes)
+	rec.EngineID = x.EngineID
 	release := func() {}
 	if !dryRun {
-		if release, err = x.lockStack(ctx, rec); err != nil {
+		if release, err = x.takeLock(ctx, rec, "stack "+x.Name); err != nil {
 			return nil, err
 		}
 	}
@@ -245,64 +243,6 @@ func (e *stackRun) leftovers(ctx context.Context, rec, dead *Record, dryRun bool
 		e.x.settleStackSetup(ctx, rec, dead, e.req)
 	}
 	return func() {}
-}
-
-// lockStack takes the state folder's lock and then the stack's
-// cluster-wide one: a swarm config named upshift-lock-<stack>, which the
-// managers create atomically, so that two runners on two machines never
-// interleave. A lock whose holder is a dead process on this machine is
-// taken over; one held from another machine stays until it is released
-// (`docker config rm`), since nothing here can tell it is dead.
-func (x *Stack) lockStack(ctx context.Context, rec *Record) (func(), error) {
-	if err := x.lock(ctx, rec); err != nil {
-		return nil, err
-	}
-	name := "upshift-lock-" + x.Name
-	me, _ := json.Marshal(x.Me)
-	labels := map[string]string{"io.upshift.holder": string(me), "io.upshift.run": rec.ID}
-	start := x.now()
-	var reported time.Time
-	for {
-		l, err := x.Swarm.TakeLock(ctx, name, labels)
-		if err == nil {
-			release := func() {
-				_ = x.Swarm.ReleaseLock(context.WithoutCancel(ctx), name)
-				x.State.Unlock()
-			}
-			return release, nil
-		}
-		if !errors.Is(err, compose.ErrLockHeld) {
-			x.State.Unlock()
-			return nil, &compose.EngineError{Endpoint: x.At, Err: err}
-		}
-		var h Holder
-		_ = json.Unmarshal([]byte(l.Labels["io.upshift.holder"]), &h)
-		if host, _ := os.Hostname(); h.Host == host && h.PID > 0 && !alive(h.PID) {
-			note := fmt.Sprintf("took over the deploy lock %s from a dead upshift on this machine (%s)", name, h)
-			rec.Notes = append(rec.Notes, note)
-			x.emit(Event{Kind: EventNote, Text: note})
-			_ = x.Swarm.ReleaseLock(ctx, name)
-			continue
-		}
-		waited := x.now().Sub(start)
-		if waited >= x.LockWait {
-			x.State.Unlock()
-			return nil, &LockedError{Project: x.Name, Holder: h, Waited: waited, Swarm: name}
-		}
-		if x.now().Sub(reported) >= 5*time.Second {
-			reported = x.now()
-			x.emit(Event{Kind: EventWaiting, Text: fmt.Sprintf("waiting for the deploy lock of stack %s (%s so far), held by %s", x.Name, waited.Round(time.Second), h)})
-		}
-		if err := x.wait(ctx, min(time.Second, x.LockWait-waited)); err != nil {
-			x.State.Unlock()
-			return nil, err
-		}
-	}
-}
-
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // running lists a service's running tasks (short ids), those on image only

@@ -44,7 +44,8 @@ type fakeSwarm struct {
 	clock    *virtualClock
 	services map[string]*compose.StackService // by the stack file's name
 	calls    []string
-	lock     *compose.Lock // the cluster-wide lock as it is now
+	configs  map[string]compose.SwarmConfig // by name: the stack's state
+	nextID   int
 	// update decides how the swarm takes an update (nil: it completes
 	// and the new tasks run).
 	update func(s *compose.StackService, o compose.ServiceUpdateOptions)
@@ -197,23 +198,82 @@ func (f *fakeSwarm) Jobs(context.Context, string, string) ([]compose.StackServic
 	return []compose.StackService{*f.left}, nil
 }
 
-func (f *fakeSwarm) TakeLock(_ context.Context, name string, labels map[string]string) (compose.Lock, error) {
+func (f *fakeSwarm) CreateConfig(_ context.Context, name string, labels map[string]string, data []byte) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.lock != nil {
-		return *f.lock, compose.ErrLockHeld
+	if f.configs == nil {
+		f.configs = map[string]compose.SwarmConfig{}
 	}
-	f.lock = &compose.Lock{Name: name, Labels: labels}
-	f.record("lock %s", name)
-	return *f.lock, nil
+	if _, ok := f.configs[name]; ok {
+		return "", compose.ErrLockHeld
+	}
+	f.nextID++
+	c := compose.SwarmConfig{ID: fmt.Sprintf("cfg%d", f.nextID), Name: name, Labels: labels, Data: data, Version: 1, Created: f.clock.Now()}
+	f.configs[name] = c
+	if labels["io.upshift.kind"] == "lock" {
+		f.record("lock %s", name)
+	}
+	return c.ID, nil
 }
 
-func (f *fakeSwarm) ReleaseLock(_ context.Context, name string) error {
+func (f *fakeSwarm) Config(_ context.Context, name string) (compose.SwarmConfig, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.lock = nil
-	f.record("unlock %s", name)
+	for _, c := range f.configs {
+		if c.Name == name || c.ID == name {
+			return c, nil
+		}
+	}
+	return compose.SwarmConfig{}, compose.ErrConfigGone
+}
+
+func (f *fakeSwarm) Configs(_ context.Context, label, value string) ([]compose.SwarmConfig, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []compose.SwarmConfig
+	for _, c := range f.configs {
+		if c.Labels[label] == value {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeSwarm) RelabelConfig(_ context.Context, c compose.SwarmConfig, labels map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now, ok := f.configs[c.Name]
+	switch {
+	case !ok || now.ID != c.ID:
+		return compose.ErrConfigGone
+	case now.Version != c.Version:
+		return compose.ErrLockHeld
+	}
+	now.Labels, now.Version = labels, now.Version+1
+	f.configs[c.Name] = now
 	return nil
+}
+
+func (f *fakeSwarm) RemoveConfig(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name, c := range f.configs {
+		if c.ID == id {
+			delete(f.configs, name)
+			if c.Labels["io.upshift.kind"] == "lock" {
+				f.record("unlock %s", name)
+			}
+		}
+	}
+	return nil
+}
+
+// holdLock puts another run's lock in the swarm, renewed now.
+func (f *fakeSwarm) holdLock(holder string, ttl time.Duration) string {
+	id, _ := f.CreateConfig(context.Background(), "upshift-lock-shop", map[string]string{"io.upshift.kind": "lock", "io.upshift.stack": "shop",
+		"io.upshift.holder": holder, "io.upshift.lease": ttl.String(), "io.upshift.renewed": f.clock.Now().Format(time.RFC3339Nano)}, nil)
+	f.calls = nil
+	return id
 }
 
 // resultLine is what upshift migrate prints last for the gate and the
@@ -250,11 +310,12 @@ func fakeStack(t *testing.T) (*Stack, *fakeSwarm) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := &SwarmStore{Swarm: f, Stack: "shop", Cluster: "cluster-1", Cache: st}
 	p := &compose.Project{Name: "shop", Services: map[string]*compose.Service{
 		"app":      {Name: "app", Image: "reg/app:v2"},
 		"db-setup": {Name: "db-setup", Image: "reg/setup:v2"},
 	}}
-	x := &Stack{Executor: &Executor{Project: p, State: st, Now: clock.Now, Sleep: clock.Sleep, Me: Me("upshift upgrade --stack shop")},
+	x := &Stack{Executor: &Executor{Project: p, Store: store, Local: st, EngineID: "cluster-1", Now: clock.Now, Sleep: clock.Sleep, Me: Me("upshift upgrade --stack shop")},
 		Name: "shop", Swarm: f}
 	return x, f
 }
@@ -276,7 +337,7 @@ func wantOutcome(t *testing.T, x *Stack, rec *Record, err error, outcome Outcome
 	if rec.Outcome != outcome || rec.ExitCode == nil || *rec.ExitCode != code || ExitCodeOf(rec.Outcome, err) != code {
 		t.Fatalf("outcome %s (exit %v, %v), want %s (exit %d)", rec.Outcome, rec.ExitCode, err, outcome, code)
 	}
-	runs, herr := x.State.History()
+	runs, herr := x.Store.History(context.Background())
 	if herr != nil || len(runs) != 1 || runs[0].Outcome != outcome || *runs[0].ExitCode != code {
 		t.Fatalf("history %v %v, want one run %s exit %d", runs, herr, outcome, code)
 	}
@@ -380,7 +441,8 @@ func (r rollbackHeals) UpdateService(ctx context.Context, o compose.ServiceUpdat
 func TestStackUnitLockHeldElsewhere(t *testing.T) {
 	x, f := fakeStack(t)
 	x.LockWait = 30 * time.Second
-	f.lock = &compose.Lock{Name: "upshift-lock-shop", Labels: map[string]string{"io.upshift.holder": `{"pid":4242,"user":"deploy","host":"ci-runner-7"}`}}
+	// A live holder: its lease (renewed as it runs) outlasts the wait.
+	f.holdLock(`{"pid":4242,"user":"deploy","host":"ci-runner-7"}`, time.Hour)
 	start := x.now()
 	rec, err := x.Upgrade(context.Background(), stackRequest())
 	var le *LockedError
@@ -463,7 +525,7 @@ func TestStackUnitDeadRunsMigrationsAreAttributed(t *testing.T) {
 	dead.GatePending = []string{"0001_nickname"}
 	dead.Setup = &SetupRecord{Service: "db-setup", Migrations: []string{}, Source: FromUnknown}
 	dead.Services = []ServiceRecord{{Name: "app", From: &Image{Ref: "reg/app:v1@sha256:1111", ID: "sha256:1111"}}}
-	if err := x.State.SaveRun(dead); err != nil {
+	if err := x.Store.SaveRun(context.Background(), dead); err != nil {
 		t.Fatal(err)
 	}
 	// The dead run's job applied it: nothing is pending any more.
@@ -478,7 +540,7 @@ func TestStackUnitDeadRunsMigrationsAreAttributed(t *testing.T) {
 	if !strings.Contains(f.calls[1], "-upshift-check-") || !strings.HasSuffix(f.calls[1], "--dry-run") {
 		t.Errorf("no check job before the rerun's own steps: %v", f.calls)
 	}
-	runs, _ := x.State.History()
+	runs, _ := x.Store.History(context.Background())
 	if len(runs) != 2 || runs[0].ID != dead.ID || runs[0].Outcome != Interrupted {
 		t.Fatalf("history %v", runs)
 	}
@@ -565,7 +627,7 @@ func TestStackUnitRollbackAfterADeadUpgrade(t *testing.T) {
 	dead := newRecord(KindUpgrade, "shop", x.now().Add(-time.Minute), Holder{PID: 1 << 30, Host: "elsewhere"})
 	dead.Step = StepUpdate
 	dead.Services = []ServiceRecord{{Name: "app", From: &Image{Ref: "reg/app:v1@sha256:1111", ID: "sha256:1111"}}}
-	if err := x.State.SaveRun(dead); err != nil {
+	if err := x.Store.SaveRun(context.Background(), dead); err != nil {
 		t.Fatal(err)
 	}
 	// Its update took: app runs v2.
@@ -578,7 +640,7 @@ func TestStackUnitRollbackAfterADeadUpgrade(t *testing.T) {
 		t.Errorf("rolled back %v → %v, want v2 → v1", s.From, s.To)
 	}
 	wantCalls(t, f, "lock upshift-lock-shop", "rollback shop_app to reg/app:v1@sha256:1111", "unlock upshift-lock-shop")
-	if runs, _ := x.State.History(); len(runs) != 2 || runs[0].ID != dead.ID || runs[0].Outcome != Interrupted {
+	if runs, _ := x.Store.History(context.Background()); len(runs) != 2 || runs[0].ID != dead.ID || runs[0].Outcome != Interrupted {
 		t.Errorf("history %v, want the dead upgrade as interrupted, then the rollback", runs)
 	}
 }

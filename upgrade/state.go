@@ -16,20 +16,26 @@ import (
 	"time"
 )
 
-// State is one compose project's folder in upshift's state directory:
+// State is one project's folder in upshift's local state directory. It
+// always holds what is this machine's alone — the image override a
+// rollback ran with (override-ID.yml), a run's resolved copy of a large
+// project (resolved-ID.yml, removed when the run ends), backups by
+// default — and a copy of the journal of the run this machine has under
+// way (run.json), which the engine keeps too. As a Store (the local
+// fallback, `--state local`), it also holds:
 //
 //	deploy.lock    the deploy lock (flock) and its holder, as JSON
 //	run.json       the run under way, rewritten after every step; left
 //	               behind only when upshift died mid-run
 //	history.jsonl  one finished run per line
-//	override-ID.yml  the image override a rollback ran with
 //
-// It lives outside the checkout, so that history, pins and the lock are the
-// same for every checkout of the project on the host.
+// Files are 0600 and the folder 0700: runs name images, hosts and commands.
 type State struct {
 	Dir  string
 	lock *os.File
 }
+
+var _ Store = (*State)(nil)
 
 // DefaultStateDir is $UPSHIFT_STATE_DIR, else /var/lib/upshift for root,
 // else $XDG_STATE_HOME/upshift (~/.local/state/upshift).
@@ -58,10 +64,42 @@ func OpenState(root, project string) (*State, error) {
 		return nil, fmt.Errorf("project name %q cannot name a state folder", project)
 	}
 	dir := filepath.Join(root, name)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := privateDir(root); err != nil {
+		return nil, fmt.Errorf("state folder: %w", err)
+	}
+	if err := privateDir(dir); err != nil {
 		return nil, fmt.Errorf("state folder: %w", err)
 	}
 	return &State{Dir: dir}, nil
+}
+
+// privateDir makes dir (0700), or tightens an existing one that others
+// could read, and its files likewise (0600): folders made by an older
+// upshift were group-readable.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			_ = os.Chmod(filepath.Join(dir, e.Name()), 0o600)
+		}
+	}
+	return nil
 }
 
 // Holder is who holds the deploy lock.
@@ -83,27 +121,25 @@ func (h Holder) String() string {
 
 // LockedError is the deploy lock not acquired in time.
 type LockedError struct {
-	Project string
+	Project string // the project, or "stack NAME"
 	Holder  Holder
 	Waited  time.Duration
-	// Swarm names the cluster-wide lock of a stack (a swarm config); ""
-	// for a project's lock file.
-	Swarm string
+	// Where is the lock (the store's Where); Lease its holder's lease (0:
+	// a local lock, which ends with its holder's process).
+	Where string
+	Lease time.Duration
 }
 
 func (e *LockedError) Error() string {
-	if e.Swarm != "" {
-		return fmt.Sprintf("another upgrade or rollback of stack %s is running, on this or another machine: %s (waited %s; the lock is the swarm config %s)", e.Project, e.Holder, e.Waited.Round(time.Second), e.Swarm)
-	}
-	return fmt.Sprintf("another upgrade or rollback of project %s is running: %s (waited %s)", e.Project, e.Holder, e.Waited.Round(time.Second))
+	return fmt.Sprintf("another upgrade or rollback of %s is running, on this or another machine: %s (waited %s; the lock is in %s)", e.Project, e.Holder, e.Waited.Round(time.Second), e.Where)
 }
 
 // ErrorHint says what to do about a lock held by a run that died.
 func (e *LockedError) ErrorHint() string {
-	if e.Swarm != "" {
-		return "wait for it (--lock-wait); if that upshift died on another machine, remove the lock with `docker config rm " + e.Swarm + "`"
+	if e.Lease > 0 {
+		return fmt.Sprintf("wait for it (--lock-wait); if that upshift died, its lease runs out within %s of its last renewal and the next run takes the lock over", e.Lease)
 	}
-	return ""
+	return "wait for it (--lock-wait); the lock ends with that upshift's process"
 }
 
 // Me describes this process as a lock holder.
@@ -116,50 +152,75 @@ func Me(command string) Holder {
 	return h
 }
 
-// Lock takes the project's deploy lock, waiting up to wait (0: not at all),
-// calling onWait about every report interval while another process holds
-// it. The kernel releases it when the process dies, kill -9 included.
-func (s *State) Lock(ctx context.Context, me Holder, wait, report time.Duration, onWait func(Holder, time.Duration)) error {
-	f, err := os.OpenFile(filepath.Join(s.Dir, "deploy.lock"), os.O_RDWR|os.O_CREATE, 0o640)
+// Where is the folder.
+func (s *State) Where() string { return s.Dir }
+
+// Skew is 0: the folder is on this machine's clock.
+func (s *State) Skew() time.Duration { return 0 }
+
+// TryLock takes the folder's lock (flock): the kernel releases it when the
+// process dies, kill -9 included, so its lease never runs out by time.
+func (s *State) TryLock(ctx context.Context, me *Lease) (*Lease, error) {
+	if s.lock != nil {
+		return &Lease{Holder: s.holder()}, ErrLockHeld
+	}
+	f, err := os.OpenFile(filepath.Join(s.Dir, "deploy.lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("deploy lock: %w", err)
+		return nil, fmt.Errorf("deploy lock: %w", err)
 	}
-	start := time.Now()
-	var lastReport time.Time // the first wait is reported at once
-	if report <= 0 {
-		report = 5 * time.Second
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return &Lease{Holder: s.holder()}, ErrLockHeld
+		}
+		return nil, fmt.Errorf("deploy lock: %w", err)
 	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return fmt.Errorf("deploy lock: %w", err)
-		}
-		waited := time.Since(start)
-		if waited >= wait {
-			f.Close()
-			return &LockedError{Project: filepath.Base(s.Dir), Holder: s.holder(), Waited: waited}
-		}
-		if onWait != nil && time.Since(lastReport) >= report {
-			lastReport = time.Now()
-			onWait(s.holder(), waited)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return ctx.Err()
-		case <-time.After(min(100*time.Millisecond, wait-waited)):
-		}
-	}
-	b, _ := json.Marshal(me)
+	me.TTL, me.Token = 0, fmt.Sprintf("flock:%d", os.Getpid())
+	b, _ := json.Marshal(me.Holder)
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt(append(b, '\n'), 0)
 	}
 	s.lock = f
+	return nil, nil
+}
+
+// Held is the lock's holder while a process holds it, else nil.
+func (s *State) Held(context.Context) (*Lease, error) {
+	if locked, h := s.Locked(); locked {
+		return &Lease{Holder: h}, nil
+	}
+	return nil, nil
+}
+
+// Renew has nothing to do: the lock lasts as long as the process.
+func (s *State) Renew(context.Context, *Lease) error {
+	if s.lock == nil {
+		return ErrLockLost
+	}
 	return nil
+}
+
+// Release unlocks the folder if this State holds it.
+func (s *State) Release(context.Context, *Lease) error {
+	s.Unlock()
+	return nil
+}
+
+// Break is never needed: a dead holder's flock is gone with it.
+func (s *State) Break(context.Context, *Lease) error {
+	return errors.New("a local deploy lock ends with its holder's process, never by time")
+}
+
+// Lock takes the lock through the one lock-wait loop (for tests and
+// library users of a bare folder).
+func (s *State) Lock(ctx context.Context, me Holder, wait, report time.Duration, onWait func(Holder, time.Duration)) error {
+	x := &Executor{Store: s, LockWait: wait, Me: me, OnEvent: func(e Event) {
+		if e.Kind == EventWaiting && onWait != nil {
+			onWait(s.holder(), 0)
+		}
+	}}
+	_, err := x.takeLock(ctx, &Record{ID: me.RunID}, filepath.Base(s.Dir))
+	return err
 }
 
 func (s *State) holder() Holder {
@@ -187,7 +248,7 @@ func (s *State) Locked() (bool, Holder) {
 	if s.lock != nil {
 		return true, s.holder()
 	}
-	f, err := os.OpenFile(filepath.Join(s.Dir, "deploy.lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(filepath.Join(s.Dir, "deploy.lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return false, Holder{}
 	}
@@ -202,7 +263,7 @@ func (s *State) Locked() (bool, Holder) {
 func (s *State) runPath() string { return filepath.Join(s.Dir, "run.json") }
 
 // SaveRun writes the run under way, atomically.
-func (s *State) SaveRun(r *Record) error {
+func (s *State) SaveRun(_ context.Context, r *Record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -211,7 +272,7 @@ func (s *State) SaveRun(r *Record) error {
 }
 
 // Unfinished returns the run a dead process left behind, or nil.
-func (s *State) Unfinished() (*Record, error) {
+func (s *State) Unfinished(context.Context) (*Record, error) {
 	b, err := os.ReadFile(s.runPath())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -230,14 +291,14 @@ func (s *State) Unfinished() (*Record, error) {
 // When the history cannot take it (a full disk), the run file keeps the
 // finished record instead, so that no later run calls it interrupted; the
 // next run records it.
-func (s *State) Finish(r *Record) error {
+func (s *State) Finish(ctx context.Context, r *Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
 	if err := s.appendHistory(append(b, '\n')); err != nil {
 		if r.Outcome != Running && r.Outcome != Interrupted {
-			if serr := s.SaveRun(r); serr == nil {
+			if serr := s.SaveRun(ctx, r); serr == nil {
 				return fmt.Errorf("history: %w (the run is kept in %s until a later run can record it)", err, s.runPath())
 			}
 		}
@@ -252,7 +313,7 @@ func (s *State) Finish(r *Record) error {
 // appendHistory adds one line, or nothing: a failed write is cut off, so
 // that the next line does not continue a torn one.
 func (s *State) appendHistory(line []byte) error {
-	f, err := os.OpenFile(filepath.Join(s.Dir, "history.jsonl"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(filepath.Join(s.Dir, "history.jsonl"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
@@ -274,7 +335,7 @@ func (s *State) appendHistory(line []byte) error {
 
 // History returns the finished runs, oldest first. A damaged line (a crash
 // mid-append) is skipped.
-func (s *State) History() ([]*Record, error) {
+func (s *State) History(context.Context) ([]*Record, error) {
 	f, err := os.Open(filepath.Join(s.Dir, "history.jsonl"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -305,7 +366,7 @@ func (s *State) WriteOverride(id string, content []byte) (string, error) {
 // temporary file behind).
 func writeAtomic(path string, b []byte) (err error) {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -336,9 +397,9 @@ const probeBytes = 256 << 10
 
 // Check makes sure the folder takes a run's journal and history: it writes
 // and removes a file of that size.
-func (s *State) Check() error {
+func (s *State) Check(context.Context) error {
 	p := filepath.Join(s.Dir, SpaceProbe)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err == nil {
 		if _, err = f.Write(make([]byte, probeBytes)); err == nil {
 			err = f.Sync()
@@ -349,24 +410,28 @@ func (s *State) Check() error {
 	}
 	os.Remove(p)
 	if err != nil {
-		return &StateError{Dir: s.Dir, Err: err}
+		return &StateError{Dir: "the state folder " + s.Dir, Err: err}
 	}
 	return nil
 }
 
 // StateError is a state folder that cannot record a run.
 type StateError struct {
-	Dir string
-	Err error
+	Dir  string // the folder, or the store's Where
+	Err  error
+	Hint string // "": the folder's
 }
 
 func (e *StateError) Error() string {
-	return fmt.Sprintf("the state folder %s cannot record a run (%v); nothing was changed", e.Dir, e.Err)
+	return fmt.Sprintf("%s cannot record a run (%v); nothing was changed", e.Dir, e.Err)
 }
 func (e *StateError) Unwrap() error { return e.Err }
 
 // ErrorHint says what to do.
 func (e *StateError) ErrorHint() string {
+	if e.Hint != "" {
+		return e.Hint
+	}
 	return "free some space there (a run needs about 256 KiB) or point the state folder elsewhere"
 }
 

@@ -70,32 +70,32 @@ func TestHistoryAndUnfinished(t *testing.T) {
 	}
 	r := newRecord(KindUpgrade, "mana", time.Now(), Holder{PID: 1})
 	r.Step = StepSetup
-	if err := s.SaveRun(r); err != nil {
+	if err := s.SaveRun(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Unfinished()
+	got, err := s.Unfinished(context.Background())
 	if err != nil || got == nil || got.ID != r.ID || got.Step != StepSetup {
 		t.Fatalf("unfinished %v %v", got, err)
 	}
 	r.Outcome = Succeeded
-	if err := s.Finish(r); err != nil {
+	if err := s.Finish(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Unfinished(); got != nil {
+	if got, _ := s.Unfinished(context.Background()); got != nil {
 		t.Errorf("run.json left after Finish")
 	}
 	// A torn last line (a crash mid-append) does not hide the history.
 	f, _ := os.OpenFile(filepath.Join(s.Dir, "history.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString(`{"id":"torn`)
 	f.Close()
-	h, err := s.History()
+	h, err := s.History(context.Background())
 	if err != nil || len(h) != 1 || h[0].ID != r.ID {
 		t.Errorf("history %v %v", h, err)
 	}
 	if err := os.WriteFile(filepath.Join(s.Dir, "run.json"), []byte("{"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Unfinished(); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := s.Unfinished(context.Background()); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Errorf("a damaged run.json: %v", err)
 	}
 }
@@ -104,7 +104,7 @@ func TestRollbackNeedsARecordedUpgrade(t *testing.T) {
 	eng := composetest.New()
 	eng.AddContainer("mana", compose.Container{ID: "c1", Name: "mana-mana-auth-1", Service: "mana-auth", Image: "ghcr.io/mana/auth:latest", ImageID: "sha256:2", State: "running"})
 	st, _ := OpenState(t.TempDir(), "mana")
-	x := &Executor{Project: project(), Engine: eng, Compose: &compose.CLI{Docker: "/nonexistent/docker"}, State: st}
+	x := &Executor{Project: project(), Engine: eng, Compose: &compose.CLI{Docker: "/nonexistent/docker"}, Store: st, Local: st}
 	rec, err := x.Rollback(context.Background(), RollbackRequest{Services: []string{"mana-auth"}})
 	var nr *NothingToRollBackError
 	if !errors.As(err, &nr) || rec.Outcome != Failed {
@@ -114,7 +114,7 @@ func TestRollbackNeedsARecordedUpgrade(t *testing.T) {
 	up := newRecord(KindUpgrade, "mana", time.Now(), Holder{})
 	up.Outcome = Succeeded
 	up.Services = []ServiceRecord{{Name: "mana-auth", From: &Image{Ref: "ghcr.io/mana/auth:latest", ID: "sha256:1", Pin: "upshift.local/mana/mana-auth:gone"}}}
-	if err := st.Finish(up); err != nil {
+	if err := st.Finish(context.Background(), up); err != nil {
 		t.Fatal(err)
 	}
 	_, err = x.Rollback(context.Background(), RollbackRequest{Services: []string{"mana-auth"}})
@@ -127,7 +127,7 @@ func TestRollbackNeedsARecordedUpgrade(t *testing.T) {
 	if err != nil || rec.Outcome != Planned || !strings.Contains(strings.Join(rec.Steps[0].Commands, " "), "up -d --no-deps --pull never mana-auth") {
 		t.Errorf("dry run: %v %+v", err, rec)
 	}
-	if h, _ := st.History(); len(h) != 1 {
+	if h, _ := st.History(context.Background()); len(h) != 1 {
 		t.Errorf("a dry run was recorded: %d runs", len(h))
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
@@ -54,9 +55,17 @@ type Executor struct {
 	Engine  compose.Engine
 	// Endpoint says which engine, for the record ("unix:///var/run/docker.sock").
 	Endpoint string
+	// EngineID is the engine's own id (a swarm's cluster id), which
+	// every record names.
+	EngineID string
 	Compose  compose.API
-	State    *State
-	OnEvent  func(Event)
+	// Store keeps the lock, the journal and the history: with the
+	// deployment (the engine's, the swarm's), or a local folder.
+	Store Store
+	// Local is this machine's folder for the run's own files (overrides,
+	// resolved copies, default backups) and a copy of its journal.
+	Local   *State
+	OnEvent func(Event)
 	// Redact scrubs secrets from every line and error it reports.
 	Redact func(string) string
 	// Secrets are the values Redact hides (for a CI runner's masks).
@@ -70,6 +79,13 @@ type Executor struct {
 	LockWait time.Duration
 	// Me is this process as the lock holder and the history records it.
 	Me Holder
+	// Lease is how long the deploy lock outlives its last renewal
+	// (0: DefaultLease).
+	Lease time.Duration
+
+	abandon  sync.Mutex
+	releases []func() // the deploy lock's release, for Abandon
+	cleanups []func() // files holding secrets, for Abandon
 }
 
 func (x *Executor) now() time.Time {
@@ -139,14 +155,14 @@ func (x *Executor) planned(rec *Record, steps []Step) *Record {
 // preflight refuses, before the lock is taken or anything is touched, what
 // would fail later: a health check that cannot work, a state folder that
 // cannot record the run.
-func (x *Executor) preflight(h Health, dryRun bool) error {
+func (x *Executor) preflight(ctx context.Context, h Health, dryRun bool) error {
 	if err := h.Check(); err != nil {
 		return err
 	}
 	if dryRun {
 		return nil
 	}
-	return x.State.Check()
+	return x.Store.Check(context.WithoutCancel(ctx))
 }
 
 // resolveOnce has the run's compose verbs read one resolved copy of the
@@ -166,14 +182,19 @@ func (x *Executor) resolveOnce(rec *Record, services []string) func() {
 			names = append(names, s)
 		}
 	}
-	done, err := r.UseResolved(filepath.Join(x.State.Dir, "resolved-"+rec.ID+".yml"), names)
+	done, err := r.UseResolved(filepath.Join(x.Local.Dir, "resolved-"+rec.ID+".yml"), names)
 	switch {
 	case err != nil:
 		x.emit(Event{Kind: EventNote, Text: "could not write a resolved copy of the project (" + err.Error() + "): every compose verb reads the files"})
 	case x.Project.Bytes >= compose.ResolvedThreshold:
 		rec.Notes = append(rec.Notes, fmt.Sprintf("the compose files hold %d KiB: every compose verb of this run read one resolved copy of %s instead", x.Project.Bytes>>10, strings.Join(names, ", ")))
 	}
-	return done
+	if err != nil {
+		return done
+	}
+	// The copy holds the project's interpolated secrets: it goes also
+	// when a second signal ends upshift at once.
+	return x.onAbandon(done)
 }
 
 // failed marks a run failed with err (nothing changed unless the outcome
@@ -188,7 +209,7 @@ func (x *Executor) failed(rec *Record, err error) (*Record, error) {
 
 // resume takes over a run that a dead upshift left: the images that ran
 // before it are the ones to return to, not whatever it left running.
-func (x *Executor) resume(rec, unfinished *Record, dryRun bool) {
+func (x *Executor) resume(ctx context.Context, rec, unfinished *Record, dryRun bool) {
 	note := fmt.Sprintf("found an unfinished %s %s (started %s by %s), stopped during step %q",
 		unfinished.Kind, unfinished.ID, unfinished.StartedAt.Local().Format("2006-01-02 15:04:05"), unfinished.Holder, unfinished.Step)
 	rec.Resumes = unfinished.ID
@@ -225,15 +246,7 @@ func (x *Executor) resume(rec, unfinished *Record, dryRun bool) {
 	}
 	fin := x.now().UTC()
 	unfinished.FinishedAt = &fin
-	_ = x.State.Finish(unfinished)
-}
-
-func (x *Executor) lock(ctx context.Context, rec *Record) error {
-	x.Me.RunID = rec.ID
-	err := x.State.Lock(ctx, x.Me, x.LockWait, 5*time.Second, func(h Holder, waited time.Duration) {
-		x.emit(Event{Kind: EventWaiting, Text: fmt.Sprintf("waiting for the deploy lock of %s (%s so far), held by %s", x.Project.Name, waited.Round(time.Second), h)})
-	})
-	return err
+	_ = x.Store.Finish(context.WithoutCancel(ctx), unfinished)
 }
 
 func (x *Executor) observe(ctx context.Context, services []string) (Current, error) {
@@ -302,9 +315,9 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, setup stri
 	}
 	rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepRunning, What: x.redact(st.What), StartedAt: started.UTC(), Commands: x.commands(st), API: x.api(st)})
 	i := len(rec.Steps) - 1
-	if err := x.State.SaveRun(rec); err != nil {
+	if err := x.Store.SaveRun(context.WithoutCancel(ctx), rec); err != nil {
 		rec.Steps[i].Status, rec.Steps[i].Error = StepFailed, "not started: "+err.Error()
-		jerr := &JournalError{Dir: x.State.Dir, Err: err}
+		jerr := &JournalError{Dir: x.Store.Where(), Err: err}
 		x.emit(Event{Kind: EventStepDone, Step: st.Name, Err: jerr})
 		return jerr
 	}
@@ -327,7 +340,7 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, setup stri
 	}
 	// Best effort: the journal already says the step began, which is what
 	// a rerun needs; the next step's journaling reports a full folder.
-	_ = x.State.SaveRun(rec)
+	_ = x.Store.SaveRun(context.WithoutCancel(ctx), rec)
 	x.emit(Event{Kind: EventStepDone, Step: st.Name, Duration: x.now().Sub(started), Err: err})
 	return err
 }
@@ -351,7 +364,7 @@ func (x *Executor) pin(ctx context.Context, rec *Record) error {
 		}
 		s.From.Pin = ref
 	}
-	return x.State.SaveRun(rec)
+	return x.Store.SaveRun(context.WithoutCancel(ctx), rec)
 }
 
 func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request) error {
@@ -459,7 +472,7 @@ func (x *Executor) finish(rec *Record, err error) {
 	if rec.DryRun {
 		return
 	}
-	if err := x.State.Finish(rec); err != nil {
+	if err := x.Store.Finish(context.Background(), rec); err != nil {
 		x.emit(Event{Kind: EventNote, Text: "could not record the run in the history: " + err.Error()})
 	}
 }
@@ -504,8 +517,14 @@ func (e *NothingToRollBackError) Error() string {
 	return fmt.Sprintf("no upgrade of %s is recorded in %s that could be rolled back (upshift rolls back what `upshift upgrade` upgraded; `upshift history` lists it)", e.Service, e.StateDir)
 }
 
-// LatestUpgrade is the newest successful upgrade of service that no later
-// rollback undid and that had a previous image.
+// LatestUpgrade is what `rollback` undoes for service: the newest upgrade
+// of it that no later rollback undid, had a previous image, and left the
+// service off that image — one that succeeded (exit 0), or one whose own
+// putting back failed (exit 6), whose putting back the rollback then
+// finishes. An upgrade that changed nothing (exit 1) or put itself back
+// (exit 5) left the service where it was, so the one before it is undone.
+// (An upgrade a dead upshift left unfinished is in the journal, not here:
+// the rollback finds it there first.)
 func LatestUpgrade(history []*Record, service string) *Record {
 	undone := map[string]bool{}
 	for i := len(history) - 1; i >= 0; i-- {
@@ -516,7 +535,7 @@ func LatestUpgrade(history []*Record, service string) *Record {
 			}
 			continue
 		}
-		if r.Kind != KindUpgrade || r.Outcome != Succeeded || undone[r.ID] {
+		if r.Kind != KindUpgrade || r.Outcome != Succeeded && r.Outcome != RollbackFailed || undone[r.ID] {
 			continue
 		}
 		if s := r.service(service); s != nil && s.From != nil {

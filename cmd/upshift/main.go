@@ -15,7 +15,9 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
@@ -188,12 +190,36 @@ func main() {
 		cancel()
 		<-sigs
 		out.Flush()
+		// CI's cancel is SIGINT, SIGTERM seconds later, then SIGKILL:
+		// before ending, release the deploy lock, remove the files
+		// holding secrets and stop the compose commands, within the
+		// moments left; a third signal ends it at once.
+		done := make(chan struct{})
+		go func() { abandonRun(); close(done) }()
+		select {
+		case <-done:
+		case <-sigs:
+		case <-time.After(2 * time.Second):
+		}
 		os.Exit(ExitInterrupted)
 	}()
 	code := run(ctx, args, out, cliutil.FlushFirst{B: out, W: os.Stderr}, stdoutTerminal())
 	out.Flush()
 	os.Exit(code)
 }
+
+// abandon is what a second signal does before upshift ends: the open
+// run's Abandon (set when an upgrade, rollback or backup opens).
+var abandon atomic.Pointer[func()]
+
+func abandonRun() {
+	if f := abandon.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// onSecondSignal sets what a second signal does before upshift ends.
+func onSecondSignal(f func()) { abandon.Store(&f) }
 
 // Env is what commands print to.
 type Env struct {

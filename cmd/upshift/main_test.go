@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upshift-dev/upshift/internal/dockertest"
 	"github.com/upshift-dev/upshift/internal/pgtest"
 )
 
@@ -30,7 +31,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build upshift: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// Runs that keep state on the engine keep it in a volume of this
+	// process's own, removed at the end.
+	os.Setenv("UPSHIFT_STATE_VOLUME", dockertest.KeepVolume)
 	code := pgtest.Main(m)
+	dockertest.RemoveKeep(dockertest.KeepVolume)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

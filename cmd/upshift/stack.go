@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,24 +20,42 @@ type StackFlag struct {
 	Stack string `name:"stack" placeholder:"NAME" help:"A deployed Docker Swarm stack (as docker stack deploy named it) instead of a compose project: -f is then its stack file (the new release; rollback and history need none), and the engine must be a swarm manager."`
 }
 
-// stackRefuses names the flags that mean nothing to a stack run.
-func stackRefuses(set map[string]bool) error {
-	var bad []string
-	for _, f := range []string{"build", "pull", "backup", "drain", "project-name"} {
-		if set[f] {
-			bad = append(bad, "--"+f)
+// stackRefuses refuses (exit 2) every flag of cmd that means nothing to a
+// stack run and is set: the flags tagged stack:"why", so that the flags
+// and the refusals cannot drift apart (a flag is set when it is not its
+// default, whether from the command line or its environment variable).
+func stackRefuses(cmd any) error {
+	var bad, why []string
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f, fv := t.Field(i), v.Field(i)
+			if f.Anonymous && fv.Kind() == reflect.Struct {
+				walk(fv)
+				continue
+			}
+			reason, ok := f.Tag.Lookup("stack")
+			if !ok || !f.IsExported() || fv.IsZero() || fmt.Sprint(fv.Interface()) == f.Tag.Get("default") {
+				continue
+			}
+			bad = append(bad, "--"+f.Tag.Get("name"))
+			if !slices.Contains(why, reason) {
+				why = append(why, reason)
+			}
 		}
 	}
+	walk(reflect.ValueOf(cmd).Elem())
 	if len(bad) == 0 {
 		return nil
 	}
-	return &exitError{code: ExitUsage, err: &upgrade.RequestError{Msg: strings.Join(bad, ", ") + " cannot be used with --stack: the swarm's nodes pull the images, --stack names the stack, and backups are taken before it (upshift backup on the database's compose host)"}}
+	return &exitError{code: ExitUsage, err: &upgrade.RequestError{Msg: strings.Join(bad, ", ") + " cannot be used with --stack: " + strings.Join(why, "; ")}}
 }
 
 func (c *UpgradeCmd) runStack(ctx context.Context, env *Env) error {
 	r := newRenderer(env, c.JSON())
 	fail := func(err error) error { return r.done(upgrade.NotRun(upgrade.KindUpgrade, c.Stack), err) }
-	if err := stackRefuses(map[string]bool{"build": c.Build, "pull": c.Pull, "backup": c.Backup, "drain": c.Drain != 0, "project-name": c.ProjectName != ""}); err != nil {
+	if err := stackRefuses(c); err != nil {
 		return fail(err)
 	}
 	if c.Strategy != upgrade.Auto && c.Strategy != string(upgrade.Rolling) {
@@ -58,6 +78,9 @@ func (c *UpgradeCmd) runStack(ctx context.Context, env *Env) error {
 
 func (c *RollbackCmd) runStack(ctx context.Context, env *Env) error {
 	r := newRenderer(env, c.JSON())
+	if err := stackRefuses(c); err != nil {
+		return r.done(upgrade.NotRun(upgrade.KindRollback, c.Stack), err)
+	}
 	// Without -f the rollback reads the stack from the swarm: the record
 	// has the digests to put back.
 	x, err := c.openStack(ctx, env, r, c.Stack, c.LockWait, c.Service, len(c.File) == 0, os.Getenv("UPSHIFT_HEALTH_TOKEN"))
@@ -78,13 +101,14 @@ func (c *RollbackCmd) runStack(ctx context.Context, env *Env) error {
 // ignores in the services the run touches among them). deployed: no stack
 // file, the services as the swarm runs them.
 func (pf *ProjectFlags) openStack(ctx context.Context, env *Env, r *renderer, stack string, lockWait cliutil.Seconds, services []string, deployed bool, secrets ...string) (*upgrade.Stack, error) {
-	x, err := upgrade.OpenStack(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, LockWait: time.Duration(lockWait),
-		Secrets: secrets, Command: commandLine(), OnEvent: r.event, Deployed: deployed}, stack)
+	x, err := upgrade.OpenStack(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, StateIn: pf.State, LockWait: time.Duration(lockWait),
+		Secrets: append(secrets, argSecrets(os.Args[1:])...), Command: commandLine(), OnEvent: r.event, Deployed: deployed}, stack)
 	if err != nil {
 		return nil, err
 	}
 	r.redact, r.stack = x.Redact, stack
 	r.gh.Mask(x.Secrets...)
+	onSecondSignal(x.Abandon)
 	for _, w := range append(x.Project.Warnings, upgrade.SwarmWarnings(x.Project, services...)...) {
 		fmt.Fprintln(env.Stderr, "warning:", r.redact(w))
 	}

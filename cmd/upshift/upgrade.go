@@ -28,13 +28,14 @@ const (
 // ProjectFlags select the compose project as docker compose's own flags do.
 type ProjectFlags struct {
 	File        []string `short:"f" name:"file" placeholder:"FILE" help:"Compose file (repeatable). Default: COMPOSE_FILE, else compose.yaml (or docker-compose.yml) in the working directory or a parent."`
-	ProjectName string   `short:"p" name:"project-name" placeholder:"NAME" help:"Project name. Default: COMPOSE_PROJECT_NAME, the file's top-level name, else the directory's name."`
+	ProjectName string   `short:"p" name:"project-name" placeholder:"NAME" help:"Project name. Default: COMPOSE_PROJECT_NAME, the file's top-level name, else the directory's name." stack:"--stack names the stack"`
 	ProjectDir  string   `name:"project-directory" placeholder:"DIR" help:"Project directory (relative paths and .env start there). Default: the first compose file's directory."`
 	EnvFile     []string `name:"env-file" placeholder:"FILE" help:"Environment file (repeatable). Default: .env in the project directory."`
 	Profile     []string `name:"profile" placeholder:"NAME" help:"Profile to enable (repeatable). Default: COMPOSE_PROFILES."`
 	Context     string   `name:"context" placeholder:"NAME" help:"Docker context of the engine, for upshift and every docker compose it runs. Default: as docker chooses (DOCKER_HOST, including ssh://user@host; DOCKER_CONTEXT; the current context)."`
 	backupURL   string   `kong:"-"`
-	StateDir    string   `name:"state-dir" env:"UPSHIFT_STATE_DIR" placeholder:"DIR" help:"Where upshift keeps history, the deploy lock and overrides, per project. Default: /var/lib/upshift for root, else ~/.local/state/upshift."`
+	StateDir    string   `name:"state-dir" env:"UPSHIFT_STATE_DIR" placeholder:"DIR" help:"This machine's folder for upshift's own files (overrides, default backups, a copy of the run's journal), per project; with --state local, also the deploy lock and history. Default: /var/lib/upshift for root, else ~/.local/state/upshift."`
+	State       string   `name:"state" env:"UPSHIFT_STATE" enum:"engine,local" default:"engine" help:"Where the deploy lock, the run's journal and the history live. engine: with the deployment, so every machine that reaches the engine shares them (a volume and never-started containers on the engine; configs in a swarm). local: the --state-dir folder of the machine running upshift."`
 }
 
 // HealthFlags say how to verify a version.
@@ -61,30 +62,30 @@ type UpgradeCmd struct {
 	SetupService  []string        `name:"setup-service" placeholder:"NAME" help:"One-shot service run once between stop and start (repeatable, in order; the first migrates). Default: db-setup where the project defines it (under any profile), then the one-shots the services wait for (depends_on: condition: service_completed_successfully), dependencies first."`
 	SetupCommand  string          `name:"setup-command" placeholder:"CMD" help:"Run CMD in a new container of the (first) setup service instead of its command, its entrypoint kept and its dependencies not started: migrations through the app's own image, e.g. --setup-service api --setup-command \"pnpm run db:migrate\"."`
 	NoSetup       bool            `name:"no-setup" help:"Run no setup service."`
-	Build         bool            `name:"build" help:"Build every service that has a build: section (default: as its pull_policy says; a build: without one is built)."`
-	Pull          bool            `name:"pull" help:"Pull every service that names an image, even where it has a build: section."`
+	Build         bool            `name:"build" help:"Build every service that has a build: section (default: as its pull_policy says; a build: without one is built)." stack:"the swarm's nodes pull the images"`
+	Pull          bool            `name:"pull" help:"Pull every service that names an image, even where it has a build: section." stack:"the swarm's nodes pull the images"`
 	LockWait      cliutil.Seconds `name:"lock-wait" default:"5m" placeholder:"DURATION" help:"How long to wait for another upgrade or rollback of the project to finish (0: do not wait); then exit 3."`
 	DryRun        bool            `name:"dry-run" help:"Print the plan and the exact docker compose commands; pull, stop and lock nothing."`
 	Strategy      string          `name:"strategy" enum:"auto,stop-start,migrate-first,rolling" default:"auto" help:"auto: the least downtime this upgrade allows, and why (rolling where every service can run twice and the migrations are expand-only, else migrate-first where they are, else stop-start). stop-start: stop, migrate, start. migrate-first: migrate while the old version serves, then swap (expand-only migrations). rolling: also start the new containers beside the old ones and stop the old ones once the new ones answer (no downtime behind a proxy that resolves the service name)."`
-	MigrateFirst  bool            `name:"migrate-first" help:"Same as --strategy migrate-first."`
+	MigrateFirst  bool            `name:"migrate-first" help:"Same as --strategy migrate-first." stack:"Swarm always runs old and new tasks side by side, behind the compatibility check"`
 	AllowBreaking bool            `name:"allow-breaking" help:"With rolling or --migrate-first: migrate even when the migrations drop, rename, retype or make NOT NULL what the running version uses."`
-	Drain         cliutil.Seconds `name:"drain" default:"0" placeholder:"DURATION" help:"rolling: how long the old containers keep serving after the new ones answer, before they are stopped (for proxies that hold connections)."`
-	Backup        bool            `name:"backup" help:"pg_dump -Fc the database before anything is pulled, stopped or migrated; a failed backup stops the upgrade."`
+	Drain         cliutil.Seconds `name:"drain" default:"0" placeholder:"DURATION" help:"rolling: how long the old containers keep serving after the new ones answer, before they are stopped (for proxies that hold connections)." stack:"the swarm's update_config says how tasks are replaced"`
+	Backup        bool            `name:"backup" help:"pg_dump -Fc the database before anything is pulled, stopped or migrated; a failed backup stops the upgrade." stack:"take backups before the stack run (upshift backup on the database's compose host)"`
 	BackupFlags
 }
 
 // BackupFlags say where and how to dump the database.
 type BackupFlags struct {
-	BackupDir string `name:"backup-dir" placeholder:"DIR" help:"Folder of the dumps. Default: backups/ in the project's state folder."`
-	BackupURL string `name:"backup-url" env:"UPSHIFT_BACKUP_URL" placeholder:"URL" help:"The database to dump (postgres://user:password@db:5432/app). Default: the setup service's DATABASE_URL."`
-	DBService string `name:"db-service" placeholder:"NAME" help:"The database's compose service, whose pg_dump is used (versions match). Default: the backup URL's host."`
-	BackupVia string `name:"backup-via" enum:"container,host" default:"container" help:"container: pg_dump inside the database's container (docker compose exec); host: the host's pg_dump through the URL."`
+	BackupDir string `name:"backup-dir" placeholder:"DIR" help:"Folder of the dumps. Default: backups/ in the project's state folder." stack:"a stack run takes no backup"`
+	BackupURL string `name:"backup-url" env:"UPSHIFT_BACKUP_URL" placeholder:"URL" help:"The database to dump (postgres://user:password@db:5432/app). Default: the setup service's DATABASE_URL." stack:"a stack run takes no backup"`
+	DBService string `name:"db-service" placeholder:"NAME" help:"The database's compose service, whose pg_dump is used (versions match). Default: the backup URL's host." stack:"a stack run takes no backup"`
+	BackupVia string `name:"backup-via" enum:"container,host" default:"container" help:"container: pg_dump inside the database's container (docker compose exec); host: the host's pg_dump through the URL." stack:"a stack run takes no backup"`
 }
 
 func (b *BackupFlags) backup(x *upgrade.Executor, setup string) (*upgrade.Backup, error) {
 	dir := b.BackupDir
 	if dir == "" {
-		dir = filepath.Join(x.State.Dir, "backups")
+		dir = filepath.Join(x.Local.Dir, "backups")
 	}
 	bk, err := upgrade.ResolveBackup(x.Project, upgrade.Backup{Dir: dir, URL: b.BackupURL, Service: b.DBService}, setup, b.BackupVia == "host")
 	if err != nil {
@@ -145,13 +146,14 @@ func (pf *ProjectFlags) options() compose.Options {
 
 // open is every run's preflight (upgrade.Open), its output through r.
 func (pf *ProjectFlags) open(ctx context.Context, env *Env, r *renderer, lockWait cliutil.Seconds, secrets ...string) (*upgrade.Executor, error) {
-	x, err := upgrade.Open(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, LockWait: time.Duration(lockWait),
-		Secrets: append(secrets, urlPasswords(pf.backupURL)...), Command: commandLine(), OnEvent: r.event})
+	x, err := upgrade.Open(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, StateIn: pf.State, LockWait: time.Duration(lockWait),
+		Secrets: append(secrets, argSecrets(os.Args[1:])...), Command: commandLine(), OnEvent: r.event})
 	if err != nil {
 		return nil, err // upgradeExit gives it its code
 	}
 	r.redact = x.Redact
 	r.gh.Mask(x.Secrets...)
+	onSecondSignal(x.Abandon)
 	for _, w := range x.Project.Warnings {
 		fmt.Fprintln(env.Stderr, "warning:", r.redact(w))
 	}
@@ -162,6 +164,22 @@ func (pf *ProjectFlags) open(ctx context.Context, env *Env, r *renderer, lockWai
 func urlPasswords(raw string) []string {
 	_, forms := redact.URLPassword(raw)
 	return forms
+}
+
+// argSecrets are the passwords of every URL on the command line (a flag's
+// value, alone or after its "="), and of the URLs taken from the
+// environment instead (UPSHIFT_BACKUP_URL): the command line is kept in
+// the journal, the history, the lock and the output, redacted, and
+// --health-url, --backup-url or any later URL flag may carry one.
+func argSecrets(args []string) []string {
+	var out []string
+	for _, a := range append(args, os.Getenv("UPSHIFT_BACKUP_URL")) {
+		if _, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(a, "--") {
+			a = v
+		}
+		out = append(out, urlPasswords(a)...)
+	}
+	return out
 }
 
 func commandLine() string {
@@ -383,23 +401,24 @@ func (r *renderer) github(rec *upgrade.Record, code int, msg string) {
 }
 
 func (c *HistoryCmd) Run(ctx context.Context, env *Env) error {
-	st, name, err := upgrade.OpenHistory(ctx, upgrade.Options{Project: c.options(), StateDir: c.StateDir}, c.Stack)
+	st, name, closeEngine, err := upgrade.OpenHistory(ctx, upgrade.Options{Project: c.options(), Context: c.Context, StateDir: c.StateDir, StateIn: c.State}, c.Stack)
 	if err != nil {
 		return r0(env, c.JSON(), &exitError{code: upgradeExit(nil, err), err: err})
 	}
-	runs, err := st.Runs(upgrade.Query{Service: c.Service, Limit: c.Limit})
+	defer closeEngine()
+	runs, err := upgrade.Runs(ctx, st, upgrade.Query{Service: c.Service, Limit: c.Limit})
 	if err != nil {
 		return r0(env, c.JSON(), err)
 	}
 	if c.JSON() {
-		return writeJSON(env.Stdout, historyJSON{Project: name, StateDir: st.Dir, Runs: runs})
+		return writeJSON(env.Stdout, historyJSON{Project: name, StateDir: st.Where(), Runs: runs})
 	}
 	if len(runs) == 0 {
 		what := "project " + name
 		if c.Stack != "" {
 			what = "stack " + name
 		}
-		fmt.Fprintf(env.Stdout, "no upgrades of %s recorded in %s\n", what, st.Dir)
+		fmt.Fprintf(env.Stdout, "no upgrades of %s recorded in %s\n", what, st.Where())
 	}
 	for _, r := range runs {
 		r.WriteText(env.Stdout)

@@ -14,7 +14,7 @@ func TestHistoryJSON(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("name: shop\nservices:\n  api:\n    image: registry.example.com/shop/api:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	state := []string{"UPSHIFT_STATE_DIR=" + t.TempDir()}
+	state := []string{"UPSHIFT_STATE_DIR=" + t.TempDir(), "UPSHIFT_STATE=local"}
 	keys := func(r result) map[string]json.RawMessage {
 		t.Helper()
 		var doc map[string]json.RawMessage

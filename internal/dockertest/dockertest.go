@@ -88,10 +88,17 @@ var (
 	binDir  string
 )
 
+// KeepVolume is the engine state volume of this test process's upshift
+// runs (UPSHIFT_STATE_VOLUME): every run of the process shares it, as
+// every machine reaching one engine shares upshift-state, and Cleanup
+// removes it with its keeper and locks, leaving the engine as it was.
+var KeepVolume = RandomName("upshift-state-test")
+
 // Build builds upshift and the test app. Call Cleanup from TestMain.
 func Build(t testing.TB) Binaries {
 	t.Helper()
 	binOnce.Do(func() {
+		os.Setenv("UPSHIFT_STATE_VOLUME", KeepVolume)
 		binDir, binErr = os.MkdirTemp("", "upshift-e2e-bin-")
 		if binErr != nil {
 			return
@@ -125,12 +132,27 @@ func Build(t testing.TB) Binaries {
 	return bins
 }
 
-// Cleanup removes what Build made.
+// Cleanup removes what Build made, and the state the runs kept on the
+// engine.
 func Cleanup() {
 	if binDir != "" {
 		os.RemoveAll(binDir)
+		RemoveKeep(KeepVolume)
 	}
 	leaveSwarm()
+}
+
+// RemoveKeep removes an engine state volume, its keeper and its locks
+// (and the empty image they were made from, unless another keep uses it).
+func RemoveKeep(volume string) {
+	out, _ := RunErr("", nil, "docker", "ps", "-aq", "--filter", "label=io.upshift.keep="+volume)
+	if ids := strings.Fields(out); len(ids) > 0 {
+		_, _ = RunErr("", nil, "docker", append([]string{"rm", "-f"}, ids...)...)
+	}
+	_, _ = RunErr("", nil, "docker", "volume", "rm", "-f", volume)
+	if out, _ := RunErr("", nil, "docker", "ps", "-aq", "--filter", "label=io.upshift.keep"); strings.TrimSpace(out) == "" {
+		_, _ = RunErr("", nil, "docker", "rmi", "upshift.local/keep:1")
+	}
 }
 
 func moduleRoot() string {

@@ -1,0 +1,301 @@
+package upgrade
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/upshift-dev/upshift/compose"
+)
+
+// EngineStore keeps a compose project's memory on the engine it runs on
+// (compose.Keep): in the volume, <project>/run.json is the journal (empty
+// when no run is under way: the archive API can write a file, not remove
+// one) and <project>/history/<id>.json one finished run each; the deploy
+// lock is the container <volume>-lock-<project>. Every machine that
+// reaches the engine — a CD runner over ssh://, an on-call laptop, the
+// -compose image — sees the same lock, journal and history; another engine
+// (staging, prod) has its own.
+type EngineStore struct {
+	Keep    *compose.Keep
+	Project string
+	// Engine is the engine's identity, which every record names.
+	Engine compose.EngineInfo
+	// Cache is this machine's copy of the journal of its own run (a
+	// dead run's journal is read from the engine, never from it).
+	Cache *State
+	skew  time.Duration
+	// lockID is the lock container this run created.
+	lockID string
+}
+
+var _ Store = (*EngineStore)(nil)
+
+// storeTimeout bounds one request to the engine's store, so that an
+// engine gone silent cannot hold a run (or its end) forever.
+const storeTimeout = 30 * time.Second
+
+// OpenEngineStore prepares the keep on the engine and carries over the
+// history that an older upshift kept in the local folder (cache) for this
+// engine, on first use. It returns what it carried over, for a note.
+func OpenEngineStore(ctx context.Context, keep *compose.Keep, project, endpoint string, cache *State, now time.Time) (*EngineStore, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	info, err := keep.Prepare(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	s := &EngineStore{Keep: keep, Project: project, Engine: info, Cache: cache}
+	if !info.Time.IsZero() {
+		s.skew = info.Time.Sub(now)
+	}
+	n, err := s.carryOver(ctx, endpoint)
+	return s, n, err
+}
+
+func (s *EngineStore) dir() string { return safeName(s.Project) }
+
+// Where names the volume and the project's folder in it.
+func (s *EngineStore) Where() string {
+	return fmt.Sprintf("the volume %s on engine %s (folder %s)", s.Keep.Volume, s.Engine.Name, s.dir())
+}
+
+func (s *EngineStore) Skew() time.Duration { return s.skew }
+
+// Check asks the engine for the journal: an engine that cannot answer
+// refuses the run before anything changes.
+func (s *EngineStore) Check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if _, err := s.Keep.ReadDir(ctx, s.dir()); err != nil {
+		return &StateError{Dir: s.Where(), Err: err}
+	}
+	return nil
+}
+
+// lease is what the lock container holds: its labels say who (fixed at
+// creation), its lease file when it was last renewed.
+const (
+	labelHolder = "io.upshift.holder"
+	labelRun    = "io.upshift.run"
+	labelTTL    = "io.upshift.lease"
+)
+
+func (s *EngineStore) TryLock(ctx context.Context, me *Lease) (*Lease, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	h, _ := json.Marshal(me.Holder)
+	id, err := s.Keep.CreateLock(ctx, s.dir(), map[string]string{labelHolder: string(h), labelRun: me.Holder.RunID, labelTTL: me.TTL.String()})
+	if err == nil {
+		s.lockID, me.Token = id, id
+		return nil, s.Renew(ctx, me)
+	}
+	if !errors.Is(err, compose.ErrLockHeld) {
+		return nil, err
+	}
+	l, err := s.Keep.Lock(ctx, s.dir())
+	if errors.Is(err, compose.ErrLockGone) {
+		return s.TryLock(ctx, me) // released meanwhile
+	}
+	if err != nil {
+		return nil, err
+	}
+	return leaseOf(l.ID, l.Labels, l.Created, l.Lease), ErrLockHeld
+}
+
+// leaseOf reads a lock's lease: renewed at its lease file's time, or at
+// its creation before the first renewal.
+func leaseOf(id string, labels map[string]string, created time.Time, file []byte) *Lease {
+	held := &Lease{Token: id, Renewed: created}
+	_ = json.Unmarshal([]byte(labels[labelHolder]), &held.Holder)
+	held.TTL, _ = time.ParseDuration(labels[labelTTL])
+	if t, err := time.Parse(time.RFC3339Nano, string(bytes.TrimSpace(file))); err == nil && t.After(held.Renewed) {
+		held.Renewed = t
+	}
+	return held
+}
+
+func (s *EngineStore) Held(ctx context.Context) (*Lease, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	l, err := s.Keep.Lock(ctx, s.dir())
+	if errors.Is(err, compose.ErrLockGone) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return leaseOf(l.ID, l.Labels, l.Created, l.Lease), nil
+}
+
+func (s *EngineStore) Renew(ctx context.Context, me *Lease) error {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	err := s.Keep.WriteLease(ctx, me.Token, []byte(me.Renewed.UTC().Format(time.RFC3339Nano)+"\n"))
+	if errors.Is(err, compose.ErrLockGone) {
+		return ErrLockLost
+	}
+	return err
+}
+
+func (s *EngineStore) Release(ctx context.Context, me *Lease) error {
+	if me.Token == "" {
+		return nil
+	}
+	return s.Keep.RemoveLock(ctx, me.Token)
+}
+
+func (s *EngineStore) Break(ctx context.Context, held *Lease) error {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	return s.Keep.RemoveLock(ctx, held.Token)
+}
+
+func (s *EngineStore) SaveRun(ctx context.Context, r *Record) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := s.Keep.WriteFiles(ctx, map[string][]byte{path.Join(s.dir(), "run.json"): b}); err != nil {
+		return err
+	}
+	if s.Cache != nil {
+		_ = s.Cache.SaveRun(ctx, r)
+	}
+	return nil
+}
+
+func (s *EngineStore) Unfinished(ctx context.Context) (*Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	b, err := s.Keep.ReadFile(ctx, path.Join(s.dir(), "run.json"))
+	if errors.Is(err, compose.ErrNotExist) || err == nil && len(bytes.TrimSpace(b)) == 0 {
+		if s.Cache != nil {
+			// This machine's copy of a run another machine has since
+			// finished or undone.
+			_ = os.Remove(s.Cache.runPath())
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("the journal %s/run.json in %s is damaged (%v): it describes an upgrade that did not finish; look at it with `docker cp %s:/state/%s/run.json -`, and empty it to continue",
+			s.dir(), s.Where(), err, s.Keep.Volume, s.dir())
+	}
+	return &r, nil
+}
+
+// Finish writes the run's history file and empties the journal in one
+// request: a run is in exactly one of them.
+func (s *EngineStore) Finish(ctx context.Context, r *Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if err := s.Keep.WriteFiles(ctx, map[string][]byte{
+		path.Join(s.dir(), "history", r.ID+".json"): b,
+		path.Join(s.dir(), "run.json"):              {},
+	}); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	if s.Cache != nil {
+		_ = os.Remove(s.Cache.runPath())
+	}
+	return nil
+}
+
+func (s *EngineStore) History(ctx context.Context) ([]*Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	files, err := s.Keep.ReadDir(ctx, path.Join(s.dir(), "history"))
+	if err != nil {
+		return nil, err
+	}
+	return sortedRecords(files), nil
+}
+
+// sortedRecords parses one record a file, oldest first; a damaged file is
+// skipped (as a torn history line is).
+func sortedRecords(files map[string][]byte) []*Record {
+	var out []*Record
+	for _, b := range files {
+		var r Record
+		if json.Unmarshal(b, &r) == nil && r.ID != "" {
+			out = append(out, &r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Record) int {
+		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+			return c
+		}
+		return cmpString(a.ID, b.ID)
+	})
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// carryOver copies the history an older upshift kept in the local folder
+// into the engine's, once: the runs it recorded against this engine's
+// endpoint, when the engine has no history of the project yet. The
+// folder's history stays where it is.
+func (s *EngineStore) carryOver(ctx context.Context, endpoint string) (int, error) {
+	if s.Cache == nil {
+		return 0, nil
+	}
+	if _, err := os.Stat(filepath.Join(s.Cache.Dir, "history.jsonl")); err != nil {
+		return 0, nil
+	}
+	have, err := s.Keep.ReadDir(ctx, s.dir())
+	if err != nil {
+		return 0, err
+	}
+	if _, done := have["carried-over"]; done || len(have) > 0 {
+		return 0, nil
+	}
+	old, err := s.Cache.History(ctx)
+	if err != nil {
+		return 0, nil
+	}
+	files := map[string][]byte{path.Join(s.dir(), "carried-over"): []byte(s.Cache.Dir + "\n")}
+	n := 0
+	for _, r := range old {
+		if r.EngineID != "" && r.EngineID != s.Engine.ID || r.EngineID == "" && r.Engine != endpoint {
+			continue
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			continue
+		}
+		files[path.Join(s.dir(), "history", r.ID+".json")] = b
+		n++
+	}
+	return n, s.Keep.WriteFiles(ctx, files)
+}
+
+// safeName is a project's name as a file name.
+func safeName(project string) string {
+	return unsafeName.ReplaceAllString(project, "-")
+}
