@@ -146,7 +146,7 @@ func TestFaultInjection(t *testing.T) {
 		// roll back one more upgrade.
 		if h := fullHistory(t, p); pt.kind == "rollback" && h[0]["kind"] == "rollback" && h[0]["outcome"] == "succeeded" && h[0]["resumes"] == "" {
 			t.Logf("the interrupted rollback finished itself: %v", h[0]["notes"])
-		} else if r := p.Upshift(append(args, "--format", "json")...); r.Code != 0 {
+		} else if r := rerunner(t, p, i).upshift(t, append(args, "--format", "json")...); r.Code != 0 {
 			t.Fatalf("plain rerun: %s", r)
 		} else {
 			exitCodesAgree(t, p, r)
@@ -342,6 +342,9 @@ func checkConsistent(t *testing.T, p *dockertest.Project, rows0, recorded0 int) 
 	if _, err := os.Stat(filepath.Join(p.StateDir, p.Name, "run.json")); err == nil {
 		t.Errorf("run.json left behind")
 	}
+	if out := dockertest.Run(t, "", nil, "docker", "ps", "-aq", "--filter", "name="+dockertest.KeepVolume+"-lock-"+p.Name); strings.TrimSpace(out) != "" {
+		t.Errorf("the deploy lock is still held on the engine")
+	}
 	if f, err := os.Open(filepath.Join(p.StateDir, p.Name, "deploy.lock")); err == nil {
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			t.Errorf("the deploy lock is still held")
@@ -398,6 +401,16 @@ func TestLargeComposeFileIsReadOnce(t *testing.T) {
 	if appliedMigrations(p) != "1,2" {
 		t.Errorf("migrations %s", appliedMigrations(p))
 	}
+}
+
+// rerunner is the machine a point's rerun comes from: every other point
+// from a second machine (its own state folder), as a CD job retried on
+// another runner, or the on-call's laptop, would.
+func rerunner(t *testing.T, p *dockertest.Project, i int) machine {
+	if i%2 == 1 {
+		return newMachine(t, p)
+	}
+	return machine{p: p, dir: p.StateDir}
 }
 
 // exitCodesAgree: a run's process exit code is the one its JSON document
