@@ -89,7 +89,7 @@ bench: build-migrator
 	@# Downtime of an upgrade, upshift vs the manual procedure (needs Docker;
 	@# skipped without it). UPGRADE_ROUNDS=N for more rounds.
 	@if docker info >/dev/null 2>&1; then bash .ci/docker-env >/dev/null; fi
-	$(GO) test ./upgrade -run '^$$' -bench "UpgradeDowntime|StackUpgrade" -benchtime 1x -v
+	$(GO) test ./upgrade -run '^$$' -bench "UpgradeDowntime|StackUpgrade|StateStore" -benchtime 1x -v
 	@# One compose verb on a 10 MB project: the files vs a run's resolved copy.
 	$(GO) test ./compose -run '^$$' -bench LargeComposeVerb -benchtime 3x
 

@@ -32,6 +32,24 @@ type Endpoint struct {
 	opts []client.Opt
 }
 
+// Remote says whether the engine is on another machine than this one:
+// reached over ssh, or over TCP to an address that is not this machine's
+// loopback. What upshift writes locally then does not outlive the runner.
+func (e Endpoint) Remote() bool {
+	switch {
+	case strings.HasPrefix(e.Host, "ssh://"):
+		return true
+	case strings.HasPrefix(e.Host, "tcp://"):
+		h := strings.TrimPrefix(e.Host, "tcp://")
+		if i := strings.LastIndex(h, ":"); i >= 0 {
+			h = h[:i]
+		}
+		h = strings.Trim(h, "[]")
+		return h != "localhost" && !strings.HasPrefix(h, "127.") && h != "::1"
+	}
+	return false
+}
+
 func (e Endpoint) String() string {
 	s := e.Host
 	if e.Context != "" {

@@ -291,3 +291,39 @@ func (k *Keep) RemoveLock(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// WriteFileFrom streams one file of size bytes from r into the volume at
+// name (relative to it; folders made as needed), 0600: a backup too
+// large to hold in memory.
+func (k *Keep) WriteFileFrom(ctx context.Context, name string, size int64, r io.Reader) error {
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		now := time.Now()
+		var dirs []string
+		for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
+			dirs = append([]string{d}, dirs...)
+		}
+		for _, d := range dirs {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o700, ModTime: now}); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o600, Size: size, ModTime: now}); err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		if _, err := io.CopyN(tw, r, size); err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		pw.CloseWithError(tw.Close())
+	}()
+	_, err := k.c.CopyToContainer(ctx, k.Volume, client.CopyToContainerOptions{DestinationPath: "/state", Content: pr})
+	pr.Close()
+	if err != nil {
+		return fmt.Errorf("write %s into the volume %s: %w", name, k.Volume, err)
+	}
+	return nil
+}

@@ -29,6 +29,11 @@ type Backup struct {
 	// Service is the database's compose service; "" dumps with the host's
 	// pg_dump through URL instead.
 	Service string
+	// OnEngine keeps the dump in the engine's state volume instead of Dir
+	// (which then only holds it while it is taken): on a remote engine, a
+	// dump on the runner is gone with the runner, and so is the restore
+	// note's path.
+	OnEngine bool
 }
 
 // BackupRecord is a dump that was taken.
@@ -160,9 +165,48 @@ func (x *Executor) backup(ctx context.Context, rec *Record, b Backup) error {
 	}
 	st, _ := os.Stat(path)
 	br.SizeBytes = st.Size()
+	if b.OnEngine {
+		if err := x.keepOnEngine(ctx, br, path, b.Service != ""); err != nil {
+			return fmt.Errorf("backup of database %s taken, but not kept on the engine (it is in %s on this machine): %w", db, path, err)
+		}
+	}
 	br.DurationMS = x.now().Sub(started).Milliseconds()
 	rec.Backup = br
 	x.emit(Event{Kind: EventOutput, Step: StepBackup, Source: "backup", Text: fmt.Sprintf("%s: %d bytes in %s", path, br.SizeBytes, time.Duration(br.DurationMS)*time.Millisecond)})
+	return nil
+}
+
+// keepOnEngine moves a dump into the engine's state volume, where it
+// outlives the runner, and rewrites the record's file and restore command
+// to read it from there (docker cp streams it out as a tar).
+func (x *Executor) keepOnEngine(ctx context.Context, br *BackupRecord, path string, inContainer bool) error {
+	es, ok := x.Store.(*EngineStore)
+	if !ok {
+		return errors.New("the state is not kept on the engine (--state local)")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	name := "backups/" + es.dir() + "/" + filepath.Base(path)
+	if err := es.Keep.WriteFileFrom(ctx, name, br.SizeBytes, f); err != nil {
+		return err
+	}
+	os.Remove(path)
+	docker := "docker"
+	if c, ok := x.Compose.(*compose.CLI); ok && c.Context != "" {
+		docker += " --context " + shell.Quote(c.Context)
+	}
+	at := es.Keep.Volume + ":/state/" + name
+	br.File = at + " (the engine's volume " + es.Keep.Volume + ")"
+	restore := br.Restore
+	if inContainer {
+		restore = strings.TrimSuffix(restore, " < "+shell.Quote(path))
+	} else {
+		restore = strings.TrimSuffix(restore, " "+shell.Quote(path)) // pg_restore reads stdin
+	}
+	br.Restore = docker + " cp " + shell.Quote(at) + " - | tar -xO | " + restore
 	return nil
 }
 
@@ -180,7 +224,7 @@ func (x *Executor) BackupOnly(ctx context.Context, b Backup) (*Record, error) {
 	defer release()
 	st := Step{Name: StepBackup, What: "pg_dump -Fc of the database into " + b.Dir,
 		run: func(ctx context.Context) error { return x.backup(ctx, rec, b) }}
-	if err := x.runStep(ctx, rec, st, ""); err != nil {
+	if err := x.runStep(ctx, &composeRun{x: x}, rec, st, ""); err != nil {
 		return x.ended(rec, Failed, err)
 	}
 	rec.Outcome = Succeeded

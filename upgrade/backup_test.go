@@ -2,7 +2,6 @@ package upgrade
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +27,7 @@ func TestHostBackupRestoresWithItsPrintedCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "db dumps", "it's here")
-	x := &Executor{Project: &compose.Project{Name: "shop"}, Now: func() time.Time { return time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC) }}
+	x := &Executor{Project: &compose.Project{Name: "shop"}, Runner: &Runner{Now: func() time.Time { return time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC) }}}
 	rec := newRecord(KindBackup, "shop", x.now(), Holder{})
 	if err := x.backup(ctx, rec, Backup{Dir: dir, URL: db.SecretURL()}); err != nil {
 		t.Fatal(err)
@@ -51,16 +50,5 @@ func TestHostBackupRestoresWithItsPrintedCommand(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("after the restore, orders has %d rows (%v), want 2", n, err)
-	}
-}
-
-// Stack embeds the compose executor; its BackupOnly must refuse, not reach
-// for a compose CLI a stack run does not have.
-func TestStackBackupIsRefused(t *testing.T) {
-	x := &Stack{Executor: &Executor{}, Name: "shop"}
-	rec, err := x.BackupOnly(context.Background(), Backup{Dir: t.TempDir()})
-	var re *RequestError
-	if !errors.As(err, &re) || rec == nil || rec.Kind != KindBackup || ExitCodeOf(rec.Outcome, err) != 2 {
-		t.Fatalf("BackupOnly on a stack: %v, %+v", err, rec)
 	}
 }

@@ -229,3 +229,54 @@ func upgradeRounds() int {
 	}
 	return rounds
 }
+
+// BenchmarkStateStore compares the default upgrade of v1 to v2 with its
+// lock, journal and history on the engine (the default) against the same
+// upgrade with them in the local folder (--state local), on identical
+// deployments, interleaved: the upgrade's wall time and its window without
+// a 200, median of UPGRADE_ROUNDS rounds (default 3), and the ratio of the
+// wall times (the target: at most 1.05).
+func BenchmarkStateStore(b *testing.B) {
+	rounds := upgradeRounds()
+	wall := map[string][]time.Duration{}
+	windows := map[string][]time.Duration{}
+	stores := []string{"engine", "local"}
+	for range b.N {
+		for r := 0; r < rounds; r++ {
+			for _, store := range stores {
+				b.StopTimer()
+				p := dockertest.NewProjectFrom(b, "compose.yaml")
+				p.Release(v1, []dockertest.Migration{mUsers})
+				if res := p.Upshift("upgrade", "--state", store, "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1"); res.Code != 0 {
+					b.Fatalf("deploy v1: %s", res)
+				}
+				p.Release(v2, []dockertest.Migration{mUsers, mNickname})
+				b.StartTimer()
+				pr := startProber(p.HealthURL(), "v2")
+				time.Sleep(200 * time.Millisecond)
+				start := time.Now()
+				if res := p.Upshift("upgrade", "--state", store, "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v2"); res.Code != 0 {
+					b.Fatalf("upgrade with --state %s: %s", store, res)
+				}
+				took := time.Since(start)
+				w, _, _ := pr.finish()
+				wall[store] = append(wall[store], took)
+				windows[store] = append(windows[store], w)
+				b.Logf("round %d --state %-6s upgrade %7s, longest window without a 200 %7s", r+1, store, took.Round(time.Millisecond), w.Round(time.Millisecond))
+			}
+		}
+	}
+	median := func(d []time.Duration) time.Duration {
+		d = slices.Clone(d)
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	for _, store := range stores {
+		b.Logf("median of %d rounds: --state %-6s upgrade %7s, window %7s", rounds, store, median(wall[store]).Round(time.Millisecond), median(windows[store]).Round(time.Millisecond))
+		b.ReportMetric(float64(median(wall[store]).Milliseconds()), store+"-upgrade-ms")
+		b.ReportMetric(float64(median(windows[store]).Milliseconds()), store+"-window-ms")
+	}
+	ratio := float64(median(wall["engine"])) / float64(median(wall["local"]))
+	b.Logf("state on the engine: %.3fx the wall time of the local folder (target ≤ 1.05)", ratio)
+	b.ReportMetric(ratio, "engine/local")
+}

@@ -201,3 +201,31 @@ func (e *composeRun) unchanged() string { return "nothing was stopped: the servi
 func (e *composeRun) putBackLimit(h Health) time.Duration { return 5*time.Minute + h.timeout() }
 
 func (e *composeRun) succeeded(ctx context.Context, rec *Record) { e.x.prunePins(ctx, rec) }
+
+func (e *composeRun) commands(st Step) []string {
+	var out []string
+	for _, v := range st.Verbs {
+		out = append(out, e.x.Compose.Command(v))
+	}
+	return out
+}
+
+func (e *composeRun) do(ctx context.Context, st Step, out func(string)) error {
+	for _, v := range st.Verbs {
+		if err := compose.Do(ctx, e.x.Compose, v, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *composeRun) image(service string) string { return serviceImage(e.x.Project, service) }
+
+// serviceImage is the image a project's file names for service ("" when
+// none, or no such service).
+func serviceImage(p *compose.Project, service string) string {
+	if p == nil || p.Services[service] == nil {
+		return ""
+	}
+	return p.Services[service].Image
+}

@@ -92,7 +92,7 @@ func newFakeDeployment(t *testing.T) *fakeDeployment {
 		}
 		return nil
 	}
-	d.x = &Executor{Project: project(), Engine: d.eng, Compose: d.rec, Store: st, Local: st, Me: Holder{PID: 1}}
+	d.x = &Executor{Project: project(), Engine: d.eng, Compose: d.rec, Runner: &Runner{Store: st, Local: st, Me: Holder{PID: 1}}}
 	return d
 }
 

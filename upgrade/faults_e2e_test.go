@@ -199,7 +199,7 @@ func faultMigration(n, i int) dockertest.Migration {
 		SQL: fmt.Sprintf("SELECT pg_sleep(1.5);\n--> statement-breakpoint\nALTER TABLE users ADD COLUMN IF NOT EXISTS nickname text;\n--> statement-breakpoint\nCREATE TABLE fault_%d (id int);", i)}
 }
 
-// faultPoints lays out kill -9 and SIGTERM at the start of, and somewhere
+// faultPoints lays out kill -9, SIGTERM and CI's cancel sequence at the start of, and somewhere
 // into, every step of each kind ({kind, its steps}, in order), seeded by
 // UPSHIFT_FAULT_SEED (stream tells the suites' draws apart); all of them
 // with UPSHIFT_FAULT_RUNS=all, else a shuffled sample of sample (or the
@@ -212,7 +212,9 @@ func faultPoints(t *testing.T, stream uint64, sampleEnv string, sample int, kind
 	rng := rand.New(rand.NewPCG(seed, stream))
 	for _, k := range kinds {
 		for _, step := range strings.Fields(k[1]) {
-			for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+			// SIGINT stands for CI's cancel: SIGINT, SIGTERM 2 s later,
+			// SIGKILL 2.5 s after that (interrupt).
+			for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM, syscall.SIGINT} {
 				points = append(points, faultPoint{k[0], step, sig, 0},
 					faultPoint{k[0], step, sig, time.Duration(1+rng.IntN(1500)) * time.Millisecond})
 			}
@@ -281,6 +283,22 @@ func interrupt(t *testing.T, c *exec.Cmd, journal string, step string, sig sysca
 	}
 	hit, _ := seen()
 	_ = c.Process.Signal(sig)
+	if sig == syscall.SIGINT {
+		// A cancelled GitHub Actions job: SIGINT, then SIGTERM, then
+		// SIGKILL, each while upshift still runs.
+		for _, next := range []struct {
+			after time.Duration
+			sig   syscall.Signal
+		}{{2 * time.Second, syscall.SIGTERM}, {2500 * time.Millisecond, syscall.SIGKILL}} {
+			select {
+			case <-done:
+			case <-time.After(next.after):
+				_ = c.Process.Signal(next.sig)
+				continue
+			}
+			break
+		}
+	}
 	select {
 	case <-done:
 	case <-time.After(3 * time.Minute):

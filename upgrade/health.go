@@ -354,7 +354,7 @@ type readiness func(ctx context.Context) (ready bool, state, answer string, err 
 // baselines (restart counts): what is up on it must still be up on the
 // second. Looks back off from 100 ms to 2 s, and are 250 ms apart once
 // good, so that a flap shows.
-func (x *Executor) stable(ctx context.Context, h Health, look readiness) (string, error) {
+func (x *Runner) stable(ctx context.Context, h Health, look readiness) (string, error) {
 	deadline := x.now().Add(h.timeout())
 	wait := 100 * time.Millisecond
 	lastState := ""
@@ -410,7 +410,7 @@ func (x *Executor) exitNote(ctx context.Context, service string, c compose.Conta
 	return "; its last output: " + strings.Join(lines, " / ")
 }
 
-func (x *Executor) httpClient() *http.Client {
+func (x *Runner) httpClient() *http.Client {
 	if x.HTTP != nil {
 		return x.HTTP
 	}

@@ -36,7 +36,9 @@ func buildComposeImage(t *testing.T) string {
 // TestUpgradeAndRollbackFromTheComposeImage: a host with nothing but the
 // engine upgrades and rolls back with `docker run … upshift:X-compose`, the
 // documented command line: the socket, the project's folder at the same
-// path, the host's network for the health check.
+// path, the host's network for the health check — and no volume for
+// upshift's state: each `docker run` starts with an empty state folder,
+// and the rollback still finds the upgrade, since the engine keeps it.
 func TestUpgradeAndRollbackFromTheComposeImage(t *testing.T) {
 	p := deployed(t)
 	image := buildComposeImage(t)
@@ -44,7 +46,7 @@ func TestUpgradeAndRollbackFromTheComposeImage(t *testing.T) {
 	inImage := func(args ...string) dockertest.Result {
 		t.Helper()
 		run := append([]string{"run", "--rm", "--network", "host", "-v", "/var/run/docker.sock:/var/run/docker.sock",
-			"-v", p.Dir + ":" + p.Dir, "-w", p.Dir, "-e", "UPSHIFT_STATE_DIR=" + p.StateDir, image}, args...)
+			"-v", p.Dir + ":" + p.Dir, "-w", p.Dir, "-e", "UPSHIFT_STATE_VOLUME=" + dockertest.KeepVolume, image}, args...)
 		return dockertest.Capture(t, exec.Command("docker", run...))
 	}
 
@@ -61,7 +63,7 @@ func TestUpgradeAndRollbackFromTheComposeImage(t *testing.T) {
 	expectServing(t, p, "v1")
 
 	// The runs the image made are in the project's history, read by the
-	// host's upshift: the same state folder, the same project.
+	// host's upshift (a state folder of its own): the engine keeps it.
 	runs := history(t, p)
 	if len(runs) < 3 || runs[0]["kind"] != "rollback" || runs[1]["outcome"] != "succeeded" {
 		t.Fatalf("history after upgrade and rollback from the image: %v", runs)

@@ -154,3 +154,43 @@ func TestTheDeploymentRemembersNotTheRunner(t *testing.T) {
 		t.Errorf("a lock is left on the engine: %s", out)
 	}
 }
+
+// GitHub's cancel of a CD job: SIGINT, SIGTERM two seconds later, then
+// SIGKILL. The deploy lock is released before upshift ends, so a deploy
+// from another machine is not blocked (it waits less than a lease here)
+// and ends on the new version.
+func TestCICancelSequenceDoesNotBlockTheNextDeploy(t *testing.T) {
+	t.Parallel()
+	p := deployed(t)
+	runner, laptop := newMachine(t, p), newMachine(t, p)
+	p.Release(v2, []dockertest.Migration{mUsers, mNickname, {Tag: "0002_slow", SQL: "SELECT pg_sleep(8);\n--> statement-breakpoint\nCREATE TABLE slow (id int);"}})
+	c := runner.command(upgradeArgs(p, "v2")...)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = c.Wait(); close(done) }()
+	journal := filepath.Join(runner.dir, p.Name, "run.json")
+	waitFor(t, 60*time.Second, func() bool {
+		b, _ := os.ReadFile(journal)
+		return strings.Contains(string(b), `"step": "setup"`)
+	})
+	_ = c.Process.Signal(syscall.SIGINT)
+	time.Sleep(2 * time.Second)
+	_ = c.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		_ = c.Process.Kill()
+		<-done
+		t.Logf("upshift was still running 3 s after SIGTERM: killed")
+	}
+	r := laptop.upshift(t, upgradeArgs(p, "v2", "--lock-wait", "20s", "--format", "json")...)
+	if r.Code != 0 {
+		t.Fatalf("the next deploy, from another machine: %s", r)
+	}
+	expectServing(t, p, "v2")
+	if notes, _ := json.Marshal(decode(t, r)["notes"]); strings.Contains(string(notes), "took over the deploy lock") {
+		t.Errorf("the cancelled run left its lock (it was taken over when its lease ran out): %s", notes)
+	}
+}

@@ -78,8 +78,8 @@ func Open(ctx context.Context, o Options) (x *Executor, err error) {
 	if err != nil {
 		return nil, err
 	}
-	x = &Executor{Project: p, Engine: engine, Endpoint: ep.String(), Compose: cli, OnEvent: o.OnEvent,
-		Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command)}
+	x = &Executor{Project: p, Engine: engine, Compose: cli, Runner: &Runner{Endpoint: ep.String(), Remote: ep.Remote(), OnEvent: o.OnEvent,
+		Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command), children: cli}}
 	if err := x.openStore(ctx, o, engine, p.Name); err != nil {
 		engine.Close()
 		return nil, err
@@ -254,14 +254,15 @@ func OpenHistory(ctx context.Context, o Options, stack string) (st Store, name s
 		return nil, "", close, err
 	}
 	close = func() { engine.Close() }
-	x := &Executor{Endpoint: ep.String(), OnEvent: o.OnEvent}
+	r := &Runner{Endpoint: ep.String(), OnEvent: o.OnEvent}
 	if stack != "" {
-		sx := &Stack{Executor: x, Name: stack, Swarm: engine.Swarm(), At: ep}
+		sx := &Stack{Runner: r, Name: stack, Swarm: engine.Swarm(), At: ep}
 		if err := sx.openStore(ctx, o, engine.Swarm()); err != nil {
 			return nil, "", close, err
 		}
 		return sx.Store, name, close, nil
 	}
+	x := &Executor{Runner: r}
 	if err := x.openStore(ctx, o, engine, name); err != nil {
 		return nil, "", close, err
 	}
@@ -323,8 +324,8 @@ func OpenStack(ctx context.Context, o Options, stack string) (x *Stack, err erro
 	if err != nil {
 		return nil, err
 	}
-	x = &Stack{Executor: &Executor{Engine: engine, Endpoint: ep.String(), OnEvent: o.OnEvent, LockWait: o.LockWait, Me: Me(o.Command)},
-		Name: stack, Swarm: engine.Swarm(), At: ep}
+	x = &Stack{Runner: &Runner{Endpoint: ep.String(), OnEvent: o.OnEvent, LockWait: o.LockWait, Me: Me(o.Command)},
+		Name: stack, Swarm: engine.Swarm(), At: ep, close: engine.Close}
 	if o.Deployed {
 		if p, err = x.deployedProject(ctx); err != nil {
 			engine.Close()

@@ -128,16 +128,37 @@ func TestUpgradeOverSSH(t *testing.T) {
 	host, env := sshd(t)
 	env = append(env, "DOCKER_HOST="+host, "UPSHIFT_STATE_DIR="+p.StateDir)
 	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
-	r := dockertest.RunUpshift(t, p.Bins, p.Dir, env, upgradeArgs(p, "v2", "--format", "json")...)
+	r := dockertest.RunUpshift(t, p.Bins, p.Dir, env, upgradeArgs(p, "v2", "--backup", "--format", "json")...)
 	if r.Code != 0 {
 		t.Fatalf("%s", r)
 	}
 	expectServing(t, p, "v2")
-	if e, _ := decode(t, r)["engine"].(string); e != host+" (from DOCKER_HOST)" {
+	doc := decode(t, r)
+	if e, _ := doc["engine"].(string); e != host+" (from DOCKER_HOST)" {
 		t.Errorf("engine %q", e)
 	}
 	if got := appliedMigrations(p); got != "1,2" {
 		t.Errorf("migrations %s", got)
+	}
+	// The backup outlives the runner: it is on the engine, not in the
+	// runner's folder, and its restore command reads it from there.
+	b, _ := doc["backup"].(map[string]any)
+	restore, _ := b["restore"].(string)
+	if file, _ := b["file"].(string); !strings.HasPrefix(file, dockertest.KeepVolume+":/state/backups/") || !strings.HasPrefix(restore, "docker cp "+dockertest.KeepVolume+":/state/backups/") {
+		t.Fatalf("the backup is not kept on the engine: %v", b)
+	}
+	if left, _ := filepath.Glob(filepath.Join(p.StateDir, "*", "backups", "*")); len(left) != 0 {
+		t.Errorf("dumps left on the runner: %v", left)
+	}
+	// The printed restore command, run as printed from the runner, puts
+	// the database back as it was before the upgrade.
+	sh := exec.Command("sh", "-c", restore)
+	sh.Dir, sh.Env = p.Dir, append(os.Environ(), env...)
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("the restore command %q: %v\n%s", restore, err, out)
+	}
+	if got := appliedMigrations(p); got != "1" {
+		t.Errorf("after the restore the migrations are %s, want 1 (as before the upgrade)", got)
 	}
 	r = dockertest.RunUpshift(t, p.Bins, p.Dir, env, "rollback", "--service", "app", "--health-url", p.HealthURL(), "--expect-version", "v1")
 	if r.Code != 0 {

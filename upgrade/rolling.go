@@ -141,7 +141,7 @@ func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) 
 
 // judge reads the gate's dry run — its output lines, its error, the
 // command that ran it — and refuses breaking migrations.
-func (x *Executor) judge(rec *Record, st Step, req Request, lines []string, err error, command string) error {
+func (x *Runner) judge(rec *Record, st Step, req Request, lines []string, err error, command string) error {
 	doc, perr := result.Find(lines)
 	if req.Auto && perr != nil {
 		// Not upshift's result: the check cannot clear the migrations,

@@ -47,6 +47,12 @@ type engine interface {
 	putBackLimit(h Health) time.Duration
 	// succeeded tidies up after a successful upgrade.
 	succeeded(ctx context.Context, rec *Record)
+	// commands is a step's command lines (compose verbs), for the
+	// journal and the output; do runs them.
+	commands(st Step) []string
+	do(ctx context.Context, st Step, out func(string)) error
+	// image is the image of a service of the project (the setup's).
+	image(service string) string
 }
 
 // runSpec is what both engines' requests share.
@@ -60,7 +66,7 @@ type runSpec struct {
 // open starts a run: what would fail later refused first (preflight), its
 // record, the deploy lock (not for a dry run), the run a dead upshift may
 // have left, and what runs now (the From images).
-func (x *Executor) open(ctx context.Context, eng engine, kind Kind, spec runSpec) (rec, dead *Record, release func(), err error) {
+func (x *Runner) open(ctx context.Context, eng engine, kind Kind, spec runSpec) (rec, dead *Record, release func(), err error) {
 	if err := x.preflight(ctx, spec.Health, spec.DryRun); err != nil {
 		rec, err = x.failed(NotRun(kind, eng.name()), err)
 		return rec, nil, func() {}, err
@@ -98,7 +104,7 @@ func (x *Executor) open(ctx context.Context, eng engine, kind Kind, spec runSpec
 
 // begin opens an upgrade or a rollback and settles what a dead run left
 // (eng.leftovers); end releases what the run holds.
-func (x *Executor) begin(ctx context.Context, eng engine, kind Kind, spec runSpec) (rec, dead *Record, end func(), err error) {
+func (x *Runner) begin(ctx context.Context, eng engine, kind Kind, spec runSpec) (rec, dead *Record, end func(), err error) {
 	rec, dead, release, err := x.open(ctx, eng, kind, spec)
 	if err != nil {
 		return rec, nil, release, err
@@ -110,7 +116,7 @@ func (x *Executor) begin(ctx context.Context, eng engine, kind Kind, spec runSpe
 // upgrade is the one upgrade loop: every step journaled before it starts
 // (runStep), and on a failure the one policy — a run that moved no service
 // changed nothing; one that moved some puts exactly those back.
-func (x *Executor) upgrade(ctx context.Context, eng engine, spec runSpec) (*Record, error) {
+func (x *Runner) upgrade(ctx context.Context, eng engine, spec runSpec) (*Record, error) {
 	rec, dead, end, err := x.begin(ctx, eng, KindUpgrade, spec)
 	if err != nil {
 		return rec, err
@@ -124,7 +130,7 @@ func (x *Executor) upgrade(ctx context.Context, eng engine, spec runSpec) (*Reco
 		x.bindVerify(eng, rec, &steps[i], spec.Health)
 	}
 	if spec.DryRun {
-		return x.planned(rec, steps), nil
+		return x.planned(eng, rec, steps), nil
 	}
 	if err := x.Store.SaveRun(context.WithoutCancel(ctx), rec); err != nil {
 		return x.failed(rec, &JournalError{Dir: x.Store.Where(), Err: err})
@@ -136,7 +142,7 @@ func (x *Executor) upgrade(ctx context.Context, eng engine, spec runSpec) (*Reco
 		if st.before != nil {
 			st.before(ctx)
 		}
-		err := x.runStep(ctx, rec, st, spec.Setup)
+		err := x.runStep(ctx, eng, rec, st, spec.Setup)
 		var re *RollingError
 		switch {
 		case !st.replaces || errors.As(err, new(*JournalError)):
@@ -205,7 +211,7 @@ func onEngine(history []*Record, engine string) []*Record {
 }
 
 // ended finishes a run that failed with err, with outcome.
-func (x *Executor) ended(rec *Record, outcome Outcome, err error) (*Record, error) {
+func (x *Runner) ended(rec *Record, outcome Outcome, err error) (*Record, error) {
 	rec.Outcome, rec.Error = outcome, x.redact(err.Error())
 	x.finish(rec, err)
 	return rec, &Error{Record: rec, Err: err}
@@ -213,7 +219,7 @@ func (x *Executor) ended(rec *Record, outcome Outcome, err error) (*Record, erro
 
 // bindVerify gives a plan's verify step its work: the one verify loop with
 // the engine's look, then the record of what serves.
-func (x *Executor) bindVerify(eng engine, rec *Record, st *Step, h Health) {
+func (x *Runner) bindVerify(eng engine, rec *Record, st *Step, h Health) {
 	if st.Name != StepVerify || st.run != nil {
 		return
 	}
@@ -230,7 +236,7 @@ func (x *Executor) bindVerify(eng engine, rec *Record, st *Step, h Health) {
 // verifies them without the new version (the old answers with its own).
 // kept: a rolling step's new containers were taken away again, the old
 // ones serving throughout.
-func (x *Executor) undo(ctx context.Context, eng engine, rec *Record, moved []string, h Health) {
+func (x *Runner) undo(ctx context.Context, eng engine, rec *Record, moved []string, h Health) {
 	started := x.now()
 	rb := &RollbackRecord{Outcome: StepSucceeded, Health: "the old containers kept serving"}
 	rec.Rollback = rb
@@ -277,19 +283,19 @@ func (x *Executor) undo(ctx context.Context, eng engine, rec *Record, moved []st
 
 // putBack moves services onto the given images (the engine's steps), then
 // verifies them and records what serves.
-func (x *Executor) putBack(ctx context.Context, eng engine, rec *Record, services []string, to map[string]*Image, h Health) (string, error) {
+func (x *Runner) putBack(ctx context.Context, eng engine, rec *Record, services []string, to map[string]*Image, h Health) (string, error) {
 	steps, err := eng.replace(rec, services, to, h)
 	if err != nil {
 		return "", err
 	}
 	var health string
 	for _, st := range steps {
-		if err = x.runStep(ctx, rec, st, ""); err != nil {
+		if err = x.runStep(ctx, eng, rec, st, ""); err != nil {
 			break
 		}
 	}
 	if err == nil {
-		err = x.runStep(ctx, rec, Step{Name: StepVerify, Services: services, What: h.describe(), run: func(ctx context.Context) (err error) {
+		err = x.runStep(ctx, eng, rec, Step{Name: StepVerify, Services: services, What: h.describe(), run: func(ctx context.Context) (err error) {
 			health, err = x.stable(ctx, h, eng.ready(services, h, h.ExpectVersion))
 			return err
 		}}, "")
@@ -301,7 +307,7 @@ func (x *Executor) putBack(ctx context.Context, eng engine, rec *Record, service
 // recordServing notes which containers (tasks) and images now serve. An
 // upgrade that was rolled back keeps its own "to" and health (Rollback has
 // the putting back's); a rollback's "to" is the image it put back.
-func (x *Executor) recordServing(ctx context.Context, eng engine, rec *Record, health string, err error) {
+func (x *Runner) recordServing(ctx context.Context, eng engine, rec *Record, health string, err error) {
 	if err != nil {
 		health = "failed: " + err.Error()
 	}
@@ -327,7 +333,7 @@ func (x *Executor) recordServing(ctx context.Context, eng engine, rec *Record, h
 // rollback is the one rollback: back to the images that ran before the
 // latest upgrade of each service that no rollback undid (or before the
 // upgrade a dead upshift left), verified; a dead rollback is finished.
-func (x *Executor) rollback(ctx context.Context, eng engine, spec runSpec) (*Record, error) {
+func (x *Runner) rollback(ctx context.Context, eng engine, spec runSpec) (*Record, error) {
 	rec, dead, end, err := x.begin(ctx, eng, KindRollback, spec)
 	if err != nil {
 		return rec, err
@@ -408,13 +414,13 @@ func (x *Executor) rollback(ctx context.Context, eng engine, spec runSpec) (*Rec
 		if err != nil {
 			return fail(err)
 		}
-		return x.planned(rec, append(steps, Step{Name: StepVerify, Services: spec.Services, What: spec.Health.describe()})), nil
+		return x.planned(eng, rec, append(steps, Step{Name: StepVerify, Services: spec.Services, What: spec.Health.describe()})), nil
 	}
 	if err := x.Store.SaveRun(context.WithoutCancel(ctx), rec); err != nil {
 		return fail(&JournalError{Dir: x.Store.Where(), Err: err})
 	}
 	for _, st := range eng.keep(rec) {
-		if err := x.runStep(ctx, rec, st, ""); err != nil {
+		if err := x.runStep(ctx, eng, rec, st, ""); err != nil {
 			return x.ended(rec, Failed, err)
 		}
 	}

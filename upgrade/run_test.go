@@ -49,6 +49,9 @@ func (e *scriptEngine) keep(*Record) []Step                          { return ni
 func (e *scriptEngine) unchanged() string                            { return "nothing changed" }
 func (e *scriptEngine) putBackLimit(Health) time.Duration            { return 0 }
 func (e *scriptEngine) succeeded(context.Context, *Record)           {}
+func (e *scriptEngine) commands(Step) []string                       { return nil }
+func (e *scriptEngine) do(context.Context, Step, func(string)) error { return nil }
+func (e *scriptEngine) image(string) string                          { return "" }
 
 func TestOneFailurePolicy(t *testing.T) {
 	v1 := &Image{Ref: "app:v1"}
@@ -103,7 +106,7 @@ func TestOneFailurePolicy(t *testing.T) {
 				from = map[string]*Image{"api": v1, "web": v1, "worker": v1}
 			}
 			eng := &scriptEngine{steps: tc.steps, from: from, serves: map[string]*Image{}, replErr: tc.replErr}
-			x := &Executor{Project: project(), Store: st, Local: st, Me: Holder{PID: 1}}
+			x := &Runner{Store: st, Local: st, Me: Holder{PID: 1}}
 			rec, err := x.upgrade(context.Background(), eng, runSpec{Services: []string{"api", "web", "worker"}})
 			if rec.Outcome != tc.outcome || rec.ExitCode == nil || *rec.ExitCode != tc.code || ExitCodeOf(rec.Outcome, err) != tc.code {
 				t.Fatalf("outcome %s exit %v (%v), want %s exit %d", rec.Outcome, rec.ExitCode, err, tc.outcome, tc.code)
@@ -135,7 +138,7 @@ func TestMigrationsNoteAfterPuttingBack(t *testing.T) {
 		st, _ := OpenState(t.TempDir(), "shop")
 		eng := &scriptEngine{from: map[string]*Image{"api": {Ref: "app:v1"}}, serves: map[string]*Image{}}
 		eng.steps = []Step{{Name: StepUpdate, Services: []string{"api"}, replaces: true, run: func(context.Context) error { return errors.New("boom") }}}
-		x := &Executor{Project: project(), Store: st, Local: st, Me: Holder{PID: 1}}
+		x := &Runner{Store: st, Local: st, Me: Holder{PID: 1}}
 		rec := newRecord(KindUpgrade, "shop", time.Now(), x.Me)
 		rec.Services = []ServiceRecord{{Name: "api", From: &Image{Ref: "app:v1"}}}
 		rec.Setup = &SetupRecord{Migrations: []string{"0001_a"}}

@@ -32,16 +32,28 @@ const labelJobOf = "io.upshift.stack"
 // the same journal, lock protocol, failure policy, verify loop, history and
 // exit codes.
 type Stack struct {
-	// Executor carries the project (the stack file, named as the stack),
-	// the state folder, the events and the redaction; its Engine is the
-	// manager's.
-	*Executor
-	Name  string
-	Swarm compose.SwarmAPI
+	// Runner is the run loop's state: the store, the clock, the events
+	// and the redaction.
+	*Runner
+	// Project is the stack file, named as the stack (or, for a rollback
+	// without it, the services as the swarm runs them).
+	Project *compose.Project
+	Name    string
+	Swarm   compose.SwarmAPI
 	// At is the manager's endpoint, for errors that name it.
 	At compose.Endpoint
 	// Poll is how often an update's progress is read (default 500ms).
 	Poll time.Duration
+
+	close func() error // the engine's connection
+}
+
+// Close ends the connection to the manager.
+func (x *Stack) Close() error {
+	if x.close == nil {
+		return nil
+	}
+	return x.close()
 }
 
 // StackRequest is what `upshift upgrade --stack` asks for.
@@ -198,6 +210,16 @@ type stackRun struct {
 }
 
 func (e *stackRun) name() string { return e.x.Name }
+
+// A stack's steps are engine API requests, each with its own work: none
+// runs a command.
+func (e *stackRun) commands(Step) []string { return nil }
+
+func (e *stackRun) do(_ context.Context, st Step, _ func(string)) error {
+	return fmt.Errorf("step %s of a stack run has no work of its own", st.Name)
+}
+
+func (e *stackRun) image(service string) string { return serviceImage(e.x.Project, service) }
 
 // open takes both locks; the spec versions the updates are made against
 // are read under them, so that no other run of upshift can change them.
@@ -653,15 +675,6 @@ func (e *stackRun) serving(ctx context.Context, service string) ([]string, *Imag
 		return nil, nil, fmt.Errorf("service %s is not in stack %s", service, e.x.Name)
 	}
 	return e.x.running(ctx, cur.ID, ""), stackImage(cur.Image), nil
-}
-
-// BackupOnly is refused on a stack: its database is reached from the
-// swarm's networks, not through a compose project's containers. (Stack
-// embeds the compose Executor, whose BackupOnly would need the compose
-// CLI a stack run does not have.)
-func (x *Stack) BackupOnly(context.Context, Backup) (*Record, error) {
-	return x.failed(NotRun(KindBackup, x.Name), &RequestError{Msg: "upshift backup works on a compose project, not on a swarm stack",
-		Hint: "dump the database where it runs: `upshift backup -p PROJECT` on its compose host, or pg_dump -Fc against its URL"})
 }
 
 // StackRollbackRequest is what `upshift rollback --stack` asks for.

@@ -138,7 +138,7 @@ func TestStackPreflightWantsAManager(t *testing.T) {
 		{"active", true, ""},
 	} {
 		d, ep := fakeEngine(t, tc.state, tc.manager)
-		x := &Stack{Executor: &Executor{Project: stackFile(), Endpoint: ep.String()}, Name: "shop", Swarm: d.Swarm(), At: ep}
+		x := &Stack{Runner: &Runner{Endpoint: ep.String()}, Project: stackFile(), Name: "shop", Swarm: d.Swarm(), At: ep}
 		info, err := x.manager(context.Background())
 		if tc.want == "" {
 			if err != nil || info.Nodes != 3 {

@@ -315,7 +315,7 @@ func fakeStack(t *testing.T) (*Stack, *fakeSwarm) {
 		"app":      {Name: "app", Image: "reg/app:v2"},
 		"db-setup": {Name: "db-setup", Image: "reg/setup:v2"},
 	}}
-	x := &Stack{Executor: &Executor{Project: p, Store: store, Local: st, EngineID: "cluster-1", Now: clock.Now, Sleep: clock.Sleep, Me: Me("upshift upgrade --stack shop")},
+	x := &Stack{Runner: &Runner{Store: store, Local: st, EngineID: "cluster-1", Now: clock.Now, Sleep: clock.Sleep, Me: Me("upshift upgrade --stack shop")}, Project: p,
 		Name: "shop", Swarm: f}
 	return x, f
 }

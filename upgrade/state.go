@@ -214,7 +214,7 @@ func (s *State) Break(context.Context, *Lease) error {
 // Lock takes the lock through the one lock-wait loop (for tests and
 // library users of a bare folder).
 func (s *State) Lock(ctx context.Context, me Holder, wait, report time.Duration, onWait func(Holder, time.Duration)) error {
-	x := &Executor{Store: s, LockWait: wait, Me: me, OnEvent: func(e Event) {
+	x := &Runner{Store: s, LockWait: wait, Me: me, OnEvent: func(e Event) {
 		if e.Kind == EventWaiting && onWait != nil {
 			onWait(s.holder(), 0)
 		}

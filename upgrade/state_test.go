@@ -104,7 +104,7 @@ func TestRollbackNeedsARecordedUpgrade(t *testing.T) {
 	eng := composetest.New()
 	eng.AddContainer("mana", compose.Container{ID: "c1", Name: "mana-mana-auth-1", Service: "mana-auth", Image: "ghcr.io/mana/auth:latest", ImageID: "sha256:2", State: "running"})
 	st, _ := OpenState(t.TempDir(), "mana")
-	x := &Executor{Project: project(), Engine: eng, Compose: &compose.CLI{Docker: "/nonexistent/docker"}, Store: st, Local: st}
+	x := &Executor{Project: project(), Engine: eng, Compose: &compose.CLI{Docker: "/nonexistent/docker"}, Runner: &Runner{Store: st, Local: st}}
 	rec, err := x.Rollback(context.Background(), RollbackRequest{Services: []string{"mana-auth"}})
 	var nr *NothingToRollBackError
 	if !errors.As(err, &nr) || rec.Outcome != Failed {

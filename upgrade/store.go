@@ -73,7 +73,7 @@ var (
 // long plus one poll.
 const DefaultLease = 30 * time.Second
 
-func (x *Executor) lease() time.Duration {
+func (x *Runner) lease() time.Duration {
 	if x.Lease > 0 {
 		return x.Lease
 	}
@@ -81,7 +81,7 @@ func (x *Executor) lease() time.Duration {
 }
 
 // storeNow is now on the store's clock.
-func (x *Executor) storeNow() time.Time { return x.now().Add(x.Store.Skew()) }
+func (x *Runner) storeNow() time.Time { return x.now().Add(x.Store.Skew()) }
 
 // takeLock is the one lock-wait loop of both engines, on the run's clock:
 // it takes the deploy lock of what (a project, a stack), waiting up to
@@ -89,7 +89,7 @@ func (x *Executor) storeNow() time.Time { return x.now().Add(x.Store.Skew()) }
 // ran out, with a note naming the dead holder. It returns the release,
 // which stops the lease's renewal and removes the lock if it is still
 // this run's.
-func (x *Executor) takeLock(ctx context.Context, rec *Record, what string) (func(), error) {
+func (x *Runner) takeLock(ctx context.Context, rec *Record, what string) (func(), error) {
 	x.Me.RunID = rec.ID
 	me := &Lease{Holder: x.Me, TTL: x.lease()}
 	start := x.now()
@@ -133,7 +133,7 @@ func (x *Executor) takeLock(ctx context.Context, rec *Record, what string) (func
 // hold renews me's lease every third of its life until the release, which
 // removes the lock if it is still this run's. A renewal that finds the
 // lock taken over says so: that run stopped counting on it.
-func (x *Executor) hold(ctx context.Context, me *Lease) func() {
+func (x *Runner) hold(ctx context.Context, me *Lease) func() {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex // me is renewed here and read by the release
@@ -182,7 +182,7 @@ func (x *Executor) hold(ctx context.Context, me *Lease) func() {
 // first: it releases the deploy lock and removes the run's files that
 // hold interpolated secrets. The journal stays: the next run, from any
 // machine, finishes or undoes what this one began.
-func (x *Executor) Abandon() {
+func (x *Runner) Abandon() {
 	x.abandon.Lock()
 	rel, cleanups := x.releases, x.cleanups
 	x.releases, x.cleanups = nil, nil
@@ -192,8 +192,8 @@ func (x *Executor) Abandon() {
 	}
 	// Compose commands first: the lock is released only when nothing
 	// of this run still changes the deployment.
-	if c, ok := x.Compose.(interface{ StopAll(time.Duration) bool }); ok {
-		c.StopAll(time.Second)
+	if x.children != nil {
+		x.children.StopAll(time.Second)
 	}
 	for _, f := range rel {
 		f()
@@ -202,7 +202,7 @@ func (x *Executor) Abandon() {
 
 // onAbandon registers cleanup for Abandon (and returns it, to run as
 // usual too).
-func (x *Executor) onAbandon(f func()) func() {
+func (x *Runner) onAbandon(f func()) func() {
 	var once sync.Once
 	g := func() { once.Do(f) }
 	x.abandon.Lock()

@@ -152,15 +152,16 @@ func TestStackUpgradeRollbackHistory(t *testing.T) {
 		t.Errorf("the setup jobs were left behind: %s", out)
 	}
 
-	// Rollback: back to v1 by the digest the upgrade recorded, from a
-	// folder without the stack file (as on a laptop at 3 a.m.): the record
-	// and the swarm have all it needs.
-	elsewhere := t.TempDir()
-	rbText := dockertest.RunUpshift(t, s.Bins, elsewhere, append([]string{"UPSHIFT_STATE_DIR=" + s.StateDir}, s.Env...), "rollback", "--stack", s.Name, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", "v1", "--dry-run")
+	// Rollback: back to v1 by the digest the upgrade recorded, from
+	// another machine — a folder without the stack file and a state
+	// folder of its own (a laptop at 3 a.m.): the swarm keeps the record,
+	// and has all it needs.
+	elsewhere, laptop := t.TempDir(), []string{"UPSHIFT_STATE_DIR=" + t.TempDir()}
+	rbText := dockertest.RunUpshift(t, s.Bins, elsewhere, append(laptop, s.Env...), "rollback", "--stack", s.Name, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", "v1", "--dry-run")
 	if rbText.Code != 0 || !strings.Contains(rbText.Stdout, "in swarm stack "+s.Name+" (no stack file: the services as the swarm runs them)") || !strings.Contains(rbText.Stdout, "engine API: POST /services/"+s.Service("app")+"/update: image "+v1Image) {
 		t.Fatalf("stack rollback --dry-run without the stack file: %s", rbText)
 	}
-	rb := dockertest.RunUpshift(t, s.Bins, elsewhere, append([]string{"UPSHIFT_STATE_DIR=" + s.StateDir}, s.Env...), "rollback", "--stack", s.Name, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", "v1", "--format", "json")
+	rb := dockertest.RunUpshift(t, s.Bins, elsewhere, append(laptop, s.Env...), "rollback", "--stack", s.Name, "--service", "app", "--health-url", s.HealthURL(), "--expect-version", "v1", "--format", "json")
 	if rb.Code != 0 {
 		t.Fatalf("stack rollback without the stack file: %s", rb)
 	}
@@ -175,8 +176,9 @@ func TestStackUpgradeRollbackHistory(t *testing.T) {
 		t.Errorf("rollback undid %v, want %v", rbDoc["rolls_back"], doc["id"])
 	}
 
-	// history --stack needs no stack file.
-	h := dockertest.RunUpshift(t, s.Bins, t.TempDir(), []string{"UPSHIFT_STATE_DIR=" + s.StateDir}, "history", "--stack", s.Name, "--format", "json")
+	// history --stack needs no stack file, and shows the runs of every
+	// machine: here, a third one.
+	h := dockertest.RunUpshift(t, s.Bins, t.TempDir(), append([]string{"UPSHIFT_STATE_DIR=" + t.TempDir()}, s.Env...), "history", "--stack", s.Name, "--format", "json")
 	if h.Code != 0 {
 		t.Fatalf("history: %s", h)
 	}
@@ -290,7 +292,7 @@ func TestStackLock(t *testing.T) {
 	done := make(chan dockertest.Result, 1)
 	go func() { done <- other("--lock-wait", "3m") }()
 	r := other("--lock-wait", "0")
-	if r.Code != 3 || !strings.Contains(r.Stderr, "another upgrade or rollback of stack "+s.Name) || !strings.Contains(r.Stderr, "docker config rm "+lock) {
+	if r.Code != 3 || !strings.Contains(r.Stderr, "another upgrade or rollback of stack "+s.Name) || !strings.Contains(r.Stderr, "its lease runs out") {
 		t.Errorf("second runner: %s", r)
 	}
 	if err := first.Wait(); err != nil {
@@ -304,17 +306,18 @@ func TestStackLock(t *testing.T) {
 		t.Errorf("the lock %s was left behind", lock)
 	}
 
-	// A dead upshift on this machine left its lock.
-	host, _ := exec.Command("hostname").Output()
-	holder := `io.upshift.holder={"pid":999999,"host":"` + strings.TrimSpace(string(host)) + `","user":"ci","command":"upshift upgrade"}`
-	cfg := exec.Command("docker", "config", "create", "--label", holder, lock, "-")
+	// An upshift that died on another machine left its lock, last
+	// renewed two minutes ago: its lease ran out, and it is taken over.
+	renewed := time.Now().Add(-2 * time.Minute).UTC().Format(time.RFC3339Nano)
+	cfg := exec.Command("docker", "config", "create", "--label", `io.upshift.holder={"pid":999999,"host":"vanished-runner","user":"ci","command":"upshift upgrade"}`,
+		"--label", "io.upshift.lease=30s", "--label", "io.upshift.renewed="+renewed, "--label", "io.upshift.stack="+s.Name, "--label", "io.upshift.kind=lock", lock, "-")
 	cfg.Stdin = strings.NewReader("x")
 	if out, err := cfg.CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
 	doc := stackSucceeded(t, s, stackArgs(s, "v2", "--format", "json", "--lock-wait", "0")...)
-	if notes := doc["notes"].([]any); len(notes) == 0 || !strings.Contains(notes[0].(string), "took over the deploy lock "+lock+" from a dead upshift") {
-		t.Errorf("notes %v", notes)
+	if notes, _ := json.Marshal(doc["notes"]); !strings.Contains(string(notes), "took over the deploy lock of stack "+s.Name+" from pid 999999 (ci@vanished-runner") {
+		t.Errorf("notes %s", notes)
 	}
 }
 

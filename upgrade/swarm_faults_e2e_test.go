@@ -50,7 +50,7 @@ func TestStackFaultInjection(t *testing.T) {
 		// roll back one more upgrade.
 		if h := history(t, s.Project, "--stack", s.Name, "--limit", "0"); pt.kind == "rollback" && h[0]["kind"] == "rollback" && h[0]["outcome"] == "succeeded" && h[0]["resumes"] == "" {
 			t.Logf("the interrupted rollback finished itself: %v", h[0]["notes"])
-		} else if r := s.Upshift(append(args, "--format", "json")...); r.Code != 0 {
+		} else if r := stackRerun(t, s, i, append(args, "--format", "json")...); r.Code != 0 {
 			t.Fatalf("plain rerun: %s", r)
 		} else {
 			exitCodesAgree(t, s.Project, r, "--stack", s.Name)
@@ -101,7 +101,20 @@ func stackConsistent(t *testing.T, s *dockertest.Stack, rows0, recorded0 int, jo
 	if out := s.Docker("config", "ls", "-q", "--filter", "name=upshift-lock-"+s.Name); strings.TrimSpace(out) != "" {
 		t.Errorf("the stack's lock is still held: config %s", out)
 	}
+	if out := s.Docker("config", "ls", "-q", "--filter", "label=io.upshift.stack="+s.Name, "--filter", "label=io.upshift.kind=journal"); strings.TrimSpace(out) != "" {
+		t.Errorf("a journal is left in the swarm: config %s", out)
+	}
 	if out := s.Docker("service", "ls", "-q", "--filter", "label=io.upshift.stack="+s.Name); strings.TrimSpace(out) != "" {
 		t.Errorf("upshift's jobs left: %s", out)
 	}
+}
+
+// stackRerun runs a point's rerun: every other point from a second
+// machine (a state folder of its own), which finds the dead run in the
+// swarm.
+func stackRerun(t *testing.T, s *dockertest.Stack, i int, args ...string) dockertest.Result {
+	if i%2 == 1 {
+		return dockertest.RunUpshift(t, s.Bins, s.Dir, append([]string{"UPSHIFT_STATE_DIR=" + t.TempDir()}, s.Env...), args...)
+	}
+	return s.Upshift(args...)
 }

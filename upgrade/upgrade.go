@@ -15,11 +15,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
@@ -49,80 +47,15 @@ type Event struct {
 	Err      error
 }
 
-// Executor runs upgrades and rollbacks of one project.
+// Executor runs upgrades and rollbacks of one compose project: the run
+// loop (Runner) over the compose engine (composeRun): containers observed
+// and pinned through the engine, every compose verb through the user's
+// compose CLI.
 type Executor struct {
+	*Runner
 	Project *compose.Project
 	Engine  compose.Engine
-	// Endpoint says which engine, for the record ("unix:///var/run/docker.sock").
-	Endpoint string
-	// EngineID is the engine's own id (a swarm's cluster id), which
-	// every record names.
-	EngineID string
-	Compose  compose.API
-	// Store keeps the lock, the journal and the history: with the
-	// deployment (the engine's, the swarm's), or a local folder.
-	Store Store
-	// Local is this machine's folder for the run's own files (overrides,
-	// resolved copies, default backups) and a copy of its journal.
-	Local   *State
-	OnEvent func(Event)
-	// Redact scrubs secrets from every line and error it reports.
-	Redact func(string) string
-	// Secrets are the values Redact hides (for a CI runner's masks).
-	Secrets []string
-	HTTP    *http.Client
-	Now     func() time.Time
-	// Sleep waits d or until ctx ends (nil: a real timer); with Now it is
-	// the clock a test can drive, so polling loops run in virtual time.
-	Sleep func(ctx context.Context, d time.Duration) error
-	// LockWait bounds the wait for the deploy lock (0: do not wait).
-	LockWait time.Duration
-	// Me is this process as the lock holder and the history records it.
-	Me Holder
-	// Lease is how long the deploy lock outlives its last renewal
-	// (0: DefaultLease).
-	Lease time.Duration
-
-	abandon  sync.Mutex
-	releases []func() // the deploy lock's release, for Abandon
-	cleanups []func() // files holding secrets, for Abandon
-}
-
-func (x *Executor) now() time.Time {
-	if x.Now != nil {
-		return x.Now()
-	}
-	return time.Now()
-}
-
-// wait is one pause of a polling loop: d, or until ctx ends.
-func (x *Executor) wait(ctx context.Context, d time.Duration) error {
-	if x.Sleep != nil {
-		return x.Sleep(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func (x *Executor) emit(e Event) {
-	if x.OnEvent == nil {
-		return
-	}
-	e.Text = x.redact(e.Text)
-	x.OnEvent(e)
-}
-
-func (x *Executor) redact(s string) string {
-	if x.Redact == nil {
-		return s
-	}
-	return x.Redact(s)
+	Compose compose.API
 }
 
 // Error is a failed run; Record says how far it got and what state it left.
@@ -142,11 +75,12 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 
 // planned ends a dry run: the steps as the record and the events show
 // them, nothing run.
-func (x *Executor) planned(rec *Record, steps []Step) *Record {
+func (x *Runner) planned(eng engine, rec *Record, steps []Step) *Record {
 	rec.Outcome = Planned
 	for _, st := range steps {
-		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepPlanned, What: x.redact(st.What), Commands: x.commands(st), API: x.api(st)})
-		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: x.commands(st), API: x.api(st)})
+		commands := x.commands(eng, st)
+		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepPlanned, What: x.redact(st.What), Commands: commands, API: x.api(st)})
+		x.emit(Event{Kind: EventStep, Step: st.Name, Text: st.What, Commands: commands, API: x.api(st)})
 	}
 	x.finish(rec, nil)
 	return rec
@@ -155,7 +89,7 @@ func (x *Executor) planned(rec *Record, steps []Step) *Record {
 // preflight refuses, before the lock is taken or anything is touched, what
 // would fail later: a health check that cannot work, a state folder that
 // cannot record the run.
-func (x *Executor) preflight(ctx context.Context, h Health, dryRun bool) error {
+func (x *Runner) preflight(ctx context.Context, h Health, dryRun bool) error {
 	if err := h.Check(); err != nil {
 		return err
 	}
@@ -199,7 +133,7 @@ func (x *Executor) resolveOnce(rec *Record, services []string) func() {
 
 // failed marks a run failed with err (nothing changed unless the outcome
 // says otherwise).
-func (x *Executor) failed(rec *Record, err error) (*Record, error) {
+func (x *Runner) failed(rec *Record, err error) (*Record, error) {
 	if rec.Outcome == Running {
 		rec.Outcome = Failed
 	}
@@ -209,7 +143,7 @@ func (x *Executor) failed(rec *Record, err error) (*Record, error) {
 
 // resume takes over a run that a dead upshift left: the images that ran
 // before it are the ones to return to, not whatever it left running.
-func (x *Executor) resume(ctx context.Context, rec, unfinished *Record, dryRun bool) {
+func (x *Runner) resume(ctx context.Context, rec, unfinished *Record, dryRun bool) {
 	note := fmt.Sprintf("found an unfinished %s %s (started %s by %s), stopped during step %q",
 		unfinished.Kind, unfinished.ID, unfinished.StartedAt.Local().Format("2006-01-02 15:04:05"), unfinished.Holder, unfinished.Step)
 	rec.Resumes = unfinished.ID
@@ -261,19 +195,17 @@ func (x *Executor) observe(ctx context.Context, services []string) (Current, err
 	return cur, nil
 }
 
-func (x *Executor) commands(st Step) []string {
-	var out []string
-	for _, v := range st.Verbs {
-		out = append(out, x.redact(x.Compose.Command(v)))
-	}
-	if out == nil {
-		out = []string{}
+// commands is the step's command lines (a compose step's verbs), redacted.
+func (x *Runner) commands(eng engine, st Step) []string {
+	out := []string{}
+	for _, c := range eng.commands(st) {
+		out = append(out, x.redact(c))
 	}
 	return out
 }
 
 // api is the step's engine API requests, redacted.
-func (x *Executor) api(st Step) []string {
+func (x *Runner) api(st Step) []string {
 	out := []string{}
 	for _, c := range st.API {
 		out = append(out, x.redact(c))
@@ -301,19 +233,16 @@ func (e *JournalError) ErrorHint() string {
 // runStep journals the step as running — what it will do and its exact
 // commands — before it starts, runs it, and journals how it ended. A dead
 // upshift's journal thus names every step that began.
-func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, setup string) error {
+func (x *Runner) runStep(ctx context.Context, eng engine, rec *Record, st Step, setup string) error {
 	started := x.now()
 	if rec.Rollback == nil {
 		rec.Step = st.Name // an automatic rollback keeps the step that failed
 	}
 	if st.Name == StepSetup && setup != "" && st.Services[0] == setup {
 		// Journaled with the step, so that a dead run's setup is known.
-		rec.Setup = &SetupRecord{Service: setup, Migrations: []string{}, Source: FromUnknown}
-		if s := x.Project.Services[setup]; s != nil {
-			rec.Setup.Image = s.Image
-		}
+		rec.Setup = &SetupRecord{Service: setup, Migrations: []string{}, Source: FromUnknown, Image: eng.image(setup)}
 	}
-	rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepRunning, What: x.redact(st.What), StartedAt: started.UTC(), Commands: x.commands(st), API: x.api(st)})
+	rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepRunning, What: x.redact(st.What), StartedAt: started.UTC(), Commands: x.commands(eng, st), API: x.api(st)})
 	i := len(rec.Steps) - 1
 	if err := x.Store.SaveRun(context.WithoutCancel(ctx), rec); err != nil {
 		rec.Steps[i].Status, rec.Steps[i].Error = StepFailed, "not started: "+err.Error()
@@ -326,11 +255,7 @@ func (x *Executor) runStep(ctx context.Context, rec *Record, st Step, setup stri
 	if err == nil && st.run != nil {
 		err = st.run(ctx)
 	} else if err == nil {
-		for _, v := range st.Verbs {
-			if err = compose.Do(ctx, x.Compose, v, func(l string) { x.emit(Event{Kind: EventOutput, Step: st.Name, Text: l}) }); err != nil {
-				break
-			}
-		}
+		err = eng.do(ctx, st, func(l string) { x.emit(Event{Kind: EventOutput, Step: st.Name, Text: l}) })
 	}
 	sr := &rec.Steps[i]
 	sr.DurationMS = x.now().Sub(started).Milliseconds()
@@ -462,7 +387,7 @@ func describeImages(images map[string]string) string {
 
 // finish ends the run: its exit code, decided here (ExitCodeOf), goes into
 // the record the history keeps and the CLI prints.
-func (x *Executor) finish(rec *Record, err error) {
+func (x *Runner) finish(rec *Record, err error) {
 	t := x.now().UTC()
 	rec.FinishedAt = &t
 	rec.DurationMS = t.Sub(rec.StartedAt).Milliseconds()

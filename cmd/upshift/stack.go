@@ -65,7 +65,7 @@ func (c *UpgradeCmd) runStack(ctx context.Context, env *Env) error {
 	if err != nil {
 		return fail(err)
 	}
-	defer x.Engine.Close()
+	defer x.Close()
 	req, err := upgrade.ResolveStack(x.Project, upgrade.Choice{Services: c.Service, SetupServices: c.SetupService, SetupCommand: c.SetupCommand, NoSetup: c.NoSetup})
 	if err != nil {
 		return fail(err)
@@ -87,7 +87,7 @@ func (c *RollbackCmd) runStack(ctx context.Context, env *Env) error {
 	if err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindRollback, c.Stack), err)
 	}
-	defer x.Engine.Close()
+	defer x.Close()
 	req, err := upgrade.ResolveStack(x.Project, upgrade.Choice{Services: c.Service, NoSetup: true})
 	if err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindRollback, c.Stack), err)

@@ -82,12 +82,16 @@ type BackupFlags struct {
 	BackupVia string `name:"backup-via" enum:"container,host" default:"container" help:"container: pg_dump inside the database's container (docker compose exec); host: the host's pg_dump through the URL." stack:"a stack run takes no backup"`
 }
 
-func (b *BackupFlags) backup(x *upgrade.Executor, setup string) (*upgrade.Backup, error) {
+func (b *BackupFlags) backup(env *Env, x *upgrade.Executor, setup string) (*upgrade.Backup, error) {
 	dir := b.BackupDir
+	_, onEngine := x.Store.(*upgrade.EngineStore)
+	onEngine = onEngine && x.Remote && dir == ""
 	if dir == "" {
 		dir = filepath.Join(x.Local.Dir, "backups")
+	} else if x.Remote {
+		fmt.Fprintln(env.Stderr, "warning:", fmt.Sprintf("--backup-dir %s is a folder of this machine, not of the engine's host (%s): the dump and its restore note outlive this run only as long as this machine keeps that folder; without --backup-dir, upshift keeps the dump on the engine", dir, x.Endpoint))
 	}
-	bk, err := upgrade.ResolveBackup(x.Project, upgrade.Backup{Dir: dir, URL: b.BackupURL, Service: b.DBService}, setup, b.BackupVia == "host")
+	bk, err := upgrade.ResolveBackup(x.Project, upgrade.Backup{Dir: dir, URL: b.BackupURL, Service: b.DBService, OnEngine: onEngine}, setup, b.BackupVia == "host")
 	if err != nil {
 		return nil, &exitError{code: ExitUsage, err: err}
 	}
@@ -111,7 +115,7 @@ func (c *BackupCmd) Run(ctx context.Context, env *Env) error {
 		return r.done(upgrade.NotRun(upgrade.KindBackup, c.ProjectName), err)
 	}
 	defer x.Engine.Close()
-	b, err := c.backup(x, cmp.Or(c.SetupService, upgrade.DefaultSetupService))
+	b, err := c.backup(env, x, cmp.Or(c.SetupService, upgrade.DefaultSetupService))
 	if err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindBackup, x.Project.Name), err)
 	}
@@ -216,7 +220,7 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	}
 	req.Health, req.DryRun, req.AllowBreaking, req.Drain = c.health(), c.DryRun, c.AllowBreaking, time.Duration(c.Drain)
 	if c.Backup {
-		if req.Backup, err = c.backup(x, req.Setup); err != nil {
+		if req.Backup, err = c.backup(env, x, req.Setup); err != nil {
 			return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), err)
 		}
 	}

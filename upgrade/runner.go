@@ -1,0 +1,92 @@
+package upgrade
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Runner is the run loop's own state, the same for both engines (a compose
+// project's Executor, a Swarm Stack): where its memory is kept, its clock,
+// its events and their redaction, and who it is as the deploy lock's
+// holder. The loop itself (run.go) drives an engine through the small
+// engine interface; nothing in it knows compose or Swarm.
+type Runner struct {
+	// Endpoint says which engine, for the record ("unix:///var/run/docker.sock").
+	Endpoint string
+	// EngineID is the engine's own id (a swarm's cluster id), which
+	// every record names.
+	EngineID string
+	// Remote: the engine is on another machine (ssh://, a TCP address
+	// not this machine's), so what upshift writes locally does not
+	// outlive the runner.
+	Remote bool
+	// Store keeps the lock, the journal and the history: with the
+	// deployment (the engine's, the swarm's), or a local folder.
+	Store Store
+	// Local is this machine's folder for the run's own files (overrides,
+	// resolved copies, default backups) and a copy of its journal.
+	Local   *State
+	OnEvent func(Event)
+	// Redact scrubs secrets from every line and error it reports.
+	Redact func(string) string
+	// Secrets are the values Redact hides (for a CI runner's masks).
+	Secrets []string
+	HTTP    *http.Client
+	Now     func() time.Time
+	// Sleep waits d or until ctx ends (nil: a real timer); with Now it is
+	// the clock a test can drive, so polling loops run in virtual time.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// LockWait bounds the wait for the deploy lock (0: do not wait).
+	LockWait time.Duration
+	// Me is this process as the lock holder and the history records it.
+	Me Holder
+	// Lease is how long the deploy lock outlives its last renewal
+	// (0: DefaultLease).
+	Lease time.Duration
+
+	abandon  sync.Mutex
+	releases []func() // the deploy lock's release, for Abandon
+	cleanups []func() // files holding secrets, for Abandon
+	// children are the commands Abandon stops before it releases the
+	// lock (the compose CLI's; nil for a stack, whose engine runs none).
+	children interface{ StopAll(time.Duration) bool }
+}
+
+func (x *Runner) now() time.Time {
+	if x.Now != nil {
+		return x.Now()
+	}
+	return time.Now()
+}
+
+// wait is one pause of a polling loop: d, or until ctx ends.
+func (x *Runner) wait(ctx context.Context, d time.Duration) error {
+	if x.Sleep != nil {
+		return x.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (x *Runner) emit(e Event) {
+	if x.OnEvent == nil {
+		return
+	}
+	e.Text = x.redact(e.Text)
+	x.OnEvent(e)
+}
+
+func (x *Runner) redact(s string) string {
+	if x.Redact == nil {
+		return s
+	}
+	return x.Redact(s)
+}
