@@ -3,8 +3,10 @@ package upgrade
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -204,6 +206,53 @@ func newRecord(kind Kind, project string, now time.Time, h Holder) *Record {
 	h.RunID = id
 	return &Record{ID: id, Kind: kind, Project: project, Outcome: Running, StartedAt: now.UTC(),
 		Services: []ServiceRecord{}, Steps: []StepRecord{}, RollsBack: []string{}, Notes: []string{}, Holder: h}
+}
+
+// Redacted is a copy of the record with f applied to every string in it
+// (every field, now and as fields are added): the one place a record is
+// made safe before it is journaled, kept or printed, so that no text
+// upshift composes — a strategy's reason quoting a command, a step, a
+// note, an error — can skip the redaction. Times are left alone.
+func (r *Record) Redacted(f func(string) string) *Record {
+	if r == nil || f == nil {
+		return r
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return r
+	}
+	var out Record
+	if err := json.Unmarshal(b, &out); err != nil {
+		return r
+	}
+	redactStrings(reflect.ValueOf(&out).Elem(), f)
+	return &out
+}
+
+func redactStrings(v reflect.Value, f func(string) string) {
+	switch v.Kind() {
+	case reflect.String:
+		if v.CanSet() {
+			v.SetString(f(v.String()))
+		}
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			redactStrings(v.Elem(), f)
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				redactStrings(v.Field(i), f)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			redactStrings(v.Index(i), f)
+		}
+	}
 }
 
 // NotRun is the record of a run that failed before it began (a bad

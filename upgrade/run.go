@@ -94,7 +94,7 @@ func (x *Runner) open(ctx context.Context, eng engine, kind Kind, spec runSpec) 
 	if dead != nil && dead.Outcome != Running && !spec.DryRun {
 		// It ended, but the history could not take it (a full state
 		// folder): record it now; it is not an interrupted run.
-		if ferr := x.Store.Finish(context.WithoutCancel(ctx), dead); ferr == nil {
+		if ferr := x.keep(ctx, dead); ferr == nil {
 			x.emit(Event{Kind: EventNote, Text: fmt.Sprintf("recorded the %s %s in the history (it ended %s, but the state folder could not take it then)", dead.Kind, dead.ID, dead.Outcome)})
 		}
 		dead = nil
@@ -132,7 +132,7 @@ func (x *Runner) upgrade(ctx context.Context, eng engine, spec runSpec) (*Record
 	if spec.DryRun {
 		return x.planned(eng, rec, steps), nil
 	}
-	if err := x.Store.SaveRun(context.WithoutCancel(ctx), rec); err != nil {
+	if err := x.save(ctx, rec); err != nil {
 		return x.failed(rec, &JournalError{Dir: x.Store.Where(), Err: err})
 	}
 	var moved []string // services a step began to move off their From images
@@ -416,7 +416,7 @@ func (x *Runner) rollback(ctx context.Context, eng engine, spec runSpec) (*Recor
 		}
 		return x.planned(eng, rec, append(steps, Step{Name: StepVerify, Services: spec.Services, What: spec.Health.describe()})), nil
 	}
-	if err := x.Store.SaveRun(context.WithoutCancel(ctx), rec); err != nil {
+	if err := x.save(ctx, rec); err != nil {
 		return fail(&JournalError{Dir: x.Store.Where(), Err: err})
 	}
 	for _, st := range eng.keep(rec) {

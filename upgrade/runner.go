@@ -84,6 +84,17 @@ func (x *Runner) emit(e Event) {
 	x.OnEvent(e)
 }
 
+// save journals rec, redacted, whether or not the run was cancelled:
+// what a run journals is what a rerun from any machine goes by.
+func (x *Runner) save(ctx context.Context, rec *Record) error {
+	return x.Store.SaveRun(context.WithoutCancel(ctx), rec.Redacted(x.Redact))
+}
+
+// keep moves a finished rec, redacted, from the journal to the history.
+func (x *Runner) keep(ctx context.Context, rec *Record) error {
+	return x.Store.Finish(context.WithoutCancel(ctx), rec.Redacted(x.Redact))
+}
+
 func (x *Runner) redact(s string) string {
 	if x.Redact == nil {
 		return s

@@ -2,9 +2,11 @@ package upgrade
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +131,53 @@ func TestRollbackNeedsARecordedUpgrade(t *testing.T) {
 	}
 	if h, _ := st.History(context.Background()); len(h) != 1 {
 		t.Errorf("a dry run was recorded: %d runs", len(h))
+	}
+}
+
+// Every string of a record — each field there is now, and any added
+// later — goes through the redaction: a record full of a secret comes out
+// with none of it, its times untouched.
+func TestRecordRedactedReachesEveryString(t *testing.T) {
+	const secret = "k3yFromDotEnvZ9"
+	rec := &Record{ExitCode: new(int), FinishedAt: new(time.Time), Setup: &SetupRecord{}, Backup: &BackupRecord{}, Rollback: &RollbackRecord{}, TableBefore: &TableMark{},
+		Services: []ServiceRecord{{From: &Image{}, To: &Image{}, PreviousContainers: []string{""}, Containers: []string{""}}},
+		Steps:    []StepRecord{{Commands: []string{""}, API: []string{""}}}, Notes: []string{""}, RollsBack: []string{""}, GatePending: []string{""}}
+	rec.Setup.Migrations = []string{""}
+	var fill func(v reflect.Value)
+	fill = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString("init --masterkey " + secret + " --config /c.yaml")
+		case reflect.Pointer:
+			if !v.IsNil() {
+				fill(v.Elem())
+			}
+		case reflect.Struct:
+			if v.Type() == reflect.TypeFor[time.Time]() {
+				return
+			}
+			for i := 0; i < v.NumField(); i++ {
+				if v.Type().Field(i).IsExported() {
+					fill(v.Field(i))
+				}
+			}
+		case reflect.Slice:
+			for i := 0; i < v.Len(); i++ {
+				fill(v.Index(i))
+			}
+		}
+	}
+	fill(reflect.ValueOf(rec).Elem())
+	rec.StartedAt = time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	out := rec.Redacted(strings.NewReplacer(secret, "***").Replace)
+	b, _ := json.Marshal(out)
+	if strings.Contains(string(b), secret) || !strings.Contains(string(b), "--masterkey ***") {
+		t.Errorf("the redacted record:\n%s", b)
+	}
+	if !out.StartedAt.Equal(rec.StartedAt) {
+		t.Errorf("started_at %v, want %v", out.StartedAt, rec.StartedAt)
+	}
+	if b, _ := json.Marshal(rec); !strings.Contains(string(b), secret) {
+		t.Errorf("Redacted changed the record it copied")
 	}
 }

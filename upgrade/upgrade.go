@@ -180,7 +180,7 @@ func (x *Runner) resume(ctx context.Context, rec, unfinished *Record, dryRun boo
 	}
 	fin := x.now().UTC()
 	unfinished.FinishedAt = &fin
-	_ = x.Store.Finish(context.WithoutCancel(ctx), unfinished)
+	_ = x.keep(ctx, unfinished)
 }
 
 func (x *Executor) observe(ctx context.Context, services []string) (Current, error) {
@@ -244,7 +244,7 @@ func (x *Runner) runStep(ctx context.Context, eng engine, rec *Record, st Step, 
 	}
 	rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepRunning, What: x.redact(st.What), StartedAt: started.UTC(), Commands: x.commands(eng, st), API: x.api(st)})
 	i := len(rec.Steps) - 1
-	if err := x.Store.SaveRun(context.WithoutCancel(ctx), rec); err != nil {
+	if err := x.save(ctx, rec); err != nil {
 		rec.Steps[i].Status, rec.Steps[i].Error = StepFailed, "not started: "+err.Error()
 		jerr := &JournalError{Dir: x.Store.Where(), Err: err}
 		x.emit(Event{Kind: EventStepDone, Step: st.Name, Err: jerr})
@@ -265,7 +265,7 @@ func (x *Runner) runStep(ctx context.Context, eng engine, rec *Record, st Step, 
 	}
 	// Best effort: the journal already says the step began, which is what
 	// a rerun needs; the next step's journaling reports a full folder.
-	_ = x.Store.SaveRun(context.WithoutCancel(ctx), rec)
+	_ = x.save(ctx, rec)
 	x.emit(Event{Kind: EventStepDone, Step: st.Name, Duration: x.now().Sub(started), Err: err})
 	return err
 }
@@ -289,7 +289,7 @@ func (x *Executor) pin(ctx context.Context, rec *Record) error {
 		}
 		s.From.Pin = ref
 	}
-	return x.Store.SaveRun(context.WithoutCancel(ctx), rec)
+	return x.save(ctx, rec)
 }
 
 func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request) error {
@@ -397,7 +397,7 @@ func (x *Runner) finish(rec *Record, err error) {
 	if rec.DryRun {
 		return
 	}
-	if err := x.Store.Finish(context.Background(), rec); err != nil {
+	if err := x.keep(context.Background(), rec); err != nil {
 		x.emit(Event{Kind: EventNote, Text: "could not record the run in the history: " + err.Error()})
 	}
 }

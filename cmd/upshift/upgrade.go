@@ -351,6 +351,9 @@ type upgradeJSON struct {
 // done prints the final report (or the JSON document) and returns the error
 // with its exit code.
 func (r *renderer) done(rec *upgrade.Record, err error) error {
+	if r.redact != nil {
+		rec = rec.Redacted(r.redact) // the run's every text, in every output
+	}
 	code := upgradeExit(rec, err)
 	hint := hintOf(err)
 	if be := (*upgrade.BreakingError)(nil); errors.As(err, &be) {
