@@ -25,7 +25,7 @@ func (p setupProgram) runsUpshift() (is, known bool, what string) {
 	isUpshift := func(argv []string) bool {
 		return len(argv) > 0 && strings.Contains(path.Base(argv[0]), "upshift")
 	}
-	quote := func(argv []string) string { return "`" + strings.Join(argv, " ") + "`" }
+	quote := func(argv []string) string { return "`" + firstLine(strings.Join(argv, " ")) + "`" }
 	if len(p.Override) > 0 {
 		return isUpshift(p.Override), true, quote(p.Override)
 	}
@@ -47,5 +47,16 @@ func (p setupProgram) runsUpshift() (is, known bool, what string) {
 	case len(ep) == 0 && isUpshift(p.Command):
 		return true, true, ""
 	}
-	return false, true, "`" + cmp.Or(strings.Join(append(slices.Clone(ep), p.Command...), " "), "its image's command") + "`"
+	return false, true, "`" + cmp.Or(firstLine(strings.Join(append(slices.Clone(ep), p.Command...), " ")), "its image's command") + "`"
+}
+
+// firstLine is a command as a reason quotes it: its first line, and "…"
+// for the rest (a setup script of many lines is in the JSON, whole, under
+// its step).
+func firstLine(s string) string {
+	first, rest, more := strings.Cut(strings.TrimSpace(s), "\n")
+	if more && strings.TrimSpace(rest) != "" {
+		return strings.TrimRight(first, " \r") + " …"
+	}
+	return first
 }

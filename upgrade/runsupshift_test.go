@@ -24,6 +24,7 @@ func TestRunsUpshift(t *testing.T) {
 		{"file alone: the command names it", setupProgram{Command: []string{"node", "migrate.js"}}, false, true, "`node migrate.js`"},
 		{"file alone: flags for the image's entrypoint", setupProgram{Command: []string{"--dir", "drizzle"}}, false, false, ""},
 		{"file alone: no command", setupProgram{}, false, false, ""},
+		{"a script of many lines is quoted by its first", setupProgram{Entrypoint: []string{"/bin/bash"}, Command: []string{"-c", "set -e\nfor i in 1 2 3; do\n  ./migrate up\ndone"}}, false, true, "`/bin/bash -c set -e …`"},
 	} {
 		is, known, what := tc.p.runsUpshift()
 		if is != tc.is || known != tc.known || what != tc.what {
