@@ -195,7 +195,15 @@ func Runs(ctx context.Context, s Store, q Query) ([]Entry, error) {
 	}
 	if unfinished != nil {
 		// A finished run the history could not take is shown as it ended.
-		if held, _ := s.Held(ctx); (held == nil || held.Expired(time.Now().Add(s.Skew()))) && unfinished.Outcome == Running {
+		held, _ := s.Held(ctx)
+		now := time.Now().Add(s.Skew())
+		if held != nil && !held.Expired(now) && unfinished.Outcome == Running && held.TTL > 0 {
+			// Its holder renewed the lease lately: it runs, or died
+			// less than a lease ago; nothing here can tell which yet.
+			unfinished.Error = fmt.Sprintf("under way during step %q: %s renewed its deploy lock %s ago; if that upshift died, its lease runs out within %s and the next run finishes or undoes it",
+				unfinished.Step, held.Holder, now.Sub(held.Renewed).Round(time.Second), held.TTL)
+		}
+		if (held == nil || held.Expired(now)) && unfinished.Outcome == Running {
 			unfinished.Outcome = Interrupted
 			unfinished.Error = fmt.Sprintf("upshift stopped during step %q without finishing; `upshift upgrade` finishes it, `upshift rollback` puts the images from before it back", unfinished.Step)
 		}

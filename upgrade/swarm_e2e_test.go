@@ -394,7 +394,8 @@ func TestStackRerunAfterKill(t *testing.T) {
 	_ = first.Process.Kill()
 	_ = first.Wait()
 
-	doc := stackSucceeded(t, s, stackArgs(s, "v2", "--format", "json", "--lock-wait", "0")...)
+	// The dead run's lock is taken over once its lease runs out.
+	doc := stackSucceeded(t, s, stackArgs(s, "v2", "--format", "json", "--lock-wait", "2m")...)
 	notes := strings.Join(func() []string {
 		var n []string
 		for _, x := range doc["notes"].([]any) {
