@@ -403,7 +403,7 @@ func TestStackRerunAfterKill(t *testing.T) {
 		}
 		return n
 	}(), "\n")
-	for _, want := range []string{"took over the deploy lock upshift-lock-" + s.Name, "-upshift-setup-", "a job a dead run left", "found an unfinished upgrade", "had applied 0001_nickname before it died"} {
+	for _, want := range []string{"took over the deploy lock of stack " + s.Name, "-upshift-setup-", "a job a dead run left", "found an unfinished upgrade", "had applied 0001_nickname before it died"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("notes lack %q:\n%s\n(killed run: %s)", want, notes, out.String())
 		}
