@@ -110,13 +110,13 @@ func (s *EngineStore) TryLock(ctx context.Context, me *Lease) (*Lease, error) {
 	return leaseOf(l.ID, l.Labels, l.Created, l.Lease), ErrLockHeld
 }
 
-// leaseOf reads a lock's lease: renewed at its lease file's time, or at
-// its creation before the first renewal.
+// leaseOf reads a lock's lease: renewed when its holder last said so
+// (the lease file, or label), or at its creation before that.
 func leaseOf(id string, labels map[string]string, created time.Time, file []byte) *Lease {
 	held := &Lease{Token: id, Renewed: created}
 	_ = json.Unmarshal([]byte(labels[labelHolder]), &held.Holder)
 	held.TTL, _ = time.ParseDuration(labels[labelTTL])
-	if t, err := time.Parse(time.RFC3339Nano, string(bytes.TrimSpace(file))); err == nil && t.After(held.Renewed) {
+	if t, err := time.Parse(time.RFC3339Nano, string(bytes.TrimSpace(file))); err == nil {
 		held.Renewed = t
 	}
 	return held

@@ -141,3 +141,17 @@ func TestRollbackTargetAfterEachOutcome(t *testing.T) {
 	// Interrupted: the dead run is in the journal, and the rollback goes
 	// back to what ran before it (TestStackUnitRollbackAfterADeadUpgrade).
 }
+
+// A lease is as old as its holder's last renewal, not as its lock object:
+// a lock made a moment ago by a holder that says it last renewed two
+// minutes ago (its clock is the engine's) has run out.
+func TestLeaseIsAsOldAsItsRenewal(t *testing.T) {
+	now := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	l := leaseOf("id", map[string]string{labelTTL: "30s", labelHolder: `{"pid":7}`}, now, []byte(now.Add(-2*time.Minute).Format(time.RFC3339Nano)))
+	if !l.Expired(now) || l.Holder.PID != 7 {
+		t.Errorf("%+v: not expired at %s", l, now)
+	}
+	if fresh := leaseOf("id", map[string]string{labelTTL: "30s"}, now, nil); fresh.Expired(now.Add(29 * time.Second)) {
+		t.Errorf("a lock without a renewal yet expired before its lease from creation")
+	}
+}
