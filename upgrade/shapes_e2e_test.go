@@ -228,6 +228,10 @@ func TestPlansOfRealShapes(t *testing.T) {
 		if strings.Contains(text, "perms (migrations)") || strings.Contains(text, "run perms once (migrations)") {
 			t.Errorf("perms is called the migration:\n%s", text)
 		}
+		// The summary says what the upgrade moves to, not (none).
+		if !strings.Contains(text, "→ example/app:v2 (as the compose file names it)") {
+			t.Errorf("the plan does not say what app moves to:\n%s", text)
+		}
 	})
 	t.Run("flags for another entrypoint are not upshift", func(t *testing.T) {
 		_, doc := shapePlan(t, "idp", "--service", "idp", "--setup-service", "idp-migrate")
