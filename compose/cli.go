@@ -37,6 +37,18 @@ type CLI struct {
 	resolved string // a resolved copy of the project that verbs run with
 
 	children sync.Map // *os.Process → struct{}: the compose commands running now
+	warned   sync.Map // compose's warnings about the project, shown once
+}
+
+// once says whether l is a warning compose gives about the project on
+// every call (a variable not set, an obsolete key) that this CLI showed
+// already: a run makes several calls, and the warning is the same.
+func (c *CLI) once(l string) bool {
+	if !strings.Contains(l, "variable is not set") && !strings.Contains(l, "is obsolete") {
+		return false
+	}
+	_, seen := c.warned.LoadOrStore(strings.TrimSpace(l), true)
+	return seen
 }
 
 // StopAll is for a process that must end now: every compose command
@@ -186,7 +198,7 @@ func (c *CLI) run(ctx context.Context, w io.Writer, env []string, line Output, a
 				tail = tail[1:]
 			}
 			tail = append(tail, l)
-			if line != nil {
+			if line != nil && !c.once(l) {
 				line(l)
 			}
 		}

@@ -185,6 +185,22 @@ func (d *Docker) ImageEntrypoint(ctx context.Context, ref string) ([]string, err
 	return res.Config.Entrypoint, nil
 }
 
+// ImageLabels are a local image's labels (nil when the engine does not
+// have it).
+func (d *Docker) ImageLabels(ctx context.Context, ref string) (map[string]string, error) {
+	res, err := d.c.ImageInspect(ctx, ref)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	if res.Config == nil {
+		return nil, nil
+	}
+	return res.Config.Labels, nil
+}
+
 func (d *Docker) Tag(ctx context.Context, source, target string) error {
 	if _, err := d.c.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: target}); err != nil {
 		return fmt.Errorf("tag %s as %s: %w", short(source), target, err)

@@ -302,27 +302,40 @@ func TestRollbackSequence(t *testing.T) {
 // a contracting migration, found by the gate, falls back to stop-start
 // instead of failing. The record says which and why.
 func TestAutomaticStrategy(t *testing.T) {
-	p := project()
+	ctx := context.Background()
+	e := newFakeDeployment(t)
+	x, p := e.x, e.x.Project
+	// The setup image is on the engine, its entrypoint upshift's (the
+	// fake's): the evidence that the gate can check its migrations.
+	e.eng.AddImage("ghcr.io/mana/db-setup:latest", "sha256:5e7")
 	req, _ := Resolve(p, Choice{Services: []string{"mana-auth"}})
-	if err := Choose(p, &req, Auto); err != nil || req.Strategy != Rolling || !strings.Contains(req.Reason, "can run twice") {
+	if err := x.Choose(ctx, &req, Auto); err != nil || req.Strategy != Rolling || !strings.Contains(req.Reason, "can run twice") {
 		t.Errorf("rolling: %v %s %q", err, req.Strategy, req.Reason)
 	}
 	p.Services["mana-auth"].FixedPorts = []string{"3000"}
-	if err := Choose(p, &req, Auto); err != nil || req.strategyName() != MigrateFirst || !strings.Contains(req.Reason, "publishes host port 3000") {
+	if err := x.Choose(ctx, &req, Auto); err != nil || req.strategyName() != MigrateFirst || !strings.Contains(req.Reason, "publishes host port 3000") {
 		t.Errorf("migrate-first: %v %s %q", err, req.strategyName(), req.Reason)
 	}
-	if err := Choose(p, &req, string(Rolling)); err == nil {
+	if err := x.Choose(ctx, &req, string(Rolling)); err == nil {
 		t.Errorf("a forced rolling of a fixed port is not refused")
 	}
 	// A setup step that the compose file shows is another migrator:
-	// stop-start at once; flags alone may be an upshift entrypoint's.
+	// stop-start at once.
 	p.Services["db-setup"].Command = []string{"npm", "run", "migration:latest"}
-	if err := Choose(p, &req, Auto); err != nil || req.strategyName() != StopStart || !strings.Contains(req.Reason, "runs `npm run migration:latest`, not upshift migrate") {
+	e.eng.SetEntrypoint("ghcr.io/mana/db-setup:latest")
+	if err := x.Choose(ctx, &req, Auto); err != nil || req.strategyName() != StopStart || !strings.Contains(req.Reason, "runs upshift migrate (it runs `npm run migration:latest`)") {
 		t.Errorf("another migrator: %s %q", req.strategyName(), req.Reason)
 	}
+	// Flags for the image's upshift entrypoint: upshift.
 	p.Services["db-setup"].Command = []string{"--dir", "/drizzle"}
-	if err := Choose(p, &req, Auto); err != nil || req.strategyName() != MigrateFirst {
+	e.eng.SetEntrypoint("ghcr.io/mana/db-setup:latest", "/usr/local/bin/upshift")
+	if err := x.Choose(ctx, &req, Auto); err != nil || req.strategyName() != MigrateFirst {
 		t.Errorf("upshift flags: %s %q", req.strategyName(), req.Reason)
+	}
+	// The same flags with nothing to show whose they are (the compose
+	// file alone, or an image not on the engine): no evidence, stop-start.
+	if err := Choose(p, &req, Auto); err != nil || req.strategyName() != StopStart || !strings.Contains(req.Reason, "`--dir /drizzle` under an entrypoint upshift cannot see") {
+		t.Errorf("flags, the file alone: %s %q", req.strategyName(), req.Reason)
 	}
 	p.Services["db-setup"].Command = nil
 
@@ -340,8 +353,9 @@ func TestAutomaticStrategy(t *testing.T) {
 		}
 		return do(v, out)
 	}
+	d.eng.AddImage("ghcr.io/mana/db-setup:latest", "sha256:5e7")
 	req = d.request(t)
-	if err := Choose(d.x.Project, &req, Auto); err != nil {
+	if err := d.x.Choose(ctx, &req, Auto); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := d.x.Upgrade(context.Background(), req)

@@ -62,6 +62,10 @@ type Request struct {
 	// SetupAfter are the further setup steps, in order (a seed, a config
 	// step): one-shots that run once after Setup, each on its new image.
 	SetupAfter []string
+	// SetupBefore are the one-shots Setup depends on (a chmod of its
+	// volume) that come before it in the chain: compose runs them as
+	// its dependencies, in its run, and they are not the migration.
+	SetupBefore []string
 	// SetupCommand, when set, replaces Setup's command (its entrypoint
 	// stays) and runs it without starting dependencies: migrations through
 	// the app's own image.
@@ -168,8 +172,9 @@ func Resolve(p *compose.Project, c Choice) (Request, error) {
 	case len(c.SetupServices) > 0:
 		setups = c.SetupServices
 	default:
-		setups = SetupChain(p, req.Services)
-		req.Warnings = unchainedMigrations(p, req.Services, setups)
+		var notes []string
+		setups, req.SetupBefore, notes = migratingFirst(p, SetupChain(p, req.Services))
+		req.Warnings = append(unchainedMigrations(p, req.Services, append(slices.Clone(req.SetupBefore), setups...)), notes...)
 	}
 	if c.SetupCommand != "" && len(setups) == 0 {
 		return req, &compose.ProjectError{Msg: "a setup command runs in a setup service, and the project names none", Hint: "name the service whose image runs it (the app's own, for migrations through the app)", Options: []string{"setup-service"}}
@@ -217,7 +222,16 @@ func Resolve(p *compose.Project, c Choice) (Request, error) {
 		}
 		req.SetupCommand = words
 	}
-	for _, name := range append(slices.Clone(req.Services), req.setups()...) {
+	for _, name := range req.SetupBefore {
+		if s := p.Services[name]; s != nil && !s.Enabled {
+			for _, pr := range s.Profiles {
+				if !slices.Contains(req.SetupProfiles, pr) {
+					req.SetupProfiles = append(req.SetupProfiles, pr)
+				}
+			}
+		}
+	}
+	for _, name := range append(append(slices.Clone(req.Services), req.SetupBefore...), req.setups()...) {
 		if slices.Contains(req.Pull, name) || slices.Contains(req.Build, name) {
 			continue
 		}
@@ -291,11 +305,15 @@ func SetupChain(p *compose.Project, services []string) []string {
 }
 
 // migrates says why a service plainly is a migration step ("" when it is
-// not): its name or its command says so, or it is the default setup
-// service.
+// not): what it runs says so (MigrationCommand), or it is the default
+// setup service, or its name says so.
 func migrates(s *compose.Service, command []string) string {
 	if s == nil {
 		return ""
+	}
+	argv := append(append(slices.Clone(command), s.Entrypoint...), s.Command...)
+	if MigrationCommand(argv) {
+		return "its command `" + firstLine(strings.Join(append(slices.Clone(s.Entrypoint), s.Command...), " ")) + "`"
 	}
 	if s.Name == DefaultSetupService {
 		return "the default setup service"
@@ -303,12 +321,90 @@ func migrates(s *compose.Service, command []string) string {
 	if strings.Contains(strings.ToLower(s.Name), "migrat") {
 		return "its name"
 	}
-	for _, w := range append(append(slices.Clone(command), s.Entrypoint...), s.Command...) {
-		if strings.Contains(strings.ToLower(w), "migrat") || strings.Contains(strings.ToLower(filepath.Base(w)), "upshift") {
-			return "its command `" + strings.Join(append(slices.Clone(s.Entrypoint), s.Command...), " ") + "`"
+	return ""
+}
+
+// migrationTools are the tools whose subcommand migrates without the word
+// itself: `alembic upgrade head`, `liquibase update`, `goose up`,
+// `dbmate up`.
+var migrationTools = map[string]string{"alembic": "upgrade", "liquibase": "update", "goose": "up", "dbmate": "up"}
+
+// MigrationCommand says whether a command migrates a database, by what it
+// runs: upshift, a word with "migrat" in it (`migrate`, `db:migrate`,
+// `migrate sql`, `migrations up`, `migration:latest`, `prisma migrate
+// deploy`, `rails db:migrate`, `knex migrate:latest`, `flyway migrate`,
+// `drizzle-kit migrate`, `atlas migrate apply`), or one of
+// migrationTools with its subcommand. A script (`sh -c "…"`) is read
+// word by word.
+func MigrationCommand(argv []string) bool {
+	var words []string
+	for _, a := range argv {
+		words = append(words, strings.Fields(strings.ToLower(a))...)
+	}
+	for i, w := range words {
+		base := filepath.Base(w)
+		switch {
+		case strings.Contains(w, "migrat"), strings.Contains(base, "upshift"):
+			return true
+		case migrationTools[base] != "" && slices.Contains(words[i+1:], migrationTools[base]):
+			return true
 		}
 	}
-	return ""
+	return false
+}
+
+// migratingFirst takes the setup chain (dependencies first) and makes the
+// step that migrates the first one, the one with the migrating role (its
+// result line, the gate, what the history says it applied): the one-shots
+// it depends on are its dependencies, which compose runs before it as
+// part of its run, and the others follow it. notes say what upshift made
+// of a chain where none or several steps look like migrations.
+func migratingFirst(p *compose.Project, chain []string) (setups, before []string, notes []string) {
+	var migrating []string
+	for _, name := range chain {
+		if migrates(p.Services[name], nil) != "" {
+			migrating = append(migrating, name)
+		}
+	}
+	switch {
+	case len(chain) == 0:
+		return chain, nil, nil
+	case len(migrating) == 0:
+		if len(chain) > 1 || p.Services[chain[0]] != nil && len(p.Services[chain[0]].Command) > 0 {
+			notes = append(notes, fmt.Sprintf("no setup step (%s) looks like a migration by what it runs (upshift, or a command with \"migrate\" in it): they run in order, none of them as the migration; if one migrates, name it with --setup-service", strings.Join(chain, ", ")))
+		}
+		return chain, nil, notes
+	case len(migrating) > 1:
+		notes = append(notes, fmt.Sprintf("several setup steps look like migrations (%s): %s, the first, is the migration the compatibility check and the history speak of; name another with --setup-service", strings.Join(migrating, ", "), migrating[0]))
+	}
+	m := slices.Index(chain, migrating[0])
+	if m == 0 {
+		return chain, nil, notes
+	}
+	deps := map[string]bool{}
+	var visit func(name string)
+	visit = func(name string) {
+		if s := p.Services[name]; s != nil {
+			for _, d := range s.Completes {
+				if !deps[d] {
+					deps[d] = true
+					visit(d)
+				}
+			}
+		}
+	}
+	visit(migrating[0])
+	setups = []string{migrating[0]}
+	for _, name := range chain {
+		switch {
+		case name == migrating[0]:
+		case deps[name]:
+			before = append(before, name)
+		default:
+			setups = append(setups, name)
+		}
+	}
+	return setups, before, notes
 }
 
 // unchainedMigrations: one-shots that plainly migrate (ory/kratos's
@@ -364,7 +460,7 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 	if req.migratesFirst() {
 		steps = append(steps, Step{Name: StepGate, Services: []string{req.Setup}, Verbs: []compose.Verb{GateVerb(req)},
 			What: "refuse migrations that drop, rename, retype or make NOT NULL what the running version uses"})
-		setup[0].What = "run " + req.Setup + " once while the old version serves" + migrationsWord(p, req) + ", then remove its container"
+		setup[0].What = "run " + req.Setup + " once while the old version serves" + migrationsWord(p, req) + ", then remove its container" + beforeNote(req)
 		steps = append(steps, setup...)
 	}
 	if req.Strategy == Rolling {
@@ -423,6 +519,7 @@ func setupSteps(p *compose.Project, req Request) []Step {
 	if len(req.SetupCommand) > 0 {
 		what = "run `" + strings.Join(req.SetupCommand, " ") + "` once in a new " + req.Setup + " container" + migrationsWord(p, req) + ", then remove it"
 	}
+	what += beforeNote(req)
 	steps := []Step{{Name: StepSetup, Services: []string{req.Setup}, Verbs: []compose.Verb{SetupVerb(req)}, What: what}}
 	chain := req.setups()
 	for _, name := range req.SetupAfter {
@@ -442,6 +539,15 @@ func setupSteps(p *compose.Project, req Request) []Step {
 		steps = append(steps, Step{Name: StepSetup, Services: []string{name}, Verbs: verbs, What: "run " + name + " once, then remove its container"})
 	}
 	return steps
+}
+
+// beforeNote names the one-shots compose runs before the setup step, as
+// its dependencies.
+func beforeNote(req Request) string {
+	if len(req.SetupBefore) == 0 {
+		return ""
+	}
+	return " (compose runs " + strings.Join(req.SetupBefore, ", ") + " first, as its dependencies)"
 }
 
 // SetupVerb runs the setup service as a one-shot: dependencies (the

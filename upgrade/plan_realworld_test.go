@@ -19,7 +19,7 @@ func TestUnchainedMigrationsOfRealProjects(t *testing.T) {
 		name, file, service string
 		want                []string
 	}{
-		{"kratos", "kratos/quickstart.yml", "kratos", []string{"kratos-migrate looks like a migration step (its name)", "--setup-service kratos-migrate"}},
+		{"kratos", "kratos/quickstart.yml", "kratos", []string{"kratos-migrate looks like a migration step (its command `-c /etc/config/kratos/kratos.yml migrate sql -e --yes`)", "--setup-service kratos-migrate"}},
 		{"kong", "kong/compose/docker-compose.yml", "kong", []string{"kong-migrations looks like a migration step", "--setup-service kong-migrations", "--setup-service kong-migrations-up"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

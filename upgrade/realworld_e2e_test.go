@@ -51,7 +51,7 @@ func TestRealDeploymentsDryRun(t *testing.T) {
 	}{
 		{name: "hatchet", project: "hatchet", files: map[string]string{"docker-compose.yml": "hatchet/docker-compose.yml"},
 			services: []string{"hatchet-engine"},
-			want: []string{"strategy: stop-start", "the setup step migration runs `/hatchet/hatchet-migrate`, not upshift migrate",
+			want: []string{"strategy: stop-start", "nothing shows that the setup step migration runs upshift migrate (it runs `/hatchet/hatchet-migrate`)",
 				"pull the new images of hatchet-engine, migration, setup-config", "-p hatchet ", "pull hatchet-engine migration setup-config",
 				"→ stop     stop hatchet-engine",
 				"→ setup    run migration once", "→ setup    run setup-config once", "up -d --no-recreate --wait --pull never postgres rabbitmq", "run --rm -T --no-deps setup-config",
@@ -59,7 +59,7 @@ func TestRealDeploymentsDryRun(t *testing.T) {
 			weak: "POSTGRES_PASSWORD of service postgres"},
 		{name: "infisical", project: "infisical", files: map[string]string{"docker-compose.prod.yml": "infisical/docker-compose.prod.yml", ".env": "infisical/.env.example"},
 			services: []string{"backend"}, args: []string{"-f", "docker-compose.prod.yml"},
-			want: []string{"strategy: stop-start", "runs `npm run migration:latest`, not upshift migrate", "-f " /* the path follows */, "docker-compose.prod.yml -p infisical ",
+			want: []string{"strategy: stop-start", "(it runs `npm run migration:latest`", "-f " /* the path follows */, "docker-compose.prod.yml -p infisical ",
 				"pull backend db-migration", "→ stop     stop backend", "→ setup    run db-migration once", "up -d --no-deps --pull never backend"},
 			strong: "5lrMXKKWCVocS/uerPsl7V+TX/aaUaI7iDkgl3tSmLE=", weak: "POSTGRES_PASSWORD"},
 		{name: "trigger.dev", project: "trigger", files: map[string]string{"docker-compose.yml": "trigger.dev/webapp/docker-compose.yml", ".env": "trigger.dev/.env.example"},

@@ -320,8 +320,13 @@ func (r *Record) Describe() string {
 
 // String is the image as people read it: its reference and short id.
 func (im *Image) String() string {
-	if im == nil {
+	switch {
+	case im == nil:
 		return "(none)"
+	case im.ID == "" && im.Ref == "":
+		return "(built on this host)"
+	case im.ID == "":
+		return im.Ref + " (as the compose file names it)"
 	}
 	return fmt.Sprintf("%s (%s)", im.Ref, compose.ShortID(im.ID))
 }

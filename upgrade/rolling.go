@@ -110,16 +110,38 @@ func (x *Executor) runsUpshift(ctx context.Context, req Request) (bool, string) 
 	p := setupProgram{Override: req.SetupCommand}
 	if s != nil {
 		p.Entrypoint, p.Command = s.Entrypoint, s.Command
-		p.ImageEntrypoint = func() []string { ep, _ := x.Engine.ImageEntrypoint(ctx, s.Image); return ep }
+		// After the pull: the new image is on the engine.
+		p.Image = func() imageFacts { return x.imageFacts(ctx, s.Image, true) }
 	}
-	is, _, what := p.runsUpshift()
-	return is, what
+	return p.runsUpshift()
+}
+
+// imageFacts asks the engine about an image; pulled: it is known to be
+// there (after the pull), else its absence is asked first (the plan).
+func (x *Executor) imageFacts(ctx context.Context, ref string, pulled bool) imageFacts {
+	f := imageFacts{Ref: ref}
+	if ref == "" {
+		return f
+	}
+	if !pulled {
+		if id, err := x.Engine.ImageID(ctx, ref); err != nil || id == "" {
+			return f
+		}
+	}
+	f.Present = true
+	f.Entrypoint, _ = x.Engine.ImageEntrypoint(ctx, ref)
+	if l, ok := x.Engine.(interface {
+		ImageLabels(ctx context.Context, ref string) (map[string]string, error)
+	}); ok {
+		f.Labels, _ = l.ImageLabels(ctx, ref)
+	}
+	return f
 }
 
 // gate runs the setup service as a dry run and refuses breaking migrations.
 func (x *Executor) gate(ctx context.Context, rec *Record, st Step, req Request) error {
 	if ok, runs := x.runsUpshift(ctx, req); !ok {
-		why := fmt.Errorf("the setup step %s runs %s, not upshift migrate, so whether its migrations suit the running version cannot be checked", req.Setup, runs)
+		why := fmt.Errorf("nothing shows that the setup step %s runs upshift migrate (it runs %s), so whether its migrations suit the running version cannot be checked", req.Setup, runs)
 		switch {
 		case req.Auto:
 			rec.gateVerdict = why

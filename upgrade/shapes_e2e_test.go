@@ -5,6 +5,7 @@ package upgrade_test
 // app's own image.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,4 +160,93 @@ func TestSetupCommandInTheAppsImage(t *testing.T) {
 	if appliedMigrations(p) != "1,2" {
 		t.Errorf("migrations %s", appliedMigrations(p))
 	}
+}
+
+// shapePlan plans an upgrade of a shape of testdata/upgrade/shapes with
+// `upshift upgrade --dry-run` on the real engine: its text and its JSON.
+func shapePlan(t *testing.T, shape string, args ...string) (text string, doc map[string]any) {
+	t.Helper()
+	dockertest.Require(t)
+	bins := dockertest.Build(t)
+	dir := t.TempDir()
+	src := filepath.Join(dockertest.Testdata(), "shapes", shape)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"UPSHIFT_STATE_DIR=" + t.TempDir(), "COMPOSE_PROJECT_NAME=" + dockertest.RandomName("shape")}
+	r := dockertest.RunUpshift(t, bins, dir, env, append([]string{"upgrade", "--dry-run"}, args...)...)
+	if r.Code != 0 {
+		t.Fatalf("dry run of %s: %s", shape, r)
+	}
+	j := dockertest.RunUpshift(t, bins, dir, env, append([]string{"upgrade", "--dry-run", "--format", "json"}, args...)...)
+	if j.Code != 0 {
+		t.Fatalf("dry run of %s, JSON: %s", shape, j)
+	}
+	return r.Stdout + r.Stderr, decode(t, j)
+}
+
+func stepWhat(doc map[string]any, name string) []string {
+	var out []string
+	for _, s := range doc["steps"].([]any) {
+		if m := s.(map[string]any); m["name"] == name {
+			out = append(out, m["what"].(string))
+		}
+	}
+	return out
+}
+
+// The plans of real compose shapes (issue 36), each a fixture written here.
+func TestPlansOfRealShapes(t *testing.T) {
+	t.Parallel()
+	t.Run("a key in a setup command is in no output", func(t *testing.T) {
+		const key = "Wq8Zr2Lx5Tn0Vb7Km3Hc9Pd4Jf6Ys1Ga"
+		text, doc := shapePlan(t, "masterkey", "--service", "idp")
+		b, _ := json.Marshal(doc)
+		if strings.Contains(text, key) || strings.Contains(string(b), key) {
+			t.Errorf("the key from .env was printed:\n%s\n%s", text, b)
+		}
+		if !strings.Contains(doc["strategy_reason"].(string), "init --masterkey") {
+			t.Errorf("the reason does not quote the command (redacted): %v", doc["strategy_reason"])
+		}
+	})
+	t.Run("the migration is the step that migrates, not the first", func(t *testing.T) {
+		text, doc := shapePlan(t, "perms", "--service", "app")
+		setups := stepWhat(doc, "setup")
+		if len(setups) != 1 || !strings.Contains(setups[0], "run app-migrate once") || !strings.Contains(setups[0], "(migrations)") || !strings.Contains(setups[0], "compose runs perms first") {
+			t.Errorf("setup steps %q, want app-migrate's, as the migration, perms run by compose before it", setups)
+		}
+		if reason := doc["strategy_reason"].(string); strings.Contains(reason, "perms") || strings.Contains(reason, "chmod") {
+			t.Errorf("the strategy reason speaks of the permissions step: %s", reason)
+		}
+		if strings.Contains(text, "perms (migrations)") || strings.Contains(text, "run perms once (migrations)") {
+			t.Errorf("perms is called the migration:\n%s", text)
+		}
+		// The summary says what the upgrade moves to, not (none).
+		if !strings.Contains(text, "→ example/app:v2 (as the compose file names it)") {
+			t.Errorf("the plan does not say what app moves to:\n%s", text)
+		}
+	})
+	t.Run("flags for another entrypoint are not upshift", func(t *testing.T) {
+		_, doc := shapePlan(t, "idp", "--service", "idp", "--setup-service", "idp-migrate")
+		if doc["strategy"] != "stop-start" || len(stepWhat(doc, "gate")) != 0 || !strings.Contains(doc["strategy_reason"].(string), "under an entrypoint upshift cannot see") {
+			t.Errorf("strategy %v, gate %v: %v", doc["strategy"], stepWhat(doc, "gate"), doc["strategy_reason"])
+		}
+	})
+	t.Run("a script of many lines is quoted by its first", func(t *testing.T) {
+		text, doc := shapePlan(t, "script", "--service", "web")
+		reason := doc["strategy_reason"].(string)
+		if !strings.Contains(reason, "`/bin/bash -c set -euo pipefail …`") || strings.Contains(reason, "buckets ready") {
+			t.Errorf("reason: %s", reason)
+		}
+		if n := strings.Count(text, "mc mb --ignore-existing local/uploads"); n != 0 {
+			t.Errorf("the script is printed %d times:\n%s", n, text)
+		}
+	})
 }

@@ -372,9 +372,11 @@ func (e *stackRun) plan(_ context.Context, rec *Record) []Step {
 // run, not the stack file's.
 func (x *Stack) stackRunsUpshift(ctx context.Context, from compose.StackService, image string, req StackRequest) (bool, string) {
 	p := setupProgram{Override: req.SetupCommand, Entrypoint: from.Entrypoint, Command: from.Args,
-		ImageEntrypoint: func() []string { ep, _ := x.Swarm.ImageEntrypoint(ctx, image); return ep }}
-	is, _, what := p.runsUpshift()
-	return is, what
+		Image: func() imageFacts {
+			ep, _ := x.Swarm.ImageEntrypoint(ctx, image)
+			return imageFacts{Ref: image, Present: true, Entrypoint: ep}
+		}}
+	return p.runsUpshift()
 }
 
 func (x *Stack) jobName(setup, what string, rec *Record) string {
@@ -390,7 +392,7 @@ func (x *Stack) stackGate(ctx context.Context, rec *Record, from compose.StackSe
 	st := Step{Name: StepGate}
 	r := Request{Setup: req.Setup, SetupCommand: req.SetupCommand, AllowBreaking: req.AllowBreaking}
 	if ok, runs := x.stackRunsUpshift(ctx, from, image, req); !ok {
-		why := fmt.Errorf("the setup service %s runs %s, not upshift migrate, so whether its migrations suit the running version cannot be checked", req.Setup, runs)
+		why := fmt.Errorf("nothing shows that the setup service %s runs upshift migrate (it runs %s), so whether its migrations suit the running version cannot be checked", req.Setup, runs)
 		if req.AllowBreaking {
 			rec.Notes = append(rec.Notes, why.Error()+"; migrating while the old version serves anyway (breaking allowed)")
 			return nil

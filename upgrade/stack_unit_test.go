@@ -653,7 +653,7 @@ func TestStackUnitGateReadsTheDeployedCommand(t *testing.T) {
 	x.Project.Services["db-setup"].Command = []string{"upshift", "migrate"}
 	rec, err := x.Upgrade(context.Background(), stackRequest())
 	var re *RequestError
-	if !errors.As(err, &re) || !strings.Contains(rec.Error, "runs `node migrate.js`, not upshift migrate") {
+	if !errors.As(err, &re) || !strings.Contains(rec.Error, "runs upshift migrate (it runs `node migrate.js`)") {
 		t.Fatalf("%v; error %q, want a refusal naming the deployed command", err, rec.Error)
 	}
 	wantOutcome(t, x, rec, err, Failed, 2)

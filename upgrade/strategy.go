@@ -1,6 +1,7 @@
 package upgrade
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,13 +23,24 @@ const Auto = "auto"
 // Choose fills req.Strategy and Reason for strategy ("auto",
 // "stop-start", "migrate-first", "rolling"). A forced rolling that cannot
 // work is a *compose.ProjectError.
+//
+// Choose reads the compose file alone; Executor.Choose also asks the
+// engine about the setup step's image.
 func Choose(p *compose.Project, req *Request, strategy string) error {
-	why, err := choose(p, req, strategy)
+	why, err := choose(p, req, strategy, nil)
 	req.Reason = why
 	return err
 }
 
-func choose(p *compose.Project, req *Request, strategy string) (string, error) {
+// Choose is the package's Choose with the engine's word on the setup
+// step's image: its entrypoint and labels, where the engine has it.
+func (x *Executor) Choose(ctx context.Context, req *Request, strategy string) error {
+	why, err := choose(x.Project, req, strategy, func(ref string) imageFacts { return x.imageFacts(ctx, ref, false) })
+	req.Reason = why
+	return err
+}
+
+func choose(p *compose.Project, req *Request, strategy string, look func(ref string) imageFacts) (string, error) {
 	switch Strategy(strategy) {
 	case StopStart, "":
 		req.Strategy = StopStart
@@ -48,9 +60,9 @@ func choose(p *compose.Project, req *Request, strategy string) (string, error) {
 	}
 	req.Auto = true
 	if req.Setup != "" {
-		if runs, ok := notUpshift(p, *req); ok {
+		if runs, ok := notUpshift(p, *req, look); ok {
 			req.Strategy = StopStart
-			return fmt.Sprintf("the setup step %s runs %s, not upshift migrate, so whether its migrations suit the running version cannot be checked: they run with the services stopped", req.Setup, runs), nil
+			return fmt.Sprintf("nothing shows that the setup step %s runs upshift migrate (it runs %s), so whether its migrations suit the running version cannot be checked: they run with the services stopped", req.Setup, runs), nil
 		}
 	}
 	if why := cannotRunTwice(p, req.Services); why != "" {
@@ -103,19 +115,25 @@ func fallBack(p *compose.Project, current Current, req Request, verdict error) (
 	return rest, why, req
 }
 
-// notUpshift says, from the compose file alone, that the setup step's
-// command is not upshift migrate (and what it runs); false when it is, or
-// when only the image's entrypoint can tell (the gate looks then).
-func notUpshift(p *compose.Project, req Request) (string, bool) {
+// notUpshift says that nothing shows the setup step runs upshift migrate,
+// and what it runs (setupProgram.runsUpshift), from the compose file and,
+// where look is set, the engine's word on the image.
+func notUpshift(p *compose.Project, req Request, look func(ref string) imageFacts) (string, bool) {
 	prog := setupProgram{Override: req.SetupCommand}
 	if s := p.Services[req.Setup]; s != nil {
 		prog.Entrypoint, prog.Command = s.Entrypoint, s.Command
 		if len(s.Entrypoint) == 0 {
-			prog.Entrypoint = nil // an empty entrypoint: the file alone cannot tell
+			prog.Entrypoint = nil // an empty entrypoint: the image's
+		}
+		prog.Image = func() imageFacts {
+			if look == nil {
+				return imageFacts{Ref: s.Image}
+			}
+			return look(s.Image)
 		}
 	} else if len(req.SetupCommand) == 0 {
 		return "", false
 	}
-	is, known, what := prog.runsUpshift()
-	return what, known && !is
+	is, what := prog.runsUpshift()
+	return what, !is
 }

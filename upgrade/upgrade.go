@@ -77,6 +77,13 @@ func (x *Executor) Upgrade(ctx context.Context, req Request) (*Record, error) {
 // them, nothing run.
 func (x *Runner) planned(eng engine, rec *Record, steps []Step) *Record {
 	rec.Outcome = Planned
+	for i := range rec.Services {
+		// What an upgrade would move to: the image the file names (a
+		// rollback's target is set already).
+		if s := &rec.Services[i]; s.To == nil && rec.Kind == KindUpgrade {
+			s.To = &Image{Ref: eng.image(s.Name)}
+		}
+	}
 	for _, st := range steps {
 		commands := x.commands(eng, st)
 		rec.Steps = append(rec.Steps, StepRecord{Name: st.Name, Status: StepPlanned, What: x.redact(st.What), Commands: commands, API: x.api(st)})

@@ -215,7 +215,7 @@ func (c *UpgradeCmd) Run(ctx context.Context, env *Env) error {
 	if c.MigrateFirst {
 		c.Strategy = string(upgrade.MigrateFirst)
 	}
-	if err := upgrade.Choose(x.Project, &req, c.Strategy); err != nil {
+	if err := x.Choose(ctx, &req, c.Strategy); err != nil {
 		return r.done(upgrade.NotRun(upgrade.KindUpgrade, x.Project.Name), &exitError{code: ExitUsage, err: err})
 	}
 	req.Health, req.DryRun, req.AllowBreaking, req.Drain = c.health(), c.DryRun, c.AllowBreaking, time.Duration(c.Drain)
