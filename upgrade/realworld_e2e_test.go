@@ -51,7 +51,7 @@ func TestRealDeploymentsDryRun(t *testing.T) {
 	}{
 		{name: "hatchet", project: "hatchet", files: map[string]string{"docker-compose.yml": "hatchet/docker-compose.yml"},
 			services: []string{"hatchet-engine"},
-			want: []string{"strategy: stop-start", "nothing shows that the setup step migration runs upshift migrate (it runs `/hatchet/hatchet-migrate`)",
+			want: []string{"strategy: stop-start", "nothing shows that the setup step migration runs upshift migrate (it runs `/hatchet/hatchet-migrate`",
 				"pull the new images of hatchet-engine, migration, setup-config", "-p hatchet ", "pull hatchet-engine migration setup-config",
 				"→ stop     stop hatchet-engine",
 				"→ setup    run migration once", "→ setup    run setup-config once", "up -d --no-recreate --wait --pull never postgres rabbitmq", "run --rm -T --no-deps setup-config",
