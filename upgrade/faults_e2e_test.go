@@ -114,6 +114,9 @@ func TestProgressArrivesThroughAPipe(t *testing.T) {
 // repeatable; UPSHIFT_FAULT_RUNS=all runs every point (make faults), the
 // default a sample of a few.
 func TestFaultInjection(t *testing.T) {
+	// A dead run's lock is taken over after its lease: 5 s here instead
+	// of 30, so that a hundred kills take minutes, not an hour.
+	t.Setenv("UPSHIFT_LEASE", "5s")
 	// The default upgrade (migrate-first on this deployment), the
 	// stop-start one's own steps, and rollback.
 	seed, points, runs := faultPoints(t, 1, "UPSHIFT_FAULT_RUNS", 6,

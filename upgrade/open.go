@@ -25,6 +25,9 @@ type Options struct {
 	// StateIn says where the lock, journal and history live: StateEngine
 	// (the default: with the deployment) or StateLocal (the folder).
 	StateIn string
+	// Lease is how long the deploy lock outlives its holder's last
+	// renewal (0: DefaultLease).
+	Lease time.Duration
 	// KeepVolume names the engine's state volume ("": $UPSHIFT_STATE_VOLUME,
 	// else compose.DefaultKeepVolume).
 	KeepVolume string
@@ -79,7 +82,7 @@ func Open(ctx context.Context, o Options) (x *Executor, err error) {
 		return nil, err
 	}
 	x = &Executor{Project: p, Engine: engine, Compose: cli, Runner: &Runner{Endpoint: ep.String(), Remote: ep.Remote(), OnEvent: o.OnEvent,
-		Secrets: secrets, LockWait: o.LockWait, Me: Me(o.Command), children: cli}}
+		Secrets: secrets, LockWait: o.LockWait, Lease: o.Lease, Me: Me(o.Command), children: cli}}
 	if err := x.openStore(ctx, o, engine, p.Name); err != nil {
 		engine.Close()
 		return nil, err
@@ -116,6 +119,9 @@ func (x *Executor) openStore(ctx context.Context, o Options, engine *compose.Doc
 
 // localState says whether o keeps state in the local folder.
 func localState(o Options) (bool, error) {
+	if o.Lease != 0 && o.Lease < 3*time.Second {
+		return false, &RequestError{Msg: fmt.Sprintf("--lease %s is too short: the holder renews its lease every third of it, and an engine over ssh takes a moment to answer", o.Lease), Hint: "give it 3s or more (default 30s)", Options: []string{"lease"}}
+	}
 	switch o.StateIn {
 	case StateLocal:
 		return true, nil
@@ -332,7 +338,7 @@ func OpenStack(ctx context.Context, o Options, stack string) (x *Stack, err erro
 	if err != nil {
 		return nil, err
 	}
-	x = &Stack{Runner: &Runner{Endpoint: ep.String(), OnEvent: o.OnEvent, LockWait: o.LockWait, Me: Me(o.Command)},
+	x = &Stack{Runner: &Runner{Endpoint: ep.String(), OnEvent: o.OnEvent, LockWait: o.LockWait, Lease: o.Lease, Me: Me(o.Command)},
 		Name: stack, Swarm: engine.Swarm(), At: ep, close: engine.Close}
 	if o.Deployed {
 		if p, err = x.deployedProject(ctx); err != nil {

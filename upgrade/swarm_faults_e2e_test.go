@@ -30,6 +30,7 @@ func TestStackFaultInjection(t *testing.T) {
 		return
 	}
 	s := deployedStack(t)
+	s.Env = append(s.Env, "UPSHIFT_LEASE=5s") // as TestFaultInjection's
 	migrations := []dockertest.Migration{mUsers}
 	journal := filepath.Join(s.StateDir, upgrade.StackState(s.Name), "run.json")
 	rollbackArgs := func(version string) []string {

@@ -101,7 +101,7 @@ func (c *RollbackCmd) runStack(ctx context.Context, env *Env) error {
 // ignores in the services the run touches among them). deployed: no stack
 // file, the services as the swarm runs them.
 func (pf *ProjectFlags) openStack(ctx context.Context, env *Env, r *renderer, stack string, lockWait cliutil.Seconds, services []string, deployed bool, secrets ...string) (*upgrade.Stack, error) {
-	x, err := upgrade.OpenStack(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, StateIn: pf.State, LockWait: time.Duration(lockWait),
+	x, err := upgrade.OpenStack(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, StateIn: pf.State, Lease: time.Duration(pf.Lease), LockWait: time.Duration(lockWait),
 		Secrets: append(secrets, argSecrets(os.Args[1:])...), Command: commandLine(), OnEvent: r.event, Deployed: deployed}, stack)
 	if err != nil {
 		return nil, err

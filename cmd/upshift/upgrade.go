@@ -27,15 +27,16 @@ const (
 
 // ProjectFlags select the compose project as docker compose's own flags do.
 type ProjectFlags struct {
-	File        []string `short:"f" name:"file" placeholder:"FILE" help:"Compose file (repeatable). Default: COMPOSE_FILE, else compose.yaml (or docker-compose.yml) in the working directory or a parent."`
-	ProjectName string   `short:"p" name:"project-name" placeholder:"NAME" help:"Project name. Default: COMPOSE_PROJECT_NAME, the file's top-level name, else the directory's name." stack:"--stack names the stack"`
-	ProjectDir  string   `name:"project-directory" placeholder:"DIR" help:"Project directory (relative paths and .env start there). Default: the first compose file's directory."`
-	EnvFile     []string `name:"env-file" placeholder:"FILE" help:"Environment file (repeatable). Default: .env in the project directory."`
-	Profile     []string `name:"profile" placeholder:"NAME" help:"Profile to enable (repeatable). Default: COMPOSE_PROFILES."`
-	Context     string   `name:"context" placeholder:"NAME" help:"Docker context of the engine, for upshift and every docker compose it runs. Default: as docker chooses (DOCKER_HOST, including ssh://user@host; DOCKER_CONTEXT; the current context)."`
-	backupURL   string   `kong:"-"`
-	StateDir    string   `name:"state-dir" env:"UPSHIFT_STATE_DIR" placeholder:"DIR" help:"This machine's folder for upshift's own files (overrides, default backups, a copy of the run's journal), per project; with --state local, also the deploy lock and history. Default: /var/lib/upshift for root, else ~/.local/state/upshift."`
-	State       string   `name:"state" env:"UPSHIFT_STATE" enum:"engine,local" default:"engine" help:"Where the deploy lock, the run's journal and the history live. engine: with the deployment, so every machine that reaches the engine shares them (a volume and never-started containers on the engine; configs in a swarm). local: the --state-dir folder of the machine running upshift."`
+	File        []string        `short:"f" name:"file" placeholder:"FILE" help:"Compose file (repeatable). Default: COMPOSE_FILE, else compose.yaml (or docker-compose.yml) in the working directory or a parent."`
+	ProjectName string          `short:"p" name:"project-name" placeholder:"NAME" help:"Project name. Default: COMPOSE_PROJECT_NAME, the file's top-level name, else the directory's name." stack:"--stack names the stack"`
+	ProjectDir  string          `name:"project-directory" placeholder:"DIR" help:"Project directory (relative paths and .env start there). Default: the first compose file's directory."`
+	EnvFile     []string        `name:"env-file" placeholder:"FILE" help:"Environment file (repeatable). Default: .env in the project directory."`
+	Profile     []string        `name:"profile" placeholder:"NAME" help:"Profile to enable (repeatable). Default: COMPOSE_PROFILES."`
+	Context     string          `name:"context" placeholder:"NAME" help:"Docker context of the engine, for upshift and every docker compose it runs. Default: as docker chooses (DOCKER_HOST, including ssh://user@host; DOCKER_CONTEXT; the current context)."`
+	backupURL   string          `kong:"-"`
+	StateDir    string          `name:"state-dir" env:"UPSHIFT_STATE_DIR" placeholder:"DIR" help:"This machine's folder for upshift's own files (overrides, default backups, a copy of the run's journal), per project; with --state local, also the deploy lock and history. Default: /var/lib/upshift for root, else ~/.local/state/upshift."`
+	Lease       cliutil.Seconds `name:"lease" env:"UPSHIFT_LEASE" default:"30s" placeholder:"DURATION" help:"How long the deploy lock outlives its holder's last renewal (the holder renews it every third of that): a runner that died blocks later deploys at most this long."`
+	State       string          `name:"state" env:"UPSHIFT_STATE" enum:"engine,local" default:"engine" help:"Where the deploy lock, the run's journal and the history live. engine: with the deployment, so every machine that reaches the engine shares them (a volume and never-started containers on the engine; configs in a swarm). local: the --state-dir folder of the machine running upshift."`
 }
 
 // HealthFlags say how to verify a version.
@@ -150,7 +151,7 @@ func (pf *ProjectFlags) options() compose.Options {
 
 // open is every run's preflight (upgrade.Open), its output through r.
 func (pf *ProjectFlags) open(ctx context.Context, env *Env, r *renderer, lockWait cliutil.Seconds, secrets ...string) (*upgrade.Executor, error) {
-	x, err := upgrade.Open(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, StateIn: pf.State, LockWait: time.Duration(lockWait),
+	x, err := upgrade.Open(ctx, upgrade.Options{Project: pf.options(), Context: pf.Context, StateDir: pf.StateDir, StateIn: pf.State, Lease: time.Duration(pf.Lease), LockWait: time.Duration(lockWait),
 		Secrets: append(secrets, argSecrets(os.Args[1:])...), Command: commandLine(), OnEvent: r.event})
 	if err != nil {
 		return nil, err // upgradeExit gives it its code
