@@ -66,7 +66,7 @@ demo: build
 # The orchestrator's fault-injection suites in full, compose and Swarm:
 # kill -9 and SIGTERM at every journaled step of upgrade and rollback, two
 # offsets each (make test runs a seeded sample: 6 compose, 2 stack points).
-# UPSHIFT_FAULT_SEED=N for another draw. The stack suite runs after the compose one
+# A new seed each run, printed; UPSHIFT_FAULT_SEED=N replays one. The stack suite runs after the compose one
 # (about 33 minutes in all on a 2-core machine).
 faults:
 	@if docker info >/dev/null 2>&1; then bash .ci/docker-env; fi

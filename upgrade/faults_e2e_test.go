@@ -208,9 +208,10 @@ func faultMigration(n, i int) dockertest.Migration {
 // with UPSHIFT_FAULT_RUNS=all, else a shuffled sample of sample (or the
 // count in sampleEnv).
 func faultPoints(t *testing.T, stream uint64, sampleEnv string, sample int, kinds ...[2]string) (seed uint64, points []faultPoint, runs int) {
+	// A new draw every run, printed: UPSHIFT_FAULT_SEED replays one.
 	seed, _ = strconv.ParseUint(os.Getenv("UPSHIFT_FAULT_SEED"), 10, 64)
 	if seed == 0 {
-		seed = 20
+		seed = uint64(time.Now().UnixNano()%1_000_000) + 1
 	}
 	rng := rand.New(rand.NewPCG(seed, stream))
 	for _, k := range kinds {
@@ -231,7 +232,7 @@ func faultPoints(t *testing.T, stream uint64, sampleEnv string, sample int, kind
 		}
 		rng.Shuffle(len(points), func(i, j int) { points[i], points[j] = points[j], points[i] })
 	}
-	t.Logf("seed %d: %d of %d points", seed, runs, len(points))
+	t.Logf("seed %d: %d of %d points (UPSHIFT_FAULT_SEED=%d replays this draw)", seed, runs, len(points), seed)
 	return seed, points, min(runs, len(points))
 }
 

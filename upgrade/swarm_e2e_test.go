@@ -97,6 +97,7 @@ func TestStackUpgradeRollbackHistory(t *testing.T) {
 		t.Fatalf("stack upgrade: %s", r)
 	}
 	t.Logf("prober: %d requests, %d failed, longest window without a 200: %s", total, failed, window)
+	probed(t, total)
 	if failed != 0 {
 		t.Errorf("%d of %d requests through the proxy failed during the swarm upgrade", failed, total)
 	}
@@ -352,6 +353,7 @@ func TestStackOnTwoNodes(t *testing.T) {
 	doc := stackSucceeded(t, s, stackArgs(s, "v2", "--format", "json")...)
 	window, failed, total := pr.finish()
 	t.Logf("prober: %d requests, %d failed, longest window without a 200: %s", total, failed, window)
+	probed(t, total)
 	if failed != 0 {
 		t.Errorf("%d of %d requests through the proxy failed during the upgrade on two nodes", failed, total)
 	}
