@@ -69,7 +69,11 @@ type Service struct {
 	Healthcheck   bool     // a healthcheck that is not disabled
 	StopGrace     time.Duration
 	Build         bool
-	PullPolicy    string // always, never, missing, build ("" when not set)
+	// BuildKey is its build section in one canonical string (context,
+	// dockerfile, target, args; "" without one): services with the same
+	// key and the same image are one build.
+	BuildKey   string
+	PullPolicy string // always, never, missing, build ("" when not set)
 	// Entrypoint and Command are the file's own (nil: the image's).
 	Entrypoint []string
 	Command    []string
@@ -250,7 +254,7 @@ func captureWarnings() func() []string {
 func service(s types.ServiceConfig, active []string) *Service {
 	svc := &Service{
 		Name: s.Name, Image: s.Image, Profiles: s.Profiles, Restart: s.Restart,
-		ContainerName: s.ContainerName, Build: s.Build != nil, Scale: 1,
+		ContainerName: s.ContainerName, Build: s.Build != nil, BuildKey: buildKey(s.Build), Scale: 1,
 		Enabled: len(s.Profiles) == 0 || s.HasProfile(active),
 	}
 	if s.Scale != nil {
@@ -411,4 +415,21 @@ func (p *Project) args(files, envFiles, extra []string) []string {
 		args = append(args, "--env-file", f)
 	}
 	return args
+}
+
+// buildKey is a build section in one canonical string.
+func buildKey(b *types.BuildConfig) string {
+	if b == nil {
+		return ""
+	}
+	var args []string
+	for k, v := range b.Args {
+		val := ""
+		if v != nil {
+			val = *v
+		}
+		args = append(args, k+"="+val)
+	}
+	sort.Strings(args)
+	return strings.Join(append([]string{b.Context, b.Dockerfile, b.DockerfileInline, b.Target}, args...), "\x00")
 }

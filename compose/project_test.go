@@ -250,3 +250,32 @@ func TestSwarmKeysOfAStackFile(t *testing.T) {
 		t.Errorf("migrate scale %d", migrate.Scale)
 	}
 }
+
+// Services that share a build section through a YAML anchor have one
+// build key; another build has its own.
+func TestBuildKey(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "compose.yaml", `name: shop
+x-app: &app
+  build: {context: ., dockerfile: app.Dockerfile, args: {MODE: prod}}
+  image: shop/app:local
+services:
+  web: *app
+  worker:
+    <<: *app
+    command: ["worker"]
+  tools:
+    build: {context: ./tools}
+    image: shop/tools:local
+  db:
+    image: postgres:15
+`)
+	p, err := compose.Load(context.Background(), compose.Options{WorkingDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, worker, tools := p.Services["web"].BuildKey, p.Services["worker"].BuildKey, p.Services["tools"].BuildKey
+	if web == "" || web != worker || web == tools || p.Services["db"].BuildKey != "" {
+		t.Errorf("build keys web %q, worker %q, tools %q, db %q", web, worker, tools, p.Services["db"].BuildKey)
+	}
+}

@@ -74,10 +74,13 @@ type Request struct {
 	SetupProfiles []string
 	// Pull and Build are the services (setup steps included) whose new
 	// images are pulled, and those built on this host.
-	Pull   []string
-	Build  []string
-	Health Health
-	DryRun bool
+	Pull  []string
+	Build []string
+	// SharesBuild says which services are not built themselves: their
+	// build and image are another's in Build.
+	SharesBuild []string
+	Health      Health
+	DryRun      bool
 	// Strategy is StopStart (default), MigrateFirst or Rolling; the last
 	// two run the setup service while the old version serves.
 	Strategy Strategy
@@ -237,12 +240,38 @@ func Resolve(p *compose.Project, c Choice) (Request, error) {
 		}
 		switch s := p.Services[name]; newImage(s, c) {
 		case "build":
+			if other := sharedBuild(p, req.Build, s); other != "" {
+				// One build makes the image both name.
+				req.SharesBuild = append(req.SharesBuild, name+" shares "+other+"'s build and image")
+				continue
+			}
 			req.Build = append(req.Build, name)
 		case "pull":
 			req.Pull = append(req.Pull, name)
 		}
 	}
 	return req, nil
+}
+
+// sharedBuild is the service of built whose build and image s shares
+// ("" when none): the same build section and the same image name.
+func sharedBuild(p *compose.Project, built []string, s *compose.Service) string {
+	if s == nil || s.Image == "" || s.BuildKey == "" {
+		return ""
+	}
+	for _, name := range built {
+		if o := p.Services[name]; o != nil && o.Image == s.Image && o.BuildKey == s.BuildKey {
+			return name
+		}
+	}
+	return ""
+}
+
+func sharesNote(req Request) string {
+	if len(req.SharesBuild) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(req.SharesBuild, "; ") + ")"
 }
 
 // newImage says how a service gets its new image, by compose's pull_policy
@@ -454,7 +483,7 @@ func Plan(p *compose.Project, current Current, req Request) []Step {
 	}
 	if len(req.Build) > 0 {
 		steps = append(steps, Step{Name: StepBuild, Services: req.Build, Verbs: []compose.Verb{compose.BuildOptions{Services: req.Build, Profiles: req.SetupProfiles}},
-			What: "build the new images of " + strings.Join(req.Build, ", ") + " on this host while the old version serves"})
+			What: "build the new images of " + strings.Join(req.Build, ", ") + " on this host while the old version serves" + sharesNote(req)})
 	}
 	setup := setupSteps(p, req)
 	if req.migratesFirst() {

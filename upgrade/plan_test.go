@@ -303,3 +303,60 @@ func TestResolveChainsAndBuilds(t *testing.T) {
 		}
 	}
 }
+
+// Two services that share one build section and image (a YAML anchor for
+// web and worker) are built once.
+func TestSharedBuildIsBuiltOnce(t *testing.T) {
+	p := project()
+	p.Services["web"] = &compose.Service{Name: "web", Image: "shop/app:local", Build: true, BuildKey: ".\x00Dockerfile", Enabled: true, Scale: 1}
+	p.Services["worker"] = &compose.Service{Name: "worker", Image: "shop/app:local", Build: true, BuildKey: ".\x00Dockerfile", Enabled: true, Scale: 1}
+	p.Services["other"] = &compose.Service{Name: "other", Image: "shop/other:local", Build: true, BuildKey: ".\x00Dockerfile", Enabled: true, Scale: 1}
+	req, err := Resolve(p, Choice{Services: []string{"web", "worker", "other"}, NoSetup: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(req.Build, ","); got != "web,other" {
+		t.Errorf("built %s, want web,other (worker shares web's build and image)", got)
+	}
+	for _, st := range Plan(p, Current{}, req) {
+		if st.Name == StepBuild && !strings.Contains(st.What, "worker shares web's build and image") {
+			t.Errorf("the build step does not say worker shares web's: %s", st.What)
+		}
+	}
+}
+
+// Where no setup step, or several, look like migrations, the plan says
+// so and names --setup-service; a permissions step the migration waits
+// for is its dependency, not the migration.
+func TestMigratingStepOfAChain(t *testing.T) {
+	svc := func(name string, command []string, completes ...string) *compose.Service {
+		return &compose.Service{Name: name, Image: "x/" + name + ":1", Command: command, Completes: completes, Enabled: true, Scale: 1}
+	}
+	for _, tc := range []struct {
+		name     string
+		services []*compose.Service
+		setup    string
+		before   string
+		note     string
+	}{
+		{"perms before the migration", []*compose.Service{svc("perms", []string{"chmod", "-R", "777", "/mnt/data"}), svc("app-migrate", []string{"migrate", "sql", "-e", "--yes"}, "perms"), svc("app", nil, "app-migrate")}, "app-migrate", "perms", ""},
+		{"alembic", []*compose.Service{svc("init", []string{"alembic", "upgrade", "head"}), svc("app", nil, "init")}, "init", "", ""},
+		{"none migrates", []*compose.Service{svc("perms", []string{"chmod", "-R", "777", "/data"}), svc("app", nil, "perms")}, "perms", "", "no setup step (perms) looks like a migration"},
+		{"several migrate", []*compose.Service{svc("a", []string{"migrate", "up"}), svc("b", []string{"npm", "run", "db:migrate"}, "a"), svc("app", nil, "b")}, "a", "", "several setup steps look like migrations (a, b)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &compose.Project{Name: "shop", Services: map[string]*compose.Service{}}
+			for _, s := range tc.services {
+				p.Services[s.Name] = s
+			}
+			req, err := Resolve(p, Choice{Services: []string{"app"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			warnings := strings.Join(req.Warnings, "\n")
+			if req.Setup != tc.setup || strings.Join(req.SetupBefore, ",") != tc.before || tc.note != "" && (!strings.Contains(warnings, tc.note) || !strings.Contains(warnings, "--setup-service")) {
+				t.Errorf("setup %q before %v warnings %q; want setup %q before %q note %q", req.Setup, req.SetupBefore, warnings, tc.setup, tc.before, tc.note)
+			}
+		})
+	}
+}
