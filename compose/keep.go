@@ -67,34 +67,41 @@ type EngineInfo struct {
 // ErrNotExist is a file the keep does not have.
 var ErrNotExist = fs.ErrNotExist
 
-// Prepare makes sure the keep's image, volume and keeper exist (each is
-// made once and found after) and returns the engine's identity and time.
-func (k *Keep) Prepare(ctx context.Context) (EngineInfo, error) {
+// Engine returns the engine's identity and time.
+func (k *Keep) Engine(ctx context.Context) (EngineInfo, error) {
 	res, err := k.c.Info(ctx, client.InfoOptions{})
 	if err != nil {
 		return EngineInfo{}, fmt.Errorf("ask the engine who it is: %w", err)
 	}
 	info := EngineInfo{ID: res.Info.ID, Name: res.Info.Name}
 	info.Time, _ = time.Parse(time.RFC3339Nano, res.Info.SystemTime)
+	return info, nil
+}
+
+// Prepare makes sure the keep's image, volume and keeper exist (each is
+// made once and found after), for a first write: reading a keep that
+// was never written finds nothing and makes nothing, so a dry run or a
+// history leaves the engine as it was.
+func (k *Keep) Prepare(ctx context.Context) error {
 	if _, err := k.c.ContainerInspect(ctx, k.Volume, client.ContainerInspectOptions{}); err == nil {
-		return info, nil
+		return nil
 	} else if !cerrdefs.IsNotFound(err) {
-		return info, fmt.Errorf("inspect the keeper container %s: %w", k.Volume, err)
+		return fmt.Errorf("inspect the keeper container %s: %w", k.Volume, err)
 	}
 	if err := k.image(ctx); err != nil {
-		return info, err
+		return err
 	}
 	labels := map[string]string{LabelKeep: k.Volume}
 	if _, err := k.c.VolumeCreate(ctx, client.VolumeCreateOptions{Name: k.Volume, Labels: labels}); err != nil {
-		return info, fmt.Errorf("create the volume %s: %w", k.Volume, err)
+		return fmt.Errorf("create the volume %s: %w", k.Volume, err)
 	}
-	_, err = k.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: k.Volume,
-		Config:     &container.Config{Image: KeepImage, Cmd: []string{"upshift-keeps-state-here"}, Labels: labels},
+	_, err := k.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: k.Volume,
+		Config: &container.Config{Image: KeepImage, Cmd: []string{"upshift-keeps-state-here"}, Labels: labels},
 		HostConfig: &container.HostConfig{Binds: []string{k.Volume + ":/state"}, NetworkMode: "none"}})
 	if err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already in use") {
-		return info, fmt.Errorf("create the keeper container %s: %w", k.Volume, err)
+		return fmt.Errorf("create the keeper container %s: %w", k.Volume, err)
 	}
-	return info, nil
+	return nil
 }
 
 // image imports the empty image once.

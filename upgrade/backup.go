@@ -190,6 +190,9 @@ func (x *Executor) keepOnEngine(ctx context.Context, br *BackupRecord, path stri
 	}
 	defer f.Close()
 	name := "backups/" + es.dir() + "/" + filepath.Base(path)
+	if err := es.prepare(ctx); err != nil {
+		return err
+	}
 	if err := es.Keep.WriteFileFrom(ctx, name, br.SizeBytes, f); err != nil {
 		return err
 	}

@@ -34,6 +34,20 @@ type EngineStore struct {
 	skew  time.Duration
 	// lockID is the lock container this run created.
 	lockID string
+	// prepared: the keep exists (made at the first write).
+	prepared bool
+}
+
+// prepare makes the keep at the first write.
+func (s *EngineStore) prepare(ctx context.Context) error {
+	if s.prepared {
+		return nil
+	}
+	if err := s.Keep.Prepare(ctx); err != nil {
+		return err
+	}
+	s.prepared = true
+	return nil
 }
 
 var _ Store = (*EngineStore)(nil)
@@ -48,7 +62,7 @@ const storeTimeout = 30 * time.Second
 func OpenEngineStore(ctx context.Context, keep *compose.Keep, project, endpoint string, cache *State, now time.Time) (*EngineStore, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	info, err := keep.Prepare(ctx)
+	info, err := keep.Engine(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -91,6 +105,9 @@ const (
 func (s *EngineStore) TryLock(ctx context.Context, me *Lease) (*Lease, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	if err := s.prepare(ctx); err != nil {
+		return nil, err
+	}
 	h, _ := json.Marshal(me.Holder)
 	id, err := s.Keep.CreateLock(ctx, s.dir(), map[string]string{labelHolder: string(h), labelRun: me.Holder.RunID, labelTTL: me.TTL.String()})
 	if err == nil {
@@ -165,6 +182,9 @@ func (s *EngineStore) SaveRun(ctx context.Context, r *Record) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
 	if err := s.Keep.WriteFiles(ctx, map[string][]byte{path.Join(s.dir(), "run.json"): b}); err != nil {
 		return err
 	}
@@ -206,6 +226,9 @@ func (s *EngineStore) Finish(ctx context.Context, r *Record) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
+	if err := s.prepare(ctx); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
 	if err := s.Keep.WriteFiles(ctx, map[string][]byte{
 		path.Join(s.dir(), "history", r.ID+".json"): b,
 		path.Join(s.dir(), "run.json"):              {},
@@ -278,6 +301,9 @@ func (s *EngineStore) carryOver(ctx context.Context, endpoint string) (int, erro
 	old, err := s.Cache.History(ctx)
 	if err != nil {
 		return 0, nil
+	}
+	if err := s.prepare(ctx); err != nil {
+		return 0, err
 	}
 	files := map[string][]byte{path.Join(s.dir(), "carried-over"): []byte(s.Cache.Dir + "\n")}
 	n := 0

@@ -180,7 +180,15 @@ func shapePlan(t *testing.T, shape string, args ...string) (text string, doc map
 			t.Fatal(err)
 		}
 	}
-	env := []string{"UPSHIFT_STATE_DIR=" + t.TempDir(), "COMPOSE_PROJECT_NAME=" + dockertest.RandomName("shape")}
+	volume := dockertest.RandomName("upshift-state-dry")
+	env := []string{"UPSHIFT_STATE_DIR=" + t.TempDir(), "COMPOSE_PROJECT_NAME=" + dockertest.RandomName("shape"), "UPSHIFT_STATE_VOLUME=" + volume}
+	t.Cleanup(func() {
+		// A dry run makes nothing on the engine, not even upshift's keep.
+		if out, err := dockertest.RunErr("", nil, "docker", "volume", "inspect", volume); err == nil {
+			t.Errorf("a dry run made the state volume %s: %s", volume, out)
+			dockertest.RemoveKeep(volume)
+		}
+	})
 	r := dockertest.RunUpshift(t, bins, dir, env, append([]string{"upgrade", "--dry-run"}, args...)...)
 	if r.Code != 0 {
 		t.Fatalf("dry run of %s: %s", shape, r)
