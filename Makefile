@@ -55,7 +55,7 @@ fuzz:
 # throwaway compose project (scripts/demo-upgrade).
 DEMO_DIR ?= testdata/drizzle-golden/v0-journal/drizzle
 demo: build
-	@$(GO) run ./internal/devdb 'set -e; \
+	@$(GO) run ./internal/cmd/devdb 'set -e; \
 	  echo "\$$ upshift status --dir $(DEMO_DIR)"; $(BIN) status --dir $(DEMO_DIR); echo; \
 	  echo "\$$ upshift migrate --dir $(DEMO_DIR) --service mana-auth"; $(BIN) migrate --dir $(DEMO_DIR) --service mana-auth; echo; \
 	  echo "\$$ upshift migrate --dir $(DEMO_DIR) --service mana-auth"; $(BIN) migrate --dir $(DEMO_DIR) --service mana-auth; echo; \
@@ -83,7 +83,7 @@ bench: build-migrator
 	scripts/release v0.0.0-bench $(BENCH_DIST) >/dev/null
 	tar -xzf $(BENCH_DIST)/upshift_0.0.0-bench_linux_amd64.tar.gz -C $(BENCH_DIST) upshift
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/upshift-purego ./cmd/upshift
-	$(GO) run ./internal/bench -upshift $(BENCH_DIST)/upshift -migrator $(MIGRATOR_BIN) -runs $(BENCH_RUNS) \
+	$(GO) run ./internal/cmd/bench -upshift $(BENCH_DIST)/upshift -migrator $(MIGRATOR_BIN) -runs $(BENCH_RUNS) \
 	  -npm $(BENCH_DIST)/npm $(if $(wildcard $(SIM_HISTORY)),-pure-go bin/upshift-purego -lint-history $(SIM_HISTORY))
 	$(GO) test ./drizzle ./pgsql ./lint -run '^$$' -bench . -benchtime 10x
 	@# Downtime of an upgrade, upshift vs the manual procedure (needs Docker;
@@ -144,11 +144,11 @@ release:
 # checksum, the arm64 binary under qemu-user, the npm packages installed
 # offline into a fresh Node project that migrates a real PostgreSQL, the
 # docker CLI plugin, install.sh and the Action's steps against a local
-# server (internal/release). .ci/run calls it.
+# server (internal/harness/release). .ci/run calls it.
 RELEASE_TEST_VERSION ?= v0.0.0-test
 release-test:
 	scripts/release $(RELEASE_TEST_VERSION) $(DIST)
-	UPSHIFT_DIST=$(abspath $(DIST)) UPSHIFT_DIST_VERSION=$(RELEASE_TEST_VERSION) $(GO) test ./internal/release -count=1 -timeout 20m $(TESTFLAGS)
+	UPSHIFT_DIST=$(abspath $(DIST)) UPSHIFT_DIST_VERSION=$(RELEASE_TEST_VERSION) $(GO) test ./internal/harness/release -count=1 -timeout 20m $(TESTFLAGS)
 
 clean:
 	rm -rf bin dist

@@ -96,7 +96,7 @@ func (k *Keep) Prepare(ctx context.Context) error {
 		return fmt.Errorf("create the volume %s: %w", k.Volume, err)
 	}
 	_, err := k.c.ContainerCreate(ctx, client.ContainerCreateOptions{Name: k.Volume,
-		Config: &container.Config{Image: KeepImage, Cmd: []string{"upshift-keeps-state-here"}, Labels: labels},
+		Config:     &container.Config{Image: KeepImage, Cmd: []string{"upshift-keeps-state-here"}, Labels: labels},
 		HostConfig: &container.HostConfig{Binds: []string{k.Volume + ":/state"}, NetworkMode: "none"}})
 	if err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already in use") {
 		return fmt.Errorf("create the keeper container %s: %w", k.Volume, err)

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/upshift-dev/upshift/dbconn"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }

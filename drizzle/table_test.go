@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/upshift-dev/upshift/drizzle"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 // TestReadTableInIDOrder: rows come back in id order whatever order the

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/upshift-dev/upshift/drizzle"
-	"github.com/upshift-dev/upshift/internal/pgtest"
-	"github.com/upshift-dev/upshift/internal/realworld"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/realworld"
 	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/migrate"
 )

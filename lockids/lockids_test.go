@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 	"github.com/upshift-dev/upshift/lockids"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/upshift-dev/upshift/drizzle"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/migrate"
 )

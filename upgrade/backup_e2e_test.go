@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 )
 
 // schema is pg_dump --schema-only of a database in the project's container,

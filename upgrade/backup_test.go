@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/upshift-dev/upshift/compose"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 // The restore command a backup records is printed for a person to paste at

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 )
 
 // prober asks a URL every 20 ms and measures the longest time without a 200

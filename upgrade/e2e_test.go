@@ -3,7 +3,7 @@ package upgrade_test
 // End-to-end: the real upshift binary drives the real `docker compose` CLI
 // against the real engine, with images pulled from a real registry on
 // 127.0.0.1:5000 and a real PostgreSQL container migrated by a db-setup image
-// that runs `upshift migrate`. See internal/dockertest.
+// that runs `upshift migrate`. See internal/harness/dockertest.
 
 import (
 	"encoding/json"
@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 	"github.com/upshift-dev/upshift/upgrade"
 )
 

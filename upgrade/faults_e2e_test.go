@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 )
 
 // A health URL that cannot work is refused before the lock, the pin, the

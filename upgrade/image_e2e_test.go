@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 )
 
 var (

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/upshift-dev/upshift/compose"
-	"github.com/upshift-dev/upshift/internal/realworld"
+	"github.com/upshift-dev/upshift/internal/harness/realworld"
 )
 
 // TestUnchainedMigrationsOfRealProjects: ory/kratos's kratos-migrate (a

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
-	"github.com/upshift-dev/upshift/internal/realworld"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/realworld"
 )
 
 // deployment copies a real project's files (read-only in ../shared) into a

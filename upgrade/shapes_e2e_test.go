@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 )
 
 // buildProject is testdata/upgrade/build.yaml with the app's build context

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 )
 
 // BenchmarkStackUpgrade compares, on identical single-node swarm stacks

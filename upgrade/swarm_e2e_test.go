@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 )
 
 // End-to-end on a real swarm: the test engine made a single-node swarm

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 	"github.com/upshift-dev/upshift/upgrade"
 )
 

@@ -7,8 +7,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/pgtest"
-	"github.com/upshift-dev/upshift/internal/sqlgen"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/sqlgen"
 )
 
 // backfill is a migrations folder holding one data migration of about

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 // tableState is the migrations table as the golden files describe it.

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/alecthomas/kong"
 
-	"github.com/upshift-dev/upshift/internal/completion"
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/completion"
 )
 
 // CompletionCmd prints a shell completion script.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/upshift-dev/upshift/internal/completion"
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/completion"
 )
 
 func TestCompletion(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/dbconn"
-	"github.com/upshift-dev/upshift/internal/cliutil"
 )
 
 // WaitCmd blocks until the database accepts connections.

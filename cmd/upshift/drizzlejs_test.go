@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/drizzlejs"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/drizzlejs"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 // drizzleJS installs the real drizzle-orm with npm from ../shared's packed

@@ -3,7 +3,7 @@ package main
 import (
 	_ "embed"
 
-	"github.com/upshift-dev/upshift/internal/cliutil"
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/cliutil"
 )
 
 // examplesText ends each command's --help (examples.txt: a command's path,

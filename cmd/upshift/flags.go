@@ -11,10 +11,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/drizzle/kitconfig"
-	"github.com/upshift-dev/upshift/internal/cliutil"
 )
 
 // FolderFlags select the migrations folder.

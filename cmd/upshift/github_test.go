@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 // ghEnv runs upshift as in a GitHub Actions step, with the summary and

@@ -12,8 +12,8 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/upshift-dev/upshift/internal/completion"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/completion"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 // -update rewrites the golden files; a diff in one is otherwise a finding.

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 func TestImageCreatesAndMigrates(t *testing.T) {

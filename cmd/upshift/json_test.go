@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 // doc parses stdout as exactly one JSON document.

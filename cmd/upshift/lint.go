@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/drizzle/kitconfig"
-	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
 	"github.com/upshift-dev/upshift/lint"
 	"github.com/upshift-dev/upshift/migrate"

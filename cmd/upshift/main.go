@@ -22,11 +22,11 @@ import (
 	"github.com/alecthomas/kong"
 	"golang.org/x/term"
 
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/buildinfo"
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/cliutil"
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/dockerplugin"
 	"github.com/upshift-dev/upshift/dbconn"
 	"github.com/upshift-dev/upshift/drizzle"
-	"github.com/upshift-dev/upshift/internal/buildinfo"
-	"github.com/upshift-dev/upshift/internal/cliutil"
-	"github.com/upshift-dev/upshift/internal/dockerplugin"
 	"github.com/upshift-dev/upshift/pgsql"
 )
 

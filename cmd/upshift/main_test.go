@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 // binary is the upshift binary built once for the package's tests: the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 func TestMaintenance(t *testing.T) {

@@ -12,11 +12,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/cliutil"
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/watchtext"
 	"github.com/upshift-dev/upshift/drizzle"
 	"github.com/upshift-dev/upshift/drizzle/kitconfig"
-	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
-	"github.com/upshift-dev/upshift/internal/watchtext"
 	"github.com/upshift-dev/upshift/lockids"
 	"github.com/upshift-dev/upshift/migrate"
 	mdoc "github.com/upshift-dev/upshift/migrate/result"

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 	mdoc "github.com/upshift-dev/upshift/migrate/result"
 )
 

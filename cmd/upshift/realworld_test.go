@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/pgtest"
-	"github.com/upshift-dev/upshift/internal/realworld"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/realworld"
 )
 
 // rowsOf is a migrations table's rows as drizzle-orm wrote them.

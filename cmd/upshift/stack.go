@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/cliutil"
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/upgrade"
 )
 

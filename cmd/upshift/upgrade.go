@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upshift-dev/upshift/cmd/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/compose"
-	"github.com/upshift-dev/upshift/internal/cliutil"
 	"github.com/upshift-dev/upshift/internal/ghactions"
 	"github.com/upshift-dev/upshift/redact"
 	"github.com/upshift-dev/upshift/upgrade"

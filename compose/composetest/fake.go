@@ -3,7 +3,7 @@
 // executor's every path (a pull, setup, start or health check that fails,
 // a signal) is tested in milliseconds. What really changes containers is
 // tested against the real engine and the real docker compose
-// (internal/dockertest).
+// (internal/harness/dockertest).
 package composetest
 
 import (

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/realworld"
+	"github.com/upshift-dev/upshift/internal/harness/realworld"
 )
 
 func TestParse(t *testing.T) {

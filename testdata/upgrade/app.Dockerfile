@@ -1,4 +1,4 @@
-# The test service: a static binary (internal/testapp) in an empty image.
+# The test service: a static binary (internal/cmd/testapp) in an empty image.
 FROM scratch
 ARG APP_VERSION=dev
 ARG APP_MODE=ok

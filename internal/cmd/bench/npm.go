@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/upshift-dev/upshift/internal/drizzlejs"
+	"github.com/upshift-dev/upshift/internal/harness/drizzlejs"
 )
 
 // npmBench: the no-op migrate of a Node project that installed upshift from

@@ -25,8 +25,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/upshift-dev/upshift/internal/dockertest"
-	"github.com/upshift-dev/upshift/internal/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -124,7 +124,7 @@ func TestArchivesAndChecksums(t *testing.T) {
 		}
 	}
 
-	license, _ := os.ReadFile("../../LICENSE")
+	license, _ := os.ReadFile("../../../LICENSE")
 	if !strings.Contains(string(license), "Apache License") || !strings.Contains(string(license), "Version 2.0") {
 		t.Fatal("LICENSE at the root is not the Apache License 2.0")
 	}
@@ -180,7 +180,7 @@ func TestArchivesAndChecksums(t *testing.T) {
 
 // goldenDir is the output of the real drizzle-kit 1.x, with the rows the
 // real drizzle-orm wrote for it.
-const goldenDir = "../../testdata/drizzle-golden/v1-folders"
+const goldenDir = "../../../testdata/drizzle-golden/v1-folders"
 
 type goldenRow struct {
 	ID        int64  `json:"id"`

@@ -29,9 +29,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/upshift-dev/upshift/internal/drizzlejs"
-	"github.com/upshift-dev/upshift/internal/pgtest"
-	"github.com/upshift-dev/upshift/internal/sqlgen"
+	"github.com/upshift-dev/upshift/internal/harness/drizzlejs"
+	"github.com/upshift-dev/upshift/internal/harness/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/sqlgen"
 )
 
 var (

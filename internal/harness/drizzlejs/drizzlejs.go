@@ -23,7 +23,7 @@ func Packed() string {
 		return d
 	}
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "drizzle-orm")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "drizzle-orm")
 }
 
 // Install makes sure drizzle-orm@version and pg are installed in a cache

@@ -36,7 +36,7 @@ var expr = regexp.MustCompile(`\$\{\{\s*([^}]+?)\s*\}\}`)
 // what the action added to PATH and its steps' outputs.
 func runAction(t *testing.T, inputs map[string]string, ref, toolCache string) (path []string, outputs map[string]map[string]string, log string, err error) {
 	t.Helper()
-	b, err := os.ReadFile("../../action.yml")
+	b, err := os.ReadFile("../../../action.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func runAction(t *testing.T, inputs map[string]string, ref, toolCache string) (p
 	if a.Runs.Using != "composite" {
 		t.Fatalf("action.yml runs %q, want composite", a.Runs.Using)
 	}
-	root, _ := filepath.Abs("../..")
+	root, _ := filepath.Abs("../../..")
 	work := t.TempDir()
 	githubPath := filepath.Join(work, "path")
 	outputs = map[string]map[string]string{}
@@ -159,7 +159,7 @@ func TestAction(t *testing.T) {
 // and a tag's release builds with make release and publishes what it wrote.
 func TestWorkflows(t *testing.T) {
 	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("../../.github/workflows", name))
+		b, err := os.ReadFile(filepath.Join("../../../.github/workflows", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ func Root() string {
 		return d
 	}
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "realworld")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "realworld")
 }
 
 // Path is a path below Root, or a skip when it is not there.

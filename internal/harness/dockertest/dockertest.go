@@ -124,7 +124,7 @@ func Build(t testing.TB) Binaries {
 		if binErr = build([]string{"CGO_ENABLED=1"}, "-tags", "netgo,osusergo", "-ldflags", `-s -w -linkmode external -extldflags "-static"`, "-o", bins.UpshiftStatic, "./cmd/upshift"); binErr != nil {
 			return
 		}
-		binErr = build([]string{"CGO_ENABLED=0"}, "-ldflags", "-s -w", "-o", bins.TestApp, "./internal/testapp")
+		binErr = build([]string{"CGO_ENABLED=0"}, "-ldflags", "-s -w", "-o", bins.TestApp, "./internal/cmd/testapp")
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
@@ -157,7 +157,7 @@ func RemoveKeep(volume string) {
 
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
 }
 
 // Run runs a command and returns its combined output; it fails the test on
