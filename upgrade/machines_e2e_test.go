@@ -63,11 +63,16 @@ func TestTheDeploymentRemembersNotTheRunner(t *testing.T) {
 	t.Parallel()
 	p := deployed(t)
 	runner, laptop, third := newMachine(t, p), newMachine(t, p), newMachine(t, p)
-	const secret = "Pr0beS3cretXq7"
+	// A secret in every secret-bearing flag and environment variable:
+	// the health URL's password, the backup URL's (the flag, and the
+	// environment's spelling, percent-encoded), the health token.
+	const secret, dbSecret, envSecret, token = "Pr0beS3cretXq7", "Db5ecretPw0rdQ", "Env5ecret/Pw9", "T0kenS3cretZz4"
 	withPassword := strings.Replace(p.HealthURL(), "http://", "http://probe:"+secret+"@", 1)
 
 	p.Release(v2, []dockertest.Migration{mUsers, mNickname})
-	up := runner.upshift(t, "upgrade", "--service", "app", "--health-url", withPassword, "--expect-version", "v2", "--health-timeout", "20s", "--format", "json")
+	up := dockertest.RunUpshift(t, p.Bins, p.Dir, append(runner.env(), "UPSHIFT_HEALTH_TOKEN="+token, "UPSHIFT_BACKUP_URL=postgres://postgres:Env5ecret%2FPw9@db:5432/postgres"),
+		"upgrade", "--service", "app", "--health-url", withPassword, "--expect-version", "v2", "--health-timeout", "20s", "--format", "json",
+		"--backup", "--backup-url", "postgres://postgres:"+dbSecret+"@db:5432/postgres")
 	if up.Code != 0 {
 		t.Fatalf("upgrade from the runner: %s", up)
 	}
@@ -106,8 +111,10 @@ func TestTheDeploymentRemembersNotTheRunner(t *testing.T) {
 	onEngine := dockertest.Run(t, "", nil, "docker", "run", "--rm", "-v", dockertest.KeepVolume+":/state:ro", dockertest.PostgresImage, "sh", "-c", "cat /state/"+p.Name+"/history/*.json /state/"+p.Name+"/run.json")
 	leaks = append(leaks, onEngine)
 	for _, l := range leaks {
-		if strings.Contains(l, secret) {
-			t.Errorf("the health URL's password leaked: %.300s", l[strings.Index(l, secret)-min(200, strings.Index(l, secret)):])
+		for _, sec := range []string{secret, dbSecret, envSecret, "Env5ecret%2FPw9", token} {
+			if i := strings.Index(l, sec); i >= 0 {
+				t.Errorf("a secret leaked: %.300s", l[i-min(200, i):])
+			}
 		}
 	}
 	if !strings.Contains(onEngine, "upgrade --service app --health-url") {
@@ -117,7 +124,7 @@ func TestTheDeploymentRemembersNotTheRunner(t *testing.T) {
 	// One upgrade runs (its setup migrates for 6 s); another machine's
 	// with --lock-wait 0 exits 3 naming it.
 	p.Release(v2, []dockertest.Migration{mUsers, mNickname, {Tag: "0002_slow", SQL: "SELECT pg_sleep(6);\n--> statement-breakpoint\nCREATE TABLE slow (id int);"}})
-	c := runner.command(upgradeArgs(p, "v2")...)
+	c := runner.command(append(upgradeArgs(p, "v2"), "--health-url", withPassword)...)
 	c.Stdout, c.Stderr = nil, nil
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -127,6 +134,12 @@ func TestTheDeploymentRemembersNotTheRunner(t *testing.T) {
 		b, _ := os.ReadFile(journal)
 		return strings.Contains(string(b), `"step": "setup"`)
 	})
+	// The lock, an engine object anyone with the engine's API reads,
+	// names its holder by a redacted command line.
+	lock := dockertest.Run(t, "", nil, "docker", "inspect", "-f", "{{json .Config.Labels}}", dockertest.KeepVolume+"-lock-"+p.Name)
+	if strings.Contains(lock, secret) || !strings.Contains(lock, "--health-url") {
+		t.Errorf("the lock's labels: %s", lock)
+	}
 	busy := laptop.upshift(t, upgradeArgs(p, "v2", "--lock-wait", "0")...)
 	if busy.Code != 3 || !strings.Contains(busy.Stdout+busy.Stderr, "pid ") || !strings.Contains(busy.Stdout+busy.Stderr, "another upgrade or rollback of project "+p.Name) {
 		t.Errorf("a second machine during the first's setup: exit %d, want 3 naming the holder\n%s", busy.Code, busy)
