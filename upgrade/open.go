@@ -101,6 +101,9 @@ func (x *Executor) openStore(ctx context.Context, o Options, engine *compose.Doc
 	}
 	x.Local, x.Store = local, local
 	if local, err := localState(o); local || err != nil {
+		if local {
+			x.emit(Event{Kind: EventNote, Text: "the deploy lock, the journal and the history are in " + x.Local.Dir + " (--state local): only this machine sees them"})
+		}
 		return err
 	}
 	es, carried, err := OpenEngineStore(ctx, engine.Keep(keepVolume(o)), project, x.Endpoint, local, time.Now())

@@ -281,6 +281,9 @@ func (x *Stack) openStore(ctx context.Context, o Options, configs compose.SwarmC
 	}
 	x.Local, x.Store = local, local
 	if local, err := localState(o); local || err != nil {
+		if local {
+			x.emit(Event{Kind: EventNote, Text: "the deploy lock, the journal and the history are in " + x.Local.Dir + " (--state local): only this machine sees them"})
+		}
 		return err
 	}
 	info, err := x.manager(ctx)
