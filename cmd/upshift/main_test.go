@@ -63,7 +63,9 @@ func upshiftIn(t *testing.T, dir string, env []string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	// The engine's state of these runs is in this process's own volume
+	// (TestMain removes it), never in the machine's upshift-state.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "UPSHIFT_STATE_VOLUME=" + dockertest.KeepVolume}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	code := mustExitCode(t, cmd.Run())
