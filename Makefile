@@ -64,10 +64,12 @@ demo: build
 	@scripts/demo-upgrade $(BIN)
 
 # The orchestrator's fault-injection suites in full, compose and Swarm:
-# kill -9 and SIGTERM at every journaled step of upgrade and rollback, two
-# offsets each (make test runs a seeded sample: 6 compose, 2 stack points).
-# A new seed each run, printed; UPSHIFT_FAULT_SEED=N replays one. The stack suite runs after the compose one
-# (about 33 minutes in all on a 2-core machine).
+# kill -9, SIGTERM and CI's cancel (SIGINT, SIGTERM, SIGKILL) at every
+# journaled step of upgrade and rollback, two offsets each, every other
+# rerun from a second state folder (make test runs a sample: 6 compose, 2
+# stack points). A new seed each run, printed; UPSHIFT_FAULT_SEED=N
+# replays one. The stack suite runs after the compose one (the compose one
+# alone took 26 minutes on a 2-core machine).
 faults:
 	@if docker info >/dev/null 2>&1; then bash .ci/docker-env; fi
 	UPSHIFT_E2E=1 UPSHIFT_FAULT_RUNS=all $(GO) test ./upgrade -count=1 -timeout 90m -run '^(TestFaultInjection|TestStackFaultInjection)$$' -v

@@ -83,14 +83,10 @@ func (s *EngineStore) Where() string {
 
 func (s *EngineStore) Skew() time.Duration { return s.skew }
 
-// Check asks the engine for the journal: an engine that cannot answer
-// refuses the run before anything changes.
-func (s *EngineStore) Check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	if _, err := s.Keep.ReadDir(ctx, s.dir()); err != nil {
-		return &StateError{Dir: s.Where(), Err: err}
-	}
+func (s *EngineStore) Check(context.Context) error {
+	// The engine answered who it is when the store opened; a volume it
+	// cannot write fails the first step's journaling, before that step
+	// starts, with nothing changed.
 	return nil
 }
 
@@ -111,8 +107,10 @@ func (s *EngineStore) TryLock(ctx context.Context, me *Lease) (*Lease, error) {
 	h, _ := json.Marshal(me.Holder)
 	id, err := s.Keep.CreateLock(ctx, s.dir(), map[string]string{labelHolder: string(h), labelRun: me.Holder.RunID, labelTTL: me.TTL.String()})
 	if err == nil {
+		// Its lease runs from its creation, on the engine's clock, until
+		// the first renewal.
 		s.lockID, me.Token = id, id
-		return nil, s.Renew(ctx, me)
+		return nil, nil
 	}
 	if !errors.Is(err, compose.ErrLockHeld) {
 		return nil, err

@@ -132,9 +132,8 @@ func (x *Runner) upgrade(ctx context.Context, eng engine, spec runSpec) (*Record
 	if spec.DryRun {
 		return x.planned(eng, rec, steps), nil
 	}
-	if err := x.save(ctx, rec); err != nil {
-		return x.failed(rec, &JournalError{Dir: x.Store.Where(), Err: err})
-	}
+	// (The first step's journaling journals the run: a store that cannot
+	// take it fails that step before it starts, with nothing changed.)
 	var moved []string // services a step began to move off their From images
 	kept := false      // a step took its own new containers away again
 	for i := 0; i < len(steps); i++ {

@@ -90,6 +90,16 @@ func (x *Runner) save(ctx context.Context, rec *Record) error {
 	return x.Store.SaveRun(context.WithoutCancel(ctx), rec.Redacted(x.Redact))
 }
 
+// saveLocal journals rec in this machine's copy only (in the store when
+// the store is the local folder).
+func (x *Runner) saveLocal(ctx context.Context, rec *Record) {
+	if x.Local == nil || Store(x.Local) == x.Store {
+		_ = x.save(ctx, rec)
+		return
+	}
+	_ = x.Local.SaveRun(ctx, rec.Redacted(x.Redact))
+}
+
 // keep moves a finished rec, redacted, from the journal to the history.
 func (x *Runner) keep(ctx context.Context, rec *Record) error {
 	return x.Store.Finish(context.WithoutCancel(ctx), rec.Redacted(x.Redact))

@@ -270,9 +270,13 @@ func (x *Runner) runStep(ctx context.Context, eng engine, rec *Record, st Step, 
 	if err != nil {
 		sr.Status, sr.Error = StepFailed, x.redact(err.Error())
 	}
-	// Best effort: the journal already says the step began, which is what
-	// a rerun needs; the next step's journaling reports a full folder.
-	_ = x.save(ctx, rec)
+	// How the step ended goes to this machine's copy only: the store's
+	// journal already says the step began, which is what a rerun from any
+	// machine needs (it takes a step journaled as running as one that may
+	// have done part of its work), and the next step's journaling, or the
+	// run's end, records how this one ended. One write to the engine a
+	// step, not two.
+	x.saveLocal(ctx, rec)
 	x.emit(Event{Kind: EventStepDone, Step: st.Name, Duration: x.now().Sub(started), Err: err})
 	return err
 }
@@ -296,7 +300,7 @@ func (x *Executor) pin(ctx context.Context, rec *Record) error {
 		}
 		s.From.Pin = ref
 	}
-	return x.save(ctx, rec)
+	return nil // journaled with the step's end, and the next step
 }
 
 func (x *Executor) setup(ctx context.Context, rec *Record, st Step, req Request) error {
