@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/client"
 )
 
@@ -172,22 +173,26 @@ func (d *Docker) ImageID(ctx context.Context, ref string) (string, error) {
 }
 
 func (d *Docker) ImageEntrypoint(ctx context.Context, ref string) ([]string, error) {
-	res, err := d.c.ImageInspect(ctx, ref)
-	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("inspect image %s: %w", ref, err)
+	cfg, err := d.imageConfig(ctx, ref)
+	if cfg == nil {
+		return nil, err
 	}
-	if res.Config == nil {
-		return nil, nil
-	}
-	return res.Config.Entrypoint, nil
+	return cfg.Entrypoint, nil
 }
 
 // ImageLabels are a local image's labels (nil when the engine does not
 // have it).
 func (d *Docker) ImageLabels(ctx context.Context, ref string) (map[string]string, error) {
+	cfg, err := d.imageConfig(ctx, ref)
+	if cfg == nil {
+		return nil, err
+	}
+	return cfg.Labels, nil
+}
+
+// imageConfig is a local image's config (nil, and no error, when the
+// engine does not have it).
+func (d *Docker) imageConfig(ctx context.Context, ref string) (*dockerspec.DockerOCIImageConfig, error) {
 	res, err := d.c.ImageInspect(ctx, ref)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -195,10 +200,7 @@ func (d *Docker) ImageLabels(ctx context.Context, ref string) (map[string]string
 		}
 		return nil, fmt.Errorf("inspect image %s: %w", ref, err)
 	}
-	if res.Config == nil {
-		return nil, nil
-	}
-	return res.Config.Labels, nil
+	return res.Config, nil
 }
 
 func (d *Docker) Tag(ctx context.Context, source, target string) error {

@@ -95,15 +95,8 @@ func Open(ctx context.Context, o Options) (x *Executor, err error) {
 // openStore opens this machine's folder and the store: the engine's keep
 // (compose.Keep), or the folder itself with --state local.
 func (x *Executor) openStore(ctx context.Context, o Options, engine *compose.Docker, project string) error {
-	local, err := OpenState(cmp.Or(o.StateDir, DefaultStateDir()), project)
-	if err != nil {
-		return err
-	}
-	x.Local, x.Store = local, local
-	if local, err := localState(o); local || err != nil {
-		if local {
-			x.emit(Event{Kind: EventNote, Text: "the deploy lock, the journal and the history are in " + x.Local.Dir + " (--state local): only this machine sees them"})
-		}
+	local, done, err := x.Runner.openLocal(o, project)
+	if done || err != nil {
 		return err
 	}
 	es, carried, err := OpenEngineStore(ctx, engine.Keep(keepVolume(o)), project, x.Endpoint, local, time.Now())
@@ -118,6 +111,20 @@ func (x *Executor) openStore(ctx context.Context, o Options, engine *compose.Doc
 		x.emit(Event{Kind: EventNote, Text: fmt.Sprintf("carried the history of %s over from %s to %s: %d run(s); from now on every machine that reaches this engine sees it", project, local.Dir, es.Where(), carried)})
 	}
 	return nil
+}
+
+// openLocal opens this machine's folder (folder under the state
+// directory) as the run's Local and, for now, its Store; done: o keeps the
+// state there (--state local), said in the output.
+func (x *Runner) openLocal(o Options, folder string) (local *State, done bool, err error) {
+	if local, err = OpenState(cmp.Or(o.StateDir, DefaultStateDir()), folder); err != nil {
+		return nil, false, err
+	}
+	x.Local, x.Store = local, local
+	if done, err = localState(o); done {
+		x.emit(Event{Kind: EventNote, Text: "the deploy lock, the journal and the history are in " + x.Local.Dir + " (--state local): only this machine sees them"})
+	}
+	return local, done, err
 }
 
 // localState says whether o keeps state in the local folder.

@@ -275,15 +275,8 @@ func (s *SwarmStore) History(ctx context.Context) ([]*Record, error) {
 // openStore opens this machine's folder for the stack and the store: the
 // swarm's configs, or the folder itself with --state local.
 func (x *Stack) openStore(ctx context.Context, o Options, configs compose.SwarmConfigs) error {
-	local, err := OpenState(orDefault(o.StateDir), StackState(x.Name))
-	if err != nil {
-		return err
-	}
-	x.Local, x.Store = local, local
-	if local, err := localState(o); local || err != nil {
-		if local {
-			x.emit(Event{Kind: EventNote, Text: "the deploy lock, the journal and the history are in " + x.Local.Dir + " (--state local): only this machine sees them"})
-		}
+	local, done, err := x.Runner.openLocal(o, StackState(x.Name))
+	if done || err != nil {
 		return err
 	}
 	info, err := x.manager(ctx)
@@ -296,11 +289,4 @@ func (x *Stack) openStore(ctx context.Context, o Options, configs compose.SwarmC
 	}
 	x.Store, x.EngineID = ss, info.ClusterID
 	return nil
-}
-
-func orDefault(dir string) string {
-	if dir == "" {
-		return DefaultStateDir()
-	}
-	return dir
 }
