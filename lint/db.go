@@ -43,7 +43,7 @@ func touched(files []File) (tables, dropped []string) {
 				dropped = append(dropped, nameList(o))
 			}
 		}
-		walk(s.Node.ProtoReflect(), func(m protoMessage) {
+		pgsql.Walk(s.Node.ProtoReflect(), func(m protoMessage) {
 			if rv, ok := m.Interface().(*pg_query.RangeVar); ok {
 				if k := tableKey(rv); !seen[k] {
 					seen[k] = true

@@ -356,7 +356,7 @@ func fixGenerated(rv *pg_query.RangeVar, cd *pg_query.ColumnDef, gen *pg_query.C
 	expr := deparseExpr(gen.RawExpr)
 	// In the trigger, the row's columns are NEW's.
 	withNew := clone(gen.RawExpr)
-	walk(withNew.ProtoReflect(), func(m protoMessage) {
+	pgsql.Walk(withNew.ProtoReflect(), func(m protoMessage) {
 		if cr, ok := m.Interface().(*pg_query.ColumnRef); ok && len(cr.Fields) == 1 {
 			cr.Fields = append([]*pg_query.Node{{Node: &pg_query.Node_String_{String_: &pg_query.String{Sval: "new"}}}}, cr.Fields...)
 		}
@@ -556,7 +556,7 @@ func fixIdentity(stmt *pg_query.Node, cd *pg_query.ColumnDef) string {
 		}
 	}
 	c := clone(stmt)
-	walk(c.ProtoReflect(), func(m protoMessage) {
+	pgsql.Walk(c.ProtoReflect(), func(m protoMessage) {
 		d, ok := m.Interface().(*pg_query.ColumnDef)
 		if !ok || d.Colname != cd.Colname || !isSerial(d) {
 			return

@@ -711,7 +711,7 @@ func (l *linter) enumUse(n *pg_query.Node) {
 	}
 	types := map[string]bool{}
 	var consts []string
-	walk(n.ProtoReflect(), func(m protoreflect.Message) {
+	pgsql.Walk(n.ProtoReflect(), func(m protoreflect.Message) {
 		switch x := m.Interface().(type) {
 		case *pg_query.TypeName:
 			types[typeKey(x)] = true

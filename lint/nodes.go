@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/upshift-dev/upshift/drizzle"
+	"github.com/upshift-dev/upshift/pgsql"
 )
 
 // tableKey is "schema.table"; unqualified names are taken to be in public,
@@ -82,7 +83,7 @@ func volatileCall(expr *pg_query.Node) string {
 		return ""
 	}
 	found := ""
-	walk(expr.ProtoReflect(), func(m protoreflect.Message) {
+	pgsql.Walk(expr.ProtoReflect(), func(m protoreflect.Message) {
 		if fc, ok := m.Interface().(*pg_query.FuncCall); ok && found == "" {
 			names := strs(fc.Funcname)
 			if len(names) > 0 && volatileFuncs[names[len(names)-1]] {
@@ -105,26 +106,6 @@ func isNotNullCheck(expr *pg_query.Node) string {
 		}
 	}
 	return ""
-}
-
-// walk visits every message in a parse tree.
-func walk(m protoreflect.Message, fn func(protoreflect.Message)) {
-	if m == nil || !m.IsValid() {
-		return
-	}
-	fn(m)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				walk(l.Get(i).Message(), fn)
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			walk(v.Message(), fn)
-		}
-		return true
-	})
 }
 
 func orName(name, fallback string) string {
@@ -177,7 +158,7 @@ type protoMessage = protoreflect.Message
 // firstTable is the first table a statement names.
 func firstTable(n *pg_query.Node) string {
 	found := ""
-	walk(n.ProtoReflect(), func(m protoreflect.Message) {
+	pgsql.Walk(n.ProtoReflect(), func(m protoreflect.Message) {
 		if rv, ok := m.Interface().(*pg_query.RangeVar); ok && found == "" {
 			found = tableKey(rv)
 		}
