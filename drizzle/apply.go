@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -211,6 +210,13 @@ type op struct {
 	stmt  *Statement // the breakpoint piece the SQL comes from
 	sub   int        // byte offset of sql within stmt.SQL (no-transaction splits)
 	note  string
+	// single: sent on its own and the session's transaction state read
+	// after it (a migration that controls transactions itself).
+	single bool
+	// rows are the migrations an opRecord records; the statement is made
+	// when it runs, without those a migration's own COMMIT had Apply
+	// record already or its own ROLLBACK undid.
+	rows []*Entry
 }
 
 type opKind int
@@ -236,6 +242,12 @@ type Prepared struct {
 	noTx    map[*Entry]string
 	// progress of no-transaction migrations an earlier run left half done
 	progress map[string]Progress
+	// breaks says why a migration starts a new transaction where the
+	// mode would keep it in the one before; control names a migration's
+	// own transaction statement.
+	breaks, control map[*Entry]string
+	// states is what the last Apply left of each pending migration.
+	states []MigrationState
 }
 
 // Prepare checks the plan and works out every statement Apply would send.
@@ -248,7 +260,8 @@ func (p *Plan) Prepare(ctx context.Context, q Querier, opts Options) (*Prepared,
 	if err := p.Check(opts); err != nil {
 		return nil, err
 	}
-	r := &Prepared{plan: p, opts: opts, pending: p.Pending(opts.AllowOutOfOrder), noTx: map[*Entry]string{}}
+	r := &Prepared{plan: p, opts: opts, pending: p.Pending(opts.AllowOutOfOrder), noTx: map[*Entry]string{},
+		breaks: map[*Entry]string{}, control: map[*Entry]string{}}
 	if opts.Only != nil {
 		pending, err := p.selectTags(opts.Only, opts.AllowOutOfOrder)
 		if err != nil {
@@ -426,6 +439,7 @@ func (r *Prepared) build(ctx context.Context, q Querier) error {
 	// before COMMIT: ids come out in the same order as one INSERT per
 	// migration would give, without a round trip per migration.
 	var rows []*Entry
+	var added []enumValue // enum values added in the open transaction
 	commit := func() {
 		if inTx {
 			if len(rows) > 0 {
@@ -433,11 +447,20 @@ func (r *Prepared) build(ctx context.Context, q Querier) error {
 				rows = nil
 			}
 			r.ops = append(r.ops, op{kind: opCommit, sql: "COMMIT"})
-			inTx = false
+			inTx, added = false, nil
 		}
 	}
 	begin()
 	r.ops = append(r.ops, setup...)
+	for _, e := range r.pending {
+		if !r.opts.MarkOnly && len(setup) > 0 && transactionFacts(e.Migration).control != "" {
+			// The table is made before the migrations' transaction, as
+			// drizzle-orm makes it: a migration's own ROLLBACK must not
+			// take it away.
+			commit()
+			break
+		}
+	}
 	progressMade := false
 	for i, e := range r.pending {
 		m := e.Migration
@@ -486,15 +509,29 @@ func (r *Prepared) build(ctx context.Context, q Querier) error {
 			r.ops = append(r.ops, op{kind: opBegin, sql: "BEGIN"}, r.record(e), clearProgress(t, m), op{kind: opCommit, sql: "COMMIT"}, op{kind: opDone, entry: e})
 			continue
 		}
-		if r.opts.TxMode == TxEach && i > 0 {
+		f := transactionFacts(m)
+		switch {
+		case r.opts.TxMode == TxEach && i > 0:
 			commit()
+		case inTx && len(added) > 0:
+			if v, ok := usesValue(m, added); ok {
+				commit()
+				r.breaks[e] = fmt.Sprintf("starts a new transaction: it uses %s, which %s adds, and PostgreSQL refuses a new enum value until the transaction that adds it commits (55P04)", v, v.by)
+			}
 		}
 		begin()
+		if f.control != "" {
+			r.control[e] = f.control
+		}
 		for si := range m.Statements {
 			st := &m.Statements[si]
 			if !st.Blank() {
-				r.ops = append(r.ops, op{kind: opStatement, sql: st.SQL, entry: e, stmt: st})
+				r.ops = append(r.ops, op{kind: opStatement, sql: st.SQL, entry: e, stmt: st, single: len(f.single) > 0})
 			}
+		}
+		for _, v := range f.adds {
+			v.by = m.Tag
+			added = append(added, v)
 		}
 		rows = append(rows, e)
 		r.ops = append(r.ops, op{kind: opDone, entry: e})
@@ -545,7 +582,7 @@ func (r *Prepared) record(es ...*Entry) op {
 			args = append(args, m.Hash, m.CreatedAt)
 		}
 	}
-	return op{kind: opRecord, entry: es[len(es)-1], sql: "INSERT INTO " + t.Ident() + cols + " VALUES " + strings.Join(vals, ", "), args: args}
+	return op{kind: opRecord, entry: es[len(es)-1], rows: es, sql: "INSERT INTO " + t.Ident() + cols + " VALUES " + strings.Join(vals, ", "), args: args}
 }
 
 // invalidIndexCleanup finds indexes that this migration creates
@@ -600,6 +637,12 @@ func (r *Prepared) Script() string {
 			if why := r.noTx[cur]; why != "" {
 				fmt.Fprintf(&b, ", outside a transaction: %s", why)
 			}
+			if why := r.breaks[cur]; why != "" {
+				fmt.Fprintf(&b, ", %s", why)
+			}
+			if c := r.control[cur]; c != "" {
+				fmt.Fprintf(&b, ", its own %s: upshift follows the server's transaction state through it", c)
+			}
 			b.WriteString("\n")
 		}
 		switch o.kind {
@@ -636,190 +679,10 @@ func inline(sql string, args []any) string {
 	return sql
 }
 
-// ApplyError is a failed run: what failed, and what it left behind.
-type ApplyError struct {
-	Err error // *MigrationError, or a bookkeeping failure
-	// Applied were committed before the failure and stay applied.
-	Applied []string
-	// RolledBack were part of the failed transaction and are not applied.
-	RolledBack []string
-	// ProgressTable keeps how far a failed no-transaction migration got.
-	ProgressTable string
-	// InvalidIndexes are indexes left invalid, with the SQL that drops each.
-	InvalidIndexes []InvalidIndex
-	// Canceled is set when the run stopped because its context ended.
-	Canceled bool
-}
-
-// InvalidIndex is an index a failed CONCURRENTLY build left behind.
-type InvalidIndex struct {
-	Name string `json:"name"`
-	Drop string `json:"drop"`
-}
-
-func (e *ApplyError) Error() string { return e.Err.Error() }
-func (e *ApplyError) Unwrap() error { return e.Err }
-
-// Apply carries the run out on conn, which must not be inside a
-// transaction. It returns the migrations applied; on failure the error is
-// an *ApplyError.
-func (r *Prepared) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
-	defer r.watch(ctx, conn)()
-	var (
-		results   []Result
-		inTx      []string // migrations in the open transaction
-		committed []string
-		open      bool
-		ran       []int // statements run of the current no-transaction migration
-		started   time.Time
-		count     int
-	)
-	fail := func(err error, o op) error {
-		ae := &ApplyError{Err: err, Canceled: ctx.Err() != nil}
-		if open {
-			// A canceled context cannot carry the ROLLBACK; use a fresh one.
-			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, rbErr := conn.Exec(rctx, "ROLLBACK")
-			cancel()
-			if rbErr != nil && !conn.IsClosed() {
-				ae.Err = fmt.Errorf("%w (and ROLLBACK failed: %v)", err, rbErr)
-			}
-			ae.RolledBack = inTx
-			if o.entry != nil && !slices.Contains(inTx, o.entry.Tag()) {
-				ae.RolledBack = append(ae.RolledBack, o.entry.Tag())
-			}
-		}
-		if o.entry != nil && r.noTx[o.entry] != "" {
-			var me *MigrationError
-			if errors.As(err, &me) {
-				me.Ran = ran
-			}
-			ae.InvalidIndexes = invalidIndexes(conn)
-			ae.ProgressTable = r.plan.Table.ProgressTable().String()
-		}
-		ae.Applied = committed
-		return ae
-	}
-	for i := 0; i < len(r.ops); i++ {
-		o := r.ops[i]
-		if err := ctx.Err(); err != nil {
-			return results, fail(fmt.Errorf("interrupted: %w", err), o)
-		}
-		if open && r.pipelined(o) {
-			// The statements up to the next COMMIT (or the size limit) in
-			// one round trip; migrations complete in order as before.
-			j, size := i, 0
-			var queries []string
-			for ; j < len(r.ops) && (r.pipelined(r.ops[j]) || r.ops[j].kind == opDone); j++ {
-				if r.ops[j].kind == opDone {
-					continue
-				}
-				if size += len(r.ops[j].sql); size > pipelineLimit && len(queries) > 0 {
-					break
-				}
-				queries = append(queries, r.ops[j].sql)
-			}
-			segStart := time.Now()
-			times, failed, err := pipeline(ctx, conn.PgConn(), queries)
-			q := 0
-			for _, po := range r.ops[i:j] {
-				if po.kind == opDone {
-					end := segStart
-					if q > 0 {
-						end = times[q-1]
-					}
-					res := Result{Tag: po.entry.Tag(), File: r.plan.Source.Path(po.entry.Migration.File), Statements: count, Duration: end.Sub(started)}
-					results = append(results, res)
-					inTx = append(inTx, res.Tag)
-					count, ran, started = 0, nil, end
-					if r.opts.OnApplied != nil {
-						r.opts.OnApplied(res)
-					}
-					continue
-				}
-				if q == failed {
-					return results, fail(r.statementError(po, err), po)
-				}
-				if started.IsZero() {
-					started = segStart
-				}
-				count++
-				ran = append(ran, po.stmt.Index)
-				q++
-			}
-			if r.ops[j-1].kind == opDone {
-				started = time.Time{}
-			}
-			i = j - 1
-			continue
-		}
-		switch o.kind {
-		case opBegin:
-			if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
-				return results, fail(fmt.Errorf("begin transaction: %w", err), o)
-			}
-			open, inTx = true, nil
-			continue
-		case opCommit:
-			if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
-				return results, fail(fmt.Errorf("commit: %w", err), o)
-			}
-			open = false
-			committed = append(committed, inTx...)
-			inTx = nil
-			continue
-		case opNote:
-			r.note(o.note)
-			continue
-		case opCleanup:
-			r.note(o.note)
-		case opDone:
-			res := Result{Tag: o.entry.Tag(), File: r.plan.Source.Path(o.entry.Migration.File), Statements: count, Duration: time.Since(started), NoTransaction: r.noTx[o.entry]}
-			results = append(results, res)
-			if open {
-				inTx = append(inTx, res.Tag)
-			} else {
-				committed = append(committed, res.Tag)
-			}
-			count, ran, started = 0, nil, time.Time{}
-			if r.opts.OnApplied != nil {
-				r.opts.OnApplied(res)
-			}
-			continue
-		}
-		if o.kind == opStatement && started.IsZero() {
-			started = time.Now()
-		}
-		var err error
-		if o.kind == opStatement {
-			// Simple protocol, as node-postgres sends drizzle's raw SQL: a
-			// piece may hold several statements.
-			_, err = conn.PgConn().Exec(ctx, o.sql).ReadAll()
-		} else {
-			_, err = conn.Exec(ctx, o.sql, o.args...)
-		}
-		if err != nil {
-			if o.kind == opStatement {
-				return results, fail(r.statementError(o, err), o)
-			}
-			what := "bookkeeping"
-			if o.kind == opRecord {
-				what = "record migrations in " + r.plan.Table.String()
-			}
-			return results, fail(fmt.Errorf("%s: %s: %w", what, strings.TrimSpace(inline(o.sql, o.args)), err), o)
-		}
-		if o.kind == opStatement {
-			count++
-			ran = append(ran, o.stmt.Index)
-		}
-	}
-	return results, nil
-}
-
 // pipelined: a migration statement inside a transaction, sent with the
 // statements around it in one round trip (see pipeline).
 func (r *Prepared) pipelined(o op) bool {
-	return o.kind == opStatement && r.noTx[o.entry] == ""
+	return o.kind == opStatement && r.noTx[o.entry] == "" && !o.single
 }
 
 func (r *Prepared) note(s string) {

@@ -1,6 +1,7 @@
 package drizzle
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 )
@@ -61,9 +62,33 @@ func (e *ApplyError) Report(src *Source) string {
 	if len(e.RolledBack) > 0 {
 		fmt.Fprintf(&b, "rolled back, not applied: %s\n", strings.Join(e.RolledBack, ", "))
 	}
-	if len(e.Applied) > 0 {
+	for _, s := range e.States {
+		if s.State == OutcomeRolledBack && s.Note != "" {
+			fmt.Fprintf(&b, "  %s: %s\n", s.Tag, s.Note)
+		}
+	}
+	partly := e.Partly()
+	for _, s := range partly {
+		if me, ok := e.Err.(*MigrationError); ok && me.Tag == s.Tag && len(me.Ran) > 0 {
+			continue // said above, with how a rerun resumes
+		}
+		var n []string
+		for _, i := range s.Committed {
+			n = append(n, fmt.Sprint(i))
+		}
+		what := "statements " + strings.Join(n, ", ") + " committed"
+		if len(n) == 0 {
+			what = cmp.Or(s.Note, "part of the failing statement committed")
+		}
+		fmt.Fprintf(&b, "partly applied, not recorded: %s (%s: a migration's own COMMIT, or no transaction, made them stick); check what it changed before a rerun runs it again from the start\n", s.Tag, what)
+	}
+	switch {
+	case len(e.Applied) > 0:
 		fmt.Fprintf(&b, "applied and committed before the failure: %s\n", strings.Join(e.Applied, ", "))
-	} else if len(e.RolledBack) > 0 {
+	case len(partly) > 0:
+	case !e.Confirmed:
+		b.WriteString("the server did not confirm the rollback (the connection was lost): PostgreSQL rolls back an open transaction when its session ends; `upshift status` shows what is recorded\n")
+	case len(e.RolledBack) > 0:
 		b.WriteString("the database is as it was before this run\n")
 	}
 	if len(e.InvalidIndexes) > 0 {

@@ -58,6 +58,8 @@ type Migration struct {
 
 	noTxOnce sync.Once
 	noTx     string
+	txOnce   sync.Once
+	tx       *txFacts
 }
 
 // Source is a loaded migrations folder.

@@ -29,7 +29,16 @@ func (r *Report) Fill(d *result.Document) {
 	for _, w := range r.Warnings {
 		d.Warnings = append(d.Warnings, Warning(w))
 	}
+	outcome := map[string]drizzle.Outcome{}
+	for _, m := range r.Migrations {
+		outcome[m.Tag] = m.State
+		d.Migrations = append(d.Migrations, result.Migration{Tag: m.Tag, State: string(m.State),
+			StatementsCommitted: append([]int{}, m.Committed...), Note: m.Note})
+	}
 	for _, a := range r.Applied {
+		if o, ok := outcome[a.Tag]; ok && o != drizzle.OutcomeApplied {
+			continue // ran, then rolled back (or undone by a migration's own ROLLBACK)
+		}
 		d.Applied = append(d.Applied, result.Applied{Tag: a.Tag, File: a.File, Statements: a.Statements,
 			NoTransaction: a.NoTransaction, DurationMS: float64(a.Duration.Microseconds()) / 1000})
 	}

@@ -117,11 +117,14 @@ type Report struct {
 	Prepared *drizzle.Prepared // the prepared run (nil before planning)
 	Pending  []string          // tags pending, when known
 	Applied  []drizzle.Result
-	Lint     []lint.Finding
-	Locked   bool   // the locks were taken
-	Script   string // a dry run's exact SQL
-	UpToDate bool
-	Warnings []drizzle.Warning // about the table and the plan (the folder's are the Source's)
+	// Migrations is what the run left of each pending migration
+	// (drizzle.Prepared.States), once it applied.
+	Migrations []drizzle.MigrationState
+	Lint       []lint.Finding
+	Locked     bool   // the locks were taken
+	Script     string // a dry run's exact SQL
+	UpToDate   bool
+	Warnings   []drizzle.Warning // about the table and the plan (the folder's are the Source's)
 }
 
 // LintError is a --strict refusal: nothing was changed.
@@ -262,6 +265,7 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 		run.SetActivityHook(func(a drizzle.Activity) { emit(Event{Kind: EventActivity, Activity: a}) })
 	}
 	_, err = run.Apply(ctx, conn)
+	rep.Migrations = run.States()
 	return rep, err
 }
 

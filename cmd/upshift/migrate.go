@@ -314,6 +314,12 @@ func (c *MigrateFlags) run(ctx context.Context, env *Env, opts drizzle.Options, 
 				if why := rep.Prepared.NoTransaction(e); why != "" {
 					line += "  (outside a transaction: " + why + ")"
 				}
+				if why := rep.Prepared.Break(e); why != "" {
+					line += "  (" + why + ")"
+				}
+				if c := rep.Prepared.Control(e); c != "" {
+					line += "  (ends or opens a transaction itself: " + c + "; upshift follows the server's transaction state through it)"
+				}
 				fmt.Fprintln(env.Stdout, line)
 			}
 			fmt.Fprintf(env.Stdout, "\n%s", out.Script)

@@ -34,20 +34,23 @@ const (
 // Document is what one run of `upshift migrate` (or mark-applied) found
 // and did. Every key is always present: lists are empty, not null.
 type Document struct {
-	Version        int            `json:"version"`
-	Dir            string         `json:"dir"`
-	Layout         string         `json:"layout"`
-	Database       string         `json:"database"`
-	Table          string         `json:"table"`
-	LockID         *string        `json:"lock_id"` // 64-bit: a string, as JavaScript numbers cannot hold it
-	DryRun         bool           `json:"dry_run"`
-	Pending        []string       `json:"pending"`
-	Applied        []Applied      `json:"applied"`
-	Script         string         `json:"script"`
-	Warnings       []Warning      `json:"warnings"`
-	Lint           []Finding      `json:"lint"`
-	Error          *Error         `json:"error"`
-	RolledBack     []string       `json:"rolled_back"`
+	Version    int       `json:"version"`
+	Dir        string    `json:"dir"`
+	Layout     string    `json:"layout"`
+	Database   string    `json:"database"`
+	Table      string    `json:"table"`
+	LockID     *string   `json:"lock_id"` // 64-bit: a string, as JavaScript numbers cannot hold it
+	DryRun     bool      `json:"dry_run"`
+	Pending    []string  `json:"pending"`
+	Applied    []Applied `json:"applied"`
+	Script     string    `json:"script"`
+	Warnings   []Warning `json:"warnings"`
+	Lint       []Finding `json:"lint"`
+	Error      *Error    `json:"error"`
+	RolledBack []string  `json:"rolled_back"`
+	// Migrations is what the run left of each pending migration, as the
+	// server reported it (empty for a dry run and before applying).
+	Migrations     []Migration    `json:"migrations"`
 	InvalidIndexes []InvalidIndex `json:"invalid_indexes"`
 	DurationMS     int64          `json:"duration_ms"`
 	// Settings say where the folder, the table and the database came
@@ -65,7 +68,7 @@ type Setting struct {
 // New is an empty document with every list allocated.
 func New() *Document {
 	return &Document{Version: Version, Pending: []string{}, Applied: []Applied{}, Warnings: []Warning{},
-		Lint: []Finding{}, RolledBack: []string{}, InvalidIndexes: []InvalidIndex{}, Settings: map[string]Setting{}}
+		Lint: []Finding{}, RolledBack: []string{}, Migrations: []Migration{}, InvalidIndexes: []InvalidIndex{}, Settings: map[string]Setting{}}
 }
 
 // Applied is one migration applied (or recorded, by mark-applied).
@@ -75,6 +78,19 @@ type Applied struct {
 	Statements    int     `json:"statements"`
 	NoTransaction string  `json:"no_transaction,omitempty"` // why it ran outside a transaction
 	DurationMS    float64 `json:"duration_ms"`
+}
+
+// Migration is what a run left of one pending migration: State is
+// "applied" (committed and recorded), "rolled-back" (nothing of it
+// committed), "partly-applied" (StatementsCommitted committed, no row:
+// a migration's own COMMIT, or statements outside a transaction) or
+// "not-run" (the run stopped before it). Note says what ended or undid it
+// where that was not upshift's own transaction.
+type Migration struct {
+	Tag                 string `json:"tag"`
+	State               string `json:"state"`
+	StatementsCommitted []int  `json:"statements_committed"`
+	Note                string `json:"note,omitempty"`
 }
 
 // Warning is about the folder or the migrations table.
