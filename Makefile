@@ -24,12 +24,13 @@ build-migrator:
 # The test suite starts its own throwaway PostgreSQL cluster (or uses
 # TEST_DATABASE_URL) and gives every test its own database. The upgrade
 # end-to-end tests need Docker (.ci/docker-env sets it up); they skip without
-# it, and fail instead under CI or with UPSHIFT_E2E=1. TESTFLAGS=-v names
-# every test.
+# it, and fail instead under CI or with UPSHIFT_E2E=1. Beside them, the
+# migrator's PostgreSQL tests run again on PostgreSQL 17 and 18 from
+# Debian (scripts/test, .ci/pg-roots). TESTFLAGS=-v names every test.
 TESTFLAGS ?=
 test:
 	@if docker info >/dev/null 2>&1; then bash .ci/docker-env; fi
-	$(GO) test -count=1 -timeout 40m $(TESTFLAGS) ./...
+	GO=$(GO) TESTFLAGS='$(TESTFLAGS)' scripts/test
 
 lint:
 	@# Not `tee /dev/stderr`: when stderr is a log file, tee reopens and truncates it.

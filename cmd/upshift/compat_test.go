@@ -103,11 +103,11 @@ func assertTable(t *testing.T, db *pgtest.DB, goldenName string) {
 // schemaDump is pg_dump's schema, filtered as the golden README says.
 func schemaDump(t *testing.T, db *pgtest.DB) string {
 	t.Helper()
-	pgDump := "pg_dump"
+	cmd := exec.Command("pg_dump", "--schema-only", "--no-owner", "--no-privileges", db.URL)
 	if srv := pgtest.Shared(t); srv.Bin != "" {
-		pgDump = filepath.Join(srv.Bin, "pg_dump")
+		cmd = srv.Command("pg_dump", "--schema-only", "--no-owner", "--no-privileges", db.URL)
 	}
-	out, err := exec.Command(pgDump, "--schema-only", "--no-owner", "--no-privileges", db.URL).Output()
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("pg_dump: %v", err)
 	}

@@ -48,10 +48,35 @@ type Server struct {
 	Host string
 	Port int
 	// Dir is the data directory of an ephemeral cluster ("" otherwise).
-	Dir  string
-	Bin  string
+	Dir string
+	// Bin holds the server's programs; inside Root when that is set.
+	Bin string
+	// Root is a Debian root (made by mmdebstrap, $PG_ROOT) whose
+	// PostgreSQL the cluster runs, chrooted: a release other than the
+	// machine's own, with the libraries it was built against.
+	Root string
 	proc *exec.Cmd
 	cred *syscall.Credential
+}
+
+// Command is one of the server's own programs (pg_dump, psql, ...), run
+// inside its Root when it has one: a newer server's pg_dump for a newer
+// server.
+func (s *Server) Command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(s.Bin, name), args...)
+	if s.Root != "" {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: s.Root}
+		cmd.Dir = "/"
+	}
+	return cmd
+}
+
+// in is a host path as the server's programs see it.
+func (s *Server) in(p string) string {
+	if s.Root == "" {
+		return p
+	}
+	return "/" + strings.TrimPrefix(strings.TrimPrefix(p, s.Root), "/")
 }
 
 var (
@@ -62,12 +87,28 @@ var (
 
 // Main runs a package's tests with a shared server and stops it afterwards.
 // Use it from TestMain: os.Exit(pgtest.Main(m)).
+// A failure names the server it ran on: the suites run on several
+// PostgreSQL releases.
 func Main(m *testing.M) int {
 	code := m.Run()
 	if shared != nil {
+		if code != 0 {
+			fmt.Fprintf(os.Stderr, "pgtest: these tests ran on PostgreSQL %s%s\n", shared.version(), map[bool]string{true: " (PG_ROOT=" + shared.Root + ")"}[shared.Root != ""])
+		}
 		shared.Stop()
 	}
 	return code
+}
+
+func (s *Server) version() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		return "(unreachable: " + err.Error() + ")"
+	}
+	defer conn.Close(ctx)
+	return conn.PgConn().ParameterStatus("server_version")
 }
 
 // Shared returns the package-wide server, starting it on first use. Tests
@@ -104,6 +145,13 @@ func External(u string) (*Server, error) {
 func FindBin() (string, error) {
 	if b := os.Getenv("PG_BIN"); b != "" {
 		return b, nil
+	}
+	if root := os.Getenv("PG_ROOT"); root != "" {
+		dirs, _ := filepath.Glob(filepath.Join(root, "usr/lib/postgresql/*/bin/initdb"))
+		if len(dirs) != 1 {
+			return "", fmt.Errorf("PG_ROOT=%s holds %d PostgreSQL releases, want one (make it with .ci/pg-roots)", root, len(dirs))
+		}
+		return "/" + strings.TrimPrefix(filepath.Dir(strings.TrimPrefix(dirs[0], root)), "/"), nil
 	}
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if real, err := filepath.EvalSymlinks(p); err == nil {
@@ -183,18 +231,24 @@ func initCluster() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "upshift-pg-")
+	root := os.Getenv("PG_ROOT")
+	tmp := ""
+	if root != "" {
+		if root, err = filepath.Abs(root); err != nil {
+			return nil, err
+		}
+		tmp = filepath.Join(root, "tmp")
+	}
+	dir, err := os.MkdirTemp(tmp, "upshift-pg-")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Dir: dir, Bin: bin, Host: "127.0.0.1"}
+	s := &Server{Dir: dir, Bin: bin, Host: "127.0.0.1", Root: root}
 	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
+		uid, gid, err := postgresUser(root)
 		if err != nil {
 			return nil, fmt.Errorf("running as root needs the postgres user to own the cluster: %w", err)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
 		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return nil, err
@@ -205,10 +259,10 @@ func initCluster() (*Server, error) {
 	if err := os.WriteFile(pwfile, []byte("postgres\n"), 0o644); err != nil {
 		return nil, err
 	}
-	if out, err := s.run(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8", "--pwfile", pwfile); err != nil {
+	if out, err := s.run("initdb", "-D", s.in(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8", "--pwfile", s.in(pwfile)); err != nil {
 		// Some images lack the C.UTF-8 locale; C is enough for the tests.
 		_ = os.RemoveAll(data)
-		if out2, err2 := s.run(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C", "--pwfile", pwfile); err2 != nil {
+		if out2, err2 := s.run("initdb", "-D", s.in(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C", "--pwfile", s.in(pwfile)); err2 != nil {
 			return nil, fmt.Errorf("initdb: %v\n%s\n%s", err2, out, out2)
 		}
 	}
@@ -257,8 +311,8 @@ func (s *Server) bootstrap() error {
 }
 
 func (s *Server) startServer(data string) error {
-	cmd := exec.Command(filepath.Join(s.Bin, "postgres"), "-D", data, "-p", strconv.Itoa(s.Port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+s.Dir,
+	cmd := s.Command("postgres", "-D", s.in(data), "-p", strconv.Itoa(s.Port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+s.in(s.Dir),
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=64MB", "-c", "logging_collector=off")
 	logf, err := os.Create(filepath.Join(s.Dir, "server.log"))
@@ -266,7 +320,10 @@ func (s *Server) startServer(data string) error {
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Credential, cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = s.cred, true, syscall.SIGQUIT
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -299,28 +356,64 @@ func (s *Server) startServer(data string) error {
 	return errors.New("postgres did not accept connections within 30s")
 }
 
+// run runs one of the server's programs as the cluster's owner, in its
+// folder.
 func (s *Server) run(name string, args ...string) ([]byte, error) {
-	cmd := exec.Command(name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
-	cmd.Dir = s.Dir
+	cmd := s.Command(name, args...)
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Credential = s.cred
+	cmd.Dir = s.in(s.Dir)
 	return cmd.CombinedOutput()
+}
+
+// postgresUser is the postgres user's ids: the machine's, or those of the
+// root's own /etc/passwd (its packages made the user there).
+func postgresUser(root string) (uid, gid int, err error) {
+	if root == "" {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return 0, 0, err
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+		return uid, gid, nil
+	}
+	b, err := os.ReadFile(filepath.Join(root, "etc", "passwd"))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(l, ":")
+		if len(f) > 3 && f[0] == "postgres" {
+			uid, _ = strconv.Atoi(f[2])
+			gid, _ = strconv.Atoi(f[3])
+			return uid, gid, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("no postgres user in %s/etc/passwd", root)
 }
 
 // Standby makes a hot standby of the running ephemeral cluster s
 // (pg_basebackup -R) and starts it on a port of its own.
 func (s *Server) Standby() (*Server, error) {
-	dir, err := os.MkdirTemp("", "upshift-pg-standby-")
+	tmp := ""
+	if s.Root != "" {
+		tmp = filepath.Join(s.Root, "tmp")
+	}
+	dir, err := os.MkdirTemp(tmp, "upshift-pg-standby-")
 	if err != nil {
 		return nil, err
 	}
-	st := &Server{Dir: dir, Bin: s.Bin, Host: "127.0.0.1", cred: s.cred}
+	st := &Server{Dir: dir, Bin: s.Bin, Host: "127.0.0.1", cred: s.cred, Root: s.Root}
 	if s.cred != nil {
 		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
 			return nil, err
 		}
 	}
-	if out, err := st.run(filepath.Join(s.Bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "postgres",
-		"-D", filepath.Join(dir, "data"), "-R", "-X", "stream", "--no-sync"); err != nil {
+	if out, err := st.run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "-U", "postgres",
+		"-D", st.in(filepath.Join(dir, "data")), "-R", "-X", "stream", "--no-sync"); err != nil {
 		st.Stop()
 		return nil, fmt.Errorf("pg_basebackup: %v\n%s", err, out)
 	}
@@ -478,4 +571,11 @@ func (s *Server) EnableSSL() error {
 	defer f.Close()
 	_, err = f.WriteString("ssl = on\n")
 	return err
+}
+
+// Version is the server's version (server_version), for the lines a test
+// prints.
+func (s *Server) Version(t testing.TB) string {
+	t.Helper()
+	return s.version()
 }
