@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -394,6 +395,27 @@ func (c *Config) endPredial() {
 		c.predialed.conn.Close()
 	}
 	c.predialed.conn, c.predialed.host, c.predialed.ips = nil, "", nil
+}
+
+// Tested are the PostgreSQL major versions upshift's test suites run
+// against, each server from Debian's own packages.
+var Tested = []int{15, 17, 18}
+
+// VersionWarning is one line about a server whose major version the test
+// suites did not cover ("" for a tested one).
+func VersionWarning(conn *pgx.Conn) string {
+	return versionWarning(conn.PgConn().ParameterStatus("server_version"))
+}
+
+func versionWarning(v string) string {
+	if slices.Contains(Tested, majorVersion(v)) {
+		return ""
+	}
+	var names []string
+	for _, t := range Tested {
+		names = append(names, strconv.Itoa(t))
+	}
+	return fmt.Sprintf("PostgreSQL %s is not among the versions upshift's tests run on (%s): it should work; report anything that does not", strings.Fields(v + " ?")[0], strings.Join(names, ", "))
 }
 
 func majorVersion(v string) int {

@@ -55,3 +55,20 @@ func FuzzConninfo(f *testing.F) {
 		}
 	})
 }
+
+// A server of a major version the suites do not run on gets one line that
+// names it and the tested ones; a tested one gets none.
+func TestVersionWarning(t *testing.T) {
+	for _, tc := range []struct{ version, want string }{
+		{"15.18 (Debian 15.18-0+deb12u1)", ""},
+		{"17.12 (Debian 17.12-0+deb13u1)", ""},
+		{"18.6 (Debian 18.6-1)", ""},
+		{"16.4", "PostgreSQL 16.4 is not among the versions upshift's tests run on (15, 17, 18)"},
+		{"13.2 (Ubuntu)", "PostgreSQL 13.2 is not among"},
+		{"19devel", "PostgreSQL 19devel is not among"},
+	} {
+		if got := versionWarning(tc.version); (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.version, got, tc.want)
+		}
+	}
+}

@@ -118,6 +118,8 @@ type DBFlags struct {
 	ConnectWindow  cliutil.Seconds `name:"connect-window" env:"UPSHIFT_CONNECT_WINDOW" default:"30s" placeholder:"DURATION" help:"How long to keep retrying transient connection failures (refused, reset, timeout, DNS, 57P03 starting up, 53300 too many connections, class 08): long enough for a database container that is still starting. Default: 30s."`
 	ConnectRetries int             `name:"connect-retries" default:"0" help:"At most this many connection attempts (0: as many as --connect-window allows)."`
 	ConnectBackoff cliutil.Seconds `name:"connect-backoff" default:"250ms" placeholder:"DURATION" help:"Wait before the second attempt; doubles after each, up to 5s. Default: 250ms."`
+
+	versionSaid bool
 }
 
 func (d *DBFlags) retry() dbconn.Retry {
@@ -146,7 +148,20 @@ func (d *DBFlags) Connect(ctx context.Context, env *Env) (*pgx.Conn, *dbconn.Con
 	if err != nil {
 		return nil, cfg, err
 	}
+	d.warnVersion(conn, env)
 	return conn, cfg, nil
+}
+
+// warnVersion says once, on stderr, that the server's major version is
+// one upshift's tests do not run on.
+func (d *DBFlags) warnVersion(conn *pgx.Conn, env *Env) {
+	if d.versionSaid {
+		return
+	}
+	d.versionSaid = true
+	if w := dbconn.VersionWarning(conn); w != "" {
+		fmt.Fprintf(env.Stderr, "upshift: warning: %s\n", w)
+	}
 }
 
 // early is a connection attempt started before the folder is read
@@ -171,6 +186,7 @@ func (d *DBFlags) ConnectEarly(ctx context.Context) early {
 func (e early) take(ctx context.Context, d *DBFlags, env *Env) (*pgx.Conn, *dbconn.Config, error) {
 	if e.e != nil {
 		if conn, err := e.e.Take(); err == nil {
+			d.warnVersion(conn, env)
 			return conn, e.cfg, nil
 		}
 	}
