@@ -234,6 +234,20 @@ func (e *ConflictError) Error() string {
 }
 func (e *ConflictError) Unwrap() error { return e.Err }
 
+// whole is the context a swarm change is sent with: none is sent once ctx
+// has ended, and one that is sent is not cut off by it. The manager
+// carries out a request whose client has gone (resolving the image's
+// digest takes it a while), so a cancelled request could change the
+// service after upshift concluded it had not, and put back the wrong
+// version.
+func whole(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	return c, cancel, nil
+}
+
 // UpdateService changes one service's image (or rolls it back) and returns
 // the engine's warnings; it does not wait for the new tasks.
 func (s *Swarm) UpdateService(ctx context.Context, o ServiceUpdateOptions) ([]string, error) {
@@ -274,7 +288,12 @@ func (s *Swarm) UpdateService(ctx context.Context, o ServiceUpdateOptions) ([]st
 			spec.TaskTemplate.ForceUpdate++
 		}
 	}
-	out, err := s.c.ServiceUpdate(ctx, svc.ID, opts)
+	mctx, cancel, err := whole(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("update service %s: %w", svc.Spec.Name, err)
+	}
+	defer cancel()
+	out, err := s.c.ServiceUpdate(mctx, svc.ID, opts)
 	if err != nil {
 		if strings.Contains(err.Error(), "update out of sequence") {
 			return nil, &ConflictError{Service: svc.Spec.Name, Err: err}
@@ -347,7 +366,12 @@ func (s *Swarm) RunJob(ctx context.Context, o JobOptions, out func(string)) ([]s
 	}
 	cs.Env = append(cs.Env, o.Env...)
 	cs.Healthcheck = nil
-	created, err := s.c.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec, QueryRegistry: true, EncodedRegistryAuth: RegistryAuth(o.Image)})
+	mctx, cancel, err := whole(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create job %s: %w", o.Name, err)
+	}
+	created, err := s.c.ServiceCreate(mctx, client.ServiceCreateOptions{Spec: spec, QueryRegistry: true, EncodedRegistryAuth: RegistryAuth(o.Image)})
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("create job %s: %w", o.Name, err)
 	}

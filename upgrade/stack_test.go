@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/upshift-dev/upshift/compose"
+	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 )
 
 func stackFile(idle ...string) *compose.Project {
@@ -95,36 +95,16 @@ func TestDigestOfASwarmImage(t *testing.T) {
 // as the manager the end-to-end tests need.
 func fakeEngine(t *testing.T, state string, manager bool) (*compose.Docker, compose.Endpoint) {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.41")
-		w.Header().Set("Content-Type", "application/json")
-		if strings.HasSuffix(r.URL.Path, "/_ping") {
-			_, _ = w.Write([]byte("OK"))
-			return
-		}
-		if strings.HasSuffix(r.URL.Path, "/info") {
+	return dockertest.FakeEngine(t, func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/info"):
 			_ = json.NewEncoder(w).Encode(map[string]any{"Swarm": map[string]any{"LocalNodeState": state, "ControlAvailable": manager, "NodeID": "n0d3", "Nodes": 3}})
-			return
-		}
-		if strings.HasSuffix(r.URL.Path, "/services") {
+		case strings.HasSuffix(r.URL.Path, "/services"):
 			_, _ = w.Write([]byte("[]")) // no stack is deployed
-			return
+		default:
+			http.NotFound(w, r)
 		}
-		http.NotFound(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	t.Setenv("DOCKER_HOST", "tcp://"+srv.Listener.Addr().String())
-	t.Setenv("DOCKER_CONTEXT", "")
-	ep, err := compose.ResolveEndpoint("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := compose.ConnectTo(context.Background(), ep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d, ep
+	})
 }
 
 func TestStackPreflightWantsAManager(t *testing.T) {
