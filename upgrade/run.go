@@ -237,9 +237,22 @@ func (x *Runner) bindVerify(eng engine, rec *Record, st *Step, h Health) {
 // ones serving throughout.
 func (x *Runner) undo(ctx context.Context, eng engine, rec *Record, moved []string, h Health) {
 	started := x.now()
-	rb := &RollbackRecord{Outcome: StepSucceeded, Health: "the old containers kept serving"}
+	// Journaled as running until the putting back ends: a run killed
+	// half way is found as a dead run that the next one finishes, never
+	// as one that ended rolled back.
+	rb := &RollbackRecord{Outcome: StepRunning}
 	rec.Rollback = rb
-	rec.Outcome = RolledBack
+	defer func() {
+		rec.Outcome = RolledBack
+		if rb.Outcome == StepFailed {
+			rec.Outcome = RollbackFailed
+		} else {
+			rb.Outcome = StepSucceeded
+		}
+	}()
+	if len(moved) == 0 {
+		rb.Health = "the old containers kept serving"
+	}
 	if len(moved) > 0 {
 		rec.Step = rec.Step + " → " + StepRollback
 		to := map[string]*Image{}
@@ -267,7 +280,6 @@ func (x *Runner) undo(ctx context.Context, eng engine, rec *Record, moved []stri
 		}
 		if err != nil {
 			rb.Outcome, rb.Error = StepFailed, x.redact(err.Error())
-			rec.Outcome = RollbackFailed
 		}
 	}
 	rb.DurationMS = x.now().Sub(started).Milliseconds()

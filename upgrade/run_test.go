@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,8 @@ type scriptEngine struct {
 	serves  map[string]*Image
 	putBack []string // "service→ref" as replace was asked
 	replErr error
+	// duringPutBack runs inside the putting back, as a kill would land.
+	duringPutBack func()
 }
 
 func (e *scriptEngine) name() string { return "shop" }
@@ -37,6 +40,9 @@ func (e *scriptEngine) ready([]string, Health, string) readiness {
 }
 func (e *scriptEngine) replace(_ *Record, services []string, to map[string]*Image, _ Health) ([]Step, error) {
 	return []Step{{Name: StepRollback, Services: services, replaces: true, run: func(context.Context) error {
+		if e.duringPutBack != nil {
+			e.duringPutBack()
+		}
 		for _, s := range services {
 			e.putBack = append(e.putBack, s+"→"+to[s].Ref)
 			e.serves[s] = to[s]
@@ -148,5 +154,63 @@ func TestMigrationsNoteAfterPuttingBack(t *testing.T) {
 		if got := strings.Contains(notes, "passed the compatibility check"); got != cleared {
 			t.Errorf("cleared %v: notes %q", cleared, notes)
 		}
+	}
+}
+
+// A run killed while it puts services back (CI's cancel: the first signal
+// starts the putting back, the SIGKILL lands in it) is journaled as
+// running, so the next run finds it dead and finishes it: its upgrade
+// keeps what ran before the dead one as the rollback target, although the
+// engine went on to the new version meanwhile (the swarm finishes an
+// update upshift stopped following). It was journaled as rolled back, so
+// the next run took it as ended and the new version as what ran before
+// (found by the stack fault suite).
+func TestKilledWhilePuttingBackIsFinishedNext(t *testing.T) {
+	v1, v2 := &Image{Ref: "app:v1"}, &Image{Ref: "app:v2"}
+	st, err := OpenState(t.TempDir(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dead *Record
+	eng := &scriptEngine{from: map[string]*Image{"api": v1}, serves: map[string]*Image{},
+		steps: []Step{{Name: StepUpdate, Services: []string{"api"}, replaces: true, run: func(context.Context) error { return errors.New("interrupted") }}}}
+	eng.duringPutBack = func() { dead, _ = st.Unfinished(context.Background()) }
+	x := &Runner{Store: st, Local: st, Me: Holder{PID: 1}}
+	if _, err := x.upgrade(context.Background(), eng, runSpec{Services: []string{"api"}}); err == nil {
+		t.Fatal("the upgrade did not fail")
+	}
+	if dead == nil || dead.Outcome != Running {
+		t.Fatalf("while putting back, the journal holds %+v; want a running run", dead)
+	}
+
+	// The same journal, as the kill left it, on a fresh store that the
+	// engine has moved on to v2 for.
+	st2, err := OpenState(t.TempDir(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st2.SaveRun(context.Background(), dead); err != nil {
+		t.Fatal(err)
+	}
+	eng2 := &scriptEngine{from: map[string]*Image{"api": v2}, serves: map[string]*Image{"api": v2},
+		steps: []Step{{Name: StepUpdate, Services: []string{"api"}, replaces: true, run: func(context.Context) error { return nil }}}}
+	x2 := &Runner{Store: st2, Local: st2, Me: Holder{PID: 2}}
+	rec, err := x2.upgrade(context.Background(), eng2, runSpec{Services: []string{"api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Resumes != dead.ID {
+		t.Errorf("the rerun resumes %q, want the dead run %s", rec.Resumes, dead.ID)
+	}
+	if from := rec.service("api").From; from == nil || from.Ref != v1.Ref {
+		t.Errorf("the rerun's rollback target is %v, want %s (what ran before the dead upgrade)", from, v1.Ref)
+	}
+	runs, _ := st2.History(context.Background())
+	var outcomes []Outcome
+	for _, r := range runs {
+		outcomes = append(outcomes, r.Outcome)
+	}
+	if !slices.Contains(outcomes, Interrupted) || !slices.Contains(outcomes, Succeeded) {
+		t.Errorf("history %v, want the dead run interrupted and the rerun", outcomes)
 	}
 }

@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -60,10 +61,31 @@ func TestStackFaultInjection(t *testing.T) {
 		stackConsistent(t, s, rows0, recorded0, journal)
 		if pt.kind != "rollback" {
 			if r := s.Upshift(rollbackArgs("v1")...); r.Code != 0 {
+				logRuns(t, history(t, s.Project, "--stack", s.Name, "--limit", "4"))
 				t.Fatalf("rollback to v1 for the next point: %s", r)
 			}
 		}
 	})
+}
+
+// logRuns says what a failure's history held: each run's kind, outcome,
+// what it resumed, and its services' images.
+func logRuns(t *testing.T, runs []map[string]any) {
+	t.Helper()
+	for _, r := range runs {
+		var moves []string
+		for _, sv := range r["services"].([]any) {
+			sv := sv.(map[string]any)
+			ref := func(k string) any {
+				if m, ok := sv[k].(map[string]any); ok {
+					return m["ref"]
+				}
+				return nil
+			}
+			moves = append(moves, fmt.Sprintf("%v %v → %v", sv["name"], ref("from"), ref("to")))
+		}
+		t.Logf("run %v: %v %v (step %v, resumes %q): %s; notes %v", r["id"], r["kind"], r["outcome"], r["step"], r["resumes"], strings.Join(moves, ", "), r["notes"])
+	}
 }
 
 // stackTally is the migrations table's rows and the migrations the stack's
