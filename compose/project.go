@@ -30,6 +30,10 @@ type Options struct {
 	EnvFiles    []string // --env-file
 	Profiles    []string // --profile (COMPOSE_PROFILES when empty)
 	WorkingDir  string   // where relative paths start; empty: the process's
+	// Raw loads the files as written: no variable is interpolated (and
+	// none is required), so a value such as a service's DATABASE_URL can
+	// be shown with its ${PASSWORD} still a variable.
+	Raw bool
 }
 
 // ProjectError is a compose project that cannot be used: missing or invalid
@@ -167,6 +171,9 @@ func Load(ctx context.Context, o Options) (*Project, error) {
 		cli.WithDotEnv,
 		cli.WithName(o.ProjectName),
 		cli.WithProfiles([]string{"*"}),
+	}
+	if o.Raw {
+		base = append(base, cli.WithInterpolation(false))
 	}
 	if projectDir == "" {
 		// compose-go looks for the default file from the process's

@@ -31,16 +31,17 @@ func TestImageCreatesAndMigrates(t *testing.T) {
 		t.Errorf("image config: %q", inspect)
 	}
 
-	// A service's db-setup image: the documented three lines.
-	ctx := t.TempDir()
-	if err := os.CopyFS(filepath.Join(ctx, "drizzle"), os.DirFS(goldenDir("v0-journal"))); err != nil {
+	// A service's db-setup image, as `upshift init` writes its Dockerfile
+	// in a project with drizzle.config.ts.
+	compose := filepath.Join(t.TempDir(), "compose.yaml")
+	if err := writeFile(compose, "name: mana\nservices:\n  postgres:\n    image: postgres:16\n  mana-auth:\n    image: ghcr.io/acme/mana-auth:latest\n    environment:\n      DATABASE_URL: postgres://mana:${POSTGRES_PASSWORD}@postgres:5432/mana\n"); err != nil {
 		t.Fatal(err)
 	}
-	df := "FROM " + image + "\nCOPY drizzle /drizzle\nENV MIGRATIONS_DIR=/drizzle SERVICE=mana-auth\n"
-	if err := os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
+	ctx := initProject(t, compose)
+	if r := upshiftIn(t, ctx, nil, "init", "--image", image); r.code != 0 || !strings.Contains(r.stdout, "wrote     db-setup.Dockerfile") {
+		t.Fatalf("init: %v", r)
 	}
-	dockertest.Run(t, ctx, []string{"DOCKER_BUILDKIT=0"}, "docker", "build", "-q", "-t", image+"-setup", ".")
+	dockertest.Run(t, ctx, []string{"DOCKER_BUILDKIT=0"}, "docker", "build", "-q", "-f", "db-setup.Dockerfile", "-t", image+"-setup", ".")
 
 	network := name + "-net"
 	dockertest.Run(t, "", nil, "docker", "network", "create", network)

@@ -134,6 +134,7 @@ type CLI struct {
 	Locks       LocksCmd       `cmd:"" help:"List the advisory locks held in the database, with their holders."`
 	Unlock      UnlockCmd      `cmd:"" help:"Show the session holding a service's lock; --force ends it."`
 	Lockids     LockidsCmd     `cmd:"" help:"Print the advisory lock registry and the derived id of given services."`
+	Init        InitCmd        `cmd:"" help:"Write what a project needs to deploy with upshift, where it is missing: the db-setup image's Dockerfile, the deploy and rollback workflows; print the db-setup service to add to the compose file."`
 	Upgrade     UpgradeCmd     `cmd:"" help:"Move compose services (or, with --stack, a Swarm stack's) to new images: pin the running ones, pull, stop, run the setup service, start, verify; put the previous images back by itself on failure."`
 	Rollback    RollbackCmd    `cmd:"" help:"Put back the images that ran before the latest upgrade of the services, and verify them."`
 	History     HistoryCmd     `cmd:"" help:"List the upgrades and rollbacks of the compose project, and how each ended."`

@@ -16,10 +16,11 @@ type orchestratorOnly struct {
 }
 
 func (orchestratorOnly) Run(env *Env) error {
-	return &exitError{code: ExitUsage, err: fmt.Errorf("this upshift is the migrator build (made for db-setup images): upgrade, rollback, history and backup are in the full build (make build)")}
+	return &exitError{code: ExitUsage, err: fmt.Errorf("this upshift is the migrator build (made for db-setup images): init, upgrade, rollback, history and backup are in the full build (make build)")}
 }
 
 type (
+	InitCmd     struct{ orchestratorOnly }
 	UpgradeCmd  struct{ orchestratorOnly }
 	RollbackCmd struct{ orchestratorOnly }
 	HistoryCmd  struct{ orchestratorOnly }

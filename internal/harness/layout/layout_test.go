@@ -16,7 +16,7 @@ const module = "github.com/upshift-dev/upshift"
 // a prefix ending in "/" for a folder of packages.
 var floors = map[string]int{
 	"cmd/upshift": 5, "cmd/upshift/internal/": 5,
-	"upgrade": 4,
+	"upgrade": 4, "scaffold": 4,
 	"migrate": 3, "migrate/result": 3, "lint": 3, "compose": 3, "compose/composetest": 3, "maint": 3,
 	"drizzle": 2, "drizzle/kitconfig": 2,
 	"dbconn": 1, "pglock": 1,
