@@ -18,6 +18,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/sirupsen/logrus"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/upshift-dev/upshift/redact"
 )
@@ -439,4 +440,40 @@ func buildKey(b *types.BuildConfig) string {
 	}
 	sort.Strings(args)
 	return strings.Join(append([]string{b.Context, b.Dockerfile, b.DockerfileInline, b.Target}, args...), "\x00")
+}
+
+// RawEnv is a service's environment variable as the compose files write it
+// (the last file that sets it wins), its ${VARIABLES} uninterpolated: what
+// may be shown where the interpolated value holds a password. It reads the
+// environment key's map and list forms and YAML anchors and merges; a
+// value that comes from an env_file or extends is not found.
+func RawEnv(files []string, service, key string) (string, bool) {
+	value, found := "", false
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var doc struct {
+			Services map[string]struct {
+				Environment any `yaml:"environment"`
+			} `yaml:"services"`
+		}
+		if yaml.Unmarshal(b, &doc) != nil {
+			continue
+		}
+		switch env := doc.Services[service].Environment.(type) {
+		case map[string]any:
+			if v, ok := env[key]; ok && v != nil {
+				value, found = fmt.Sprint(v), true
+			}
+		case []any:
+			for _, e := range env {
+				if k, v, ok := strings.Cut(fmt.Sprint(e), "="); ok && k == key {
+					value, found = v, true
+				}
+			}
+		}
+	}
+	return value, found
 }

@@ -19,9 +19,12 @@ func yamlString(s string) string {
 // service's, as written (its ${PASSWORD} a variable still), or a variable
 // of its own where the file holds a password in the clear, which init
 // does not copy.
-func databaseURL(p *compose.Project, services []string) (value, host string, note string) {
+func databaseURL(p *compose.Project, urls map[string]string, services []string) (value, host string, note string) {
 	for _, n := range services {
 		raw, ok := p.Services[n].Env["DATABASE_URL"]
+		if urls != nil {
+			raw, ok = urls[n]
+		}
 		if !ok {
 			continue
 		}
@@ -69,7 +72,7 @@ func withoutVariables(s string) string {
 }
 
 func snippet(p *compose.Project, o Options, services []string) string {
-	dburl, host, _ := databaseURL(p, services)
+	dburl, host, _ := databaseURL(p, o.DatabaseURLs, services)
 	var b strings.Builder
 	fmt.Fprintf(&b, `# The one-shot that migrates (written by upshift init; add it to %s,
 # which init never edits). upshift upgrade runs it once per deploy, after the

@@ -32,9 +32,12 @@ const (
 
 // Options are what the project does not say.
 type Options struct {
-	// Project is the compose project, loaded raw (compose.Options.Raw):
-	// its values keep their ${VARIABLES}.
+	// Project is the compose project.
 	Project *compose.Project
+	// DatabaseURLs are the services' DATABASE_URLs as the files write
+	// them (compose.RawEnv), their ${PASSWORD}s still variables; nil:
+	// the project's own values (a project loaded raw).
+	DatabaseURLs map[string]string
 	// Services are the services to upgrade; empty: those that reach the
 	// database (a DATABASE_URL), but not the setup service.
 	Services []string
@@ -113,7 +116,7 @@ func Make(o Options) (*Plan, error) {
 		plan.Files = append(plan.Files, File{Path: o.Setup + ".Dockerfile", What: "the " + o.Setup + " image: upshift plus this release's migrations", Content: dockerfile(o, rel, services[0])})
 		plan.SnippetFile = p.Files[0]
 		plan.Snippet = snippet(p, o, services)
-		if _, _, note := databaseURL(p, services); note != "" {
+		if _, _, note := databaseURL(p, o.DatabaseURLs, services); note != "" {
 			plan.Notes = append(plan.Notes, note)
 		}
 	}

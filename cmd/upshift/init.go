@@ -31,11 +31,23 @@ type InitCmd struct {
 
 func (c *InitCmd) Run(env *Env) error {
 	ctx := context.Background()
+	// As written, so that required variables need not be set here; a file
+	// whose typed fields need its variables (a port of ${APP_PORT}) is
+	// read as docker compose reads it.
 	p, err := compose.Load(ctx, compose.Options{Files: c.File, ProjectName: c.ProjectName, Raw: true})
+	if err != nil {
+		p, err = compose.Load(ctx, compose.Options{Files: c.File, ProjectName: c.ProjectName})
+	}
 	if err != nil {
 		return &exitError{code: ExitUsage, err: err}
 	}
-	o := scaffold.Options{Project: p, Services: c.Service, Setup: c.Setup, Image: c.Image, Runner: scaffold.Runner(c.Runner),
+	urls := map[string]string{}
+	for name := range p.Services {
+		if raw, ok := compose.RawEnv(p.Files, name, "DATABASE_URL"); ok {
+			urls[name] = raw
+		}
+	}
+	o := scaffold.Options{Project: p, DatabaseURLs: urls, Services: c.Service, Setup: c.Setup, Image: c.Image, Runner: scaffold.Runner(c.Runner),
 		HealthURL: c.HealthURL, Branch: c.Branch, Action: "upshift-dev/upshift@main"}
 	if ref, ok := releaseRef(); ok {
 		o.Action = "upshift-dev/upshift@" + ref
