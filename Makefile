@@ -101,8 +101,9 @@ bench: build-migrator
 #   image-migrator  Dockerfile: the static migrator build with cgo linked in,
 #                   the host's CA bundle, FROM scratch; the base of db-setup images.
 #   image-compose   compose.Dockerfile: the full static binary with the docker
-#                   CLI and the compose plugin (static binaries; the ones on this
-#                   host by default), FROM scratch; runs upgrade and rollback.
+#                   CLI and the compose plugin (the ones on this host when they
+#                   are static, else built from their modules), FROM scratch;
+#                   runs upgrade and rollback.
 IMAGE ?= upshift:$(patsubst v%,%,$(VERSION))
 COMPOSE_IMAGE ?= $(IMAGE)-compose
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
@@ -121,15 +122,13 @@ image-migrator:
 
 image-compose:
 	@test -s $(CA_BUNDLE) || (echo "image: no CA bundle at $(CA_BUNDLE) (apt-get install -y ca-certificates)" && exit 1)
-	@for f in "$(DOCKER_CLI)" "$(COMPOSE_PLUGIN)"; do \
-	  test -x "$$f" || { echo "image-compose: no docker CLI or compose plugin at '$$f' (set DOCKER_CLI, COMPOSE_PLUGIN; .ci/docker-env builds the plugin)"; exit 1; }; \
-	  if readelf -l "$$f" 2>/dev/null | grep -q INTERP; then echo "image-compose: $$f is dynamically linked; FROM scratch needs a static one (set DOCKER_CLI / COMPOSE_PLUGIN)"; exit 1; fi; \
-	done
 	rm -rf bin/image-compose && mkdir -p bin/image-compose/tmp && chmod 1777 bin/image-compose/tmp
+	@# FROM scratch needs static ones: the installed ones where they are,
+	@# else built from their Go modules into the cache (.ci/static-docker-tools).
+	@tools="$$(bash .ci/static-docker-tools "$(DOCKER_CLI)" "$(COMPOSE_PLUGIN)")" || exit 1; \
+	  set -- $$tools; cp -L "$$1" bin/image-compose/docker && cp -L "$$2" bin/image-compose/docker-compose
 	$(STATIC) -tags netgo,osusergo -o bin/image-compose/upshift ./cmd/upshift
 	cp $(CA_BUNDLE) bin/image-compose/ca-certificates.crt
-	cp -L $(DOCKER_CLI) bin/image-compose/docker
-	cp -L $(COMPOSE_PLUGIN) bin/image-compose/docker-compose
 	cp compose.Dockerfile bin/image-compose/Dockerfile
 	DOCKER_BUILDKIT=0 docker build -q --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(COMPOSE_IMAGE) bin/image-compose
 	@echo "image: $(COMPOSE_IMAGE)"

@@ -1,6 +1,7 @@
 package upgrade_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -15,13 +16,23 @@ var (
 )
 
 // buildComposeImage builds upshift:…-compose with `make image-compose`, as
-// a release does, once for the package's tests.
+// a release does, once for the package's tests — on a machine whose docker
+// CLI and compose plugin are dynamically linked, as a distribution's are
+// (stand-ins here), so that the build must make static ones from their
+// modules for FROM scratch.
 func buildComposeImage(t *testing.T) string {
 	t.Helper()
 	composeImageOnce.Do(func() {
 		tag := "upshift-e2e/upshift:" + dockertest.RandomName("img") + "-compose"
 		root, _ := filepath.Abs("..")
-		if out, err := dockertest.RunErr(root, nil, "make", "--no-print-directory", "image-compose", "COMPOSE_IMAGE="+tag); err != nil {
+		dynamic := t.TempDir()
+		for _, name := range []string{"docker", "docker-compose"} {
+			if err := os.Symlink("/bin/true", filepath.Join(dynamic, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out, err := dockertest.RunErr(root, nil, "make", "--no-print-directory", "image-compose", "COMPOSE_IMAGE="+tag,
+			"DOCKER_CLI="+filepath.Join(dynamic, "docker"), "COMPOSE_PLUGIN="+filepath.Join(dynamic, "docker-compose")); err != nil {
 			t.Fatalf("make image-compose: %v\n%s", err, out)
 		}
 		composeImage = tag
