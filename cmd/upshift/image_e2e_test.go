@@ -13,6 +13,7 @@ import (
 
 	"github.com/upshift-dev/upshift/internal/harness/dockertest"
 	"github.com/upshift-dev/upshift/internal/harness/pgtest"
+	"github.com/upshift-dev/upshift/internal/harness/realworld"
 )
 
 func TestImageCreatesAndMigrates(t *testing.T) {
@@ -67,6 +68,20 @@ func TestImageCreatesAndMigrates(t *testing.T) {
 	out, code = setup()
 	if code != 0 || !strings.Contains(out, `database "appdb" already exists`) || !strings.Contains(out, "nothing to migrate") {
 		t.Errorf("second run: exit %d\n%s", code, out)
+	}
+	// init on a real deployment's compose file (hatchet's) writes a
+	// Dockerfile that builds, and the image migrates a database of its own.
+	if _, err := os.Stat(filepath.Join(realworld.Root(), "compose", "hatchet")); err == nil {
+		hatchet := initProject(t, realworld.Path(t, "compose", "hatchet"))
+		if r := upshiftIn(t, hatchet, nil, "init", "-f", filepath.Join(hatchet, "docker-compose.yml"), "--image", image); r.code != 0 {
+			t.Fatalf("init on hatchet: %v", r)
+		}
+		dockertest.Run(t, hatchet, []string{"DOCKER_BUILDKIT=0"}, "docker", "build", "-q", "-f", "db-setup.Dockerfile", "-t", image+"-hatchet", ".")
+		t.Cleanup(func() { _, _ = dockertest.RunErr("", nil, "docker", "rmi", "-f", "--no-prune", image+"-hatchet") })
+		out, err := exec.Command("docker", "run", "--rm", "--network", network, "-e", "DATABASE_URL=postgres://postgres@db:5432/hatchet?sslmode=disable", image+"-hatchet").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "done: 4 migrations applied") {
+			t.Errorf("hatchet's db-setup image: %v\n%s", err, out)
+		}
 	}
 	// A broken folder keeps upshift's exit codes inside the container.
 	cmd := exec.Command("docker", "run", "--rm", "--network", network, "-e", "DATABASE_URL=postgres://postgres@db:5432/appdb?sslmode=disable",
