@@ -105,6 +105,7 @@ type applying struct {
 	pending []int    // statements of cur run in the open transaction
 	ran     []int    // statements of cur that succeeded (no-transaction resume)
 	endedBy string   // the migration's statement that last ended the run's transaction
+	lost    bool     // a statement ended the transaction where none was expected
 }
 
 func (a *applying) st(e *Entry) *MigrationState { return a.state[e] }
@@ -166,11 +167,19 @@ func (r *Prepared) Apply(ctx context.Context, conn *pgx.Conn) ([]Result, error) 
 				queries = append(queries, r.ops[j].sql)
 			}
 			segStart := time.Now()
-			times, failed, err := pipeline(ctx, conn.PgConn(), queries)
-			if err == nil && conn.PgConn().TxStatus() != 'T' {
-				// The parser found no statement here that ends a
-				// transaction; the server says one did.
-				failed, err = len(queries)-1, fmt.Errorf("the transaction ended within these statements, which upshift did not expect; nothing after it is known to be undone")
+			times, status, failed, err := pipeline(ctx, conn.PgConn(), queries)
+			for k, st := range status {
+				if st != 'T' && st != 'E' && (failed < 0 || k < failed) {
+					// The parser found no statement here that ends a
+					// transaction; the server says this one did, and
+					// the statements after it ran outside any.
+					failed, err = k, fmt.Errorf("this statement ended the run's transaction, which upshift did not expect of it: the statements before it committed, those after it in this migration ran on their own; check the database before a rerun")
+					for _, e := range a.inTx {
+						a.st(e).State, a.st(e).Note = OutcomePartly, "committed, unrecorded, by a statement of a later migration that ended the transaction"
+					}
+					a.open, a.inTx, a.lost = false, nil, true
+					break
+				}
 			}
 			q := 0
 			for _, po := range r.ops[i:j] {
@@ -528,7 +537,7 @@ func (a *applying) unrecorded(o op) op {
 // fail ends the run: the open transaction rolled back (the server's word
 // on it kept), and each migration's state said.
 func (a *applying) fail(err error, o op) error {
-	ae := &ApplyError{Err: err, Canceled: a.ctx.Err() != nil, Confirmed: true}
+	ae := &ApplyError{Err: err, Canceled: a.ctx.Err() != nil, Confirmed: !a.lost}
 	// The server's state, not the plan's: a migration may have ended the
 	// transaction, or opened one.
 	if st := a.conn.PgConn().TxStatus(); st == 'T' || st == 'E' || (a.open && a.conn.IsClosed()) {
@@ -564,6 +573,8 @@ func (a *applying) fail(err error, o op) error {
 		case s.State == OutcomeApplied:
 		case noTx && len(a.ran) > 0:
 			s.State, s.Committed = OutcomePartly, plus1(a.ran)
+		case a.lost:
+			s.State, s.Committed = OutcomePartly, plus1(a.pending)
 		case len(s.Committed) > 0:
 			s.State = OutcomePartly
 		case s.State != OutcomePartly:

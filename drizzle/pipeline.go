@@ -25,13 +25,15 @@ import (
 const pipelineLimit = 256 << 10
 
 // pipeline sends queries and reads their results. It returns when each
-// query completed, and the index of the first query that failed and its
-// error, or -1. A broken connection is reported as failing at the first
-// query not known to have completed.
-func pipeline(ctx context.Context, pc *pgconn.PgConn, queries []string) ([]time.Time, int, error) {
+// query completed, the transaction status the server reported after
+// each, and the index of the first query that failed and its error, or
+// -1. A broken connection is reported as failing at the first query not
+// known to have completed.
+func pipeline(ctx context.Context, pc *pgconn.PgConn, queries []string) ([]time.Time, []byte, int, error) {
 	if pc.IsBusy() {
-		return nil, 0, errors.New("connection busy")
+		return nil, nil, 0, errors.New("connection busy")
 	}
+	status := make([]byte, 0, len(queries))
 	times := make([]time.Time, 0, len(queries))
 	// Written by a goroutine of its own, read here: a statement that
 	// returns rows fills the server's send buffer, and it stops reading
@@ -85,6 +87,7 @@ func pipeline(ctx context.Context, pc *pgconn.PgConn, queries []string) ([]time.
 		case *pgproto3.ReadyForQuery:
 			done++
 			times = append(times, time.Now())
+			status = append(status, m.TxStatus)
 		case *pgproto3.ErrorResponse:
 			if failed < 0 {
 				failed, first = done, pgconn.ErrorResponseToPgError(m)
@@ -100,5 +103,5 @@ func pipeline(ctx context.Context, pc *pgconn.PgConn, queries []string) ([]time.
 	if err := <-wrote; err != nil && failed < 0 {
 		failed, first = done, fmt.Errorf("send statements: %w", err)
 	}
-	return times, failed, first
+	return times, status, failed, first
 }
