@@ -24,7 +24,7 @@ build-migrator:
 # The test suite starts its own throwaway PostgreSQL cluster (or uses
 # TEST_DATABASE_URL) and gives every test its own database. The upgrade
 # end-to-end tests need Docker (.ci/docker-env sets it up); they skip without
-# it, and fail instead under CI or with UPSHIFT_E2E=1. Beside them, the
+# it, and fail instead under CI or with UPSHIFT_E2E=1. After them, the
 # migrator's PostgreSQL tests run again on PostgreSQL 17 and 18 from
 # Debian (scripts/test, .ci/pg-roots). TESTFLAGS=-v names every test.
 TESTFLAGS ?=
