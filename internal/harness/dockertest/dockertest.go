@@ -139,6 +139,15 @@ func Cleanup() {
 		os.RemoveAll(binDir)
 		RemoveKeep(KeepVolume)
 	}
+	// The app images Release built once for the package's tests.
+	var tags []string
+	imageCache.Range(func(k, _ any) bool {
+		tags = append(tags, k.(string))
+		return true
+	})
+	if len(tags) > 0 {
+		_, _ = RunErr("", nil, "docker", append([]string{"rmi", "-f"}, tags...)...)
+	}
 	leaveSwarm()
 }
 
