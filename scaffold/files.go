@@ -28,16 +28,51 @@ func databaseURL(p *compose.Project, urls map[string]string, services []string) 
 		if !ok {
 			continue
 		}
-		u, err := url.Parse(withoutVariables(raw))
-		if err == nil {
-			host = u.Hostname()
-			if pw, set := u.User.Password(); set && pw != "variable" {
-				return "${DATABASE_URL}", host, fmt.Sprintf("%s's DATABASE_URL holds its password in the clear, which init does not copy: set DATABASE_URL for %s in the environment or .env (better, put the password in a variable for both)", n, "db-setup")
+		// The value as written, and each ${NAME:-default}'s default: a
+		// password in the clear in either is not copied.
+		clear := false
+		for i, v := range append([]string{raw}, variableDefaults(raw)...) {
+			u, err := url.Parse(withoutVariables(v))
+			if err != nil {
+				continue
 			}
+			if i == 0 {
+				host = u.Hostname()
+			}
+			if pw, set := u.User.Password(); set && pw != "variable" {
+				clear = true
+			}
+		}
+		if clear {
+			return "${DATABASE_URL}", host, fmt.Sprintf("%s's DATABASE_URL holds its password in the clear, which init does not copy: set DATABASE_URL for %s in the environment or .env (better, put the password in a variable for both)", n, "db-setup")
 		}
 		return raw, host, ""
 	}
 	return "${DATABASE_URL}", "", "no upgraded service has a DATABASE_URL: set it for db-setup in the environment or .env"
+}
+
+// variableDefaults are the defaults of s's ${NAME:-default} and
+// ${NAME-default}.
+func variableDefaults(s string) []string {
+	var out []string
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			return out
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return out
+		}
+		body := s[i+2 : i+end]
+		if j := strings.IndexAny(body, ":-"); j >= 0 {
+			def := strings.TrimPrefix(strings.TrimPrefix(body[j:], ":"), "-")
+			if body[j] == '-' || strings.HasPrefix(body[j:], ":-") {
+				out = append(out, def)
+			}
+		}
+		s = s[i+end+1:]
+	}
 }
 
 // withoutVariables stands a word in for each ${…} and $NAME, so that a

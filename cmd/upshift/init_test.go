@@ -52,10 +52,11 @@ func TestInitWritesWhatIsMissing(t *testing.T) {
 		args      []string
 		services  string // the workflows' upgrade
 		hasSetup  bool   // the project has its db-setup service
+		clear     string // a password the compose file writes in the clear ("" none)
 	}{
-		{"examples", "", []string{"compose.yaml"}, nil, "--service api --service worker", true},
-		{"hatchet", "hatchet", []string{"docker-compose.yml"}, nil, "--service hatchet-dashboard --service hatchet-engine", false},
-		{"langfuse", "langfuse", []string{"docker-compose.yml"}, []string{"--runner", "ssh", "--health-url", "https://langfuse.example.com/api/public/health"}, "--service langfuse-web --service langfuse-worker", false},
+		{"examples", "", []string{"compose.yaml"}, nil, "--service api --service worker", true, ""},
+		{"hatchet", "hatchet", []string{"docker-compose.yml"}, nil, "--service hatchet-dashboard --service hatchet-engine", false, "hatchet:hatchet@"},
+		{"langfuse", "langfuse", []string{"docker-compose.yml"}, []string{"--runner", "ssh", "--health-url", "https://langfuse.example.com/api/public/health"}, "--service langfuse-web --service langfuse-worker", false, "postgres:postgres@"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var dir string
@@ -78,6 +79,9 @@ func TestInitWritesWhatIsMissing(t *testing.T) {
 			r := upshiftIn(t, dir, nil, args...)
 			if r.code != 0 {
 				t.Fatalf("init: %v", r)
+			}
+			if tc.clear != "" && strings.Contains(r.stdout+r.stderr+dry.stdout, tc.clear) {
+				t.Errorf("init printed the password the compose file writes in the clear (%s):\n%s", tc.clear, r.stdout)
 			}
 			for _, f := range []string{".github/workflows/deploy.yml", ".github/workflows/rollback.yml"} {
 				if !strings.Contains(r.stdout, "wrote     "+f) {
