@@ -443,7 +443,7 @@ func (a *applying) ended(e *Entry, idx int, end string, ok bool) error {
 		if err := a.record(committed); err != nil {
 			return err
 		}
-		note += ": " + strings.Join(tags(committed), ", ") + " committed with it and recorded now, in a commit of their own"
+		note += ": " + strings.Join(Tags(committed), ", ") + " committed with it and recorded now, in a commit of their own"
 	}
 	a.r.note(note + "; the rest of " + e.Tag() + " runs as drizzle-orm runs it, each statement committing on its own")
 	return nil
@@ -612,7 +612,8 @@ func plus1(idx []int) []int {
 	return out
 }
 
-func tags(es []*Entry) []string {
+// Tags are the entries' tags, in order.
+func Tags(es []*Entry) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
 		out[i] = e.Tag()

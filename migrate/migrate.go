@@ -189,7 +189,7 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 	plan, run, err := prepare(ctx, conn, cfg)
 	if plan != nil {
 		// Known before any refusal or lock wait: callers report it.
-		rep.Plan, rep.Pending = plan, tags(plan.Pending(cfg.Options.AllowOutOfOrder))
+		rep.Plan, rep.Pending = plan, drizzle.Tags(plan.Pending(cfg.Options.AllowOutOfOrder))
 	}
 	if err != nil {
 		return rep, err
@@ -211,7 +211,7 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 		}
 	}
 	if cfg.DryRun {
-		rep.Pending = tags(run.Pending())
+		rep.Pending = drizzle.Tags(run.Pending())
 		rep.Script = run.Script()
 		return rep, nil
 	}
@@ -249,7 +249,7 @@ func Run(ctx context.Context, conn *pgx.Conn, cfg Config) (*Report, error) {
 		emit(Event{Kind: EventUpToDate, Text: "another process applied the pending migrations while this one waited"})
 		return rep, nil
 	}
-	rep.Pending = tags(run.Pending())
+	rep.Pending = drizzle.Tags(run.Pending())
 	noTx := 0
 	for _, e := range run.Pending() {
 		if run.NoTransaction(e) != "" {
@@ -301,14 +301,6 @@ func short(h string) string {
 		return h[:12]
 	}
 	return h
-}
-
-func tags(es []*drizzle.Entry) []string {
-	out := make([]string, 0, len(es))
-	for _, e := range es {
-		out = append(out, e.Tag())
-	}
-	return out
 }
 
 // lintPending lints what is about to be applied with the database's table

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/upshift-dev/upshift/compose"
@@ -139,7 +138,7 @@ func chooseServices(p *compose.Project, o Options) ([]string, error) {
 	if len(o.Services) > 0 {
 		for _, s := range o.Services {
 			if _, ok := p.Services[s]; !ok {
-				return nil, fmt.Errorf("service %q is not in the project (%s)", s, strings.Join(names(p), ", "))
+				return nil, fmt.Errorf("service %q is not in the project (%s)", s, strings.Join(p.ServiceNames(), ", "))
 			}
 		}
 		return o.Services, nil
@@ -153,7 +152,7 @@ func chooseServices(p *compose.Project, o Options) ([]string, error) {
 		}
 	}
 	var out []string
-	for _, n := range names(p) {
+	for _, n := range p.ServiceNames() {
 		s := p.Services[n]
 		if oneShot[n] || !s.Enabled {
 			continue
@@ -166,15 +165,6 @@ func chooseServices(p *compose.Project, o Options) ([]string, error) {
 		return nil, ErrNoServices
 	}
 	return out, nil
-}
-
-func names(p *compose.Project) []string {
-	var out []string
-	for n := range p.Services {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func isLoopback(u string) bool {
