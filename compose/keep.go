@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,9 @@ import (
 //   - a named volume (Volume), read and written through the archive API
 //     of a container that is created on it and never started (the
 //     keeper, named like the volume), made from an image imported from an
-//     empty tar (KeepImage);
+//     empty tar (KeepImage): what lasts (a run's history);
+//   - journals: volumes that hold nothing, a record in their labels, one
+//     made per save (WriteJournal);
 //   - locks: containers created under a fixed name, which the engine
 //     creates once (a second create of the name is refused with a
 //     conflict), their holder in their labels and their lease in a file
@@ -331,6 +334,79 @@ func (k *Keep) WriteFileFrom(ctx context.Context, name string, size int64, r io.
 	pr.Close()
 	if err != nil {
 		return fmt.Errorf("write %s into the volume %s: %w", name, k.Volume, err)
+	}
+	return nil
+}
+
+// Journal entries are volumes that hold nothing: each is one save of the
+// journal of a run under way, the record in its labels. A volume is the
+// engine's cheapest object to make and remove (a few milliseconds, against
+// tens for a write through the archive API, which mounts the keeper's
+// filesystem and untars in a chroot), so a journal save costs a run
+// almost nothing; a named volume also outlives `docker container prune`
+// and, from Engine 23, `docker volume prune`. Volumes are created under a
+// name that may already exist without a conflict, so a save takes the
+// next number after every entry listed and checks that the volume it got
+// holds its own record.
+const (
+	// LabelJournal names the project (folder) an entry journals.
+	LabelJournal = "io.upshift.journal"
+	// LabelRecord holds the journaled record.
+	LabelRecord = "io.upshift.record"
+	labelSeq    = "io.upshift.seq"
+)
+
+// JournalEntry is one save of a journal.
+type JournalEntry struct {
+	Name   string // the volume
+	Seq    int
+	Record []byte
+}
+
+// journalName is the volume of a journal's entry seq.
+func (k *Keep) journalName(name string, seq int) string {
+	return fmt.Sprintf("%s-run-%s-%d", k.Volume, name, seq)
+}
+
+// Journal lists the journal name's entries, oldest first.
+func (k *Keep) Journal(ctx context.Context, name string) ([]JournalEntry, error) {
+	res, err := k.c.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).
+		Add("label", LabelKeep+"="+k.Volume).Add("label", LabelJournal+"="+name)})
+	if err != nil {
+		return nil, fmt.Errorf("list the journal of %s in %s: %w", name, k.Volume, err)
+	}
+	var out []JournalEntry
+	for _, v := range res.Items {
+		e := JournalEntry{Name: v.Name, Record: []byte(v.Labels[LabelRecord])}
+		if _, err := fmt.Sscan(v.Labels[labelSeq], &e.Seq); err != nil {
+			continue // not a save of upshift's
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b JournalEntry) int { return a.Seq - b.Seq })
+	return out, nil
+}
+
+// WriteJournal saves record as the journal name's entry seq and returns
+// its volume.
+func (k *Keep) WriteJournal(ctx context.Context, name string, seq int, record []byte) (string, error) {
+	vol := k.journalName(name, seq)
+	res, err := k.c.VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol, Driver: "local", Labels: map[string]string{
+		LabelKeep: k.Volume, LabelJournal: name, labelSeq: fmt.Sprint(seq), LabelRecord: string(record)}})
+	if err != nil {
+		return "", fmt.Errorf("journal the run in the volume %s: %w", vol, err)
+	}
+	if res.Volume.Labels[LabelRecord] != string(record) {
+		return "", fmt.Errorf("journal the run in the volume %s: a volume of that name already exists with other contents; look at it with `docker volume inspect %s`", vol, vol)
+	}
+	return vol, nil
+}
+
+// RemoveJournal removes one entry (the volume vol); one already gone is
+// not an error.
+func (k *Keep) RemoveJournal(ctx context.Context, vol string) error {
+	if _, err := k.c.VolumeRemove(ctx, vol, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove the journal entry %s: %w", vol, err)
 	}
 	return nil
 }

@@ -16,10 +16,11 @@ import (
 )
 
 // EngineStore keeps a compose project's memory on the engine it runs on
-// (compose.Keep): in the volume, <project>/run.json is the journal (empty
-// when no run is under way: the archive API can write a file, not remove
-// one) and <project>/history/<id>.json one finished run each; the deploy
-// lock is the container <volume>-lock-<project>. Every machine that
+// (compose.Keep): the journal of the run under way is the newest of the
+// volumes <volume>-run-<project>-<n>, the record in its labels (none when
+// no run is under way), the history one file a finished run in the
+// volume, <project>/history/<id>.json, and the deploy lock the container
+// <volume>-lock-<project>. Every machine that
 // reaches the engine — a CD runner over ssh://, an on-call laptop, the
 // -compose image — sees the same lock, journal and history; another engine
 // (staging, prod) has its own.
@@ -36,6 +37,11 @@ type EngineStore struct {
 	lockID string
 	// prepared: the keep exists (made at the first write).
 	prepared bool
+	// journal is the journal's entries this run knows of: listed when it
+	// read the journal (or at its first save), and its own saves since;
+	// a save removes every one before it. Only the lock's holder saves.
+	journal []compose.JournalEntry
+	listed  bool
 }
 
 // prepare makes the keep at the first write.
@@ -173,17 +179,17 @@ func (s *EngineStore) Break(ctx context.Context, held *Lease) error {
 	return s.Keep.RemoveLock(ctx, held.Token)
 }
 
+// SaveRun journals r as a new entry, then removes the entries before it:
+// a dead run that lands between the two leaves both, and the newest
+// counts.
 func (s *EngineStore) SaveRun(ctx context.Context, r *Record) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	if err := s.prepare(ctx); err != nil {
-		return err
-	}
-	if err := s.Keep.WriteFiles(ctx, map[string][]byte{path.Join(s.dir(), "run.json"): b}); err != nil {
+	if err := s.save(ctx, b); err != nil {
 		return err
 	}
 	if s.Cache != nil {
@@ -192,11 +198,48 @@ func (s *EngineStore) SaveRun(ctx context.Context, r *Record) error {
 	return nil
 }
 
+func (s *EngineStore) save(ctx context.Context, record []byte) error {
+	if err := s.list(ctx); err != nil {
+		return err
+	}
+	seq := 1
+	if n := len(s.journal); n > 0 {
+		seq = s.journal[n-1].Seq + 1
+	}
+	vol, err := s.Keep.WriteJournal(ctx, s.dir(), seq, record)
+	if err != nil {
+		return err
+	}
+	for _, e := range s.journal {
+		if err := s.Keep.RemoveJournal(ctx, e.Name); err != nil {
+			return err
+		}
+	}
+	s.journal = []compose.JournalEntry{{Name: vol, Seq: seq, Record: record}}
+	return nil
+}
+
+// list reads the journal's entries once.
+func (s *EngineStore) list(ctx context.Context) error {
+	if s.listed {
+		return nil
+	}
+	j, err := s.Keep.Journal(ctx, s.dir())
+	if err != nil {
+		return err
+	}
+	s.journal, s.listed = j, true
+	return nil
+}
+
 func (s *EngineStore) Unfinished(ctx context.Context) (*Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	b, err := s.Keep.ReadFile(ctx, path.Join(s.dir(), "run.json"))
-	if errors.Is(err, compose.ErrNotExist) || err == nil && len(bytes.TrimSpace(b)) == 0 {
+	s.listed = false
+	if err := s.list(ctx); err != nil {
+		return nil, err
+	}
+	if len(s.journal) == 0 {
 		if s.Cache != nil {
 			// This machine's copy of a run another machine has since
 			// finished or undone.
@@ -204,19 +247,24 @@ func (s *EngineStore) Unfinished(ctx context.Context) (*Record, error) {
 		}
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
+	last := s.journal[len(s.journal)-1]
 	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("the journal %s/run.json in %s is damaged (%v): it describes an upgrade that did not finish; look at it with `docker cp %s:/state/%s/run.json -`, and empty it to continue",
-			s.dir(), s.Where(), err, s.Keep.Volume, s.dir())
+	err := json.Unmarshal(last.Record, &r)
+	if err == nil && r.ID == "" {
+		err = errors.New("it names no run")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the journal of %s on engine %s, the volume %s, is damaged (%v): it describes an upgrade that did not finish; look at it with `docker volume inspect %s`, and remove it (`docker volume rm %s`) to continue",
+			s.Project, s.Engine.Name, last.Name, err, last.Name, last.Name)
 	}
 	return &r, nil
 }
 
-// Finish writes the run's history file and empties the journal in one
-// request: a run is in exactly one of them.
+// Finish moves r from the journal to the history: r journaled as it
+// ended, its history file written, then the journal removed. An upshift
+// that dies (or a history that cannot be written) between the three
+// leaves r journaled with its real outcome, which the next run records in
+// the history — never takes for a run that died half way.
 func (s *EngineStore) Finish(ctx context.Context, r *Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -227,12 +275,18 @@ func (s *EngineStore) Finish(ctx context.Context, r *Record) error {
 	if err := s.prepare(ctx); err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
-	if err := s.Keep.WriteFiles(ctx, map[string][]byte{
-		path.Join(s.dir(), "history", r.ID+".json"): b,
-		path.Join(s.dir(), "run.json"):              {},
-	}); err != nil {
+	if err := s.save(ctx, b); err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
+	if err := s.Keep.WriteFiles(ctx, map[string][]byte{path.Join(s.dir(), "history", r.ID+".json"): b}); err != nil {
+		return fmt.Errorf("history: %w", err)
+	}
+	for _, e := range s.journal {
+		if err := s.Keep.RemoveJournal(ctx, e.Name); err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+	}
+	s.journal = nil
 	if s.Cache != nil {
 		_ = os.Remove(s.Cache.runPath())
 	}

@@ -367,6 +367,9 @@ func checkConsistent(t *testing.T, p *dockertest.Project, rows0, recorded0 int) 
 	if out := dockertest.Run(t, "", nil, "docker", "ps", "-aq", "--filter", "name="+dockertest.KeepVolume+"-lock-"+p.Name); strings.TrimSpace(out) != "" {
 		t.Errorf("the deploy lock is still held on the engine")
 	}
+	if out := dockertest.Run(t, "", nil, "docker", "volume", "ls", "-q", "--filter", "label=io.upshift.journal="+p.Name); strings.TrimSpace(out) != "" {
+		t.Errorf("a journal is left on the engine after the run finished: %s", out)
+	}
 	if f, err := os.Open(filepath.Join(p.StateDir, p.Name, "deploy.lock")); err == nil {
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			t.Errorf("the deploy lock is still held")

@@ -108,7 +108,7 @@ func TestTheDeploymentRemembersNotTheRunner(t *testing.T) {
 			return nil
 		})
 	}
-	onEngine := dockertest.Run(t, "", nil, "docker", "run", "--rm", "-v", dockertest.KeepVolume+":/state:ro", dockertest.PostgresImage, "sh", "-c", "cat /state/"+p.Name+"/history/*.json /state/"+p.Name+"/run.json")
+	onEngine := dockertest.Run(t, "", nil, "docker", "run", "--rm", "-v", dockertest.KeepVolume+":/state:ro", dockertest.PostgresImage, "sh", "-c", "cat /state/"+p.Name+"/history/*.json")
 	leaks = append(leaks, onEngine)
 	for _, l := range leaks {
 		for _, sec := range []string{secret, dbSecret, envSecret, "Env5ecret%2FPw9", token} {
@@ -139,6 +139,17 @@ func TestTheDeploymentRemembersNotTheRunner(t *testing.T) {
 	lock := dockertest.Run(t, "", nil, "docker", "inspect", "-f", "{{json .Config.Labels}}", dockertest.KeepVolume+"-lock-"+p.Name)
 	if strings.Contains(lock, secret) || !strings.Contains(lock, "--health-url") {
 		t.Errorf("the lock's labels: %s", lock)
+	}
+	// So does the journal, the record in a volume's labels.
+	entries := strings.Fields(dockertest.Run(t, "", nil, "docker", "volume", "ls", "-q", "--filter", "label=io.upshift.journal="+p.Name))
+	if len(entries) != 1 {
+		t.Errorf("the run under way is journaled in %d volumes, want 1: %v", len(entries), entries)
+	}
+	for _, e := range entries {
+		labels := dockertest.Run(t, "", nil, "docker", "volume", "inspect", "-f", "{{json .Labels}}", e)
+		if strings.Contains(labels, secret) || !strings.Contains(labels, `\"step\":\"setup\"`) {
+			t.Errorf("the journal's labels: %s", labels)
+		}
 	}
 	busy := laptop.upshift(t, upgradeArgs(p, "v2", "--lock-wait", "0")...)
 	if busy.Code != 3 || !strings.Contains(busy.Stdout+busy.Stderr, "pid ") || !strings.Contains(busy.Stdout+busy.Stderr, "another upgrade or rollback of project "+p.Name) {

@@ -151,14 +151,19 @@ func Cleanup() {
 	leaveSwarm()
 }
 
-// RemoveKeep removes an engine state volume, its keeper and its locks
-// (and the empty image they were made from, unless another keep uses it).
+// RemoveKeep removes an engine state volume, its keeper, its locks and its
+// journal entries (and the empty image they were made from, unless
+// another keep uses it).
 func RemoveKeep(volume string) {
 	out, _ := RunErr("", nil, "docker", "ps", "-aq", "--filter", "label=io.upshift.keep="+volume)
 	if ids := strings.Fields(out); len(ids) > 0 {
 		_, _ = RunErr("", nil, "docker", append([]string{"rm", "-f"}, ids...)...)
 	}
 	_, _ = RunErr("", nil, "docker", "volume", "rm", "-f", volume)
+	out, _ = RunErr("", nil, "docker", "volume", "ls", "-q", "--filter", "label=io.upshift.keep="+volume)
+	if vols := strings.Fields(out); len(vols) > 0 {
+		_, _ = RunErr("", nil, "docker", append([]string{"volume", "rm", "-f"}, vols...)...)
+	}
 	if out, _ := RunErr("", nil, "docker", "ps", "-aq", "--filter", "label=io.upshift.keep"); strings.TrimSpace(out) == "" {
 		_, _ = RunErr("", nil, "docker", "rmi", "upshift.local/keep:1")
 	}
