@@ -289,6 +289,7 @@ type Project struct {
 	Host     string // where Port is published ("": 127.0.0.1)
 	StateDir string
 	Bins     Binaries
+	down     sync.Once
 }
 
 // Testdata is the folder with the deployment's compose file and Dockerfiles.
@@ -319,9 +320,14 @@ func NewProjectFrom(t testing.TB, file string) *Project {
 	if err := os.WriteFile(filepath.Join(p.Dir, ".env"), []byte(env), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.destroy)
+	t.Cleanup(p.Down)
 	return p
 }
+
+// Down takes the project down before the test ends (a benchmark's round,
+// so that the next one runs on an engine as loaded as the first); the
+// test's end does it otherwise.
+func (p *Project) Down() { p.down.Do(p.destroy) }
 
 func (p *Project) destroy() {
 	if os.Getenv("UPSHIFT_E2E_KEEP") != "" {
