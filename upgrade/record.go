@@ -58,6 +58,9 @@ func ExitCode(o Outcome) int {
 // engine, the state folder), 3 when another run holds the deploy lock,
 // else ExitCode(o).
 func ExitCodeOf(o Outcome, err error) int {
+	if errors.Is(err, ErrLockLost) {
+		return 3
+	}
 	if err != nil && o != Interrupted && o != "" {
 		switch {
 		case errors.As(err, new(*RequestError)), errors.As(err, new(*StateError)), errors.As(err, new(*compose.ProjectError)),

@@ -142,6 +142,10 @@ func (x *Runner) upgrade(ctx context.Context, eng engine, spec runSpec) (*Record
 			st.before(ctx)
 		}
 		err := x.runStep(ctx, eng, rec, st, spec.Setup)
+		if errors.Is(err, ErrLockLost) {
+			// Another run owns the deployment now: nothing is put back.
+			return x.ended(rec, Interrupted, err)
+		}
 		var re *RollingError
 		switch {
 		case !st.replaces || errors.As(err, new(*JournalError)):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +47,12 @@ type Runner struct {
 	// (0: DefaultLease).
 	Lease time.Duration
 
+	// lockLost: a renewal found the deploy lock taken over (this run's
+	// lease ran out: a frozen runner, an engine out of reach). The run
+	// that took it finishes or undoes this one from its journal, so this
+	// one starts no further step and writes no journal or history.
+	lockLost atomic.Bool
+
 	abandon  sync.Mutex
 	releases []func() // the deploy lock's release, for Abandon
 	cleanups []func() // files holding secrets, for Abandon
@@ -87,6 +94,9 @@ func (x *Runner) emit(e Event) {
 // save journals rec, redacted, whether or not the run was cancelled:
 // what a run journals is what a rerun from any machine goes by.
 func (x *Runner) save(ctx context.Context, rec *Record) error {
+	if x.lockLost.Load() {
+		return errLockTakenOver
+	}
 	return x.Store.SaveRun(context.WithoutCancel(ctx), rec.Redacted(x.Redact))
 }
 

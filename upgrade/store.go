@@ -67,6 +67,9 @@ var (
 	ErrLockLost = errors.New("the deploy lock is no longer this run's")
 )
 
+// errLockTakenOver ends a run whose lock another run took over.
+var errLockTakenOver = fmt.Errorf("%w: this run did not renew its lease in time (a frozen runner, an engine out of reach) and another run took the lock over; that run finishes or undoes what this one began, from its journal", ErrLockLost)
+
 // DefaultLease is how long a run's hold on the deploy lock lasts without
 // renewal; the run renews it every third of that. A runner that vanished
 // (a cancelled CD job, a lost machine) blocks later deploys at most this
@@ -90,6 +93,7 @@ func (x *Runner) storeNow() time.Time { return x.now().Add(x.Store.Skew()) }
 // which stops the lease's renewal and removes the lock if it is still
 // this run's.
 func (x *Runner) takeLock(ctx context.Context, rec *Record, what string) (func(), error) {
+	x.lockLost.Store(false)
 	x.Me.RunID = rec.ID
 	me := &Lease{Holder: x.Me, TTL: x.lease()}
 	start := x.now()
@@ -154,7 +158,8 @@ func (x *Runner) hold(ctx context.Context, me *Lease) func() {
 				err := x.Store.Renew(context.WithoutCancel(ctx), me)
 				mu.Unlock()
 				if errors.Is(err, ErrLockLost) {
-					x.emit(Event{Kind: EventNote, Text: "lost the deploy lock: this run did not renew its lease in time and another run took it over"})
+					x.lockLost.Store(true)
+					x.emit(Event{Kind: EventNote, Text: "lost the deploy lock: this run did not renew its lease in time and another run took it over; this run starts no further step"})
 					return
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/upshift-dev/upshift/compose"
 )
 
 // A run that died holding the stack's lock blocks the next one only until
@@ -153,5 +155,66 @@ func TestLeaseIsAsOldAsItsRenewal(t *testing.T) {
 	}
 	if fresh := leaseOf("id", map[string]string{labelTTL: "30s"}, now, nil); fresh.Expired(now.Add(29 * time.Second)) {
 		t.Errorf("a lock without a renewal yet expired before its lease from creation")
+	}
+}
+
+// A run frozen past its lease (a suspended VM, an engine out of reach)
+// whose lock another run took over starts no further step once a renewal
+// finds that out: it updates no service, puts nothing back, journals and
+// records nothing (the run that took over finishes or undoes it from the
+// journal), leaves the new holder's lock alone, and exits 3.
+func TestLostLeaseStopsBeforeTheNextStep(t *testing.T) {
+	x, f := fakeStack(t)
+	ctx := context.Background()
+	x.Lease = 300 * time.Millisecond // renewed every 100 ms of real time
+	var journaled []string
+	configs := func(prefix string) []string {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var out []string
+		for name := range f.configs {
+			if strings.HasPrefix(name, prefix) {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	f.job = func(o compose.JobOptions) ([]string, int) {
+		dry := len(o.Args) > 0 && o.Args[len(o.Args)-1] == "--dry-run"
+		if !dry && journaled == nil {
+			// Frozen past the lease: another run breaks the lock and
+			// takes it; then this one wakes and its renewal finds out.
+			mine, err := f.Config(ctx, "upshift-lock-shop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = f.RemoveConfig(ctx, mine.ID)
+			f.holdLock(`{"pid":77,"user":"oncall","host":"laptop-b"}`, DefaultLease)
+			journaled = configs("upshift-run-")
+			time.Sleep(500 * time.Millisecond)
+		}
+		return []string{resultLine(t, dry, "0001_nickname")}, 0
+	}
+	rec, err := x.Upgrade(ctx, stackRequest())
+	if !errors.Is(err, ErrLockLost) || rec.Outcome != Interrupted || rec.ExitCode == nil || *rec.ExitCode != 3 {
+		t.Fatalf("outcome %s, exit %v, error %v; want interrupted, exit 3, the lock lost", rec.Outcome, rec.ExitCode, err)
+	}
+	f.mu.Lock()
+	calls := strings.Join(f.calls, "\n")
+	f.mu.Unlock()
+	if strings.Contains(calls, "update") || strings.Contains(calls, "unlock") {
+		t.Errorf("after the lock was taken over the run went on:\n%s", calls)
+	}
+	if now := configs("upshift-run-"); strings.Join(now, ",") != strings.Join(journaled, ",") {
+		t.Errorf("the journal changed after the lock was taken over: %v, was %v", now, journaled)
+	}
+	if h := configs("upshift-history-"); len(h) != 0 {
+		t.Errorf("the run recorded itself in the history: %v", h)
+	}
+	if held, herr := x.Store.Held(ctx); herr != nil || held == nil || held.Holder.Host != "laptop-b" {
+		t.Errorf("the new holder's lock: %+v, %v", held, herr)
+	}
+	if !strings.Contains(err.Error()+strings.Join(rec.Notes, "\n"), "another run took the lock over") {
+		t.Errorf("the run does not say why it stopped: %v %v", err, rec.Notes)
 	}
 }

@@ -241,6 +241,11 @@ func (e *JournalError) ErrorHint() string {
 // commands — before it starts, runs it, and journals how it ended. A dead
 // upshift's journal thus names every step that began.
 func (x *Runner) runStep(ctx context.Context, eng engine, rec *Record, st Step, setup string) error {
+	if x.lockLost.Load() {
+		err := fmt.Errorf("step %s not started: %w", st.Name, errLockTakenOver)
+		x.emit(Event{Kind: EventStepDone, Step: st.Name, Err: err})
+		return err
+	}
 	started := x.now()
 	if rec.Rollback == nil {
 		rec.Step = st.Name // an automatic rollback keeps the step that failed
@@ -406,6 +411,14 @@ func (x *Runner) finish(rec *Record, err error) {
 		rec.ExitCode = &c
 	}
 	if rec.DryRun {
+		return
+	}
+	if x.lockLost.Load() {
+		// Whatever this run was doing, the run that took over finishes
+		// or undoes it: for this one it was cut short.
+		c := ExitCodeOf(Interrupted, ErrLockLost)
+		rec.Outcome, rec.ExitCode = Interrupted, &c
+		rec.Notes = append(rec.Notes, "not recorded in the history by this run: the run that took the deploy lock over records it, from the journal, as it finishes or undoes it")
 		return
 	}
 	if err := x.keep(context.Background(), rec); err != nil {
