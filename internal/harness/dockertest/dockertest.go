@@ -340,11 +340,21 @@ func (p *Project) destroy() {
 
 // removeImages removes the project's images and upshift's pins of them.
 func (p *Project) removeImages() {
-	out, _ := RunErr("", nil, "docker", "images", "--format", "{{.Repository}}:{{.Tag}}")
+	out, _ := RunErr("", nil, "docker", "images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}")
 	var refs []string
-	for _, ref := range strings.Fields(out) {
-		if strings.HasPrefix(ref, p.Repo+"/") || strings.HasPrefix(ref, "upshift.local/"+p.Name+"/") {
-			refs = append(refs, ref)
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || !strings.HasPrefix(f[0], p.Repo+"/") && !strings.HasPrefix(f[0], "upshift.local/"+p.Name+"/") {
+			continue
+		}
+		switch {
+		case f[1] != "<none>":
+			refs = append(refs, f[0]+":"+f[1])
+		case f[2] != "<none>":
+			// A release the project's :latest moved off, pulled by
+			// digest: only its reference goes (the image may be another
+			// project's too).
+			refs = append(refs, f[0]+"@"+f[2])
 		}
 	}
 	if len(refs) > 0 {
