@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"slices"
@@ -66,9 +65,6 @@ type EngineInfo struct {
 	Name string
 	Time time.Time
 }
-
-// ErrNotExist is a file the keep does not have.
-var ErrNotExist = fs.ErrNotExist
 
 // Engine returns the engine's identity and time.
 func (k *Keep) Engine(ctx context.Context) (EngineInfo, error) {
@@ -130,18 +126,6 @@ func (k *Keep) image(ctx context.Context) error {
 // by their path relative to dir; none when dir does not exist.
 func (k *Keep) ReadDir(ctx context.Context, dir string) (map[string][]byte, error) {
 	return k.read(ctx, k.Volume, path.Join("/state", dir))
-}
-
-// ReadFile returns one file of the volume (ErrNotExist when it has none).
-func (k *Keep) ReadFile(ctx context.Context, name string) ([]byte, error) {
-	files, err := k.read(ctx, k.Volume, path.Join("/state", name))
-	if err != nil {
-		return nil, err
-	}
-	for _, b := range files {
-		return b, nil
-	}
-	return nil, ErrNotExist
 }
 
 func (k *Keep) read(ctx context.Context, id, p string) (map[string][]byte, error) {
