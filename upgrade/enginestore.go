@@ -210,12 +210,21 @@ func (s *EngineStore) save(ctx context.Context, record []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := s.forget(ctx); err != nil {
+		return err
+	}
+	s.journal = []compose.JournalEntry{{Name: vol, Seq: seq, Record: record}}
+	return nil
+}
+
+// forget removes the journal entries this run knows of.
+func (s *EngineStore) forget(ctx context.Context) error {
 	for _, e := range s.journal {
 		if err := s.Keep.RemoveJournal(ctx, e.Name); err != nil {
 			return err
 		}
 	}
-	s.journal = []compose.JournalEntry{{Name: vol, Seq: seq, Record: record}}
+	s.journal = nil
 	return nil
 }
 
@@ -281,12 +290,9 @@ func (s *EngineStore) Finish(ctx context.Context, r *Record) error {
 	if err := s.Keep.WriteFiles(ctx, map[string][]byte{path.Join(s.dir(), "history", r.ID+".json"): b}); err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
-	for _, e := range s.journal {
-		if err := s.Keep.RemoveJournal(ctx, e.Name); err != nil {
-			return fmt.Errorf("history: %w", err)
-		}
+	if err := s.forget(ctx); err != nil {
+		return fmt.Errorf("history: %w", err)
 	}
-	s.journal = nil
 	if s.Cache != nil {
 		_ = os.Remove(s.Cache.runPath())
 	}
